@@ -1,0 +1,44 @@
+# otpd. `make run` serves the embedded default; `make test` runs every test.
+GO       ?= go
+TOOL     := $(GO) tool -modfile=tools/go.mod
+BIN      := bin
+PKGS     := ./...
+
+.PHONY: all build run test test-short generate check-generated lint vet bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/otpd ./cmd/otpd
+
+## run: start otpd on the embedded in-process Redis (codes go to the log).
+run:
+	$(GO) run ./cmd/otpd
+
+## test: every test, with the race detector; real-Redis tests start their own
+## redis-server (installed from Debian's packages when missing).
+test:
+	@scripts/ensure-redis-server.sh || echo "warning: redis-server unavailable; real-Redis tests will skip (they fail under CI=true)" >&2
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+## test-short: fast tests only (miniredis), no race detector.
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+## generate: regenerate gen/ from proto/ with the pinned tools in tools/go.mod.
+generate:
+	$(TOOL) buf generate
+
+## check-generated: fail when gen/ is not what `make generate` produces.
+check-generated: generate
+	@git diff --exit-code --stat -- gen || (echo "gen/ is stale: run 'make generate' and commit" >&2; exit 1)
+	@test -z "$$(git status --porcelain -- gen)" || (git status --porcelain -- gen; echo "gen/ has untracked or stale files: run 'make generate' and commit" >&2; exit 1)
+
+lint: vet
+	$(TOOL) buf lint
+
+vet:
+	$(GO) vet $(PKGS)
+
+clean:
+	rm -rf $(BIN)
