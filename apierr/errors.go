@@ -1,0 +1,136 @@
+// Package apierr holds every error otpd shows to a caller, and the one place
+// that maps them to gRPC status and to Descope's REST error body.
+//
+// A domain error is an *Error: a Descope error code (E0xxxxx), the gRPC code,
+// the HTTP status REST callers get, a fixed description and a message. The
+// service returns these (possibly wrapped); ToStatus turns any error into a
+// gRPC status carrying an ErrorInfo whose reason is the Descope code; the
+// REST gateway reads that back with FromStatus. Anything that is not an
+// *Error becomes E010500 Internal with a generic message, so internal
+// details never reach a caller.
+package apierr
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+
+	"google.golang.org/grpc/codes"
+)
+
+// Error is a caller-visible error. Values are immutable templates; use With
+// to attach a request-specific message.
+type Error struct {
+	// Code is Descope's error code, e.g. "E061102".
+	Code string
+	// GRPC is the status code gRPC callers see.
+	GRPC codes.Code
+	// HTTP is the status REST callers see.
+	HTTP int
+	// Description is the short, fixed text for the code.
+	Description string
+	// Message is the human-readable detail.
+	Message string
+	// RetryAfterSeconds, when > 0, becomes RetryInfo and Retry-After.
+	RetryAfterSeconds int
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Is matches any *Error with the same code, so errors.Is(err, ErrX) works on
+// values made by With.
+func (e *Error) Is(target error) bool {
+	var t *Error
+	return errors.As(target, &t) && t.Code == e.Code
+}
+
+// With returns a copy with a request-specific message. The message must not
+// contain codes, tokens or full addresses.
+func (e *Error) With(format string, args ...any) *Error {
+	c := *e
+	c.Message = fmt.Sprintf(format, args...)
+	return &c
+}
+
+func def(code string, g codes.Code, h int, desc, msg string) *Error {
+	return &Error{Code: code, GRPC: g, HTTP: h, Description: desc, Message: msg}
+}
+
+// Request errors (E011xxx): the request itself is wrong. Nothing was changed.
+var (
+	// ErrBadRequest: the body is not valid JSON for the operation.
+	ErrBadRequest = def("E011001", codes.InvalidArgument, http.StatusBadRequest,
+		"Bad request", "The request could not be parsed")
+	// ErrInvalidArgument: a field is present but invalid (bad email, bad phone).
+	ErrInvalidArgument = def("E011002", codes.InvalidArgument, http.StatusBadRequest,
+		"Invalid argument", "A request argument is invalid")
+	// ErrValidation: the request is well formed but fails a rule.
+	ErrValidation = def("E011003", codes.InvalidArgument, http.StatusBadRequest,
+		"Request validation failed", "The request failed validation")
+	// ErrMissingArgument: a required field is missing.
+	ErrMissingArgument = def("E011004", codes.InvalidArgument, http.StatusBadRequest,
+		"Missing arguments", "A required argument is missing")
+	// ErrUnauthorized: no project, an unknown project, or a malformed
+	// Authorization header. (Descope does not document its code for this;
+	// otpd uses E011401.)
+	ErrUnauthorized = def("E011401", codes.Unauthenticated, http.StatusUnauthorized,
+		"Unauthorized", "The project is missing or unknown")
+	// ErrNotFound: no such REST path.
+	ErrNotFound = def("E011404", codes.NotFound, http.StatusNotFound,
+		"Not found", "No such API path")
+	// ErrMethodNotAllowed: the path exists with another HTTP method.
+	ErrMethodNotAllowed = def("E011405", codes.Unimplemented, http.StatusMethodNotAllowed,
+		"Method not allowed", "The path does not accept this HTTP method")
+	// ErrUnimplemented: the operation is declared but not served yet.
+	ErrUnimplemented = def("E011501", codes.Unimplemented, http.StatusNotImplemented,
+		"Not implemented", "This operation is not implemented by this server")
+)
+
+// OTP errors (E061xxx) and user errors (E062xxx).
+var (
+	// ErrWrongCode: the code does not match, or there is no pending code.
+	ErrWrongCode = def("E061102", codes.Unauthenticated, http.StatusUnauthorized,
+		"Invalid one time code", "One time code is invalid")
+	// ErrTooManyAttempts: the code used up its attempts and is dead.
+	ErrTooManyAttempts = def("E061103", codes.Unauthenticated, http.StatusUnauthorized,
+		"Too many attempts", "Too many wrong attempts; request a new code")
+	// ErrCodeExpired: the code's lifetime is over.
+	ErrCodeExpired = def("E061104", codes.Unauthenticated, http.StatusUnauthorized,
+		"One time code expired", "One time code expired; request a new code")
+	// ErrUserExists: sign-up for a login id that already has a user.
+	ErrUserExists = def("E062107", codes.AlreadyExists, http.StatusBadRequest,
+		"User already exists", "A user with this login id already exists")
+	// ErrUserNotFound: sign-in for a login id that has no user.
+	ErrUserNotFound = def("E062108", codes.NotFound, http.StatusBadRequest,
+		"User not found", "Cannot find user")
+)
+
+// Server errors.
+var (
+	// ErrInternal: anything unexpected. Details go to the log, not the caller.
+	ErrInternal = def("E010500", codes.Internal, http.StatusInternalServerError,
+		"Internal error", "Internal server error")
+	// ErrUnavailable: a dependency (Redis) is unreachable. The SDKs retry 503.
+	ErrUnavailable = def("E010503", codes.Unavailable, http.StatusServiceUnavailable,
+		"Service unavailable", "Service temporarily unavailable")
+)
+
+// All lists every defined error, for documentation tests and lookups.
+func All() []*Error {
+	return []*Error{
+		ErrBadRequest, ErrInvalidArgument, ErrValidation, ErrMissingArgument,
+		ErrUnauthorized, ErrNotFound, ErrMethodNotAllowed, ErrUnimplemented,
+		ErrWrongCode, ErrTooManyAttempts, ErrCodeExpired, ErrUserExists, ErrUserNotFound,
+		ErrInternal, ErrUnavailable,
+	}
+}
+
+// ByCode returns the template for a Descope code, or nil.
+func ByCode(code string) *Error {
+	for _, e := range All() {
+		if e.Code == code {
+			return e
+		}
+	}
+	return nil
+}

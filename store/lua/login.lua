@@ -1,0 +1,39 @@
+-- login.lua: finish a verified login on the user's own slot: create the user
+-- record on first sight, mark the address verified, and register the new
+-- refresh token id so the session endpoints can revoke it.
+--
+-- KEYS[1]  user hash          otpd:{P:U}:user
+-- KEYS[2]  refresh token ids  otpd:{P:U}:rt   (sorted set: jti -> expiry ms)
+-- ARGV[1]  user id
+-- ARGV[2]  login id
+-- ARGV[3]  contact field: "email" or "phone"
+-- ARGV[4]  the verified address
+-- ARGV[5]  created time, unix seconds
+-- ARGV[6..9] name, givenName, middleName, familyName (sign-up profile; may be "")
+-- ARGV[10] refresh token id
+-- ARGV[11] refresh token expiry, unix ms
+-- ARGV[12] now, unix ms
+-- Returns {firstSeen ("1"/"0"), HGETALL of the user...}
+local first = '0'
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  first = '1'
+  local ids = cjson.encode({ARGV[2]})
+  redis.call('HSET', KEYS[1], 'userId', ARGV[1], 'loginIds', ids,
+    'createdTime', ARGV[5], 'status', 'enabled',
+    'name', ARGV[6], 'givenName', ARGV[7], 'middleName', ARGV[8], 'familyName', ARGV[9])
+end
+local verifiedField = 'verifiedEmail'
+if ARGV[3] == 'phone' then verifiedField = 'verifiedPhone' end
+local current = redis.call('HGET', KEYS[1], ARGV[3])
+if not current or current == '' or current == ARGV[4] then
+  redis.call('HSET', KEYS[1], ARGV[3], ARGV[4], verifiedField, '1')
+end
+if ARGV[10] ~= '' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[12])
+  redis.call('ZADD', KEYS[2], ARGV[11], ARGV[10])
+  local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', KEYS[2], last[2])
+end
+local out = redis.call('HGETALL', KEYS[1])
+table.insert(out, 1, first)
+return out

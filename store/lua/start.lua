@@ -1,0 +1,40 @@
+-- start.lua: begin an OTP flow for one login id on one channel, atomically.
+-- Checks the user-existence rule, picks the address, and stores the keyed
+-- hash of the new code, replacing any earlier code for this login id and
+-- channel (so the earlier code stops working).
+--
+-- KEYS[1]  login index hash   otpd:{P:L}:login   (uid, email, phone)
+-- KEYS[2]  pending code hash  otpd:{P:L}:code:<channel>
+-- ARGV[1]  rule: "new" (sign-up), "existing" (sign-in) or "any"
+-- ARGV[2]  HMAC of the code (binary)
+-- ARGV[3]  purpose
+-- ARGV[4]  address for a new user ("" if none)
+-- ARGV[5]  contact field of the channel: "email" or "phone"
+-- ARGV[6]  max attempts
+-- ARGV[7]  expiry, unix ms
+-- ARGV[8]  record TTL, ms (longer than the code's life, so a late verify can say "expired")
+-- ARGV[9]  opaque profile blob for sign-up ("" if none)
+-- ARGV[10] the login id itself when it is a valid address of the channel, else ""
+-- Returns {status, address}: status is ok | exists | notfound | noaddress.
+local uid = redis.call('HGET', KEYS[1], 'uid')
+if ARGV[1] == 'new' and uid then
+  return {'exists', ''}
+end
+if ARGV[1] == 'existing' and not uid then
+  return {'notfound', ''}
+end
+local addr
+if uid then
+  addr = redis.call('HGET', KEYS[1], ARGV[5])
+  if not addr or addr == '' then addr = ARGV[10] end
+else
+  addr = ARGV[4]
+end
+if addr == '' then
+  return {'noaddress', ''}
+end
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[2], 'h', ARGV[2], 'p', ARGV[3], 'to', addr, 'a', 0,
+  'm', ARGV[6], 'e', ARGV[7], 'u', ARGV[9], 'f', ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[8])
+return {'ok', addr}

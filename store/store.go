@@ -1,0 +1,166 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrUnavailable wraps every failure to reach the backing store, so callers
+// can tell "the store is down" (503) from a logical outcome.
+var ErrUnavailable = errors.New("store: unavailable")
+
+// Rule is the user-existence rule a start enforces.
+type Rule string
+
+// The rules of the three start operations.
+const (
+	RuleNew      Rule = "new"      // sign-up: the login id must have no user
+	RuleExisting Rule = "existing" // sign-in: the login id must have a user
+	RuleAny      Rule = "any"      // sign-up-or-in
+)
+
+// Contact is which user field a channel delivers to.
+type Contact string
+
+// The two contact fields.
+const (
+	ContactEmail Contact = "email"
+	ContactPhone Contact = "phone"
+)
+
+// CodeKey names one pending code: a login id on a channel of a project.
+type CodeKey struct {
+	Project string
+	LoginID string
+	Channel string
+}
+
+// Profile is the optional name data a sign-up carries to the user record.
+type Profile struct {
+	Name       string `json:"name,omitempty"`
+	GivenName  string `json:"givenName,omitempty"`
+	MiddleName string `json:"middleName,omitempty"`
+	FamilyName string `json:"familyName,omitempty"`
+}
+
+// NewCode is a start: the code's keyed hash and what verify will need.
+type NewCode struct {
+	Key     CodeKey
+	Rule    Rule
+	Purpose string
+	Hash    []byte
+	Contact Contact
+	// NewUserAddress is where the code goes when the login id has no user
+	// yet (normalised); "" when the request named none.
+	NewUserAddress string
+	// LoginAddress is the login id itself when it is a valid address of the
+	// channel, else "". Existing users get the code at their stored address,
+	// falling back to this.
+	LoginAddress string
+	Profile      Profile
+	MaxAttempts  int
+	ExpiresAt    time.Time
+	// Retain is how long the record outlives ExpiresAt, so that a late
+	// verify is told "expired" rather than "wrong code".
+	Retain time.Duration
+}
+
+// StartStatus is the outcome of StartCode.
+type StartStatus string
+
+// Start outcomes.
+const (
+	StartOK        StartStatus = "ok"
+	StartExists    StartStatus = "exists"    // RuleNew, but the user exists
+	StartNotFound  StartStatus = "notfound"  // RuleExisting, but no user
+	StartNoAddress StartStatus = "noaddress" // nowhere to send the code
+)
+
+// StartResult says what happened and where the code goes.
+type StartResult struct {
+	Status  StartStatus
+	Address string
+}
+
+// Attempt is one verify: the candidate hashes of the submitted code.
+type Attempt struct {
+	Key        CodeKey
+	Candidates [][]byte
+	Now        time.Time
+	// NewUserID is bound to the login id if it has no user yet.
+	NewUserID string
+}
+
+// VerifyStatus is the outcome of VerifyCode.
+type VerifyStatus string
+
+// Verify outcomes.
+const (
+	VerifyOK       VerifyStatus = "ok"
+	VerifyNoCode   VerifyStatus = "nocode"
+	VerifyExpired  VerifyStatus = "expired"
+	VerifyDead     VerifyStatus = "dead" // attempts used up
+	VerifyWrong    VerifyStatus = "wrong"
+	VerifyExists   VerifyStatus = "exists"   // sign-up code, but a user appeared meanwhile
+	VerifyNotFound VerifyStatus = "notfound" // sign-in code, but the user is gone
+)
+
+// VerifyResult is what a verify attempt found.
+type VerifyResult struct {
+	Status       VerifyStatus
+	Purpose      string
+	Address      string
+	Contact      Contact
+	Profile      Profile
+	UserID       string
+	NewUser      bool
+	AttemptsLeft int
+}
+
+// Codes holds pending codes and the login-id index.
+type Codes interface {
+	// StartCode applies the existence rule and stores the code's hash,
+	// replacing any earlier code for the same key. It changes nothing unless
+	// the status is StartOK.
+	StartCode(ctx context.Context, c NewCode) (StartResult, error)
+	// VerifyCode counts one attempt, then compares. On a match it consumes
+	// the code atomically (one success under any concurrency) and binds the
+	// login id to a user id.
+	VerifyCode(ctx context.Context, a Attempt) (VerifyResult, error)
+}
+
+// User is the stored user record.
+type User struct {
+	UserID        string
+	LoginIDs      []string
+	Email         string
+	Phone         string
+	VerifiedEmail bool
+	VerifiedPhone bool
+	Profile
+	CreatedTime time.Time
+	Status      string
+}
+
+// Login is a verified login to record on the user.
+type Login struct {
+	Project   string
+	UserID    string
+	LoginID   string
+	Contact   Contact
+	Address   string
+	Profile   Profile
+	RefreshID string
+	// RefreshExpiry is when RefreshID's token expires.
+	RefreshExpiry time.Time
+	Now           time.Time
+}
+
+// Users holds user records and their refresh-token ids.
+type Users interface {
+	// CompleteLogin creates the user on first sight, marks the address
+	// verified, and registers the refresh token id. It returns the user and
+	// whether this was the user's first login.
+	CompleteLogin(ctx context.Context, l Login) (User, bool, error)
+}
