@@ -98,7 +98,7 @@ func (c *otpEmailClient) UpdateEmail(ctx context.Context, in *UpdateEmailRequest
 }
 
 // OtpEmailServer is the server API for OtpEmail service.
-// All implementations must embed UnimplementedOtpEmailServer
+// All implementations should embed UnimplementedOtpEmailServer
 // for forward compatibility.
 //
 // OtpEmail sends codes by email.
@@ -108,10 +108,9 @@ type OtpEmailServer interface {
 	SignUpOrIn(context.Context, *StartRequest) (*StartResponse, error)
 	Verify(context.Context, *VerifyRequest) (*JWTResponse, error)
 	UpdateEmail(context.Context, *UpdateEmailRequest) (*StartResponse, error)
-	mustEmbedUnimplementedOtpEmailServer()
 }
 
-// UnimplementedOtpEmailServer must be embedded to have
+// UnimplementedOtpEmailServer should be embedded to have
 // forward compatible implementations.
 //
 // NOTE: this should be embedded by value instead of pointer to avoid a nil
@@ -133,8 +132,7 @@ func (UnimplementedOtpEmailServer) Verify(context.Context, *VerifyRequest) (*JWT
 func (UnimplementedOtpEmailServer) UpdateEmail(context.Context, *UpdateEmailRequest) (*StartResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateEmail not implemented")
 }
-func (UnimplementedOtpEmailServer) mustEmbedUnimplementedOtpEmailServer() {}
-func (UnimplementedOtpEmailServer) testEmbeddedByValue()                  {}
+func (UnimplementedOtpEmailServer) testEmbeddedByValue() {}
 
 // UnsafeOtpEmailServer may be embedded to opt out of forward compatibility for this service.
 // Use of this interface is not recommended, as added methods to OtpEmailServer will
@@ -356,7 +354,7 @@ func (c *otpSmsClient) UpdatePhone(ctx context.Context, in *UpdatePhoneRequest, 
 }
 
 // OtpSmsServer is the server API for OtpSms service.
-// All implementations must embed UnimplementedOtpSmsServer
+// All implementations should embed UnimplementedOtpSmsServer
 // for forward compatibility.
 //
 // OtpSms sends codes by text message.
@@ -366,10 +364,9 @@ type OtpSmsServer interface {
 	SignUpOrIn(context.Context, *StartRequest) (*StartResponse, error)
 	Verify(context.Context, *VerifyRequest) (*JWTResponse, error)
 	UpdatePhone(context.Context, *UpdatePhoneRequest) (*StartResponse, error)
-	mustEmbedUnimplementedOtpSmsServer()
 }
 
-// UnimplementedOtpSmsServer must be embedded to have
+// UnimplementedOtpSmsServer should be embedded to have
 // forward compatible implementations.
 //
 // NOTE: this should be embedded by value instead of pointer to avoid a nil
@@ -391,8 +388,7 @@ func (UnimplementedOtpSmsServer) Verify(context.Context, *VerifyRequest) (*JWTRe
 func (UnimplementedOtpSmsServer) UpdatePhone(context.Context, *UpdatePhoneRequest) (*StartResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdatePhone not implemented")
 }
-func (UnimplementedOtpSmsServer) mustEmbedUnimplementedOtpSmsServer() {}
-func (UnimplementedOtpSmsServer) testEmbeddedByValue()                {}
+func (UnimplementedOtpSmsServer) testEmbeddedByValue() {}
 
 // UnsafeOtpSmsServer may be embedded to opt out of forward compatibility for this service.
 // Use of this interface is not recommended, as added methods to OtpSmsServer will
@@ -614,7 +610,7 @@ func (c *otpVoiceClient) UpdatePhone(ctx context.Context, in *UpdatePhoneRequest
 }
 
 // OtpVoiceServer is the server API for OtpVoice service.
-// All implementations must embed UnimplementedOtpVoiceServer
+// All implementations should embed UnimplementedOtpVoiceServer
 // for forward compatibility.
 //
 // OtpVoice reads codes out in a phone call.
@@ -624,10 +620,9 @@ type OtpVoiceServer interface {
 	SignUpOrIn(context.Context, *StartRequest) (*StartResponse, error)
 	Verify(context.Context, *VerifyRequest) (*JWTResponse, error)
 	UpdatePhone(context.Context, *UpdatePhoneRequest) (*StartResponse, error)
-	mustEmbedUnimplementedOtpVoiceServer()
 }
 
-// UnimplementedOtpVoiceServer must be embedded to have
+// UnimplementedOtpVoiceServer should be embedded to have
 // forward compatible implementations.
 //
 // NOTE: this should be embedded by value instead of pointer to avoid a nil
@@ -649,8 +644,7 @@ func (UnimplementedOtpVoiceServer) Verify(context.Context, *VerifyRequest) (*JWT
 func (UnimplementedOtpVoiceServer) UpdatePhone(context.Context, *UpdatePhoneRequest) (*StartResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdatePhone not implemented")
 }
-func (UnimplementedOtpVoiceServer) mustEmbedUnimplementedOtpVoiceServer() {}
-func (UnimplementedOtpVoiceServer) testEmbeddedByValue()                  {}
+func (UnimplementedOtpVoiceServer) testEmbeddedByValue() {}
 
 // UnsafeOtpVoiceServer may be embedded to opt out of forward compatibility for this service.
 // Use of this interface is not recommended, as added methods to OtpVoiceServer will
@@ -872,7 +866,7 @@ func (c *otpWhatsappClient) UpdatePhone(ctx context.Context, in *UpdatePhoneRequ
 }
 
 // OtpWhatsappServer is the server API for OtpWhatsapp service.
-// All implementations must embed UnimplementedOtpWhatsappServer
+// All implementations should embed UnimplementedOtpWhatsappServer
 // for forward compatibility.
 //
 // OtpWhatsapp sends codes by WhatsApp message.
@@ -882,10 +876,9 @@ type OtpWhatsappServer interface {
 	SignUpOrIn(context.Context, *StartRequest) (*StartResponse, error)
 	Verify(context.Context, *VerifyRequest) (*JWTResponse, error)
 	UpdatePhone(context.Context, *UpdatePhoneRequest) (*StartResponse, error)
-	mustEmbedUnimplementedOtpWhatsappServer()
 }
 
-// UnimplementedOtpWhatsappServer must be embedded to have
+// UnimplementedOtpWhatsappServer should be embedded to have
 // forward compatible implementations.
 //
 // NOTE: this should be embedded by value instead of pointer to avoid a nil
@@ -907,8 +900,7 @@ func (UnimplementedOtpWhatsappServer) Verify(context.Context, *VerifyRequest) (*
 func (UnimplementedOtpWhatsappServer) UpdatePhone(context.Context, *UpdatePhoneRequest) (*StartResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdatePhone not implemented")
 }
-func (UnimplementedOtpWhatsappServer) mustEmbedUnimplementedOtpWhatsappServer() {}
-func (UnimplementedOtpWhatsappServer) testEmbeddedByValue()                     {}
+func (UnimplementedOtpWhatsappServer) testEmbeddedByValue() {}
 
 // UnsafeOtpWhatsappServer may be embedded to opt out of forward compatibility for this service.
 // Use of this interface is not recommended, as added methods to OtpWhatsappServer will

@@ -112,7 +112,7 @@ func (c *sessionClient) GetKeys(ctx context.Context, in *GetKeysRequest, opts ..
 }
 
 // SessionServer is the server API for Session service.
-// All implementations must embed UnimplementedSessionServer
+// All implementations should embed UnimplementedSessionServer
 // for forward compatibility.
 //
 // Session manages what a verify issued. Refresh, TryRefresh, Logout,
@@ -125,10 +125,9 @@ type SessionServer interface {
 	LogoutAll(context.Context, *LogoutRequest) (*LogoutResponse, error)
 	Me(context.Context, *MeRequest) (*UserResponse, error)
 	GetKeys(context.Context, *GetKeysRequest) (*GetKeysResponse, error)
-	mustEmbedUnimplementedSessionServer()
 }
 
-// UnimplementedSessionServer must be embedded to have
+// UnimplementedSessionServer should be embedded to have
 // forward compatible implementations.
 //
 // NOTE: this should be embedded by value instead of pointer to avoid a nil
@@ -153,8 +152,7 @@ func (UnimplementedSessionServer) Me(context.Context, *MeRequest) (*UserResponse
 func (UnimplementedSessionServer) GetKeys(context.Context, *GetKeysRequest) (*GetKeysResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetKeys not implemented")
 }
-func (UnimplementedSessionServer) mustEmbedUnimplementedSessionServer() {}
-func (UnimplementedSessionServer) testEmbeddedByValue()                 {}
+func (UnimplementedSessionServer) testEmbeddedByValue() {}
 
 // UnsafeSessionServer may be embedded to opt out of forward compatibility for this service.
 // Use of this interface is not recommended, as added methods to SessionServer will

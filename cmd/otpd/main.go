@@ -1,0 +1,95 @@
+// Command otpd serves OTP sign-up/sign-in over gRPC and Descope-compatible
+// REST. Configuration comes from the environment (see README); with no
+// OTPD_REDIS_URL it runs on an embedded in-process Redis.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/otpd/otpd/clock"
+	"github.com/otpd/otpd/config"
+	"github.com/otpd/otpd/server"
+	"github.com/otpd/otpd/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := realMain(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "otpd:", err)
+		os.Exit(1)
+	}
+}
+
+func realMain(ctx context.Context) error {
+	cfg, err := config.Load(os.LookupEnv, os.ReadFile)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	clk := clock.Real{}
+
+	rdb, closeRedis, err := openRedis(cfg, clk, log)
+	if err != nil {
+		return err
+	}
+	defer closeRedis()
+
+	srv, err := server.New(ctx, server.Options{
+		Config: cfg, Redis: rdb, Clock: clk, Log: log, CodeLog: os.Stdout,
+	})
+	if err != nil {
+		return err
+	}
+	gl, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return fmt.Errorf("gRPC listener: %w", err)
+	}
+	hl, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		gl.Close()
+		return fmt.Errorf("HTTP listener: %w", err)
+	}
+	ids := make([]string, 0, len(cfg.Projects))
+	for _, p := range cfg.Projects {
+		ids = append(ids, p.ID)
+	}
+	log.Info("otpd serving", "grpc", gl.Addr().String(), "http", hl.Addr().String(),
+		"projects", ids, "embeddedRedis", cfg.Embedded())
+	fmt.Fprintf(os.Stderr, "\notpd: project id %v; gRPC on %s, REST on http://%s\n\n", ids, gl.Addr(), hl.Addr())
+	return srv.Serve(ctx, gl, hl)
+}
+
+// openRedis connects to OTPD_REDIS_URL, or starts the embedded miniredis.
+func openRedis(cfg *config.Config, clk clock.Clock, log *slog.Logger) (redis.UniversalClient, func(), error) {
+	if cfg.Embedded() {
+		e, err := store.StartEmbedded(clk, 0)
+		if err != nil {
+			return nil, nil, fmt.Errorf("embedded redis: %w", err)
+		}
+		log.Warn("using the embedded in-process Redis: all state is lost when otpd stops; set OTPD_REDIS_URL for production")
+		return e.Client, e.Close, nil
+	}
+	if cfg.RedisCluster {
+		opts, err := redis.ParseClusterURL(cfg.RedisURL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("OTPD_REDIS_URL: %w", err)
+		}
+		c := redis.NewClusterClient(opts)
+		return c, func() { _ = c.Close() }, nil
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("OTPD_REDIS_URL: %w", err)
+	}
+	c := redis.NewClient(opts)
+	return c, func() { _ = c.Close() }, nil
+}

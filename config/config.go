@@ -1,0 +1,287 @@
+// Package config loads otpd's configuration: process settings from the
+// environment, per-project settings from an optional YAML/JSON file, and
+// secrets from files or the environment (never the repository).
+//
+// Load validates everything up front and reports every problem with the
+// name of the setting, so a bad deployment fails at startup, not on the
+// first request. Lookups go through injected functions so tests never touch
+// the real environment or file system.
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+)
+
+// DefaultProjectID is the project the embedded default serves when
+// OTPD_PROJECT_ID is unset. 28 characters, like Descope's project ids.
+const DefaultProjectID = "P2otpdLocalDevelopment000000"
+
+// Defaults of a project's settings.
+const (
+	DefaultCodeLength  = 6
+	DefaultCodeTTL     = 5 * time.Minute
+	DefaultMaxAttempts = 5
+	DefaultSessionTTL  = 10 * time.Minute
+	DefaultRefreshTTL  = 30 * 24 * time.Hour
+	DefaultAlgorithm   = "ES256"
+	DefaultCookiePath  = "/"
+)
+
+// Config is the whole process configuration.
+type Config struct {
+	GRPCAddr string
+	HTTPAddr string
+	// RedisURL is empty for the embedded in-process Redis.
+	RedisURL string
+	// RedisCluster reads RedisURL as a cluster URL.
+	RedisCluster bool
+	ConfigFile   string
+	// HMACSecrets hash codes, newest first. Empty in embedded mode means
+	// "generate one at startup".
+	HMACSecrets [][]byte
+	LogLevel    slog.Level
+	// Delivery is the message provider: only "log" today.
+	Delivery string
+	// CORSOrigins may call the REST API from a browser; "*" is any.
+	// Default: "*" in embedded mode, none otherwise.
+	CORSOrigins []string
+	Projects []Project
+}
+
+// Embedded reports whether otpd runs on the in-process Redis.
+func (c *Config) Embedded() bool { return c.RedisURL == "" }
+
+// Project is one project's settings.
+type Project struct {
+	ID          string   `json:"id"`
+	CodeLength  int      `json:"codeLength,omitempty"`
+	CodeTTL     Duration `json:"codeTTL,omitempty"`
+	MaxAttempts int      `json:"maxAttempts,omitempty"`
+	SessionTTL  Duration `json:"sessionTTL,omitempty"`
+	RefreshTTL  Duration `json:"refreshTTL,omitempty"`
+	// Algorithm signs tokens: ES256 (default), EdDSA or RS256. With
+	// signingKeyFiles it may be left empty (the key decides); when set, it
+	// must match the key.
+	Algorithm string `json:"algorithm,omitempty"`
+	// SigningKeyFiles are PEM private keys: the first signs, the rest stay
+	// published for verification until their tokens expire. Required
+	// outside embedded mode.
+	SigningKeyFiles []string `json:"signingKeyFiles,omitempty"`
+	// DefaultPhoneRegion (ISO 3166 alpha-2) reads phone numbers without a
+	// leading '+'. Empty: such numbers are refused.
+	DefaultPhoneRegion string `json:"defaultPhoneRegion,omitempty"`
+	CookieDomain       string `json:"cookieDomain,omitempty"`
+	CookiePath         string `json:"cookiePath,omitempty"`
+}
+
+// Duration is a time.Duration written as "5m", "90s" in files.
+type Duration time.Duration
+
+// UnmarshalJSON reads "5m" or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("invalid duration %q", s)
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var secs float64
+	if err := json.Unmarshal(b, &secs); err != nil {
+		return fmt.Errorf("duration must be a string like \"5m\" or a number of seconds")
+	}
+	*d = Duration(time.Duration(secs * float64(time.Second)))
+	return nil
+}
+
+// MarshalJSON writes the Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+type file struct {
+	Projects []Project `json:"projects"`
+}
+
+// Env and ReadFile are the injected lookups.
+type (
+	Env      func(key string) (string, bool)
+	ReadFile func(path string) ([]byte, error)
+)
+
+var projectIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// Load builds and validates the configuration.
+func Load(env Env, read ReadFile) (*Config, error) {
+	get := func(k, def string) string {
+		if v, ok := env(k); ok && strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
+		}
+		return def
+	}
+	c := &Config{
+		GRPCAddr:     get("OTPD_GRPC_ADDR", "127.0.0.1:50051"),
+		HTTPAddr:     get("OTPD_HTTP_ADDR", "127.0.0.1:8080"),
+		RedisURL:     get("OTPD_REDIS_URL", ""),
+		RedisCluster: get("OTPD_REDIS_CLUSTER", "") == "true",
+		ConfigFile:   get("OTPD_CONFIG", ""),
+		Delivery:     get("OTPD_DELIVERY", "log"),
+	}
+	def := ""
+	if c.Embedded() {
+		def = "*"
+	}
+	for _, o := range strings.Split(get("OTPD_CORS_ORIGINS", def), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.CORSOrigins = append(c.CORSOrigins, o)
+		}
+	}
+	var errs []error
+	if err := c.LogLevel.UnmarshalText([]byte(get("OTPD_LOG_LEVEL", "info"))); err != nil {
+		errs = append(errs, fmt.Errorf("OTPD_LOG_LEVEL: %w", err))
+	}
+	if c.Delivery != "log" {
+		errs = append(errs, fmt.Errorf("OTPD_DELIVERY: %q is not a provider (supported: log)", c.Delivery))
+	}
+
+	secrets, err := loadSecrets(get("OTPD_HMAC_SECRETS", ""), get("OTPD_HMAC_SECRETS_FILE", ""), read)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.HMACSecrets = secrets
+	if len(secrets) == 0 && !c.Embedded() {
+		errs = append(errs, errors.New("OTPD_HMAC_SECRETS or OTPD_HMAC_SECRETS_FILE is required with OTPD_REDIS_URL (every replica must hash codes with the same secret)"))
+	}
+
+	if c.ConfigFile != "" {
+		b, err := read(c.ConfigFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("OTPD_CONFIG: %w", err))
+		} else {
+			var f file
+			if err := yaml.UnmarshalStrict(b, &f); err != nil {
+				errs = append(errs, fmt.Errorf("OTPD_CONFIG %s: %w", c.ConfigFile, err))
+			}
+			c.Projects = f.Projects
+			if len(f.Projects) == 0 && err == nil {
+				errs = append(errs, fmt.Errorf("OTPD_CONFIG %s: lists no projects", c.ConfigFile))
+			}
+		}
+	} else {
+		p := Project{ID: get("OTPD_PROJECT_ID", DefaultProjectID)}
+		if kf := get("OTPD_SIGNING_KEY_FILE", ""); kf != "" {
+			p.SigningKeyFiles = []string{kf}
+		}
+		p.Algorithm = get("OTPD_TOKEN_ALGORITHM", "")
+		c.Projects = []Project{p}
+	}
+	seen := map[string]bool{}
+	for i := range c.Projects {
+		p := &c.Projects[i]
+		p.applyDefaults()
+		for _, e := range p.validate(c.Embedded()) {
+			errs = append(errs, fmt.Errorf("project %d (%q): %w", i, p.ID, e))
+		}
+		if seen[p.ID] {
+			errs = append(errs, fmt.Errorf("project %q is listed twice", p.ID))
+		}
+		seen[p.ID] = true
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return c, nil
+}
+
+func loadSecrets(inline, path string, read ReadFile) ([][]byte, error) {
+	var raw []string
+	if inline != "" {
+		raw = strings.Split(inline, ",")
+	}
+	if path != "" {
+		b, err := read(path)
+		if err != nil {
+			return nil, fmt.Errorf("OTPD_HMAC_SECRETS_FILE: %w", err)
+		}
+		raw = append(raw, strings.Split(string(b), "\n")...)
+	}
+	var out [][]byte
+	for _, s := range raw {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if len(s) < 32 {
+			return nil, errors.New("OTPD_HMAC_SECRETS: every secret must be at least 32 characters")
+		}
+		out = append(out, []byte(s))
+	}
+	return out, nil
+}
+
+func (p *Project) applyDefaults() {
+	if p.CodeLength == 0 {
+		p.CodeLength = DefaultCodeLength
+	}
+	if p.CodeTTL == 0 {
+		p.CodeTTL = Duration(DefaultCodeTTL)
+	}
+	if p.MaxAttempts == 0 {
+		p.MaxAttempts = DefaultMaxAttempts
+	}
+	if p.SessionTTL == 0 {
+		p.SessionTTL = Duration(DefaultSessionTTL)
+	}
+	if p.RefreshTTL == 0 {
+		p.RefreshTTL = Duration(DefaultRefreshTTL)
+	}
+	if p.CookiePath == "" {
+		p.CookiePath = DefaultCookiePath
+	}
+}
+
+func (p *Project) validate(embedded bool) []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if !projectIDPattern.MatchString(p.ID) {
+		bad("id must be 1-64 characters of letters, digits, '_' or '-'")
+	}
+	if p.CodeLength < 4 || p.CodeLength > 10 {
+		bad("codeLength %d: must be 4..10", p.CodeLength)
+	}
+	if p.CodeTTL.D() < 30*time.Second || p.CodeTTL.D() > time.Hour {
+		bad("codeTTL %s: must be 30s..1h", p.CodeTTL.D())
+	}
+	if p.MaxAttempts < 1 || p.MaxAttempts > 20 {
+		bad("maxAttempts %d: must be 1..20", p.MaxAttempts)
+	}
+	if p.SessionTTL.D() < time.Minute {
+		bad("sessionTTL %s: must be at least 1m", p.SessionTTL.D())
+	}
+	if p.RefreshTTL.D() < p.SessionTTL.D() {
+		bad("refreshTTL %s: must be at least sessionTTL", p.RefreshTTL.D())
+	}
+	switch strings.ToUpper(p.Algorithm) {
+	case "", "ES256", "EDDSA", "RS256":
+	default:
+		bad("algorithm %q: must be ES256, EdDSA or RS256", p.Algorithm)
+	}
+	if len(p.SigningKeyFiles) == 0 && !embedded {
+		bad("signingKeyFiles is required with OTPD_REDIS_URL (every replica must sign with the same key)")
+	}
+	if r := p.DefaultPhoneRegion; r != "" && (len(r) != 2 || strings.ToUpper(r) != r) {
+		bad("defaultPhoneRegion %q: must be an upper-case ISO 3166 alpha-2 code", r)
+	}
+	return errs
+}

@@ -1,0 +1,144 @@
+package flow
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/otpd/otpd/apierr"
+	"github.com/otpd/otpd/clock"
+	"github.com/otpd/otpd/delivery"
+	"github.com/otpd/otpd/otpcode"
+	"github.com/otpd/otpd/store"
+)
+
+// verifyGrace is how long a pending code's record outlives the code, so a
+// late verify hears "expired" rather than "wrong code".
+const verifyGrace = 10 * time.Minute
+
+// Engine runs the OTP flows.
+type Engine struct {
+	codes  store.Codes
+	users  store.Users
+	gen    *otpcode.Generator
+	hasher *otpcode.Hasher
+	sender delivery.Sender
+	clock  clock.Clock
+	random io.Reader
+	log    *slog.Logger
+}
+
+// Deps are the Engine's collaborators.
+type Deps struct {
+	Codes  store.Codes
+	Users  store.Users
+	Gen    *otpcode.Generator
+	Hasher *otpcode.Hasher
+	Sender delivery.Sender
+	Clock  clock.Clock
+	// Random makes user ids (crypto/rand.Reader in production).
+	Random io.Reader
+	Log    *slog.Logger
+}
+
+// New returns an Engine.
+func New(d Deps) *Engine {
+	return &Engine{codes: d.Codes, users: d.Users, gen: d.Gen, hasher: d.Hasher,
+		sender: d.Sender, clock: d.Clock, random: d.Random, log: d.Log}
+}
+
+// StartInput is a sign-up, sign-in or sign-up-or-in request.
+type StartInput struct {
+	Project *Project
+	Channel Channel
+	Op      Op
+	LoginID string
+	// Address is the explicit address from the request body (top-level
+	// email/phone/voice/whatsapp, else user.email/user.phone); "" if none.
+	Address string
+	Profile store.Profile
+	// Delivery options carried to the provider.
+	Locale          string
+	TemplateID      string
+	TemplateOptions map[string]string
+	ProviderID      string
+}
+
+// StartOutput is what the caller learns: the masked address.
+type StartOutput struct {
+	Masked string
+}
+
+// Start begins a flow: validate, check the user rule, store the code's
+// hash, hand the code to delivery.
+func (e *Engine) Start(ctx context.Context, in StartInput) (StartOutput, error) {
+	p := in.Project
+	loginID, loginAddr, err := normalizeLoginID(in.LoginID, in.Channel, p.DefaultPhoneRegion)
+	if err != nil {
+		return StartOutput{}, err
+	}
+	newAddr := loginAddr
+	if in.Address != "" {
+		if newAddr, err = normalizeAddress(in.Address, in.Channel, p.DefaultPhoneRegion); err != nil {
+			return StartOutput{}, err
+		}
+	}
+	code, err := e.gen.New(p.CodeLength)
+	if err != nil {
+		return StartOutput{}, fmt.Errorf("generating code: %w", err)
+	}
+	now := e.clock.Now()
+	expires := now.Add(p.CodeTTL)
+	res, err := e.codes.StartCode(ctx, store.NewCode{
+		Key:            store.CodeKey{Project: p.ID, LoginID: loginID, Channel: string(in.Channel)},
+		Rule:           in.Op.rule(),
+		Purpose:        string(in.Op),
+		Hash:           e.hasher.Sum(otpcode.Input{Project: p.ID, Channel: string(in.Channel), LoginID: loginID, Purpose: string(in.Op), Code: code}),
+		Contact:        in.Channel.Contact(),
+		NewUserAddress: newAddr,
+		LoginAddress:   loginAddr,
+		Profile:        in.Profile,
+		MaxAttempts:    p.MaxAttempts,
+		ExpiresAt:      expires,
+		Retain:         p.CodeTTL + verifyGrace,
+	})
+	if err != nil {
+		return StartOutput{}, storeErr(err)
+	}
+	switch res.Status {
+	case store.StartOK:
+	case store.StartExists:
+		return StartOutput{}, apierr.ErrUserExists
+	case store.StartNotFound:
+		return StartOutput{}, apierr.ErrUserNotFound
+	case store.StartNoAddress:
+		if in.Channel == Email {
+			return StartOutput{}, apierr.ErrInvalidArgument.With("No email address to send the code to: send an email address as loginId or in the email field")
+		}
+		return StartOutput{}, apierr.ErrInvalidArgument.With("No phone number to send the code to: send a phone number as loginId or in the phone field")
+	default:
+		return StartOutput{}, fmt.Errorf("store: unknown start status %q", res.Status)
+	}
+	msg := delivery.Message{
+		Project: p.ID, Channel: string(in.Channel), To: res.Address, Code: code,
+		Purpose: string(in.Op), ExpiresAt: expires, Locale: in.Locale,
+		TemplateID: in.TemplateID, TemplateOptions: in.TemplateOptions, ProviderID: in.ProviderID,
+	}
+	if err := e.sender.Send(ctx, msg); err != nil {
+		// The code is stored; the user can ask for another. Do not fail
+		// the start on a provider problem, but say so in the log.
+		e.log.ErrorContext(ctx, "delivery failed", "project", p.ID, "channel", in.Channel, "error", err)
+	}
+	return StartOutput{Masked: maskAddress(in.Channel, res.Address)}, nil
+}
+
+// storeErr maps store failures: unreachable Redis is real unavailability.
+func storeErr(err error) error {
+	if errors.Is(err, store.ErrUnavailable) {
+		return errors.Join(apierr.ErrUnavailable, err)
+	}
+	return err
+}

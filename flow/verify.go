@@ -1,0 +1,100 @@
+package flow
+
+import (
+	"context"
+	"encoding/base32"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/otpd/otpd/apierr"
+	"github.com/otpd/otpd/otpcode"
+	"github.com/otpd/otpd/store"
+	"github.com/otpd/otpd/token"
+)
+
+// VerifyInput is a verify request.
+type VerifyInput struct {
+	Project *Project
+	Channel Channel
+	LoginID string
+	Code    string
+}
+
+// VerifyOutput is a successful verify: the tokens and the user.
+type VerifyOutput struct {
+	Tokens    token.Pair
+	User      store.User
+	FirstSeen bool
+}
+
+// Verify checks a code and, on success, signs the user in.
+func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, error) {
+	p := in.Project
+	loginID, _, err := normalizeLoginID(in.LoginID, in.Channel, p.DefaultPhoneRegion)
+	if err != nil {
+		return VerifyOutput{}, err
+	}
+	code, err := normalizeCode(in.Code, p.CodeLength)
+	if err != nil {
+		return VerifyOutput{}, err
+	}
+	newID, err := newUserID(e.random)
+	if err != nil {
+		return VerifyOutput{}, err
+	}
+	now := e.clock.Now()
+	res, err := e.codes.VerifyCode(ctx, store.Attempt{
+		Key: store.CodeKey{Project: p.ID, LoginID: loginID, Channel: string(in.Channel)},
+		Candidates: e.hasher.Candidates(otpcode.Input{
+			Project: p.ID, Channel: string(in.Channel), LoginID: loginID, Code: code,
+		}, purposes),
+		Now:       now,
+		NewUserID: newID,
+	})
+	if err != nil {
+		return VerifyOutput{}, storeErr(err)
+	}
+	switch res.Status {
+	case store.VerifyOK:
+	case store.VerifyNoCode:
+		return VerifyOutput{}, apierr.ErrWrongCode
+	case store.VerifyWrong:
+		return VerifyOutput{}, apierr.ErrWrongCode.With("One time code is invalid (%d attempts left)", res.AttemptsLeft)
+	case store.VerifyDead:
+		return VerifyOutput{}, apierr.ErrTooManyAttempts
+	case store.VerifyExpired:
+		return VerifyOutput{}, apierr.ErrCodeExpired
+	case store.VerifyExists:
+		return VerifyOutput{}, apierr.ErrUserExists
+	case store.VerifyNotFound:
+		return VerifyOutput{}, apierr.ErrUserNotFound
+	default:
+		return VerifyOutput{}, fmt.Errorf("store: unknown verify status %q", res.Status)
+	}
+	pair, err := p.Issuer.Mint(token.Subject{UserID: res.UserID, AMR: []string{in.Channel.AMR()}})
+	if err != nil {
+		return VerifyOutput{}, fmt.Errorf("minting tokens: %w", err)
+	}
+	user, first, err := e.users.CompleteLogin(ctx, store.Login{
+		Project: p.ID, UserID: res.UserID, LoginID: loginID, Contact: res.Contact,
+		Address: res.Address, Profile: res.Profile, RefreshID: pair.RefreshID,
+		RefreshExpiry: pair.RefreshExpiry, Now: now,
+	})
+	if err != nil {
+		return VerifyOutput{}, storeErr(err)
+	}
+	return VerifyOutput{Tokens: pair, User: user, FirstSeen: first}, nil
+}
+
+var userIDEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// newUserID makes "U2" followed by 26 random base32 characters (130 bits),
+// the shape of Descope's user ids.
+func newUserID(r io.Reader) (string, error) {
+	var b [17]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return "", fmt.Errorf("user id: %w", err)
+	}
+	return "U2" + strings.ToUpper(userIDEncoding.EncodeToString(b[:])[:26]), nil
+}

@@ -1,0 +1,193 @@
+// Package gateway is otpd's REST face: grpc-gateway routes on Descope's
+// paths, calling the gRPC services in-process (package inproc) so REST and
+// gRPC share one interceptor chain. It writes Descope's error body
+// ({"errorCode","errorDescription","errorMessage"}) with the status from
+// apierr, Retry-After when the error carries one, tolerates the double
+// slash some SDKs produce, and answers CORS for browser clients.
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/otpd/otpd/apierr"
+	otpv1 "github.com/otpd/otpd/gen/otp/v1"
+)
+
+// MaxBodyBytes bounds a request body; larger bodies are refused (E011001).
+const MaxBodyBytes = 64 << 10
+
+// Options configure the REST handler.
+type Options struct {
+	// Conn reaches the services, normally an *inproc.Channel.
+	Conn grpc.ClientConnInterface
+	// Extra serves non-API paths (health, metrics) ahead of the API.
+	Extra map[string]http.Handler
+	// CORSOrigins are the browser origins allowed to call with
+	// credentials; "*" allows any. Empty: no CORS headers.
+	CORSOrigins []string
+}
+
+// New returns the REST handler.
+func New(ctx context.Context, o Options) (http.Handler, error) {
+	mux := runtime.NewServeMux(
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
+		}),
+		runtime.WithErrorHandler(errorHandler),
+		runtime.WithRoutingErrorHandler(routingErrorHandler),
+	)
+	for _, reg := range []func(context.Context, *runtime.ServeMux, grpc.ClientConnInterface) error{
+		func(ctx context.Context, m *runtime.ServeMux, c grpc.ClientConnInterface) error {
+			return otpv1.RegisterOtpEmailHandlerClient(ctx, m, otpv1.NewOtpEmailClient(c))
+		},
+		func(ctx context.Context, m *runtime.ServeMux, c grpc.ClientConnInterface) error {
+			return otpv1.RegisterOtpSmsHandlerClient(ctx, m, otpv1.NewOtpSmsClient(c))
+		},
+		func(ctx context.Context, m *runtime.ServeMux, c grpc.ClientConnInterface) error {
+			return otpv1.RegisterOtpVoiceHandlerClient(ctx, m, otpv1.NewOtpVoiceClient(c))
+		},
+		func(ctx context.Context, m *runtime.ServeMux, c grpc.ClientConnInterface) error {
+			return otpv1.RegisterOtpWhatsappHandlerClient(ctx, m, otpv1.NewOtpWhatsappClient(c))
+		},
+		func(ctx context.Context, m *runtime.ServeMux, c grpc.ClientConnInterface) error {
+			return otpv1.RegisterSessionHandlerClient(ctx, m, otpv1.NewSessionClient(c))
+		},
+	} {
+		if err := reg(ctx, mux, o.Conn); err != nil {
+			return nil, err
+		}
+	}
+	var api http.Handler = mux
+	return cors(o.CORSOrigins, cleanPath(withPeer(limitBody(route(api, o.Extra))))), nil
+}
+
+// Body is Descope's error body.
+type Body struct {
+	ErrorCode        string `json:"errorCode"`
+	ErrorDescription string `json:"errorDescription"`
+	ErrorMessage     string `json:"errorMessage"`
+}
+
+// WriteError writes e in Descope's shape.
+func WriteError(w http.ResponseWriter, e *apierr.Error) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	if e.RetryAfterSeconds > 0 {
+		h.Set("Retry-After", strconv.Itoa(e.RetryAfterSeconds))
+	}
+	w.WriteHeader(e.HTTP)
+	_ = json.NewEncoder(w).Encode(Body{e.Code, e.Description, e.Message})
+}
+
+func errorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
+	WriteError(w, apierr.FromStatus(status.Convert(err)))
+}
+
+func routingErrorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, code int) {
+	switch code {
+	case http.StatusMethodNotAllowed:
+		WriteError(w, apierr.ErrMethodNotAllowed)
+	case http.StatusNotFound:
+		WriteError(w, apierr.ErrNotFound)
+	default:
+		WriteError(w, apierr.ErrBadRequest)
+	}
+}
+
+// route sends the extra paths to their handlers, the rest to the API.
+func route(api http.Handler, extra map[string]http.Handler) http.Handler {
+	if len(extra) == 0 {
+		return api
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, ok := extra[r.URL.Path]; ok {
+			h.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
+}
+
+// cleanPath collapses repeated slashes: the Go SDK builds "//v1/..." from a
+// base URL with a trailing slash.
+func cleanPath(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.URL.Path, "//") {
+			p := r.URL.Path
+			for strings.Contains(p, "//") {
+				p = strings.ReplaceAll(p, "//", "/")
+			}
+			r2 := r.Clone(r.Context())
+			r2.URL.Path, r2.URL.RawPath = p, ""
+			r = r2
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// withPeer puts the HTTP client's address in the context as the gRPC peer,
+// so interceptors see REST and gRPC callers alike.
+func withPeer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if addr, err := net.ResolveTCPAddr("tcp", r.RemoteAddr); err == nil {
+			r = r.WithContext(peer.NewContext(r.Context(), &peer.Peer{Addr: addr}))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func limitBody(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > MaxBodyBytes {
+			WriteError(w, apierr.ErrBadRequest.With("The request body is larger than %d bytes", MaxBodyBytes))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cors lets browser clients on allowed origins (Descope's web SDK uses
+// credentials: 'include') call otpd: it echoes an allowed Origin and allows
+// the headers the SDKs send.
+func cors(allowed []string, next http.Handler) http.Handler {
+	if len(allowed) == 0 {
+		return next
+	}
+	any := slices.Contains(allowed, "*")
+	const allowHeaders = "Authorization, Content-Type, X-Descope-Sdk-Name, X-Descope-Sdk-Version, " +
+		"X-Descope-Sdk-Session-Id, X-Descope-Project-Id, X-Descope-Refresh-Cookie-Name, " +
+		"X-Descope-Sdk-Node-Version, X-Descope-Sdk-Go-Version, X-Descope-Sdk-Python-Version, " +
+		"X-Descope-Sdk-Sha, X-Descope-Sdk-Uuid, X-Descope-License, X-External-Rid"
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		origin := r.Header.Get("Origin")
+		if origin != "" && (any || slices.Contains(allowed, origin)) {
+			h := w.Header()
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Allow-Credentials", "true")
+			h.Add("Vary", "Origin")
+			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+				h.Set("Access-Control-Allow-Headers", allowHeaders)
+				h.Set("Access-Control-Max-Age", "600")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+			h.Set("Access-Control-Expose-Headers", "Retry-After")
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,72 @@
+package middleware
+
+import (
+	"context"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/otpd/otpd/apierr"
+	"github.com/otpd/otpd/flow"
+	"github.com/otpd/otpd/service"
+)
+
+// apiPrefix marks otpd's own methods; health and reflection are not
+// authenticated.
+const apiPrefix = "/otp.v1."
+
+// Auth authenticates the project: `authorization: Bearer <ProjectID>` or
+// `Bearer <ProjectID>:<RefreshJWT>[:...]`, the same value REST callers send
+// in the Authorization header. public lists methods that need no project.
+func Auth(projects flow.Projects, public ...string) grpc.UnaryServerInterceptor {
+	open := make(map[string]bool, len(public))
+	for _, m := range public {
+		open[m] = true
+	}
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		if open[info.FullMethod] || !strings.HasPrefix(info.FullMethod, apiPrefix) {
+			return h(ctx, req)
+		}
+		pid, refresh, ok := parseBearer(authorization(ctx))
+		if !ok {
+			return nil, apierr.ErrUnauthorized.With("Missing or malformed Authorization: send 'Bearer <ProjectID>'")
+		}
+		p, ok := projects.Project(pid)
+		if !ok {
+			return nil, apierr.ErrUnauthorized.With("Unknown project")
+		}
+		noteProject(ctx, p.ID)
+		return h(service.WithCaller(ctx, p, refresh), req)
+	}
+}
+
+func authorization(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get("authorization"); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// parseBearer splits "Bearer <pid>[:<jwt>[:...]]". Empty parts are dropped,
+// as the SDKs join only non-empty parts.
+func parseBearer(v string) (project, refresh string, ok bool) {
+	const prefix = "bearer "
+	if len(v) < len(prefix) || !strings.EqualFold(v[:len(prefix)], prefix) {
+		return "", "", false
+	}
+	var parts []string
+	for _, p := range strings.Split(strings.TrimSpace(v[len(prefix):]), ":") {
+		if p = strings.TrimSpace(p); p != "" {
+			parts = append(parts, p)
+		}
+	}
+	if len(parts) == 0 {
+		return "", "", false
+	}
+	if len(parts) > 1 {
+		refresh = parts[1]
+	}
+	return parts[0], refresh, true
+}

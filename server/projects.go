@@ -1,0 +1,71 @@
+package server
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/otpd/otpd/flow"
+	"github.com/otpd/otpd/token"
+)
+
+// buildProjects loads (or, in embedded mode, generates) each project's
+// signing keys and makes its issuer.
+func buildProjects(o Options) (flow.ProjectMap, error) {
+	read := o.ReadFile
+	if read == nil {
+		read = os.ReadFile
+	}
+	out := flow.ProjectMap{}
+	for _, pc := range o.Config.Projects {
+		var keys []*token.Key
+		for _, f := range pc.SigningKeyFiles {
+			b, err := read(f)
+			if err != nil {
+				return nil, fmt.Errorf("project %s: signing key: %w", pc.ID, err)
+			}
+			k, err := token.ParseKeyPEM(b)
+			if err != nil {
+				return nil, fmt.Errorf("project %s: signing key %s: %w", pc.ID, f, err)
+			}
+			keys = append(keys, k)
+		}
+		if len(keys) > 0 && pc.Algorithm != "" {
+			want, err := token.ParseAlgorithm(pc.Algorithm)
+			if err != nil {
+				return nil, fmt.Errorf("project %s: %w", pc.ID, err)
+			}
+			if keys[0].Algorithm() != want {
+				return nil, fmt.Errorf("project %s: algorithm %s configured, but the signing key is %s", pc.ID, want, keys[0].Algorithm())
+			}
+		}
+		if len(keys) == 0 {
+			alg, err := token.ParseAlgorithm(pc.Algorithm)
+			if err != nil {
+				return nil, fmt.Errorf("project %s: %w", pc.ID, err)
+			}
+			k, err := token.GenerateKey(alg)
+			if err != nil {
+				return nil, err
+			}
+			o.Log.Warn("no signing key file: generated a key for this process; its tokens stop validating when otpd restarts",
+				"project", pc.ID, "algorithm", alg, "kid", k.ID())
+			keys = []*token.Key{k}
+		}
+		ks, err := token.NewKeySet(keys[0], keys[1:]...)
+		if err != nil {
+			return nil, fmt.Errorf("project %s: %w", pc.ID, err)
+		}
+		iss, err := token.NewIssuer(token.Config{
+			ProjectID: pc.ID, SessionTTL: pc.SessionTTL.D(), RefreshTTL: pc.RefreshTTL.D(),
+		}, ks, o.Clock.Now, o.Random)
+		if err != nil {
+			return nil, fmt.Errorf("project %s: %w", pc.ID, err)
+		}
+		out[pc.ID] = &flow.Project{
+			ID: pc.ID, CodeLength: pc.CodeLength, CodeTTL: pc.CodeTTL.D(), MaxAttempts: pc.MaxAttempts,
+			DefaultPhoneRegion: pc.DefaultPhoneRegion, CookieDomain: pc.CookieDomain, CookiePath: pc.CookiePath,
+			RefreshTTL: pc.RefreshTTL.D(), Issuer: iss, Keys: ks,
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,225 @@
+// Package server assembles otpd from its parts: projects and their keys,
+// the store, the flow engine, the gRPC services behind one interceptor
+// chain, the in-process REST gateway, health, reflection and metrics; and
+// serves them until its context ends, then stops gracefully.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/otpd/otpd/clock"
+	"github.com/otpd/otpd/config"
+	"github.com/otpd/otpd/delivery"
+	"github.com/otpd/otpd/flow"
+	"github.com/otpd/otpd/gateway"
+	otpv1 "github.com/otpd/otpd/gen/otp/v1"
+	"github.com/otpd/otpd/inproc"
+	"github.com/otpd/otpd/middleware"
+	"github.com/otpd/otpd/otpcode"
+	"github.com/otpd/otpd/service"
+	"github.com/otpd/otpd/store"
+)
+
+// Options are the server's dependencies. Zero values get production
+// defaults where one exists.
+type Options struct {
+	Config *config.Config
+	// Redis is the store's client (single node, Sentinel or Cluster).
+	Redis redis.UniversalClient
+	Clock clock.Clock
+	Log   *slog.Logger
+	// CodeLog receives the log provider's lines (codes in clear).
+	CodeLog io.Writer
+	// Registry receives the metrics and is served on /metrics.
+	Registry *prometheus.Registry
+	// Random feeds codes, user ids and token ids (crypto/rand by default).
+	Random io.Reader
+	// ReadFile reads key files.
+	ReadFile config.ReadFile
+	// ShutdownTimeout bounds graceful shutdown (10s by default).
+	ShutdownTimeout time.Duration
+}
+
+// Server is an assembled otpd.
+type Server struct {
+	grpc     *grpc.Server
+	rest     http.Handler
+	health   *health.Server
+	projects flow.ProjectMap
+	log      *slog.Logger
+	timeout  time.Duration
+	redis    redis.UniversalClient
+}
+
+// New assembles a server.
+func New(ctx context.Context, o Options) (*Server, error) {
+	if o.Config == nil || o.Redis == nil || o.Log == nil {
+		return nil, errors.New("server: Config, Redis and Log are required")
+	}
+	if o.Clock == nil {
+		o.Clock = clock.Real{}
+	}
+	if o.Random == nil {
+		o.Random = rand.Reader
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+	if o.ShutdownTimeout == 0 {
+		o.ShutdownTimeout = 10 * time.Second
+	}
+	secrets := o.Config.HMACSecrets
+	if len(secrets) == 0 {
+		// Embedded mode only (config refuses this otherwise).
+		s := make([]byte, 32)
+		if _, err := io.ReadFull(o.Random, s); err != nil {
+			return nil, err
+		}
+		secrets = [][]byte{[]byte(fmt.Sprintf("%x", s))}
+		o.Log.Warn("no OTPD_HMAC_SECRETS: using a random secret for this process; pending codes die with it")
+	}
+	hasher, err := otpcode.NewHasher(secrets)
+	if err != nil {
+		return nil, fmt.Errorf("hmac secrets: %w", err)
+	}
+	projects, err := buildProjects(o)
+	if err != nil {
+		return nil, err
+	}
+	if o.Config.Delivery != "log" {
+		return nil, fmt.Errorf("delivery provider %q is not supported", o.Config.Delivery)
+	}
+	sender := delivery.NewLogSender(o.CodeLog)
+	sender.Warn(o.Log)
+
+	st := store.NewRedisStore(o.Redis)
+	if err := st.Preload(ctx); err != nil {
+		o.Log.Warn("could not preload Redis scripts; they load on first use", "error", err)
+	}
+	engine := flow.New(flow.Deps{
+		Codes: st, Users: st, Gen: otpcode.NewGenerator(o.Random), Hasher: hasher,
+		Sender: sender, Clock: o.Clock, Random: o.Random, Log: o.Log,
+	})
+
+	metrics, err := middleware.NewMetrics(o.Registry)
+	if err != nil {
+		return nil, err
+	}
+	transport := func(ctx context.Context) string {
+		if inproc.IsInProcess(ctx) {
+			return "rest"
+		}
+		return "grpc"
+	}
+	chain := middleware.Chain(
+		middleware.Observe(o.Log, metrics, o.Clock, transport),
+		middleware.Recover(o.Log),
+		middleware.Errors(o.Log),
+		middleware.Auth(projects, otpv1.Session_GetKeys_FullMethodName),
+	)
+
+	gs := grpc.NewServer(grpc.UnaryInterceptor(chain), grpc.MaxRecvMsgSize(gateway.MaxBodyBytes))
+	local := inproc.New(chain)
+	for _, r := range []grpc.ServiceRegistrar{gs, local} {
+		otpv1.RegisterOtpEmailServer(r, service.NewEmail(engine))
+		otpv1.RegisterOtpSmsServer(r, service.NewPhone(flow.SMS, engine))
+		otpv1.RegisterOtpVoiceServer(r, service.NewPhone(flow.Voice, engine))
+		otpv1.RegisterOtpWhatsappServer(r, service.NewPhone(flow.WhatsApp, engine))
+		otpv1.RegisterSessionServer(r, service.NewSession(projects))
+	}
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hs)
+	reflection.Register(gs)
+
+	s := &Server{grpc: gs, health: hs, projects: projects, log: o.Log, timeout: o.ShutdownTimeout, redis: o.Redis}
+	rest, err := gateway.New(ctx, gateway.Options{
+		Conn:        local,
+		CORSOrigins: o.Config.CORSOrigins,
+		Extra: map[string]http.Handler{
+			"/healthz": http.HandlerFunc(s.healthz),
+			"/metrics": promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}),
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.rest = rest
+	return s, nil
+}
+
+// Projects returns the served projects.
+func (s *Server) Projects() flow.ProjectMap { return s.projects }
+
+// Handler returns the REST handler.
+func (s *Server) Handler() http.Handler { return s.rest }
+
+// healthz answers 200 when Redis answers, 503 otherwise.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "application/json")
+	if err := s.redis.Ping(ctx).Err(); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, `{"status":"NOT_SERVING"}`)
+		return
+	}
+	_, _ = io.WriteString(w, `{"status":"SERVING"}`)
+}
+
+// Serve serves gRPC on gl and REST on hl until ctx ends, then shuts down
+// gracefully: health turns NOT_SERVING, in-flight calls finish (bounded by
+// the shutdown timeout), listeners close.
+func (s *Server) Serve(ctx context.Context, gl, hl net.Listener) error {
+	hsrv := &http.Server{
+		Handler:           s.rest,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+	}
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	errc := make(chan error, 2)
+	go func() { errc <- s.grpc.Serve(gl) }()
+	go func() {
+		if err := hsrv.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+			return
+		}
+		errc <- nil
+	}()
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	s.log.Info("shutting down")
+	s.health.Shutdown()
+	sctx, cancel := context.WithTimeout(context.Background(), s.timeout)
+	defer cancel()
+	_ = hsrv.Shutdown(sctx)
+	stopped := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-sctx.Done():
+		s.grpc.Stop()
+	}
+	return serveErr
+}

@@ -1,0 +1,33 @@
+package service
+
+import (
+	"context"
+
+	"github.com/otpd/otpd/flow"
+)
+
+type ctxKey int
+
+const (
+	projectKey ctxKey = iota
+	refreshKey
+)
+
+// WithCaller stores the authenticated project and the refresh JWT from the
+// Authorization value (empty when none was sent).
+func WithCaller(ctx context.Context, p *flow.Project, refreshJWT string) context.Context {
+	ctx = context.WithValue(ctx, projectKey, p)
+	return context.WithValue(ctx, refreshKey, refreshJWT)
+}
+
+// ProjectFrom returns the authenticated project.
+func ProjectFrom(ctx context.Context) (*flow.Project, bool) {
+	p, ok := ctx.Value(projectKey).(*flow.Project)
+	return p, ok && p != nil
+}
+
+// RefreshJWTFrom returns the refresh JWT the caller sent, if any.
+func RefreshJWTFrom(ctx context.Context) string {
+	s, _ := ctx.Value(refreshKey).(string)
+	return s
+}

@@ -1,0 +1,198 @@
+package token
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Token kinds, the value of the drn claim (Descope's names).
+const (
+	DRNSession = "DS"
+	DRNRefresh = "DSR"
+)
+
+// Default lifetimes, used when the Config leaves them zero.
+const (
+	DefaultSessionTTL = 10 * time.Minute
+	DefaultRefreshTTL = 30 * 24 * time.Hour
+)
+
+// jtiBytes is the number of random bytes in a token id.
+const jtiBytes = 16
+
+// Config configures an Issuer.
+type Config struct {
+	ProjectID  string        // becomes iss
+	SessionTTL time.Duration // default 10m if 0
+	RefreshTTL time.Duration // default 720h (30 days) if 0
+}
+
+// Issuer mints token pairs for one project with the active key of its key
+// set. It is immutable and safe for concurrent use, provided the injected
+// random reader is.
+type Issuer struct {
+	projectID  string
+	sessionTTL time.Duration
+	refreshTTL time.Duration
+	keys       *KeySet
+	now        func() time.Time
+	random     io.Reader
+}
+
+// NewIssuer returns an Issuer. now is the clock (time.Now in production) and
+// random the source of token ids (crypto/rand.Reader in production).
+func NewIssuer(cfg Config, keys *KeySet, now func() time.Time, random io.Reader) (*Issuer, error) {
+	switch {
+	case cfg.ProjectID == "":
+		return nil, errors.New("token: issuer needs a project id")
+	case keys == nil:
+		return nil, errors.New("token: issuer needs a key set")
+	case now == nil:
+		return nil, errors.New("token: issuer needs a clock")
+	case random == nil:
+		return nil, errors.New("token: issuer needs a random source")
+	case cfg.SessionTTL < 0 || cfg.RefreshTTL < 0:
+		return nil, fmt.Errorf("token: negative token lifetime (session %v, refresh %v)", cfg.SessionTTL, cfg.RefreshTTL)
+	}
+	i := &Issuer{
+		projectID:  cfg.ProjectID,
+		sessionTTL: cfg.SessionTTL,
+		refreshTTL: cfg.RefreshTTL,
+		keys:       keys,
+		now:        now,
+		random:     random,
+	}
+	if i.sessionTTL == 0 {
+		i.sessionTTL = DefaultSessionTTL
+	}
+	if i.refreshTTL == 0 {
+		i.refreshTTL = DefaultRefreshTTL
+	}
+	if i.sessionTTL < time.Second || i.refreshTTL < time.Second {
+		return nil, fmt.Errorf("token: token lifetimes must be at least 1s (session %v, refresh %v)", i.sessionTTL, i.refreshTTL)
+	}
+	return i, nil
+}
+
+// Keys returns the issuer's key set.
+func (i *Issuer) Keys() *KeySet { return i.keys }
+
+// Subject is who a token pair is minted for.
+type Subject struct {
+	UserID string
+	AMR    []string       // authentication methods, e.g. ["email"]; omitted when empty
+	Nsec   map[string]any // optional non-secure custom claims; omitted when empty
+	StepUp bool           // adds "su": true to the session token only
+}
+
+// Pair is a freshly minted session and refresh token.
+type Pair struct {
+	Session, Refresh             string
+	SessionExpiry, RefreshExpiry time.Time // exactly the exp claims (whole seconds)
+	RefreshID                    string    // the refresh token's jti, to track or revoke it
+}
+
+// wireClaims is the JWT claim set, both as minted and as verified. Field
+// order is the serialization order.
+type wireClaims struct {
+	Iss  string         `json:"iss"`
+	Sub  string         `json:"sub"`
+	Iat  int64          `json:"iat"`
+	Exp  int64          `json:"exp"`
+	DRN  string         `json:"drn"`
+	AMR  []string       `json:"amr,omitempty"`
+	Nsec map[string]any `json:"nsec,omitempty"`
+	SU   bool           `json:"su,omitempty"`
+	JTI  string         `json:"jti"`
+}
+
+// Mint signs a session and a refresh token for s with the active key.
+func (i *Issuer) Mint(s Subject) (Pair, error) {
+	if s.UserID == "" {
+		return Pair{}, errors.New("token: subject has no user id")
+	}
+	// One random read for both token ids.
+	var ids [2 * jtiBytes]byte
+	if _, err := io.ReadFull(i.random, ids[:]); err != nil {
+		return Pair{}, fmt.Errorf("token: reading random token id: %w", err)
+	}
+	now := i.now()
+	c := wireClaims{
+		Iss:  i.projectID,
+		Sub:  s.UserID,
+		Iat:  now.Unix(),
+		AMR:  s.AMR,
+		Nsec: s.Nsec,
+	}
+	key := i.keys.active
+
+	c.DRN, c.Exp, c.SU = DRNSession, now.Add(i.sessionTTL).Unix(), s.StepUp
+	c.JTI = base64.RawURLEncoding.EncodeToString(ids[:jtiBytes])
+	session, err := key.sign(&c)
+	if err != nil {
+		return Pair{}, err
+	}
+	sessionExp := c.Exp
+
+	c.DRN, c.Exp, c.SU = DRNRefresh, now.Add(i.refreshTTL).Unix(), false
+	c.JTI = base64.RawURLEncoding.EncodeToString(ids[jtiBytes:])
+	refresh, err := key.sign(&c)
+	if err != nil {
+		return Pair{}, err
+	}
+
+	return Pair{
+		Session:       session,
+		Refresh:       refresh,
+		SessionExpiry: time.Unix(sessionExp, 0),
+		RefreshExpiry: time.Unix(c.Exp, 0),
+		RefreshID:     c.JTI,
+	}, nil
+}
+
+// sign serializes the claims and signs them into a compact JWS.
+func (k *Key) sign(c *wireClaims) (string, error) {
+	payload, err := json.Marshal(c)
+	if err != nil {
+		return "", fmt.Errorf("token: encoding claims: %w", err)
+	}
+	jws, err := k.signer.Sign(payload)
+	if err != nil {
+		return "", fmt.Errorf("token: signing with key %s: %w", k.id, err)
+	}
+	compact, err := jws.CompactSerialize()
+	if err != nil {
+		return "", fmt.Errorf("token: serializing token: %w", err)
+	}
+	return compact, nil
+}
+
+// VerifySession verifies a session token against the issuer's key set and
+// clock, and requires drn "DS" and iss equal to the project id.
+func (i *Issuer) VerifySession(token string) (*Claims, error) {
+	return i.verify(token, DRNSession)
+}
+
+// VerifyRefresh verifies a refresh token against the issuer's key set and
+// clock, and requires drn "DSR" and iss equal to the project id.
+func (i *Issuer) VerifyRefresh(token string) (*Claims, error) {
+	return i.verify(token, DRNRefresh)
+}
+
+func (i *Issuer) verify(token, drn string) (*Claims, error) {
+	c, err := i.keys.Verify(token, i.now())
+	if err != nil {
+		return nil, err
+	}
+	if c.DRN != drn {
+		return nil, fmt.Errorf("%w: drn is %q, want %q", ErrInvalidToken, c.DRN, drn)
+	}
+	if c.Issuer != i.projectID {
+		return nil, fmt.Errorf("%w: issued for project %q", ErrInvalidToken, c.Issuer)
+	}
+	return c, nil
+}
