@@ -1,0 +1,228 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/otpd/otpd/clock"
+	"github.com/otpd/otpd/config"
+	"github.com/otpd/otpd/internal/testredis"
+	"github.com/otpd/otpd/server"
+	"github.com/otpd/otpd/store"
+)
+
+const pid = "P2TestProject000000000000001"
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// env is one running otpd on real loopback listeners.
+type env struct {
+	t       *testing.T
+	clock   *clock.Fake
+	redis   redis.UniversalClient
+	base    string // REST base URL
+	conn    *grpc.ClientConn
+	codes   *syncBuffer // the log provider's output
+	logs    *syncBuffer // the service log
+	cancel  context.CancelFunc
+	served  chan error
+	project string
+}
+
+type envOption func(*config.Config)
+
+func withProject(p config.Project) envOption {
+	return func(c *config.Config) { c.Projects = []config.Project{p} }
+}
+
+// newEnv starts otpd on miniredis (real=false) or on a real redis-server.
+func newEnv(t *testing.T, real bool, opts ...envOption) *env {
+	t.Helper()
+	clk := clock.NewFake(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	var rdb redis.UniversalClient
+	if real {
+		_, rdb = testredis.Real(t)
+	} else {
+		emb, err := store.StartEmbedded(clk, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(emb.Close)
+		clk.OnAdvance(func(time.Duration) { emb.Sync() })
+		rdb = emb.Client
+	}
+	cfg, err := config.Load(func(k string) (string, bool) {
+		if k == "OTPD_PROJECT_ID" {
+			return pid, true
+		}
+		return "", false
+	}, func(string) ([]byte, error) { return nil, errors.New("no files in tests") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range opts {
+		o(cfg)
+	}
+	e := &env{t: t, clock: clk, redis: rdb, codes: &syncBuffer{}, logs: &syncBuffer{}, served: make(chan error, 1), project: cfg.Projects[0].ID}
+	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	srv, err := server.New(ctx, server.Options{Config: cfg, Redis: rdb, Clock: clk, Log: log, CodeLog: e.codes, Random: rand.Reader})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { e.served <- srv.Serve(ctx, gl, hl) }()
+	e.base = "http://" + hl.Addr().String()
+	e.conn, err = grpc.NewClient(gl.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = e.conn.Close()
+		cancel()
+		select {
+		case err := <-e.served:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Error("server did not stop")
+		}
+	})
+	return e
+}
+
+// authCtx is a gRPC context authenticated for the test project.
+func (e *env) authCtx() context.Context {
+	return metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+e.project)
+}
+
+// post sends a REST call with the project bearer and decodes the JSON body.
+func (e *env) post(path, body string) (int, map[string]any) {
+	return e.do(http.MethodPost, path, body, "Bearer "+e.project)
+}
+
+func (e *env) do(method, path, body, auth string) (int, map[string]any) {
+	e.t.Helper()
+	req, err := http.NewRequest(method, e.base+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		e.t.Fatalf("%s %s: body is not a JSON object: %q", method, path, raw)
+	}
+	return resp.StatusCode, out
+}
+
+// code returns the newest code the log provider sent to address.
+func (e *env) code(to string) string {
+	e.t.Helper()
+	var code string
+	for _, line := range strings.Split(e.codes.String(), "\n") {
+		var m struct{ To, Code string }
+		if json.Unmarshal([]byte(line), &m) == nil && m.To == to {
+			code = m.Code
+		}
+	}
+	if code == "" {
+		e.t.Fatalf("no code was sent to %s", to)
+	}
+	return code
+}
+
+// messages counts the messages sent so far.
+func (e *env) messages() int { return strings.Count(e.codes.String(), `"otp message"`) }
+
+// dump returns every key and value in Redis, as strings.
+func (e *env) dump() map[string][]string {
+	e.t.Helper()
+	ctx := context.Background()
+	out := map[string][]string{}
+	keys, err := e.redis.Keys(ctx, "*").Result()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, k := range keys {
+		switch e.redis.Type(ctx, k).Val() {
+		case "hash":
+			for f, v := range e.redis.HGetAll(ctx, k).Val() {
+				out[k] = append(out[k], f, v)
+			}
+		case "string":
+			out[k] = append(out[k], e.redis.Get(ctx, k).Val())
+		case "zset":
+			out[k] = append(out[k], e.redis.ZRange(ctx, k, 0, -1).Val()...)
+		case "set":
+			out[k] = append(out[k], e.redis.SMembers(ctx, k).Val()...)
+		case "list":
+			out[k] = append(out[k], e.redis.LRange(ctx, k, 0, -1).Val()...)
+		case "stream":
+			for _, m := range e.redis.XRange(ctx, k, "-", "+").Val() {
+				for f, v := range m.Values {
+					out[k] = append(out[k], f, toString(v))
+				}
+			}
+		default:
+			e.t.Fatalf("key %s has unexpected type", k)
+		}
+	}
+	return out
+}
+
+func toString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
