@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -201,6 +202,7 @@ func (e *env) dump() map[string][]string {
 			for f, v := range e.redis.HGetAll(ctx, k).Val() {
 				out[k] = append(out[k], f, v)
 			}
+			out[k] = sortedPairs(out[k])
 		case "string":
 			out[k] = append(out[k], e.redis.Get(ctx, k).Val())
 		case "zset":
@@ -218,6 +220,21 @@ func (e *env) dump() map[string][]string {
 		default:
 			e.t.Fatalf("key %s has unexpected type", k)
 		}
+	}
+	return out
+}
+
+// sortedPairs orders flat field/value pairs by field, so dumps compare.
+func sortedPairs(flat []string) []string {
+	type kv struct{ k, v string }
+	var kvs []kv
+	for i := 0; i+1 < len(flat); i += 2 {
+		kvs = append(kvs, kv{flat[i], flat[i+1]})
+	}
+	sort.Slice(kvs, func(i, j int) bool { return kvs[i].k < kvs[j].k })
+	out := make([]string, 0, len(flat))
+	for _, p := range kvs {
+		out = append(out, p.k, p.v)
 	}
 	return out
 }
