@@ -1,0 +1,112 @@
+package config_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/otpd/otpd/config"
+)
+
+func envOf(m map[string]string) config.Env {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func filesOf(m map[string]string) config.ReadFile {
+	return func(p string) ([]byte, error) {
+		if v, ok := m[p]; ok {
+			return []byte(v), nil
+		}
+		return nil, errors.New("no such file")
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(envOf(nil), filesOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.Projects[0]
+	if !c.Embedded() || p.ID != config.DefaultProjectID || p.CodeLength != 6 || p.CodeTTL.D() != 5*time.Minute ||
+		p.MaxAttempts != 5 || p.SessionTTL.D() != 10*time.Minute || c.GRPCAddr != "127.0.0.1:50051" ||
+		c.HTTPAddr != "127.0.0.1:8080" || len(c.CORSOrigins) != 1 || c.CORSOrigins[0] != "*" {
+		t.Fatalf("defaults: %+v %+v", c, p)
+	}
+}
+
+func TestFileAndValidation(t *testing.T) {
+	t.Parallel()
+	secret := strings.Repeat("s", 32)
+	cases := []struct {
+		name    string
+		env     map[string]string
+		files   map[string]string
+		wantErr []string // substrings; empty = must load
+	}{
+		{"yaml file", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": `
+projects:
+  - id: P2one
+    codeLength: 8
+    codeTTL: 3m
+    maxAttempts: 3
+    algorithm: EdDSA
+  - id: P2two
+`}, nil},
+		{"json file", map[string]string{"OTPD_CONFIG": "c.json"}, map[string]string{"c.json": `{"projects":[{"id":"P2j","codeTTL":120}]}`}, nil},
+		{"unknown field", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": "projects:\n  - id: P2x\n    codeLenght: 8\n"}, []string{"codeLenght"}},
+		{"bad values", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": `
+projects:
+  - id: "bad id!"
+    codeLength: 3
+    codeTTL: 10s
+    maxAttempts: 50
+    algorithm: HS256
+    sessionTTL: 1h
+    refreshTTL: 30m
+`}, []string{"id must be", "codeLength 3", "codeTTL 10s", "maxAttempts 50", "algorithm \"HS256\"", "refreshTTL 30m0s"}},
+		{"duplicate project", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": "projects: [{id: A}, {id: A}]"}, []string{"listed twice"}},
+		{"no projects", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": "projects: []"}, []string{"lists no projects"}},
+		{"missing file", map[string]string{"OTPD_CONFIG": "nope.yaml"}, nil, []string{"OTPD_CONFIG"}},
+		{"real redis needs secrets and keys", map[string]string{"OTPD_REDIS_URL": "redis://127.0.0.1:6379"}, nil,
+			[]string{"OTPD_HMAC_SECRETS", "signingKeyFiles is required"}},
+		{"real redis with secrets and key", map[string]string{"OTPD_REDIS_URL": "redis://127.0.0.1:6379",
+			"OTPD_HMAC_SECRETS_FILE": "s", "OTPD_SIGNING_KEY_FILE": "k.pem"}, map[string]string{"s": secret + "\n" + secret + "x\n"}, nil},
+		{"short secret", map[string]string{"OTPD_HMAC_SECRETS": "short"}, nil, []string{"at least 32"}},
+		{"bad log level", map[string]string{"OTPD_LOG_LEVEL": "loud"}, nil, []string{"OTPD_LOG_LEVEL"}},
+		{"unknown provider", map[string]string{"OTPD_DELIVERY": "pigeon"}, nil, []string{"OTPD_DELIVERY"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(envOf(c.env), filesOf(c.files))
+			if len(c.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("want success, got %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			for _, w := range c.wantErr {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not mention %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestSecretsRotationOrder(t *testing.T) {
+	t.Parallel()
+	a, b := strings.Repeat("a", 32), strings.Repeat("b", 40)
+	c, err := config.Load(envOf(map[string]string{"OTPD_HMAC_SECRETS": a + "," + b}), filesOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.HMACSecrets) != 2 || string(c.HMACSecrets[0]) != a || string(c.HMACSecrets[1]) != b {
+		t.Fatalf("secrets must keep their order, newest first: %q", c.HMACSecrets)
+	}
+}
