@@ -9,6 +9,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/otpd/otpd/clock"
 )
 
 var allAlgs = []Algorithm{ES256, EdDSA, RS256}
@@ -16,25 +18,7 @@ var allAlgs = []Algorithm{ES256, EdDSA, RS256}
 // t0 is the fixed instant the injected test clocks start at.
 var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
-// clock is an injectable clock that tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock(t time.Time) *clock { return &clock{t: t} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock(t time.Time) *clock.Fake { return clock.NewFake(t) }
 
 // countingReader yields 0, 1, 2, ... so token ids are predictable.
 type countingReader struct{ next byte }

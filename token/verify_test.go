@@ -225,14 +225,14 @@ func TestVerifyTimeBounds(t *testing.T) {
 	if _, err := iss.VerifySession(pair.Session); err != nil {
 		t.Fatalf("VerifySession before expiry: %v", err)
 	}
-	clk.Advance(time.Minute)
+	clk.Add(time.Minute)
 	if _, err := iss.VerifySession(pair.Session); !errors.Is(err, ErrTokenExpired) {
 		t.Errorf("VerifySession after advancing the clock: %v, want ErrTokenExpired", err)
 	}
 	if _, err := iss.VerifyRefresh(pair.Refresh); err != nil {
 		t.Errorf("VerifyRefresh while the refresh token is live: %v", err)
 	}
-	clk.Advance(DefaultRefreshTTL)
+	clk.Add(DefaultRefreshTTL)
 	if _, err := iss.VerifyRefresh(pair.Refresh); !errors.Is(err, ErrTokenExpired) {
 		t.Errorf("VerifyRefresh after refresh TTL: %v, want ErrTokenExpired", err)
 	}
