@@ -4,7 +4,7 @@ TOOL     := $(GO) tool -modfile=tools/go.mod
 BIN      := bin
 PKGS     := ./...
 
-.PHONY: all build run test test-short generate check-generated lint vet bench clean
+.PHONY: all build run test test-short sdk-deps generate check-generated lint vet bench clean
 
 all: build
 
@@ -16,10 +16,17 @@ run:
 	$(GO) run ./cmd/otpd
 
 ## test: every test, with the race detector; real-Redis tests start their own
-## redis-server (installed from Debian's packages when missing).
-test:
+## redis-server (installed from Debian's packages when missing); the SDK
+## compatibility test runs Descope's Node SDK (installed with npm ci).
+test: sdk-deps
 	@scripts/ensure-redis-server.sh || echo "warning: redis-server unavailable; real-Redis tests will skip (they fail under CI=true)" >&2
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+## sdk-deps: install the pinned Descope Node SDK for the compatibility test.
+sdk-deps:
+	@if command -v npm >/dev/null 2>&1; then \
+		test -d sdktest/node/node_modules/@descope/node-sdk || (cd sdktest/node && npm ci --no-audit --no-fund --loglevel=error); \
+	else echo "warning: npm not found; the Node SDK test will skip (it fails under CI=true)" >&2; fi
 
 ## test-short: fast tests only (miniredis), no race detector.
 test-short:

@@ -2,11 +2,14 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection/grpc_reflection_v1"
 
+	"github.com/otpd/otpd/config"
 	otpv1 "github.com/otpd/otpd/gen/otp/v1"
 )
 
@@ -76,5 +79,40 @@ func TestHealthAndReflection(t *testing.T) {
 	status, body := e.do("GET", "/healthz", "", "")
 	if status != 200 || body["status"] != "SERVING" {
 		t.Fatalf("/healthz: %d %v", status, body)
+	}
+}
+
+// TestProjectSettings: code length, attempt cap and algorithm come from the
+// project's configuration.
+func TestProjectSettings(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, withProject(config.Project{ID: "P2eight", CodeLength: 8, CodeTTL: config.Duration(time.Minute),
+		MaxAttempts: 2, SessionTTL: config.Duration(time.Hour), RefreshTTL: config.Duration(48 * time.Hour),
+		Algorithm: "EdDSA", CookiePath: "/"}))
+	if s, b := e.post("/v1/auth/otp/signup-in/email", `{"loginId":"eight@example.com"}`); s != 200 {
+		t.Fatalf("start: %d %v", s, b)
+	}
+	code := e.code("eight@example.com")
+	if len(code) != 8 {
+		t.Fatalf("code %q is not 8 digits", code)
+	}
+	for range 2 {
+		e.post("/v1/auth/otp/verify/email", `{"loginId":"eight@example.com","code":"00000000"}`)
+	}
+	if s, b := e.post("/v1/auth/otp/verify/email", fmt.Sprintf(`{"loginId":"eight@example.com","code":%q}`, code)); b["errorCode"] != "E061103" {
+		t.Fatalf("after 2 wrong attempts: %d %v", s, b)
+	}
+	e.post("/v1/auth/otp/signup-in/email", `{"loginId":"eight@example.com"}`)
+	s, b := e.post("/v1/auth/otp/verify/email", fmt.Sprintf(`{"loginId":"eight@example.com","code":%q}`, e.code("eight@example.com")))
+	if s != 200 || b["cookieMaxAge"] != float64(48*3600) {
+		t.Fatalf("verify: %d %v", s, b)
+	}
+	claims := verifyWithJWKS(t, e, b["sessionJwt"].(string))
+	if exp, iat := claims["exp"].(float64), claims["iat"].(float64); exp-iat != 3600 {
+		t.Fatalf("session lifetime %v s, want 3600", exp-iat)
+	}
+	_, keys := e.do("GET", "/v2/keys/P2eight", "", "")
+	if k := keys["keys"].([]any)[0].(map[string]any); k["alg"] != "EdDSA" || k["crv"] != "Ed25519" || k["kty"] != "OKP" {
+		t.Fatalf("JWKS: %v", keys)
 	}
 }

@@ -64,6 +64,10 @@ type env struct {
 
 type envOption func(*config.Config)
 
+// startAt is the fake clock's start; tests that hand tokens to an outside
+// validator (the SDK test) run at the real time instead.
+var startAt = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+
 func withProject(p config.Project) envOption {
 	return func(c *config.Config) { c.Projects = []config.Project{p} }
 }
@@ -71,7 +75,12 @@ func withProject(p config.Project) envOption {
 // newEnv starts otpd on miniredis (real=false) or on a real redis-server.
 func newEnv(t *testing.T, real bool, opts ...envOption) *env {
 	t.Helper()
-	clk := clock.NewFake(time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC))
+	return newEnvAt(t, startAt, real, opts...)
+}
+
+func newEnvAt(t *testing.T, start time.Time, real bool, opts ...envOption) *env {
+	t.Helper()
+	clk := clock.NewFake(start)
 	var rdb redis.UniversalClient
 	if real {
 		_, rdb = testredis.Real(t)
