@@ -1,0 +1,59 @@
+package apierr_test
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/otpd/otpd/apierr"
+)
+
+func TestRoundTripEveryError(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	for _, e := range apierr.All() {
+		if seen[e.Code] {
+			t.Errorf("code %s defined twice", e.Code)
+		}
+		seen[e.Code] = true
+		if e.HTTP == 503 && e != apierr.ErrUnavailable {
+			t.Errorf("%s uses 503, which the SDKs retry; only real unavailability may", e.Code)
+		}
+		wrapped := fmt.Errorf("context: %w", e.With("detail %d", 7))
+		st := apierr.ToStatus(wrapped)
+		if st.Code() != e.GRPC || st.Message() != "detail 7" {
+			t.Errorf("%s: status %s %q", e.Code, st.Code(), st.Message())
+		}
+		back := apierr.FromStatus(st)
+		if back.Code != e.Code || back.HTTP != e.HTTP || back.Description != e.Description || back.Message != "detail 7" {
+			t.Errorf("%s: round trip gave %+v", e.Code, back)
+		}
+		if !errors.Is(wrapped, e) {
+			t.Errorf("%s: errors.Is fails through With and wrapping", e.Code)
+		}
+	}
+}
+
+func TestRetryAfterSurvives(t *testing.T) {
+	t.Parallel()
+	e := *apierr.ErrUnavailable
+	e.RetryAfterSeconds = 30
+	if got := apierr.FromStatus(apierr.ToStatus(&e)).RetryAfterSeconds; got != 30 {
+		t.Fatalf("RetryAfterSeconds = %d, want 30", got)
+	}
+}
+
+func TestInternalErrorsDoNotLeak(t *testing.T) {
+	t.Parallel()
+	st := apierr.ToStatus(errors.New("redis: password=hunter2 refused"))
+	if st.Code() != codes.Internal || st.Message() != apierr.ErrInternal.Message {
+		t.Fatalf("got %s %q", st.Code(), st.Message())
+	}
+	// A status without otpd details (the gateway's own decode errors) maps by code.
+	if e := apierr.FromStatus(status.New(codes.InvalidArgument, "bad json at offset 3")); e.Code != "E011001" {
+		t.Fatalf("gateway decode error mapped to %s", e.Code)
+	}
+}
