@@ -79,6 +79,17 @@ func isDomain(err error) bool {
 	return errors.As(err, &e)
 }
 
+// HasInfo reports whether st carries otpd's ErrorInfo, i.e. whether it came
+// through ToStatus.
+func HasInfo(st *status.Status) bool {
+	for _, d := range st.Details() {
+		if i, ok := d.(*errdetails.ErrorInfo); ok && i.GetDomain() == Domain {
+			return true
+		}
+	}
+	return false
+}
+
 // FromStatus reads a status back into an *Error: the REST gateway's view.
 // Statuses without otpd ErrorInfo (transport errors, decode errors raised by
 // the gateway itself) are mapped by their gRPC code.

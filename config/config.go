@@ -53,7 +53,7 @@ type Config struct {
 	// CORSOrigins may call the REST API from a browser; "*" is any.
 	// Default: "*" in embedded mode, none otherwise.
 	CORSOrigins []string
-	Projects []Project
+	Projects    []Project
 }
 
 // Embedded reports whether otpd runs on the in-process Redis.

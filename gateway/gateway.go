@@ -37,6 +37,10 @@ type Options struct {
 	// CORSOrigins are the browser origins allowed to call with
 	// credentials; "*" allows any. Empty: no CORS headers.
 	CORSOrigins []string
+	// Rejected, when set, hears about requests refused before they reach
+	// the RPC chain (unparseable bodies, unknown paths), so they are
+	// logged and counted like every other call.
+	Rejected func(r *http.Request, e *apierr.Error)
 }
 
 // New returns the REST handler.
@@ -46,8 +50,8 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
 		}),
-		runtime.WithErrorHandler(errorHandler),
-		runtime.WithRoutingErrorHandler(routingErrorHandler),
+		runtime.WithErrorHandler(errorHandler(o.Rejected)),
+		runtime.WithRoutingErrorHandler(routingErrorHandler(o.Rejected)),
 	)
 	for _, reg := range []func(context.Context, *runtime.ServeMux, grpc.ClientConnInterface) error{
 		func(ctx context.Context, m *runtime.ServeMux, c grpc.ClientConnInterface) error {
@@ -92,18 +96,32 @@ func WriteError(w http.ResponseWriter, e *apierr.Error) {
 	_ = json.NewEncoder(w).Encode(Body{e.Code, e.Description, e.Message})
 }
 
-func errorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, err error) {
-	WriteError(w, apierr.FromStatus(status.Convert(err)))
+func errorHandler(rejected func(*http.Request, *apierr.Error)) runtime.ErrorHandlerFunc {
+	return func(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+		st := status.Convert(err)
+		e := apierr.FromStatus(st)
+		if rejected != nil && !apierr.HasInfo(st) {
+			// The chain marks every error it returns; this one came from
+			// the gateway itself (e.g. a body that is not JSON).
+			rejected(r, e)
+		}
+		WriteError(w, e)
+	}
 }
 
-func routingErrorHandler(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, _ *http.Request, code int) {
-	switch code {
-	case http.StatusMethodNotAllowed:
-		WriteError(w, apierr.ErrMethodNotAllowed)
-	case http.StatusNotFound:
-		WriteError(w, apierr.ErrNotFound)
-	default:
-		WriteError(w, apierr.ErrBadRequest)
+func routingErrorHandler(rejected func(*http.Request, *apierr.Error)) runtime.RoutingErrorHandlerFunc {
+	return func(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, code int) {
+		e := apierr.ErrBadRequest
+		switch code {
+		case http.StatusMethodNotAllowed:
+			e = apierr.ErrMethodNotAllowed
+		case http.StatusNotFound:
+			e = apierr.ErrNotFound
+		}
+		if rejected != nil {
+			rejected(r, e)
+		}
+		WriteError(w, e)
 	}
 }
 

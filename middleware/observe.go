@@ -3,6 +3,7 @@ package middleware
 import (
 	"context"
 	"log/slog"
+	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -42,6 +43,24 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// Rejected records a REST request refused before it reached the RPC chain
+// (a body that is not JSON, an unknown path): one log line and the same
+// metrics as a call. The method label is "rest:rejected" so that unknown
+// paths cannot grow the label set.
+func Rejected(log *slog.Logger, m *Metrics) func(r *http.Request, e *apierr.Error) {
+	return func(r *http.Request, e *apierr.Error) {
+		const method = "rest:rejected"
+		m.requests.WithLabelValues(method, "rest", e.GRPC.String(), e.Code).Inc()
+		log.LogAttrs(r.Context(), slog.LevelInfo, "rpc",
+			slog.String("method", method),
+			slog.String("transport", "rest"),
+			slog.String("code", e.GRPC.String()),
+			slog.String("errorCode", e.Code),
+			slog.String("peer", r.RemoteAddr),
+		)
+	}
 }
 
 // Observe writes one log line per call and records metrics. The log line

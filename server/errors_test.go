@@ -3,7 +3,9 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -144,5 +146,29 @@ func TestGRPCErrors(t *testing.T) {
 	}
 	if n := len(e.dump()); n != 0 {
 		t.Fatalf("refused gRPC calls wrote %d keys", n)
+	}
+}
+
+// TestRejectedRESTRequestsAreObserved: requests the gateway refuses before
+// the RPC chain still get a log line and a metric.
+func TestRejectedRESTRequestsAreObserved(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	e.post("/v1/auth/otp/signup/email", `{not json`)
+	e.post("/v1/auth/otp/nowhere", `{}`)
+	logs := e.logs.String()
+	for _, code := range []string{`"errorCode":"E011001"`, `"errorCode":"E011404"`} {
+		if !strings.Contains(logs, code) {
+			t.Errorf("no log line with %s:\n%s", code, logs)
+		}
+	}
+	resp, err := http.Get(e.base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(raw), `otpd_requests_total{code="InvalidArgument",error_code="E011001",method="rest:rejected",transport="rest"} 1`) {
+		t.Errorf("metrics lack the rejected request:\n%s", raw)
 	}
 }

@@ -151,6 +151,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	rest, err := gateway.New(ctx, gateway.Options{
 		Conn:        local,
 		CORSOrigins: o.Config.CORSOrigins,
+		Rejected:    middleware.Rejected(o.Log, metrics),
 		Extra: map[string]http.Handler{
 			"/healthz": http.HandlerFunc(s.healthz),
 			"/metrics": promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}),
