@@ -103,6 +103,22 @@ var (
 	// ErrUserNotFound: sign-in for a login id that has no user.
 	ErrUserNotFound = def("E062108", codes.NotFound, http.StatusBadRequest,
 		"User not found", "Cannot find user")
+	// ErrUpdateConflict: the new email/phone is another user's login id and
+	// onMergeUseExisting is false.
+	ErrUpdateConflict = def("E062125", codes.AlreadyExists, http.StatusConflict,
+		"Auth user update conflict", "The address belongs to another user; set onMergeUseExisting to merge")
+)
+
+// Session errors (E064xxx).
+var (
+	// ErrRefreshRevoked: the refresh token was logged out, revoked, or
+	// rotated away (the Go SDK's ErrTokenExpiredByLoggedOut).
+	ErrRefreshRevoked = def("E064001", codes.Unauthenticated, http.StatusUnauthorized,
+		"Token revoked", "The refresh token was revoked; sign in again")
+	// ErrRefreshInvalid: missing, malformed, tampered, expired or foreign
+	// refresh JWT.
+	ErrRefreshInvalid = def("E064002", codes.Unauthenticated, http.StatusUnauthorized,
+		"Invalid refresh token", "A valid refresh token is required")
 )
 
 // Server errors.
@@ -121,6 +137,7 @@ func All() []*Error {
 		ErrBadRequest, ErrInvalidArgument, ErrValidation, ErrMissingArgument,
 		ErrUnauthorized, ErrNotFound, ErrMethodNotAllowed, ErrUnimplemented,
 		ErrWrongCode, ErrTooManyAttempts, ErrCodeExpired, ErrUserExists, ErrUserNotFound,
+		ErrUpdateConflict, ErrRefreshRevoked, ErrRefreshInvalid,
 		ErrInternal, ErrUnavailable,
 	}
 }

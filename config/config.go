@@ -80,6 +80,13 @@ type Project struct {
 	DefaultPhoneRegion string `json:"defaultPhoneRegion,omitempty"`
 	CookieDomain       string `json:"cookieDomain,omitempty"`
 	CookiePath         string `json:"cookiePath,omitempty"`
+	// RefreshRotation issues a new refresh JWT on every refresh; a reused
+	// old one revokes its whole family.
+	RefreshRotation bool `json:"refreshRotation,omitempty"`
+	// SessionTokenResponseMethod and RefreshTokenResponseMethod are
+	// "response_body" (default) or "cookies" (Descope's project settings).
+	SessionTokenResponseMethod string `json:"sessionTokenResponseMethod,omitempty"`
+	RefreshTokenResponseMethod string `json:"refreshTokenResponseMethod,omitempty"`
 }
 
 // Duration is a time.Duration written as "5m", "90s" in files.
@@ -279,6 +286,11 @@ func (p *Project) validate(embedded bool) []error {
 	}
 	if len(p.SigningKeyFiles) == 0 && !embedded {
 		bad("signingKeyFiles is required with OTPD_REDIS_URL (every replica must sign with the same key)")
+	}
+	for name, m := range map[string]string{"sessionTokenResponseMethod": p.SessionTokenResponseMethod, "refreshTokenResponseMethod": p.RefreshTokenResponseMethod} {
+		if m != "" && m != "response_body" && m != "cookies" {
+			bad("%s %q: must be response_body or cookies", name, m)
+		}
 	}
 	if r := p.DefaultPhoneRegion; r != "" && (len(r) != 2 || strings.ToUpper(r) != r) {
 		bad("defaultPhoneRegion %q: must be an upper-case ISO 3166 alpha-2 code", r)

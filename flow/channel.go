@@ -35,8 +35,11 @@ const (
 	SignUpOrIn Op = "signup-in"
 )
 
+// update is the purpose of an email/phone change.
+const update Op = "update"
+
 // purposes are every purpose a verify may meet, for candidate hashes.
-var purposes = []string{string(SignUp), string(SignIn), string(SignUpOrIn)}
+var purposes = []string{string(SignUp), string(SignIn), string(SignUpOrIn), string(update)}
 
 func (o Op) rule() store.Rule {
 	switch o {

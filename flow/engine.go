@@ -21,24 +21,28 @@ const verifyGrace = 10 * time.Minute
 
 // Engine runs the OTP flows.
 type Engine struct {
-	codes  store.Codes
-	users  store.Users
-	gen    *otpcode.Generator
-	hasher *otpcode.Hasher
-	sender delivery.Sender
-	clock  clock.Clock
-	random io.Reader
-	log    *slog.Logger
+	codes    store.Codes
+	users    store.Users
+	sessions store.Sessions
+	accounts store.Accounts
+	gen      *otpcode.Generator
+	hasher   *otpcode.Hasher
+	sender   delivery.Sender
+	clock    clock.Clock
+	random   io.Reader
+	log      *slog.Logger
 }
 
 // Deps are the Engine's collaborators.
 type Deps struct {
-	Codes  store.Codes
-	Users  store.Users
-	Gen    *otpcode.Generator
-	Hasher *otpcode.Hasher
-	Sender delivery.Sender
-	Clock  clock.Clock
+	Codes    store.Codes
+	Users    store.Users
+	Sessions store.Sessions
+	Accounts store.Accounts
+	Gen      *otpcode.Generator
+	Hasher   *otpcode.Hasher
+	Sender   delivery.Sender
+	Clock    clock.Clock
 	// Random makes user ids (crypto/rand.Reader in production).
 	Random io.Reader
 	Log    *slog.Logger
@@ -46,7 +50,7 @@ type Deps struct {
 
 // New returns an Engine.
 func New(d Deps) *Engine {
-	return &Engine{codes: d.Codes, users: d.Users, gen: d.Gen, hasher: d.Hasher,
+	return &Engine{codes: d.Codes, users: d.Users, sessions: d.Sessions, accounts: d.Accounts, gen: d.Gen, hasher: d.Hasher,
 		sender: d.Sender, clock: d.Clock, random: d.Random, log: d.Log}
 }
 
@@ -60,6 +64,15 @@ type StartInput struct {
 	// email/phone/voice/whatsapp, else user.email/user.phone); "" if none.
 	Address string
 	Profile store.Profile
+	// Caller is the signed-in user behind a step-up or MFA start (from the
+	// refresh JWT); nil otherwise.
+	Caller *Caller
+	StepUp bool
+	MFA    bool
+	// CustomClaims land in the nsec claim of both tokens.
+	CustomClaims map[string]any
+	// RevokeOthers revokes the user's other sessions on a successful verify.
+	RevokeOthers bool
 	// Delivery options carried to the provider.
 	Locale          string
 	TemplateID      string
@@ -86,6 +99,49 @@ func (e *Engine) Start(ctx context.Context, in StartInput) (StartOutput, error) 
 			return StartOutput{}, err
 		}
 	}
+	if err := checkCustomClaims(in.CustomClaims); err != nil {
+		return StartOutput{}, err
+	}
+	pend := pending{Profile: in.Profile, Nsec: in.CustomClaims, RevokeOthers: in.RevokeOthers}
+	rule := in.Op.rule()
+	if in.StepUp || in.MFA {
+		if in.Caller == nil {
+			return StartOutput{}, apierr.ErrRefreshInvalid.With("loginOptions.stepup and loginOptions.mfa need the refresh JWT: send 'Bearer <ProjectID>:<RefreshJWT>'")
+		}
+		if in.Op == SignUp {
+			return StartOutput{}, apierr.ErrValidation.With("stepup and mfa apply to sign-in, not sign-up")
+		}
+		rule = store.RuleOwner
+		pend.OwnerID, pend.StepUp, pend.MFA, pend.AMR = in.Caller.UserID, in.StepUp, in.MFA, in.Caller.AMR
+	}
+	return e.start(ctx, startArgs{
+		project: p, channel: in.Channel, op: in.Op, rule: rule, loginID: loginID,
+		newAddr: newAddr, loginAddr: loginAddr, owner: pend.OwnerID, pending: pend,
+		msg: delivery.Message{Locale: in.Locale, TemplateID: in.TemplateID,
+			TemplateOptions: in.TemplateOptions, ProviderID: in.ProviderID},
+	})
+}
+
+// startArgs is a validated start, shared by sign-in/up and update.
+type startArgs struct {
+	project            *Project
+	channel            Channel
+	op                 Op
+	rule               store.Rule
+	loginID            string
+	newAddr, loginAddr string
+	owner              string
+	pending            pending
+	msg                delivery.Message // delivery options; the rest is filled here
+}
+
+func (e *Engine) start(ctx context.Context, a startArgs) (StartOutput, error) {
+	p, in := a.project, a
+	payload, err := a.pending.encode()
+	if err != nil {
+		return StartOutput{}, err
+	}
+	loginID, newAddr, loginAddr := a.loginID, a.newAddr, a.loginAddr
 	code, err := e.gen.New(p.CodeLength)
 	if err != nil {
 		return StartOutput{}, fmt.Errorf("generating code: %w", err)
@@ -93,14 +149,15 @@ func (e *Engine) Start(ctx context.Context, in StartInput) (StartOutput, error) 
 	now := e.clock.Now()
 	expires := now.Add(p.CodeTTL)
 	res, err := e.codes.StartCode(ctx, store.NewCode{
-		Key:            store.CodeKey{Project: p.ID, LoginID: loginID, Channel: string(in.Channel)},
-		Rule:           in.Op.rule(),
-		Purpose:        string(in.Op),
-		Hash:           e.hasher.Sum(otpcode.Input{Project: p.ID, Channel: string(in.Channel), LoginID: loginID, Purpose: string(in.Op), Code: code}),
-		Contact:        in.Channel.Contact(),
+		Key:            store.CodeKey{Project: p.ID, LoginID: loginID, Channel: string(in.channel)},
+		Rule:           a.rule,
+		Purpose:        string(in.op),
+		Hash:           e.hasher.Sum(otpcode.Input{Project: p.ID, Channel: string(in.channel), LoginID: loginID, Purpose: string(in.op), Code: code}),
+		Contact:        in.channel.Contact(),
 		NewUserAddress: newAddr,
 		LoginAddress:   loginAddr,
-		Profile:        in.Profile,
+		OwnerID:        a.owner,
+		Payload:        payload,
 		MaxAttempts:    p.MaxAttempts,
 		ExpiresAt:      expires,
 		Retain:         p.CodeTTL + verifyGrace,
@@ -114,25 +171,25 @@ func (e *Engine) Start(ctx context.Context, in StartInput) (StartOutput, error) 
 		return StartOutput{}, apierr.ErrUserExists
 	case store.StartNotFound:
 		return StartOutput{}, apierr.ErrUserNotFound
+	case store.StartNotOwner:
+		return StartOutput{}, apierr.ErrRefreshInvalid.With("The loginId does not belong to the signed-in user")
 	case store.StartNoAddress:
-		if in.Channel == Email {
+		if in.channel == Email {
 			return StartOutput{}, apierr.ErrInvalidArgument.With("No email address to send the code to: send an email address as loginId or in the email field")
 		}
 		return StartOutput{}, apierr.ErrInvalidArgument.With("No phone number to send the code to: send a phone number as loginId or in the phone field")
 	default:
 		return StartOutput{}, fmt.Errorf("store: unknown start status %q", res.Status)
 	}
-	msg := delivery.Message{
-		Project: p.ID, Channel: string(in.Channel), To: res.Address, Code: code,
-		Purpose: string(in.Op), ExpiresAt: expires, Locale: in.Locale,
-		TemplateID: in.TemplateID, TemplateOptions: in.TemplateOptions, ProviderID: in.ProviderID,
-	}
+	msg := a.msg
+	msg.Project, msg.Channel, msg.To, msg.Code = p.ID, string(in.channel), res.Address, code
+	msg.Purpose, msg.ExpiresAt = string(in.op), expires
 	if err := e.sender.Send(ctx, msg); err != nil {
 		// The code is stored; the user can ask for another. Do not fail
 		// the start on a provider problem, but say so in the log.
-		e.log.ErrorContext(ctx, "delivery failed", "project", p.ID, "channel", in.Channel, "error", err)
+		e.log.ErrorContext(ctx, "delivery failed", "project", p.ID, "channel", in.channel, "error", err)
 	}
-	return StartOutput{Masked: maskAddress(in.Channel, res.Address)}, nil
+	return StartOutput{Masked: maskAddress(in.channel, res.Address)}, nil
 }
 
 // storeErr maps store failures: unreachable Redis is real unavailability.

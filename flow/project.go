@@ -17,8 +17,17 @@ type Project struct {
 	CookiePath         string
 	// RefreshTTL is the refresh token lifetime (the cookie Max-Age).
 	RefreshTTL time.Duration
-	Issuer     *token.Issuer
-	Keys       *token.KeySet
+	// SessionTTL is the session token lifetime (the DS cookie Max-Age).
+	SessionTTL time.Duration
+	// RotateRefresh issues a new refresh token on every refresh and
+	// treats a reused old one as theft (its family is revoked).
+	RotateRefresh bool
+	// SessionCookie / RefreshCookie deliver the tokens as DS / DSR cookies
+	// on REST; with RefreshCookie the body omits refreshJwt.
+	SessionCookie bool
+	RefreshCookie bool
+	Issuer        *token.Issuer
+	Keys          *token.KeySet
 }
 
 // Projects looks projects up by id.

@@ -72,15 +72,36 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 	default:
 		return VerifyOutput{}, fmt.Errorf("store: unknown verify status %q", res.Status)
 	}
-	pair, err := p.Issuer.Mint(token.Subject{UserID: res.UserID, AMR: []string{in.Channel.AMR()}})
+	pend, err := decodePending(res.Payload)
+	if err != nil {
+		return VerifyOutput{}, fmt.Errorf("pending code payload: %w", err)
+	}
+	uid := res.UserID
+	if pend.OwnerID != "" && pend.OwnerID != uid {
+		// The login id changed hands between start and verify.
+		return VerifyOutput{}, apierr.ErrRefreshInvalid.With("The loginId no longer belongs to the signed-in user")
+	}
+	var user store.User
+	if pend.Update != nil {
+		if user, err = e.applyUpdate(ctx, p, in.Channel, uid, res.Address, pend.Update); err != nil {
+			return VerifyOutput{}, err
+		}
+		uid = user.UserID
+	}
+	pair, err := p.Issuer.Mint(token.Subject{UserID: uid, AMR: pend.amr(in.Channel), Nsec: pend.Nsec, StepUp: pend.StepUp})
 	if err != nil {
 		return VerifyOutput{}, fmt.Errorf("minting tokens: %w", err)
 	}
-	user, first, err := e.users.CompleteLogin(ctx, store.Login{
-		Project: p.ID, UserID: res.UserID, LoginID: loginID, Contact: res.Contact,
-		Address: res.Address, Profile: res.Profile, RefreshID: pair.RefreshID,
-		RefreshExpiry: pair.RefreshExpiry, Now: now,
-	})
+	login := store.Login{
+		Project: p.ID, UserID: uid, LoginID: loginID, Contact: res.Contact,
+		Address: res.Address, Profile: pend.Profile, RefreshID: pair.RefreshID,
+		RefreshExpiry: pair.RefreshExpiry, Now: now, RevokeOthers: pend.RevokeOthers,
+	}
+	if pend.Update != nil {
+		// The change is applied; only register the session.
+		login.Address = ""
+	}
+	user, first, err := e.users.CompleteLogin(ctx, login)
 	if err != nil {
 		return VerifyOutput{}, storeErr(err)
 	}

@@ -50,6 +50,7 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
 		}),
+		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
 		runtime.WithErrorHandler(errorHandler(o.Rejected)),
 		runtime.WithRoutingErrorHandler(routingErrorHandler(o.Rejected)),
 	)
@@ -76,6 +77,15 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 	}
 	var api http.Handler = mux
 	return cors(o.CORSOrigins, cleanPath(withPeer(limitBody(route(api, o.Extra))))), nil
+}
+
+// outgoingHeader passes Set-Cookie (cookie mode) through as itself; other
+// response metadata keeps grpc-gateway's Grpc-Metadata- prefix.
+func outgoingHeader(key string) (string, bool) {
+	if strings.EqualFold(key, "set-cookie") {
+		return "Set-Cookie", true
+	}
+	return runtime.MetadataHeaderPrefix + key, true
 }
 
 // Body is Descope's error body.

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"net/http"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -29,6 +30,9 @@ func Auth(projects flow.Projects, public ...string) grpc.UnaryServerInterceptor 
 			return h(ctx, req)
 		}
 		pid, refresh, ok := parseBearer(authorization(ctx))
+		if ok && refresh == "" {
+			refresh = refreshCookie(ctx)
+		}
 		if !ok {
 			return nil, apierr.ErrUnauthorized.With("Missing or malformed Authorization: send 'Bearer <ProjectID>'")
 		}
@@ -45,6 +49,24 @@ func authorization(ctx context.Context) string {
 	md, _ := metadata.FromIncomingContext(ctx)
 	if v := md.Get("authorization"); len(v) > 0 {
 		return v[0]
+	}
+	return ""
+}
+
+// refreshCookie reads the DSR cookie a browser sent (REST only; the
+// gateway forwards the Cookie header as grpcgateway-cookie metadata).
+func refreshCookie(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	for _, line := range md.Get("grpcgateway-cookie") {
+		cookies, err := http.ParseCookie(line)
+		if err != nil {
+			continue
+		}
+		for _, c := range cookies {
+			if c.Name == "DSR" && c.Value != "" {
+				return c.Value
+			}
+		}
 	}
 	return ""
 }

@@ -51,7 +51,13 @@ func TestRESTErrors(t *testing.T) {
 		{"unknown path", "POST", "/v1/auth/otp/signup/fax", `{}`, "bearer", 404, "E011404"},
 		{"wrong method", "GET", "/v1/auth/otp/signup/email", ``, "bearer", 405, "E011405"},
 		{"keys of an unknown project", "GET", "/v2/keys/P2nope", ``, "", 404, "E011404"},
-		{"update email is not served yet", "POST", "/v1/auth/otp/update/email", `{"loginId":"taken@example.com","email":"n@example.com"}`, "bearer", 501, "E011501"},
+		{"update email without a refresh JWT", "POST", "/v1/auth/otp/update/email", `{"loginId":"taken@example.com","email":"n@example.com"}`, "bearer", 401, "E064002"},
+		{"update phone with a garbage refresh JWT", "POST", "/v1/auth/otp/update/phone/sms", `{"loginId":"taken@example.com","phone":"+14155550100"}`, "Bearer " + pid + ":not.a.jwt", 401, "E064002"},
+		{"stepup without a refresh JWT", "POST", "/v1/auth/otp/signin/email", `{"loginId":"taken@example.com","loginOptions":{"stepup":true}}`, "bearer", 401, "E064002"},
+		{"refresh without a token", "POST", "/v1/auth/refresh", ``, "bearer", 401, "E064002"},
+		{"me with a garbage token", "GET", "/v1/auth/me", ``, "Bearer " + pid + ":a.b.c", 401, "E064002"},
+		{"logout without a token", "POST", "/v1/auth/logout", `{}`, "bearer", 401, "E064002"},
+		{"reserved custom claim", "POST", "/v1/auth/otp/signup-in/email", `{"loginId":"c@example.com","loginOptions":{"customClaims":{"sub":"admin"}}}`, "bearer", 400, "E011002"},
 	}
 	before := e.dump()
 	sent := e.messages()

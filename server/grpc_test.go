@@ -88,7 +88,7 @@ func TestProjectSettings(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, false, withProject(config.Project{ID: "P2eight", CodeLength: 8, CodeTTL: config.Duration(time.Minute),
 		MaxAttempts: 2, SessionTTL: config.Duration(time.Hour), RefreshTTL: config.Duration(48 * time.Hour),
-		Algorithm: "EdDSA", CookiePath: "/"}))
+		Algorithm: "EdDSA"}))
 	if s, b := e.post("/v1/auth/otp/signup-in/email", `{"loginId":"eight@example.com"}`); s != 200 {
 		t.Fatalf("start: %d %v", s, b)
 	}

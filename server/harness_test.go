@@ -62,15 +62,65 @@ type env struct {
 	project string
 }
 
-type envOption func(*config.Config)
-
-// startAt is the fake clock's start; tests that hand tokens to an outside
-// validator (the SDK test) run at the real time instead.
-var startAt = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
-
-func withProject(p config.Project) envOption {
-	return func(c *config.Config) { c.Projects = []config.Project{p} }
+// envSetup is what options may change before the server starts.
+type envSetup struct {
+	cfg   *config.Config
+	redis redis.UniversalClient // shared with another env when set
+	files map[string][]byte     // key files the config names
 }
+
+type envOption func(*envSetup)
+
+// startAt is the fake clock's start: now, because the Redis scripts set
+// absolute expiries that a real redis-server checks against its own clock,
+// and outside validators (the SDK test) check exp against the wall clock.
+var startAt = time.Now().Truncate(time.Second)
+
+// withProjects replaces the served projects (defaults filled in).
+func withProjects(ps ...config.Project) envOption {
+	return func(s *envSetup) {
+		for i := range ps {
+			fillDefaults(&ps[i])
+		}
+		s.cfg.Projects = ps
+	}
+}
+
+func withProject(p config.Project) envOption { return withProjects(p) }
+
+// withRedis shares a Redis (and the code-hashing secret) with another env.
+func withRedis(r redis.UniversalClient) envOption {
+	return func(s *envSetup) { s.redis = r }
+}
+
+// withFile makes a file readable by the server (signing keys).
+func withFile(name string, b []byte) envOption {
+	return func(s *envSetup) { s.files[name] = b }
+}
+
+func fillDefaults(p *config.Project) {
+	if p.CodeLength == 0 {
+		p.CodeLength = config.DefaultCodeLength
+	}
+	if p.CodeTTL == 0 {
+		p.CodeTTL = config.Duration(config.DefaultCodeTTL)
+	}
+	if p.MaxAttempts == 0 {
+		p.MaxAttempts = config.DefaultMaxAttempts
+	}
+	if p.SessionTTL == 0 {
+		p.SessionTTL = config.Duration(config.DefaultSessionTTL)
+	}
+	if p.RefreshTTL == 0 {
+		p.RefreshTTL = config.Duration(config.DefaultRefreshTTL)
+	}
+	if p.CookiePath == "" {
+		p.CookiePath = config.DefaultCookiePath
+	}
+}
+
+// testSecret hashes codes in every test env, so envs can share a Redis.
+const testSecret = "test-secret-0123456789abcdef0123456789"
 
 // newEnv starts otpd on miniredis (real=false) or on a real redis-server.
 func newEnv(t *testing.T, real bool, opts ...envOption) *env {
@@ -81,10 +131,28 @@ func newEnv(t *testing.T, real bool, opts ...envOption) *env {
 func newEnvAt(t *testing.T, start time.Time, real bool, opts ...envOption) *env {
 	t.Helper()
 	clk := clock.NewFake(start)
-	var rdb redis.UniversalClient
-	if real {
+	cfg, err := config.Load(func(k string) (string, bool) {
+		switch k {
+		case "OTPD_PROJECT_ID":
+			return pid, true
+		case "OTPD_HMAC_SECRETS":
+			return testSecret, true
+		}
+		return "", false
+	}, func(string) ([]byte, error) { return nil, errors.New("no files in tests") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup := &envSetup{cfg: cfg, files: map[string][]byte{}}
+	for _, o := range opts {
+		o(setup)
+	}
+	rdb := setup.redis
+	switch {
+	case rdb != nil:
+	case real:
 		_, rdb = testredis.Real(t)
-	} else {
+	default:
 		emb, err := store.StartEmbedded(clk, time.Hour)
 		if err != nil {
 			t.Fatal(err)
@@ -93,23 +161,17 @@ func newEnvAt(t *testing.T, start time.Time, real bool, opts ...envOption) *env 
 		clk.OnAdvance(func(time.Duration) { emb.Sync() })
 		rdb = emb.Client
 	}
-	cfg, err := config.Load(func(k string) (string, bool) {
-		if k == "OTPD_PROJECT_ID" {
-			return pid, true
-		}
-		return "", false
-	}, func(string) ([]byte, error) { return nil, errors.New("no files in tests") })
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, o := range opts {
-		o(cfg)
-	}
 	e := &env{t: t, clock: clk, redis: rdb, codes: &syncBuffer{}, logs: &syncBuffer{}, served: make(chan error, 1), project: cfg.Projects[0].ID}
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
-	srv, err := server.New(ctx, server.Options{Config: cfg, Redis: rdb, Clock: clk, Log: log, CodeLog: e.codes, Random: rand.Reader})
+	srv, err := server.New(ctx, server.Options{Config: cfg, Redis: rdb, Clock: clk, Log: log, CodeLog: e.codes, Random: rand.Reader,
+		ReadFile: func(name string) ([]byte, error) {
+			if b, ok := setup.files[name]; ok {
+				return b, nil
+			}
+			return nil, errors.New("no such file")
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,10 @@ func buildProjects(o Options) (flow.ProjectMap, error) {
 		out[pc.ID] = &flow.Project{
 			ID: pc.ID, CodeLength: pc.CodeLength, CodeTTL: pc.CodeTTL.D(), MaxAttempts: pc.MaxAttempts,
 			DefaultPhoneRegion: pc.DefaultPhoneRegion, CookieDomain: pc.CookieDomain, CookiePath: pc.CookiePath,
-			RefreshTTL: pc.RefreshTTL.D(), Issuer: iss, Keys: ks,
+			RefreshTTL: pc.RefreshTTL.D(), SessionTTL: pc.SessionTTL.D(), Issuer: iss, Keys: ks,
+			RotateRefresh: pc.RefreshRotation,
+			SessionCookie: pc.SessionTokenResponseMethod == "cookies",
+			RefreshCookie: pc.RefreshTokenResponseMethod == "cookies",
 		}
 	}
 	return out, nil

@@ -113,7 +113,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		o.Log.Warn("could not preload Redis scripts; they load on first use", "error", err)
 	}
 	engine := flow.New(flow.Deps{
-		Codes: st, Users: st, Gen: otpcode.NewGenerator(o.Random), Hasher: hasher,
+		Codes: st, Users: st, Sessions: st, Accounts: st, Gen: otpcode.NewGenerator(o.Random), Hasher: hasher,
 		Sender: sender, Clock: o.Clock, Random: o.Random, Log: o.Log,
 	})
 
@@ -141,7 +141,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		otpv1.RegisterOtpSmsServer(r, service.NewPhone(flow.SMS, engine))
 		otpv1.RegisterOtpVoiceServer(r, service.NewPhone(flow.Voice, engine))
 		otpv1.RegisterOtpWhatsappServer(r, service.NewPhone(flow.WhatsApp, engine))
-		otpv1.RegisterSessionServer(r, service.NewSession(projects))
+		otpv1.RegisterSessionServer(r, service.NewSession(projects, engine))
 	}
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)

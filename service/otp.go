@@ -9,10 +9,15 @@ import (
 	"github.com/otpd/otpd/store"
 )
 
-// Engine is what the channel services need from the flow engine.
+// Engine is what the services need from the flow engine.
 type Engine interface {
 	Start(ctx context.Context, in flow.StartInput) (flow.StartOutput, error)
 	Verify(ctx context.Context, in flow.VerifyInput) (flow.VerifyOutput, error)
+	UpdateStart(ctx context.Context, in flow.UpdateInput) (flow.StartOutput, error)
+	Authenticate(ctx context.Context, p *flow.Project, refreshJWT string) (*flow.Caller, error)
+	Refresh(ctx context.Context, p *flow.Project, refreshJWT string) (flow.RefreshOutput, error)
+	Logout(ctx context.Context, p *flow.Project, refreshJWT string, all bool) error
+	Me(ctx context.Context, p *flow.Project, refreshJWT string) (store.User, error)
 }
 
 // channel implements SignUp, SignIn, SignUpOrIn and Verify for one channel.
@@ -39,19 +44,47 @@ func (c channel) start(ctx context.Context, op flow.Op, req *otpv1.StartRequest)
 			MiddleName: u.GetMiddleName(), FamilyName: u.GetFamilyName()}
 	}
 	if o := req.GetLoginOptions(); o != nil {
-		if o.GetStepup() || o.GetMfa() {
-			return nil, apierr.ErrUnimplemented.With("loginOptions.stepup and loginOptions.mfa are not supported yet")
-		}
 		in.Locale, in.TemplateID, in.TemplateOptions = o.GetLocale(), o.GetTemplateId(), o.GetTemplateOptions()
+		in.StepUp, in.MFA, in.RevokeOthers = o.GetStepup(), o.GetMfa(), o.GetRevokeOtherSessions()
+		in.CustomClaims = o.GetCustomClaims().AsMap()
+		if in.StepUp || in.MFA {
+			caller, err := c.engine.Authenticate(ctx, p, RefreshJWTFrom(ctx))
+			if err != nil {
+				return nil, err
+			}
+			in.Caller = caller
+		}
 	}
 	out, err := c.engine.Start(ctx, in)
 	if err != nil {
 		return nil, err
 	}
+	return c.masked(out), nil
+}
+
+func (c channel) masked(out flow.StartOutput) *otpv1.StartResponse {
 	if c.ch == flow.Email {
-		return &otpv1.StartResponse{MaskedEmail: &out.Masked}, nil
+		return &otpv1.StartResponse{MaskedEmail: &out.Masked}
 	}
-	return &otpv1.StartResponse{MaskedPhone: &out.Masked}, nil
+	return &otpv1.StartResponse{MaskedPhone: &out.Masked}
+}
+
+// updateStart is UpdateEmail and UpdatePhone.
+func (c channel) updateStart(ctx context.Context, in flow.UpdateInput) (*otpv1.StartResponse, error) {
+	p, ok := ProjectFrom(ctx)
+	if !ok {
+		return nil, apierr.ErrUnauthorized
+	}
+	caller, err := c.engine.Authenticate(ctx, p, RefreshJWTFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	in.Project, in.Channel, in.Caller = p, c.ch, caller
+	out, err := c.engine.UpdateStart(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return c.masked(out), nil
 }
 
 // explicitAddress picks the address the body names for the channel: the
@@ -102,23 +135,31 @@ func (c channel) Verify(ctx context.Context, req *otpv1.VerifyRequest) (*otpv1.J
 	if err != nil {
 		return nil, err
 	}
-	return jwtResponse(p, out), nil
+	return jwtResponse(ctx, p, out.Tokens, out.User, out.FirstSeen), nil
 }
 
 // Email is the OtpEmail service.
 type Email struct{ channel }
 
-// UpdateEmail is not implemented yet (issue: sessions and account changes).
-func (Email) UpdateEmail(context.Context, *otpv1.UpdateEmailRequest) (*otpv1.StartResponse, error) {
-	return nil, apierr.ErrUnimplemented
+// UpdateEmail sends a code to a signed-in user's new email address.
+func (e Email) UpdateEmail(ctx context.Context, r *otpv1.UpdateEmailRequest) (*otpv1.StartResponse, error) {
+	return e.updateStart(ctx, flow.UpdateInput{
+		LoginID: r.GetLoginId(), Address: r.GetEmail(), AddLoginID: r.GetAddToLoginIds(),
+		MergeExisting: r.GetOnMergeUseExisting(), MFA: r.GetMfa(),
+		Locale: r.GetLocale(), TemplateID: r.GetTemplateId(), ProviderID: r.GetProviderId(), TemplateOptions: r.GetTemplateOptions(),
+	})
 }
 
 // Phone is the OtpSms, OtpVoice and OtpWhatsapp service.
 type Phone struct{ channel }
 
-// UpdatePhone is not implemented yet (issue: sessions and account changes).
-func (Phone) UpdatePhone(context.Context, *otpv1.UpdatePhoneRequest) (*otpv1.StartResponse, error) {
-	return nil, apierr.ErrUnimplemented
+// UpdatePhone sends a code to a signed-in user's new phone number.
+func (ph Phone) UpdatePhone(ctx context.Context, r *otpv1.UpdatePhoneRequest) (*otpv1.StartResponse, error) {
+	return ph.updateStart(ctx, flow.UpdateInput{
+		LoginID: r.GetLoginId(), Address: r.GetPhone(), AddLoginID: r.GetAddToLoginIds(),
+		MergeExisting: r.GetOnMergeUseExisting(), MFA: r.GetMfa(),
+		Locale: r.GetLocale(), TemplateID: r.GetTemplateId(), ProviderID: r.GetProviderId(), TemplateOptions: r.GetTemplateOptions(),
+	})
 }
 
 var (

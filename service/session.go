@@ -6,19 +6,21 @@ import (
 	"github.com/otpd/otpd/apierr"
 	"github.com/otpd/otpd/flow"
 	otpv1 "github.com/otpd/otpd/gen/otp/v1"
+	"github.com/otpd/otpd/inproc"
 )
 
-// Session is the session service. GetKeys publishes each project's JWKS;
-// refresh, logout and me come with the sessions issue and answer
-// Unimplemented (E011501) until then.
+// Session is the session service: refresh, logout, me, and each project's
+// JWKS. Everything but GetKeys needs "Bearer <ProjectID>:<RefreshJWT>" (or
+// the DSR cookie on REST).
 type Session struct {
 	projects flow.Projects
+	engine   Engine
 }
 
 var _ otpv1.SessionServer = (*Session)(nil)
 
 // NewSession returns the session service.
-func NewSession(p flow.Projects) *Session { return &Session{projects: p} }
+func NewSession(p flow.Projects, e Engine) *Session { return &Session{projects: p, engine: e} }
 
 // GetKeys returns the project's public keys: every key that may still have
 // live tokens. It needs no authentication.
@@ -44,27 +46,67 @@ func opt(s string) *string {
 	return &s
 }
 
-// Refresh is not implemented yet.
-func (s *Session) Refresh(context.Context, *otpv1.RefreshRequest) (*otpv1.JWTResponse, error) {
-	return nil, apierr.ErrUnimplemented
+// Refresh returns a new session JWT (and, when the project rotates refresh
+// tokens, a new refresh JWT).
+func (s *Session) Refresh(ctx context.Context, _ *otpv1.RefreshRequest) (*otpv1.JWTResponse, error) {
+	p, ok := ProjectFrom(ctx)
+	if !ok {
+		return nil, apierr.ErrUnauthorized
+	}
+	out, err := s.engine.Refresh(ctx, p, RefreshJWTFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return jwtResponse(ctx, p, out.Tokens, out.User, false), nil
 }
 
-// TryRefresh is not implemented yet.
-func (s *Session) TryRefresh(context.Context, *otpv1.RefreshRequest) (*otpv1.JWTResponse, error) {
-	return nil, apierr.ErrUnimplemented
+// TryRefresh is Refresh for web clients probing for a session: with no
+// refresh token, or a dead one, it answers 200 with empty tokens instead of
+// an error.
+func (s *Session) TryRefresh(ctx context.Context, r *otpv1.RefreshRequest) (*otpv1.JWTResponse, error) {
+	resp, err := s.Refresh(ctx, r)
+	if err != nil {
+		if e := apierr.As(err); e.Code == apierr.ErrRefreshInvalid.Code || e.Code == apierr.ErrRefreshRevoked.Code {
+			return &otpv1.JWTResponse{}, nil
+		}
+		return nil, err
+	}
+	return resp, nil
 }
 
-// Logout is not implemented yet.
-func (s *Session) Logout(context.Context, *otpv1.LogoutRequest) (*otpv1.LogoutResponse, error) {
-	return nil, apierr.ErrUnimplemented
+// Logout revokes the presented refresh JWT.
+func (s *Session) Logout(ctx context.Context, _ *otpv1.LogoutRequest) (*otpv1.LogoutResponse, error) {
+	return s.logout(ctx, false)
 }
 
-// LogoutAll is not implemented yet.
-func (s *Session) LogoutAll(context.Context, *otpv1.LogoutRequest) (*otpv1.LogoutResponse, error) {
-	return nil, apierr.ErrUnimplemented
+// LogoutAll revokes every refresh JWT of the user.
+func (s *Session) LogoutAll(ctx context.Context, _ *otpv1.LogoutRequest) (*otpv1.LogoutResponse, error) {
+	return s.logout(ctx, true)
 }
 
-// Me is not implemented yet.
-func (s *Session) Me(context.Context, *otpv1.MeRequest) (*otpv1.UserResponse, error) {
-	return nil, apierr.ErrUnimplemented
+func (s *Session) logout(ctx context.Context, all bool) (*otpv1.LogoutResponse, error) {
+	p, ok := ProjectFrom(ctx)
+	if !ok {
+		return nil, apierr.ErrUnauthorized
+	}
+	if err := s.engine.Logout(ctx, p, RefreshJWTFrom(ctx), all); err != nil {
+		return nil, err
+	}
+	if inproc.IsInProcess(ctx) && (p.SessionCookie || p.RefreshCookie) {
+		setCookies(ctx, cookie(p, SessionCookie, "", -1), cookie(p, RefreshCookie, "", -1))
+	}
+	return &otpv1.LogoutResponse{}, nil
+}
+
+// Me returns the signed-in user.
+func (s *Session) Me(ctx context.Context, _ *otpv1.MeRequest) (*otpv1.UserResponse, error) {
+	p, ok := ProjectFrom(ctx)
+	if !ok {
+		return nil, apierr.ErrUnauthorized
+	}
+	u, err := s.engine.Me(ctx, p, RefreshJWTFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return userResponse(u), nil
 }

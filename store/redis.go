@@ -54,7 +54,7 @@ func NewRedisStore(c Scripter) *RedisStore {
 // Preload loads the scripts into the server's cache so that the first
 // requests do not pay an EVAL fallback. Optional.
 func (s *RedisStore) Preload(ctx context.Context) error {
-	for _, sc := range []*redis.Script{s.start, s.verify, s.login} {
+	for _, sc := range []*redis.Script{s.start, s.verify, s.login, sessionScript, contactScript, bindScript} {
 		if err := sc.Load(ctx, s.c).Err(); err != nil {
 			return unavailable(err)
 		}
@@ -92,25 +92,23 @@ func UserKey(project, userID string) string { return userTag(project, userID) + 
 // RefreshKey is the refresh-token-id set of a user.
 func RefreshKey(project, userID string) string { return userTag(project, userID) + "rt" }
 
+// sessionKeys are the user record and its three refresh-token keys.
+func sessionKeys(project, userID string) []string {
+	t := userTag(project, userID)
+	return []string{t + "user", t + "rt", t + "rtf", t + "rtr"}
+}
+
 func unavailable(err error) error {
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
 // StartCode implements Codes in one round trip.
 func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, error) {
-	var profile string
-	if c.Profile != (Profile{}) {
-		b, err := json.Marshal(c.Profile)
-		if err != nil {
-			return StartResult{}, err
-		}
-		profile = string(b)
-	}
 	expMs := c.ExpiresAt.UnixMilli()
 	res, err := s.start.Run(ctx, s.c,
 		[]string{LoginKey(c.Key.Project, c.Key.LoginID), CodeKeyName(c.Key)},
 		string(c.Rule), c.Hash, c.Purpose, c.NewUserAddress, string(c.Contact),
-		c.MaxAttempts, expMs, c.lifetimeMs(), profile, c.LoginAddress,
+		c.MaxAttempts, expMs, c.lifetimeMs(), c.Payload, c.LoginAddress, c.OwnerID,
 	).StringSlice()
 	if err != nil {
 		return StartResult{}, unavailable(err)
@@ -159,9 +157,7 @@ func (s *RedisStore) VerifyCode(ctx context.Context, a Attempt) (VerifyResult, e
 	}
 	if r.Status == VerifyOK {
 		if res[3] != "" {
-			if err := json.Unmarshal([]byte(res[3]), &r.Profile); err != nil {
-				return VerifyResult{}, fmt.Errorf("store: stored profile: %w", err)
-			}
+			r.Payload = []byte(res[3])
 		}
 		r.Contact = contactOf(r.Address)
 	}
@@ -181,11 +177,14 @@ func (s *RedisStore) CompleteLogin(ctx context.Context, l Login) (User, bool, er
 	if l.RefreshID != "" {
 		rtExp = l.RefreshExpiry.UnixMilli()
 	}
-	res, err := s.login.Run(ctx, s.c,
-		[]string{UserKey(l.Project, l.UserID), RefreshKey(l.Project, l.UserID)},
+	revoke := ""
+	if l.RevokeOthers {
+		revoke = "1"
+	}
+	res, err := s.login.Run(ctx, s.c, sessionKeys(l.Project, l.UserID),
 		l.UserID, l.LoginID, string(l.Contact), l.Address, l.Now.Unix(),
 		l.Profile.Name, l.Profile.GivenName, l.Profile.MiddleName, l.Profile.FamilyName,
-		l.RefreshID, rtExp, l.Now.UnixMilli(),
+		l.RefreshID, rtExp, l.Now.UnixMilli(), revoke,
 	).StringSlice()
 	if err != nil {
 		return User{}, false, unavailable(err)

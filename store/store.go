@@ -18,6 +18,7 @@ const (
 	RuleNew      Rule = "new"      // sign-up: the login id must have no user
 	RuleExisting Rule = "existing" // sign-in: the login id must have a user
 	RuleAny      Rule = "any"      // sign-up-or-in
+	RuleOwner    Rule = "owner"    // the login id must belong to NewCode.OwnerID
 )
 
 // Contact is which user field a channel delivers to.
@@ -58,9 +59,14 @@ type NewCode struct {
 	// channel, else "". Existing users get the code at their stored address,
 	// falling back to this.
 	LoginAddress string
-	Profile      Profile
-	MaxAttempts  int
-	ExpiresAt    time.Time
+	// OwnerID is the user the login id must belong to under RuleOwner.
+	// With RuleOwner, a non-empty NewUserAddress is where an update's code
+	// goes (the new address).
+	OwnerID string
+	// Payload is opaque data handed back by a successful verify.
+	Payload     []byte
+	MaxAttempts int
+	ExpiresAt   time.Time
 	// Retain is how long the record outlives ExpiresAt, so that a late
 	// verify is told "expired" rather than "wrong code".
 	Retain time.Duration
@@ -75,6 +81,7 @@ const (
 	StartExists    StartStatus = "exists"    // RuleNew, but the user exists
 	StartNotFound  StartStatus = "notfound"  // RuleExisting, but no user
 	StartNoAddress StartStatus = "noaddress" // nowhere to send the code
+	StartNotOwner  StartStatus = "notowner"  // RuleOwner, but another user (or none) owns the login id
 )
 
 // StartResult says what happened and where the code goes.
@@ -112,7 +119,7 @@ type VerifyResult struct {
 	Purpose      string
 	Address      string
 	Contact      Contact
-	Profile      Profile
+	Payload      []byte
 	UserID       string
 	NewUser      bool
 	AttemptsLeft int
@@ -155,6 +162,8 @@ type Login struct {
 	// RefreshExpiry is when RefreshID's token expires.
 	RefreshExpiry time.Time
 	Now           time.Time
+	// RevokeOthers drops every other refresh token of the user.
+	RevokeOthers bool
 }
 
 // Users holds user records and their refresh-token ids.

@@ -87,6 +87,9 @@ type Subject struct {
 	AMR    []string       // authentication methods, e.g. ["email"]; omitted when empty
 	Nsec   map[string]any // optional non-secure custom claims; omitted when empty
 	StepUp bool           // adds "su": true to the session token only
+	// RefreshUntil, when set, caps the refresh token's expiry (rotation
+	// keeps a token family's original end instead of sliding it).
+	RefreshUntil time.Time
 }
 
 // Pair is a freshly minted session and refresh token.
@@ -138,7 +141,11 @@ func (i *Issuer) Mint(s Subject) (Pair, error) {
 	}
 	sessionExp := c.Exp
 
-	c.DRN, c.Exp, c.SU = DRNRefresh, now.Add(i.refreshTTL).Unix(), false
+	refreshExp := now.Add(i.refreshTTL)
+	if !s.RefreshUntil.IsZero() && s.RefreshUntil.Before(refreshExp) {
+		refreshExp = s.RefreshUntil
+	}
+	c.DRN, c.Exp, c.SU = DRNRefresh, refreshExp.Unix(), false
 	c.JTI = base64.RawURLEncoding.EncodeToString(ids[jtiBytes:])
 	refresh, err := key.sign(&c)
 	if err != nil {
@@ -152,6 +159,29 @@ func (i *Issuer) Mint(s Subject) (Pair, error) {
 		RefreshExpiry: time.Unix(c.Exp, 0),
 		RefreshID:     c.JTI,
 	}, nil
+}
+
+// MintSession signs only a session token for s (a refresh without
+// rotation). It returns the token and its expiry.
+func (i *Issuer) MintSession(s Subject) (string, time.Time, error) {
+	if s.UserID == "" {
+		return "", time.Time{}, errors.New("token: subject has no user id")
+	}
+	var id [jtiBytes]byte
+	if _, err := io.ReadFull(i.random, id[:]); err != nil {
+		return "", time.Time{}, fmt.Errorf("token: reading random token id: %w", err)
+	}
+	now := i.now()
+	c := wireClaims{
+		Iss: i.projectID, Sub: s.UserID, Iat: now.Unix(), Exp: now.Add(i.sessionTTL).Unix(),
+		DRN: DRNSession, AMR: s.AMR, Nsec: s.Nsec, SU: s.StepUp,
+		JTI: base64.RawURLEncoding.EncodeToString(id[:]),
+	}
+	tok, err := i.keys.active.sign(&c)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return tok, time.Unix(c.Exp, 0), nil
 }
 
 // sign serializes the claims and signs them into a compact JWS.

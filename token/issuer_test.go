@@ -223,3 +223,33 @@ func TestNewIssuerErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestMintSessionAndRefreshUntil(t *testing.T) {
+	t.Parallel()
+	clk := newClock(t0)
+	key, err := GenerateKey(ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks, _ := NewKeySet(key)
+	iss, err := NewIssuer(Config{ProjectID: "P1", SessionTTL: time.Minute, RefreshTTL: time.Hour}, ks, clk.Now, &countingReader{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, exp, err := iss.MintSession(Subject{UserID: "U1", AMR: []string{"sms"}, StepUp: true})
+	if err != nil || !exp.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("MintSession: %v %v", exp, err)
+	}
+	c, err := iss.VerifySession(tok)
+	if err != nil || c.Subject != "U1" || !c.StepUp || c.AMR[0] != "sms" {
+		t.Fatalf("session claims %+v %v", c, err)
+	}
+	p, err := iss.Mint(Subject{UserID: "U1", RefreshUntil: t0.Add(10 * time.Minute)})
+	if err != nil || !p.RefreshExpiry.Equal(t0.Add(10*time.Minute)) {
+		t.Fatalf("RefreshUntil must cap the refresh expiry: %v %v", p.RefreshExpiry, err)
+	}
+	p, _ = iss.Mint(Subject{UserID: "U1", RefreshUntil: t0.Add(10 * time.Hour)})
+	if !p.RefreshExpiry.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("RefreshUntil must never extend past the TTL: %v", p.RefreshExpiry)
+	}
+}

@@ -4,6 +4,8 @@
 --
 -- KEYS[1]  user hash          otpd:{P:U}:user
 -- KEYS[2]  refresh token ids  otpd:{P:U}:rt   (sorted set: jti -> expiry ms)
+-- KEYS[3]  token families     otpd:{P:U}:rtf  (hash: jti -> family)
+-- KEYS[4]  spent tokens       otpd:{P:U}:rtr  (sorted set, see session.lua)
 -- ARGV[1]  user id
 -- ARGV[2]  login id
 -- ARGV[3]  contact field: "email" or "phone"
@@ -13,6 +15,7 @@
 -- ARGV[10] refresh token id
 -- ARGV[11] refresh token expiry, unix ms
 -- ARGV[12] now, unix ms
+-- ARGV[13] "1" to revoke every other refresh token of the user
 -- Returns {firstSeen ("1"/"0"), HGETALL of the user...}
 local first = '0'
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -25,14 +28,22 @@ end
 local verifiedField = 'verifiedEmail'
 if ARGV[3] == 'phone' then verifiedField = 'verifiedPhone' end
 local current = redis.call('HGET', KEYS[1], ARGV[3])
-if not current or current == '' or current == ARGV[4] then
+if ARGV[4] ~= '' and (not current or current == '' or current == ARGV[4]) then
   redis.call('HSET', KEYS[1], ARGV[3], ARGV[4], verifiedField, '1')
+end
+if ARGV[13] == '1' then
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 end
 if ARGV[10] ~= '' then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[12])
   redis.call('ZADD', KEYS[2], ARGV[11], ARGV[10])
+  redis.call('HSET', KEYS[3], ARGV[10], ARGV[10])
   local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-  redis.call('PEXPIREAT', KEYS[2], last[2])
+  local spent = redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')
+  local at = tonumber(last[2])
+  if spent[2] and tonumber(spent[2]) > at then at = tonumber(spent[2]) end
+  redis.call('PEXPIREAT', KEYS[2], at)
+  redis.call('PEXPIREAT', KEYS[3], at)
 end
 local out = redis.call('HGETALL', KEYS[1])
 table.insert(out, 1, first)

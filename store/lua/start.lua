@@ -5,7 +5,8 @@
 --
 -- KEYS[1]  login index hash   otpd:{P:L}:login   (uid, email, phone)
 -- KEYS[2]  pending code hash  otpd:{P:L}:code:<channel>
--- ARGV[1]  rule: "new" (sign-up), "existing" (sign-in) or "any"
+-- ARGV[1]  rule: "new" (sign-up), "existing" (sign-in), "any", or "owner"
+--          (the login id must belong to user ARGV[11]: step-up, MFA, update)
 -- ARGV[2]  HMAC of the code (binary)
 -- ARGV[3]  purpose
 -- ARGV[4]  address for a new user ("" if none)
@@ -13,9 +14,11 @@
 -- ARGV[6]  max attempts
 -- ARGV[7]  expiry, unix ms
 -- ARGV[8]  record TTL, ms (longer than the code's life, so a late verify can say "expired")
--- ARGV[9]  opaque profile blob for sign-up ("" if none)
+-- ARGV[9]  opaque payload for verify ("" if none)
 -- ARGV[10] the login id itself when it is a valid address of the channel, else ""
--- Returns {status, address}: status is ok | exists | notfound | noaddress.
+-- ARGV[11] the owning user id for the "owner" rule
+-- Returns {status, address}: status is ok | exists | notfound | notowner | noaddress.
+-- With the "owner" rule a non-empty ARGV[4] is the new address of an update.
 local uid = redis.call('HGET', KEYS[1], 'uid')
 if ARGV[1] == 'new' and uid then
   return {'exists', ''}
@@ -23,8 +26,13 @@ end
 if ARGV[1] == 'existing' and not uid then
   return {'notfound', ''}
 end
+if ARGV[1] == 'owner' and uid ~= ARGV[11] then
+  return {'notowner', ''}
+end
 local addr
-if uid then
+if ARGV[1] == 'owner' and ARGV[4] ~= '' then
+  addr = ARGV[4]
+elseif uid then
   addr = redis.call('HGET', KEYS[1], ARGV[5])
   if not addr or addr == '' then addr = ARGV[10] end
 else

@@ -8,7 +8,7 @@
 -- ARGV[1]  now, unix ms
 -- ARGV[2]  candidate user id for a new user
 -- ARGV[3..] candidate hashes (every secret x purpose); the stored one must equal one
--- Returns {status, purpose, address, profile, uid, fresh, attemptsLeft}
+-- Returns {status, purpose, address, payload, uid, fresh, attemptsLeft}
 -- status: ok | nocode | expired | dead | wrong | exists | notfound
 local rec = redis.call('HMGET', KEYS[1], 'h', 'p', 'to', 'a', 'm', 'e', 'u', 'f')
 local stored = rec[1]
@@ -46,7 +46,7 @@ redis.call('DEL', KEYS[1])
 if purpose == 'signup' and uid then
   return {'exists', '', '', '', '', '0', '0'}
 end
-if purpose == 'signin' and not uid then
+if (purpose == 'signin' or purpose == 'update') and not uid then
   return {'notfound', '', '', '', '', '0', '0'}
 end
 local fresh = '0'
@@ -54,7 +54,7 @@ if not uid then
   uid = ARGV[2]
   fresh = '1'
   redis.call('HSET', KEYS[2], 'uid', uid, rec[8], rec[3])
-elseif redis.call('HEXISTS', KEYS[2], rec[8]) == 0 then
+elseif purpose ~= 'update' and redis.call('HEXISTS', KEYS[2], rec[8]) == 0 then
   redis.call('HSET', KEYS[2], rec[8], rec[3])
 end
 return {'ok', purpose, rec[3], rec[7] or '', uid, fresh, '0'}

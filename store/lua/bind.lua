@@ -1,0 +1,17 @@
+-- bind.lua: point a login id at a user, on the login id's slot.
+--
+-- KEYS[1] login index hash
+-- ARGV[1] user id to bind
+-- ARGV[2] "" to bind only when unbound or already ours; otherwise the user id
+--         we expect to find there now (a merge moves login ids from it)
+-- ARGV[3] contact field to set ("" for none), ARGV[4] its address
+-- Returns {status, current uid}: ok | taken
+local cur = redis.call('HGET', KEYS[1], 'uid')
+if cur and cur ~= ARGV[1] and cur ~= ARGV[2] then
+  return {'taken', cur}
+end
+redis.call('HSET', KEYS[1], 'uid', ARGV[1])
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
+end
+return {'ok', ARGV[1]}

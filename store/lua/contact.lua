@@ -1,0 +1,34 @@
+-- contact.lua: apply a verified contact change to a user record, on the
+-- user's slot: set the address, mark it verified, optionally add it (and
+-- merged login ids) to the user's login ids.
+--
+-- KEYS[1] user hash
+-- ARGV[1] contact field: "email" or "phone"
+-- ARGV[2] the new, verified address
+-- ARGV[3] "1" to add ARGV[2] to loginIds
+-- ARGV[4] JSON array of more login ids to add (a merge), or ""
+-- Returns {status, HGETALL...}: ok | nouser
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  return {'nouser'}
+end
+local verified = 'verifiedEmail'
+if ARGV[1] == 'phone' then verified = 'verifiedPhone' end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], verified, '1')
+local ids = cjson.decode(redis.call('HGET', KEYS[1], 'loginIds') or '[]')
+local have = {}
+for _, v in ipairs(ids) do have[v] = true end
+local add = {}
+if ARGV[3] == '1' then table.insert(add, ARGV[2]) end
+if ARGV[4] ~= '' then
+  for _, v in ipairs(cjson.decode(ARGV[4])) do table.insert(add, v) end
+end
+for _, v in ipairs(add) do
+  if not have[v] then
+    table.insert(ids, v)
+    have[v] = true
+  end
+end
+redis.call('HSET', KEYS[1], 'loginIds', cjson.encode(ids))
+local out = redis.call('HGETALL', KEYS[1])
+table.insert(out, 1, 'ok')
+return out
