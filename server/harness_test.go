@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"encoding/base64"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -313,4 +314,15 @@ func sortedPairs(flat []string) []string {
 func toString(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// headerKid returns the kid of a JWT's header.
+func headerKid(t *testing.T, tok string) string {
+	t.Helper()
+	var h struct{ Kid string }
+	raw, err := base64.RawURLEncoding.DecodeString(strings.SplitN(tok, ".", 2)[0])
+	if err != nil || json.Unmarshal(raw, &h) != nil || h.Kid == "" {
+		t.Fatalf("no kid in %q", tok)
+	}
+	return h.Kid
 }
