@@ -33,6 +33,27 @@ try {
   out.refresh = { error: String(e) };
 }
 
+// Session calls: refreshSession validates the refresh JWT locally, calls
+// /v1/auth/refresh and validates the new session JWT; me; logout.
+const refreshJwt = r.data.refreshJwt;
+try {
+  const refreshed = await sdk.refreshSession(refreshJwt);
+  out.refreshSession = { drn: refreshed.token.drn, sub: refreshed.token.sub };
+} catch (e) {
+  out.refreshSession = { error: String(e) };
+}
+out.me = brief(await sdk.me(refreshJwt));
+
+// Step-up sign-in and an email change, both authorised by the refresh JWT.
+out.stepUpStart = brief(await sdk.otp.signIn.email('node.sdk@example.com', { stepup: true }, refreshJwt));
+r = await sdk.otp.verify.email('node.sdk@example.com', await codeFor('node.sdk@example.com'));
+out.stepUp = { ok: r.ok, error: r.error ?? null, su: r.ok ? (await sdk.validateSession(r.data.sessionJwt)).token.su : null };
+out.updateStart = brief(await sdk.otp.update.email('node.sdk@example.com', 'node.new@example.com', refreshJwt, { addToLoginIDs: true }));
+r = await sdk.otp.verify.email('node.sdk@example.com', await codeFor('node.new@example.com'));
+out.update = { ok: r.ok, error: r.error ?? null, email: r.data?.user?.email, loginIds: r.data?.user?.loginIds };
+out.logout = brief(await sdk.logout(refreshJwt));
+out.meAfterLogout = brief(await sdk.me(refreshJwt));
+
 // Errors arrive in the SDK's error shape.
 out.signUpAgain = brief(await sdk.otp.signUp.email('node.sdk@example.com'));
 out.signInUnknown = brief(await sdk.otp.signIn.email('nobody@example.com'));
