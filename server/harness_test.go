@@ -2,9 +2,9 @@ package server_test
 
 import (
 	"bytes"
-	"encoding/base64"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"

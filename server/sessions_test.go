@@ -106,7 +106,7 @@ func TestRefreshTokenRejections(t *testing.T) {
 	parts := strings.Split(refresh, ".")
 	tampered := parts[0] + "." + parts[1] + "x." + parts[2]
 	cases := map[string]string{
-		"tampered":              e.bearer(tampered),
+		"tampered":               e.bearer(tampered),
 		"session JWT as refresh": e.bearer(b["sessionJwt"]),
 		"other project":          "Bearer P2other:" + refresh,
 	}
