@@ -236,11 +236,7 @@ func TestCookieMode(t *testing.T) {
 		t.Fatalf("cookie mode body: %d %v", s, b)
 	}
 	// Refresh and me with the DSR cookie and only the project id in Authorization.
-	for _, path := range []string{"/v1/auth/refresh", "/v1/auth/me"} {
-		method := "POST"
-		if path == "/v1/auth/me" {
-			method = "GET"
-		}
+	withDSR := func(method, path string) *http.Response {
 		req, _ := http.NewRequest(method, e.base+path, nil)
 		req.Header.Set("Authorization", "Bearer "+pid)
 		req.AddCookie(&http.Cookie{Name: "DSR", Value: cookies["DSR"].Value})
@@ -249,19 +245,16 @@ func TestCookieMode(t *testing.T) {
 			t.Fatal(err)
 		}
 		r.Body.Close()
-		if r.StatusCode != 200 {
-			t.Fatalf("%s with the DSR cookie: %d", path, r.StatusCode)
-		}
+		return r
+	}
+	if r := withDSR("POST", "/v1/auth/refresh"); r.StatusCode != 200 {
+		t.Fatalf("refresh with the DSR cookie: %d", r.StatusCode)
+	}
+	if r := withDSR("GET", "/v1/auth/me"); r.StatusCode != 200 {
+		t.Fatalf("me with the DSR cookie: %d", r.StatusCode)
 	}
 	// Logout clears both cookies.
-	req, _ = http.NewRequest("POST", e.base+"/v1/auth/logout", nil)
-	req.Header.Set("Authorization", "Bearer "+pid)
-	req.AddCookie(&http.Cookie{Name: "DSR", Value: cookies["DSR"].Value})
-	r, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Body.Close()
+	r := withDSR("POST", "/v1/auth/logout")
 	if got := strings.Join(r.Header.Values("Set-Cookie"), "\n"); r.StatusCode != 200 || strings.Count(got, "Max-Age=0") != 2 {
 		t.Fatalf("logout cookies: %d %q", r.StatusCode, got)
 	}
