@@ -331,6 +331,13 @@ func TestRoundTrips(t *testing.T) {
 			_, _, _ = s.CompleteLogin(ctx, store.Login{Project: "P1", UserID: v.UserID, LoginID: "f@x.io",
 				Contact: store.ContactEmail, Address: "f@x.io", RefreshID: "j", RefreshExpiry: t0.Add(time.Hour), Now: t0})
 		})
+		count("refresh with rotation", 1, func() {
+			_, st, _ := s.Session(ctx, store.SessionRequest{Op: store.OpRefresh, Project: "P1", UserID: v.UserID, ID: "j",
+				Now: t0, NewID: "j2", NewExpiry: t0.Add(time.Hour)})
+			if st != store.SessionOK {
+				t.Errorf("refresh: %s", st)
+			}
+		})
 	})
 }
 
