@@ -30,7 +30,10 @@ type Scripter interface {
 
 // RedisStore implements Codes and Users on Redis.
 type RedisStore struct {
-	c      Scripter
+	c Scripter
+	// split runs project-wide rate limits as their own script before the
+	// login id's script (Redis Cluster: they live in another slot).
+	split  bool
 	start  *redis.Script
 	verify *redis.Script
 	login  *redis.Script
@@ -41,12 +44,22 @@ var (
 	_ Users = (*RedisStore)(nil)
 )
 
-// NewRedisStore returns a store over c.
+// NewRedisStore returns a store over c. On a *redis.ClusterClient the
+// project-wide rate limits cost one extra round trip per start and verify,
+// as they live in a different slot from the login id's keys.
 func NewRedisStore(c Scripter) *RedisStore {
+	_, cluster := c.(*redis.ClusterClient)
+	return NewRedisStoreSplit(c, cluster)
+}
+
+// NewRedisStoreSplit is NewRedisStore with the split-slot mode chosen
+// explicitly (tests run it on a single node).
+func NewRedisStoreSplit(c Scripter, split bool) *RedisStore {
 	return &RedisStore{
 		c:      c,
-		start:  redis.NewScript(startSrc),
-		verify: redis.NewScript(verifySrc),
+		split:  split,
+		start:  redis.NewScript(limitsLib + startSrc),
+		verify: redis.NewScript(limitsLib + verifySrc),
 		login:  redis.NewScript(loginSrc),
 	}
 }
@@ -54,7 +67,7 @@ func NewRedisStore(c Scripter) *RedisStore {
 // Preload loads the scripts into the server's cache so that the first
 // requests do not pay an EVAL fallback. Optional.
 func (s *RedisStore) Preload(ctx context.Context) error {
-	for _, sc := range []*redis.Script{s.start, s.verify, s.login, sessionScript, contactScript, bindScript} {
+	for _, sc := range []*redis.Script{s.start, s.verify, s.login, sessionScript, contactScript, bindScript, limitsScript} {
 		if err := sc.Load(ctx, s.c).Err(); err != nil {
 			return unavailable(err)
 		}
@@ -102,21 +115,41 @@ func unavailable(err error) error {
 	return fmt.Errorf("%w: %w", ErrUnavailable, err)
 }
 
-// StartCode implements Codes in one round trip.
+func errShape(script string) error { return fmt.Errorf("store: %s returned a malformed reply", script) }
+
+// StartCode implements Codes in one round trip (two in split-slot mode).
 func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, error) {
-	expMs := c.ExpiresAt.UnixMilli()
-	res, err := s.start.Run(ctx, s.c,
-		[]string{LoginKey(c.Key.Project, c.Key.LoginID), CodeKeyName(c.Key)},
-		string(c.Rule), c.Hash, c.Purpose, c.NewUserAddress, string(c.Contact),
-		c.MaxAttempts, expMs, c.lifetimeMs(), c.Payload, c.LoginAddress, c.OwnerID,
-	).StringSlice()
+	global, login := active(c.Limits.Global), active(c.Limits.Login)
+	var would string
+	if s.split {
+		limited, w, retry, err := s.applyLimits(ctx, global, c.Now, c.Limits.DryRun)
+		if err != nil || limited != "" {
+			return StartResult{Status: StartLimited, Limit: limited, RetryAfter: retry}, err
+		}
+		would, global = w, nil
+	}
+	keys := append([]string{LoginKey(c.Key.Project, c.Key.LoginID), CodeKeyName(c.Key)}, bucketKeys(global)...)
+	keys = append(keys, bucketKeys(login)...)
+	args := []any{string(c.Rule), c.Hash, c.Purpose, c.NewUserAddress, string(c.Contact),
+		c.MaxAttempts, c.ExpiresAt.UnixMilli(), c.lifetimeMs(), c.Payload, c.LoginAddress, c.OwnerID,
+		len(global), len(login), c.Now.UnixMilli(), dryFlag(c.Limits.DryRun)}
+	args = appendTriples(appendTriples(args, global), login)
+	res, err := s.start.Run(ctx, s.c, keys, args...).StringSlice()
 	if err != nil {
 		return StartResult{}, unavailable(err)
 	}
-	if len(res) != 2 {
-		return StartResult{}, fmt.Errorf("store: start.lua returned %d values", len(res))
+	if len(res) != 3 {
+		return StartResult{}, errShape("start.lua")
 	}
-	return StartResult{Status: StartStatus(res[0]), Address: res[1]}, nil
+	r := StartResult{Status: StartStatus(res[0]), Address: res[1], WouldLimit: would}
+	switch {
+	case r.Status == StartLimited:
+		ms, _ := strconv.ParseInt(res[2], 10, 64)
+		r.Limit, r.Address, r.RetryAfter = res[1], "", time.Duration(ms)*time.Millisecond
+	case r.WouldLimit == "":
+		r.WouldLimit = res[2]
+	}
+	return r, nil
 }
 
 // lifetimeMs is the record's TTL in Redis. The store has no clock, so the
@@ -130,21 +163,31 @@ func (c NewCode) lifetimeMs() int64 {
 	return ms
 }
 
-// VerifyCode implements Codes in one round trip.
+// VerifyCode implements Codes in one round trip (two in split-slot mode).
 func (s *RedisStore) VerifyCode(ctx context.Context, a Attempt) (VerifyResult, error) {
-	args := make([]any, 0, 2+len(a.Candidates))
-	args = append(args, a.Now.UnixMilli(), a.NewUserID)
+	buckets := active(a.Limits.Global)
+	var would string
+	if s.split {
+		limited, w, retry, err := s.applyLimits(ctx, buckets, a.Now, a.Limits.DryRun)
+		if err != nil || limited != "" {
+			return VerifyResult{Status: VerifyLimited, Limit: limited, RetryAfter: retry}, err
+		}
+		would, buckets = w, nil
+	}
+	buckets = append(buckets, active(a.Limits.Login)...)
+	args := make([]any, 0, 4+3*len(buckets)+len(a.Candidates))
+	args = append(args, a.Now.UnixMilli(), a.NewUserID, len(buckets), dryFlag(a.Limits.DryRun))
+	args = appendTriples(args, buckets)
 	for _, c := range a.Candidates {
 		args = append(args, c)
 	}
-	res, err := s.verify.Run(ctx, s.c,
-		[]string{CodeKeyName(a.Key), LoginKey(a.Key.Project, a.Key.LoginID)}, args...,
-	).StringSlice()
+	keys := append([]string{CodeKeyName(a.Key), LoginKey(a.Key.Project, a.Key.LoginID)}, bucketKeys(buckets)...)
+	res, err := s.verify.Run(ctx, s.c, keys, args...).StringSlice()
 	if err != nil {
 		return VerifyResult{}, unavailable(err)
 	}
-	if len(res) != 7 {
-		return VerifyResult{}, fmt.Errorf("store: verify.lua returned %d values", len(res))
+	if len(res) != 8 {
+		return VerifyResult{}, errShape("verify.lua")
 	}
 	left, _ := strconv.Atoi(res[6])
 	r := VerifyResult{
@@ -154,12 +197,24 @@ func (s *RedisStore) VerifyCode(ctx context.Context, a Attempt) (VerifyResult, e
 		UserID:       res[4],
 		NewUser:      res[5] == "1",
 		AttemptsLeft: left,
+		WouldLimit:   would,
 	}
-	if r.Status == VerifyOK {
+	extra, _ := strconv.ParseInt(res[7], 10, 64)
+	switch r.Status {
+	case VerifyOK:
 		if res[3] != "" {
 			r.Payload = []byte(res[3])
 		}
 		r.Contact = contactOf(r.Address)
+	case VerifyLimited:
+		r.Limit, r.Purpose, r.RetryAfter = res[1], "", time.Duration(extra)*time.Millisecond
+		return r, nil
+	case VerifyDead:
+		r.CreatedAt = time.UnixMilli(extra)
+		return r, nil
+	}
+	if r.WouldLimit == "" {
+		r.WouldLimit = res[7]
 	}
 	return r, nil
 }

@@ -67,6 +67,10 @@ type NewCode struct {
 	Payload     []byte
 	MaxAttempts int
 	ExpiresAt   time.Time
+	// Now is the start's time (rate limits, cooldown hints).
+	Now time.Time
+	// Limits are charged atomically with the start.
+	Limits Limits
 	// Retain is how long the record outlives ExpiresAt, so that a late
 	// verify is told "expired" rather than "wrong code".
 	Retain time.Duration
@@ -82,12 +86,18 @@ const (
 	StartNotFound  StartStatus = "notfound"  // RuleExisting, but no user
 	StartNoAddress StartStatus = "noaddress" // nowhere to send the code
 	StartNotOwner  StartStatus = "notowner"  // RuleOwner, but another user (or none) owns the login id
+	StartLimited   StartStatus = "limited"   // a rate limit refused: nothing sent, no code replaced
 )
 
 // StartResult says what happened and where the code goes.
 type StartResult struct {
 	Status  StartStatus
 	Address string
+	// Limit is the refusing bucket (StartLimited), RetryAfter when it allows again.
+	Limit      string
+	RetryAfter time.Duration
+	// WouldLimit names the bucket that would have refused in a dry run.
+	WouldLimit string
 }
 
 // Attempt is one verify: the candidate hashes of the submitted code.
@@ -97,6 +107,8 @@ type Attempt struct {
 	Now        time.Time
 	// NewUserID is bound to the login id if it has no user yet.
 	NewUserID string
+	// Limits are charged on every attempt (Login buckets too).
+	Limits Limits
 }
 
 // VerifyStatus is the outcome of VerifyCode.
@@ -111,6 +123,7 @@ const (
 	VerifyWrong    VerifyStatus = "wrong"
 	VerifyExists   VerifyStatus = "exists"   // sign-up code, but a user appeared meanwhile
 	VerifyNotFound VerifyStatus = "notfound" // sign-in code, but the user is gone
+	VerifyLimited  VerifyStatus = "limited"  // a rate limit refused: no attempt counted
 )
 
 // VerifyResult is what a verify attempt found.
@@ -123,6 +136,12 @@ type VerifyResult struct {
 	UserID       string
 	NewUser      bool
 	AttemptsLeft int
+	// Limit, RetryAfter: as in StartResult (VerifyLimited).
+	Limit      string
+	RetryAfter time.Duration
+	WouldLimit string
+	// CreatedAt is when the dead code was issued (VerifyDead).
+	CreatedAt time.Time
 }
 
 // Codes holds pending codes and the login-id index.

@@ -17,17 +17,36 @@
 -- ARGV[9]  opaque payload for verify ("" if none)
 -- ARGV[10] the login id itself when it is a valid address of the channel, else ""
 -- ARGV[11] the owning user id for the "owner" rule
--- Returns {status, address}: status is ok | exists | notfound | notowner | noaddress.
+-- ARGV[12] G: number of project-wide rate-limit buckets (KEYS[3..3+G-1])
+-- ARGV[13] L: number of login-id buckets (the next L KEYS), charged only
+--          when a code is stored
+-- ARGV[14] now, unix ms
+-- ARGV[15] "1" for a dry run (refusals are reported, not enforced)
+-- ARGV[16..] bucket triples (name, count, window ms), G then L
+-- Returns {status, address, extra}: status is ok | exists | notfound |
+-- notowner | noaddress | limited. For limited, address is the bucket name
+-- and extra the retry delay in ms; for ok, extra names the bucket a dry run
+-- would have refused ("" if none).
 -- With the "owner" rule a non-empty ARGV[4] is the new address of an update.
+local G, L, now = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
+local gDenied, gRetry, gNews = gcra(3, 16, G, now)
+local lDenied, lRetry, lNews = gcra(3 + G, 16 + 3 * G, L, now)
+local denied, retry = gDenied, gRetry
+if not denied then denied, retry = lDenied, lRetry end
+if denied and ARGV[15] ~= '1' then
+  return {'limited', denied, tostring(retry)}
+end
+gcra_take(3, gNews, G, now)
+
 local uid = redis.call('HGET', KEYS[1], 'uid')
 if ARGV[1] == 'new' and uid then
-  return {'exists', ''}
+  return {'exists', '', ''}
 end
 if ARGV[1] == 'existing' and not uid then
-  return {'notfound', ''}
+  return {'notfound', '', ''}
 end
 if ARGV[1] == 'owner' and uid ~= ARGV[11] then
-  return {'notowner', ''}
+  return {'notowner', '', ''}
 end
 local addr
 if ARGV[1] == 'owner' and ARGV[4] ~= '' then
@@ -39,10 +58,11 @@ else
   addr = ARGV[4]
 end
 if addr == '' then
-  return {'noaddress', ''}
+  return {'noaddress', '', ''}
 end
+gcra_take(3 + G, lNews, L, now)
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[2], 'h', ARGV[2], 'p', ARGV[3], 'to', addr, 'a', 0,
-  'm', ARGV[6], 'e', ARGV[7], 'u', ARGV[9], 'f', ARGV[5])
+  'm', ARGV[6], 'e', ARGV[7], 'u', ARGV[9], 'f', ARGV[5], 'c', ARGV[14])
 redis.call('PEXPIRE', KEYS[2], ARGV[8])
-return {'ok', addr}
+return {'ok', addr, denied or ''}

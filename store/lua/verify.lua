@@ -5,29 +5,44 @@
 --
 -- KEYS[1]  pending code hash  otpd:{P:L}:code:<channel>
 -- KEYS[2]  login index hash   otpd:{P:L}:login
+-- KEYS[3..] rate-limit buckets, charged on every attempt
 -- ARGV[1]  now, unix ms
 -- ARGV[2]  candidate user id for a new user
--- ARGV[3..] candidate hashes (every secret x purpose); the stored one must equal one
--- Returns {status, purpose, address, payload, uid, fresh, attemptsLeft}
--- status: ok | nocode | expired | dead | wrong | exists | notfound
-local rec = redis.call('HMGET', KEYS[1], 'h', 'p', 'to', 'a', 'm', 'e', 'u', 'f')
+-- ARGV[3]  number of buckets B, ARGV[4] "1" for a dry run
+-- ARGV[5 .. 4+3B] bucket triples (name, count, window ms)
+-- ARGV[5+3B ..] candidate hashes (every secret x purpose); the stored one must equal one
+-- Returns {status, purpose, address, payload, uid, fresh, attemptsLeft, extra}
+-- status: ok | nocode | expired | dead | wrong | exists | notfound | limited
+-- extra: for limited the retry delay in ms (purpose holds the bucket name);
+-- for dead the code's creation time in ms; otherwise the bucket a dry run
+-- would have refused, or "".
+local now, B = tonumber(ARGV[1]), tonumber(ARGV[3])
+local denied, retry, news = gcra(3, 5, B, now)
+if denied and ARGV[4] ~= '1' then
+  return {'limited', denied, '', '', '', '0', '0', tostring(retry)}
+end
+gcra_take(3, news, B, now)
+local dry = denied or ''
+local first = 5 + 3 * B
+
+local rec = redis.call('HMGET', KEYS[1], 'h', 'p', 'to', 'a', 'm', 'e', 'u', 'f', 'c')
 local stored = rec[1]
 if not stored then
-  return {'nocode', '', '', '', '', '0', '0'}
+  return {'nocode', '', '', '', '', '0', '0', dry}
 end
 local attempts = tonumber(rec[4])
 local maxAttempts = tonumber(rec[5])
 if attempts >= maxAttempts then
-  return {'dead', '', '', '', '', '0', '0'}
+  return {'dead', '', '', '', '', '0', '0', rec[9] or '0'}
 end
-if tonumber(ARGV[1]) >= tonumber(rec[6]) then
-  return {'expired', '', '', '', '', '0', '0'}
+if now >= tonumber(rec[6]) then
+  return {'expired', '', '', '', '', '0', '0', dry}
 end
 attempts = redis.call('HINCRBY', KEYS[1], 'a', 1)
 
 -- Compare against every candidate without stopping early, byte by byte.
 local matched = 0
-for i = 3, #ARGV do
+for i = first, #ARGV do
   local c = ARGV[i]
   local diff = 0
   if #c ~= #stored then diff = 1 end
@@ -37,17 +52,17 @@ for i = 3, #ARGV do
   if diff == 0 then matched = 1 end
 end
 if matched == 0 then
-  return {'wrong', '', '', '', '', '0', tostring(maxAttempts - attempts)}
+  return {'wrong', '', '', '', '', '0', tostring(maxAttempts - attempts), dry}
 end
 
 local purpose = rec[2]
 local uid = redis.call('HGET', KEYS[2], 'uid')
 redis.call('DEL', KEYS[1])
 if purpose == 'signup' and uid then
-  return {'exists', '', '', '', '', '0', '0'}
+  return {'exists', '', '', '', '', '0', '0', dry}
 end
 if (purpose == 'signin' or purpose == 'update') and not uid then
-  return {'notfound', '', '', '', '', '0', '0'}
+  return {'notfound', '', '', '', '', '0', '0', dry}
 end
 local fresh = '0'
 if not uid then
@@ -57,4 +72,4 @@ if not uid then
 elseif purpose ~= 'update' and redis.call('HEXISTS', KEYS[2], rec[8]) == 0 then
   redis.call('HSET', KEYS[2], rec[8], rec[3])
 end
-return {'ok', purpose, rec[3], rec[7] or '', uid, fresh, '0'}
+return {'ok', purpose, rec[3], rec[7] or '', uid, fresh, '0', dry}
