@@ -33,6 +33,23 @@ type Error struct {
 	Message string
 	// RetryAfterSeconds, when > 0, becomes RetryInfo and Retry-After.
 	RetryAfterSeconds int
+	// AttemptsLeft, when set, tells a wrong-code caller how many guesses
+	// the code has left (ErrorInfo metadata and an extra REST field).
+	AttemptsLeft *int
+}
+
+// WithRetryAfter returns a copy that asks the caller to wait.
+func (e *Error) WithRetryAfter(seconds int) *Error {
+	c := *e
+	c.RetryAfterSeconds = max(seconds, 1)
+	return &c
+}
+
+// WithAttemptsLeft returns a copy carrying the attempts left.
+func (e *Error) WithAttemptsLeft(n int) *Error {
+	c := *e
+	c.AttemptsLeft = &n
+	return &c
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
@@ -75,6 +92,10 @@ var (
 	// otpd uses E011401.)
 	ErrUnauthorized = def("E011401", codes.Unauthenticated, http.StatusUnauthorized,
 		"Unauthorized", "The project is missing or unknown")
+	// ErrNumberNotAllowed: the phone number's country or type may not
+	// receive this channel (project phone policy).
+	ErrNumberNotAllowed = def("E011403", codes.PermissionDenied, http.StatusForbidden,
+		"Number not allowed", "This phone number cannot receive codes on this channel")
 	// ErrNotFound: no such REST path.
 	ErrNotFound = def("E011404", codes.NotFound, http.StatusNotFound,
 		"Not found", "No such API path")
@@ -121,6 +142,10 @@ var (
 		"Invalid refresh token", "A valid refresh token is required")
 )
 
+// ErrRateLimited: a rate limit refused; nothing was sent or changed.
+var ErrRateLimited = def("E130429", codes.ResourceExhausted, http.StatusTooManyRequests,
+	"https://docs.descope.com/rate-limit", "API rate limit exceeded.")
+
 // Server errors.
 var (
 	// ErrInternal: anything unexpected. Details go to the log, not the caller.
@@ -137,7 +162,7 @@ func All() []*Error {
 		ErrBadRequest, ErrInvalidArgument, ErrValidation, ErrMissingArgument,
 		ErrUnauthorized, ErrNotFound, ErrMethodNotAllowed, ErrUnimplemented,
 		ErrWrongCode, ErrTooManyAttempts, ErrCodeExpired, ErrUserExists, ErrUserNotFound,
-		ErrUpdateConflict, ErrRefreshRevoked, ErrRefreshInvalid,
+		ErrUpdateConflict, ErrRefreshRevoked, ErrRefreshInvalid, ErrNumberNotAllowed, ErrRateLimited,
 		ErrInternal, ErrUnavailable,
 	}
 }

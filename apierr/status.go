@@ -20,6 +20,7 @@ const Domain = "otpd"
 const (
 	mdDescription = "description"
 	mdHTTPStatus  = "httpStatus"
+	mdAttempts    = "attemptsLeft"
 )
 
 // As extracts the *Error from err. Errors that are not domain errors become
@@ -54,14 +55,14 @@ func ToStatus(err error) *status.Status {
 	}
 	e := As(err)
 	st := status.New(e.GRPC, e.Message)
-	details := []protoadapt.MessageV1{&errdetails.ErrorInfo{
-		Reason: e.Code,
-		Domain: Domain,
-		Metadata: map[string]string{
-			mdDescription: e.Description,
-			mdHTTPStatus:  strconv.Itoa(e.HTTP),
-		},
-	}}
+	md := map[string]string{
+		mdDescription: e.Description,
+		mdHTTPStatus:  strconv.Itoa(e.HTTP),
+	}
+	if e.AttemptsLeft != nil {
+		md[mdAttempts] = strconv.Itoa(*e.AttemptsLeft)
+	}
+	details := []protoadapt.MessageV1{&errdetails.ErrorInfo{Reason: e.Code, Domain: Domain, Metadata: md}}
 	if e.RetryAfterSeconds > 0 {
 		details = append(details, &errdetails.RetryInfo{
 			RetryDelay: durationpb.New(time.Duration(e.RetryAfterSeconds) * time.Second),
@@ -111,6 +112,9 @@ func FromStatus(st *status.Status) *Error {
 			}
 			if desc := d.GetMetadata()[mdDescription]; desc != "" {
 				c.Description = desc
+			}
+			if n, err := strconv.Atoi(d.GetMetadata()[mdAttempts]); err == nil {
+				c.AttemptsLeft = &n
 			}
 			c.Message = st.Message()
 			e = &c

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"regexp"
 	"strings"
 	"time"
@@ -50,6 +51,9 @@ type Config struct {
 	LogLevel    slog.Level
 	// Delivery is the message provider: only "log" today.
 	Delivery string
+	// TrustedProxies are the peers (CIDRs) whose X-Forwarded-For /
+	// X-Real-IP (REST) or x-otpd-client-ip (gRPC) name the client.
+	TrustedProxies []netip.Prefix
 	// CORSOrigins may call the REST API from a browser; "*" is any.
 	// Default: "*" in embedded mode, none otherwise.
 	CORSOrigins []string
@@ -87,6 +91,13 @@ type Project struct {
 	// "response_body" (default) or "cookies" (Descope's project settings).
 	SessionTokenResponseMethod string `json:"sessionTokenResponseMethod,omitempty"`
 	RefreshTokenResponseMethod string `json:"refreshTokenResponseMethod,omitempty"`
+	// Limits are the abuse limits (defaults apply to unset fields).
+	Limits Limits `json:"limits,omitzero"`
+	// PhonePolicy per phone channel: countries and number types.
+	PhonePolicy map[string]PhonePolicy `json:"phonePolicy,omitempty"`
+	// EnumerationProtection makes sign-in for an unknown user answer like
+	// a known one (and send nothing).
+	EnumerationProtection bool `json:"enumerationProtection,omitempty"`
 }
 
 // Duration is a time.Duration written as "5m", "90s" in files.
@@ -155,6 +166,22 @@ func Load(env Env, read ReadFile) (*Config, error) {
 		}
 	}
 	var errs []error
+	for _, t := range strings.Split(get("OTPD_TRUSTED_PROXIES", ""), ",") {
+		if t = strings.TrimSpace(t); t == "" {
+			continue
+		}
+		pfx, err := netip.ParsePrefix(t)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(t); aerr == nil {
+				pfx, err = a.Prefix(a.BitLen())
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("OTPD_TRUSTED_PROXIES: %q is not an IP or CIDR", t))
+			continue
+		}
+		c.TrustedProxies = append(c.TrustedProxies, pfx.Masked())
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(get("OTPD_LOG_LEVEL", "info"))); err != nil {
 		errs = append(errs, fmt.Errorf("OTPD_LOG_LEVEL: %w", err))
 	}
@@ -256,7 +283,12 @@ func (p *Project) applyDefaults() {
 	if p.CookiePath == "" {
 		p.CookiePath = DefaultCookiePath
 	}
+	p.Limits.applyDefaults()
 }
+
+// ApplyDefaults fills unset fields with the defaults (for projects built in
+// code rather than loaded).
+func (p *Project) ApplyDefaults() { p.applyDefaults() }
 
 func (p *Project) validate(embedded bool) []error {
 	var errs []error
@@ -292,6 +324,8 @@ func (p *Project) validate(embedded bool) []error {
 			bad("%s %q: must be response_body or cookies", name, m)
 		}
 	}
+	errs = append(errs, p.Limits.validate()...)
+	errs = append(errs, validatePolicies(p.PhonePolicy)...)
 	if r := p.DefaultPhoneRegion; r != "" && (len(r) != 2 || strings.ToUpper(r) != r) {
 		bad("defaultPhoneRegion %q: must be an upper-case ISO 3166 alpha-2 code", r)
 	}

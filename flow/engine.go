@@ -31,6 +31,7 @@ type Engine struct {
 	clock    clock.Clock
 	random   io.Reader
 	log      *slog.Logger
+	metrics  *Metrics
 }
 
 // Deps are the Engine's collaborators.
@@ -46,12 +47,14 @@ type Deps struct {
 	// Random makes user ids (crypto/rand.Reader in production).
 	Random io.Reader
 	Log    *slog.Logger
+	// Metrics counts limit refusals (nil: not counted).
+	Metrics *Metrics
 }
 
 // New returns an Engine.
 func New(d Deps) *Engine {
 	return &Engine{codes: d.Codes, users: d.Users, sessions: d.Sessions, accounts: d.Accounts, gen: d.Gen, hasher: d.Hasher,
-		sender: d.Sender, clock: d.Clock, random: d.Random, log: d.Log}
+		sender: d.Sender, clock: d.Clock, random: d.Random, log: d.Log, metrics: d.Metrics}
 }
 
 // StartInput is a sign-up, sign-in or sign-up-or-in request.
@@ -73,6 +76,8 @@ type StartInput struct {
 	CustomClaims map[string]any
 	// RevokeOthers revokes the user's other sessions on a successful verify.
 	RevokeOthers bool
+	// ClientIP is the end user's address (rate limits); "" when unknown.
+	ClientIP string
 	// Delivery options carried to the provider.
 	Locale          string
 	TemplateID      string
@@ -115,7 +120,7 @@ func (e *Engine) Start(ctx context.Context, in StartInput) (StartOutput, error) 
 		pend.OwnerID, pend.StepUp, pend.MFA, pend.AMR = in.Caller.UserID, in.StepUp, in.MFA, in.Caller.AMR
 	}
 	return e.start(ctx, startArgs{
-		project: p, channel: in.Channel, op: in.Op, rule: rule, loginID: loginID,
+		project: p, channel: in.Channel, op: in.Op, rule: rule, loginID: loginID, ip: in.ClientIP,
 		newAddr: newAddr, loginAddr: loginAddr, owner: pend.OwnerID, pending: pend,
 		msg: delivery.Message{Locale: in.Locale, TemplateID: in.TemplateID,
 			TemplateOptions: in.TemplateOptions, ProviderID: in.ProviderID},
@@ -131,6 +136,7 @@ type startArgs struct {
 	loginID            string
 	newAddr, loginAddr string
 	owner              string
+	ip                 string
 	pending            pending
 	msg                delivery.Message // delivery options; the rest is filled here
 }
@@ -142,6 +148,23 @@ func (e *Engine) start(ctx context.Context, a startArgs) (StartOutput, error) {
 		return StartOutput{}, err
 	}
 	loginID, newAddr, loginAddr := a.loginID, a.newAddr, a.loginAddr
+	// The destination number, when the request decides it: limits and the
+	// phone policy apply to it. (An existing user reached through a user
+	// name gets the code at a number that was checked when it was stored.)
+	var dest string
+	if in.channel != Email {
+		for _, n := range []string{newAddr, loginAddr} {
+			if n == "" {
+				continue
+			}
+			if err := checkPhone(p, in.channel, n); err != nil {
+				return StartOutput{}, err
+			}
+			if dest == "" {
+				dest = n
+			}
+		}
+	}
 	code, err := e.gen.New(p.CodeLength)
 	if err != nil {
 		return StartOutput{}, fmt.Errorf("generating code: %w", err)
@@ -161,15 +184,25 @@ func (e *Engine) start(ctx context.Context, a startArgs) (StartOutput, error) {
 		MaxAttempts:    p.MaxAttempts,
 		ExpiresAt:      expires,
 		Retain:         p.CodeTTL + verifyGrace,
+		Now:            now,
+		Limits:         startLimits(p, in.channel, loginID, dest, a.ip),
 	})
 	if err != nil {
 		return StartOutput{}, storeErr(err)
 	}
+	e.refused(ctx, p, res.WouldLimit, true)
 	switch res.Status {
+	case store.StartLimited:
+		e.refused(ctx, p, res.Limit, false)
+		return StartOutput{}, rateLimited(res.Limit, res.RetryAfter)
 	case store.StartOK:
 	case store.StartExists:
 		return StartOutput{}, apierr.ErrUserExists
 	case store.StartNotFound:
+		if p.EnumerationProtection && in.op == SignIn {
+			// Answer as for a known user; send nothing.
+			return StartOutput{Masked: e.decoyMask(p, in.channel, loginID, loginAddr)}, nil
+		}
 		return StartOutput{}, apierr.ErrUserNotFound
 	case store.StartNotOwner:
 		return StartOutput{}, apierr.ErrRefreshInvalid.With("The loginId does not belong to the signed-in user")

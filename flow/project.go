@@ -3,6 +3,7 @@ package flow
 import (
 	"time"
 
+	"github.com/otpd/otpd/config"
 	"github.com/otpd/otpd/token"
 )
 
@@ -26,8 +27,15 @@ type Project struct {
 	// on REST; with RefreshCookie the body omits refreshJwt.
 	SessionCookie bool
 	RefreshCookie bool
-	Issuer        *token.Issuer
-	Keys          *token.KeySet
+	// Limits are the abuse limits (defaults filled in).
+	Limits config.Limits
+	// PhonePolicy is per phone channel.
+	PhonePolicy map[string]config.PhonePolicy
+	// EnumerationProtection: sign-in for an unknown user answers like a
+	// known one and sends nothing.
+	EnumerationProtection bool
+	Issuer                *token.Issuer
+	Keys                  *token.KeySet
 }
 
 // Projects looks projects up by id.

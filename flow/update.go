@@ -26,6 +26,8 @@ type UpdateInput struct {
 	MergeExisting bool
 	// MFA keeps the caller's factors and adds this channel.
 	MFA bool
+	// ClientIP is the end user's address (rate limits).
+	ClientIP string
 	// Delivery options.
 	Locale, TemplateID, ProviderID string
 	TemplateOptions                map[string]string
@@ -60,7 +62,7 @@ func (e *Engine) UpdateStart(ctx context.Context, in UpdateInput) (StartOutput, 
 		}
 	}
 	return e.start(ctx, startArgs{
-		project: p, channel: in.Channel, op: update, rule: store.RuleOwner, loginID: loginID,
+		project: p, channel: in.Channel, op: update, rule: store.RuleOwner, loginID: loginID, ip: in.ClientIP,
 		newAddr: addr, owner: in.Caller.UserID,
 		pending: pending{OwnerID: in.Caller.UserID, MFA: in.MFA, AMR: in.Caller.AMR, Nsec: in.Caller.Nsec,
 			Update: &pendingUpdate{AddLoginID: in.AddLoginID, MergeExisting: in.MergeExisting}},

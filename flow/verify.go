@@ -5,7 +5,9 @@ import (
 	"encoding/base32"
 	"fmt"
 	"io"
+	"math"
 	"strings"
+	"time"
 
 	"github.com/otpd/otpd/apierr"
 	"github.com/otpd/otpd/otpcode"
@@ -19,6 +21,8 @@ type VerifyInput struct {
 	Channel Channel
 	LoginID string
 	Code    string
+	// ClientIP is the end user's address (rate limits); "" when unknown.
+	ClientIP string
 }
 
 // VerifyOutput is a successful verify: the tokens and the user.
@@ -51,18 +55,27 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		}, purposes),
 		Now:       now,
 		NewUserID: newID,
+		Limits:    verifyLimits(p, loginID, in.ClientIP),
 	})
 	if err != nil {
 		return VerifyOutput{}, storeErr(err)
 	}
+	e.refused(ctx, p, res.WouldLimit, true)
 	switch res.Status {
 	case store.VerifyOK:
+	case store.VerifyLimited:
+		e.refused(ctx, p, res.Limit, false)
+		return VerifyOutput{}, rateLimited(res.Limit, res.RetryAfter)
 	case store.VerifyNoCode:
 		return VerifyOutput{}, apierr.ErrWrongCode
 	case store.VerifyWrong:
-		return VerifyOutput{}, apierr.ErrWrongCode.With("One time code is invalid (%d attempts left)", res.AttemptsLeft)
+		if p.EnumerationProtection {
+			// A code-less verify must look the same: no attempt counts.
+			return VerifyOutput{}, apierr.ErrWrongCode
+		}
+		return VerifyOutput{}, apierr.ErrWrongCode.With("One time code is invalid (%d attempts left)", res.AttemptsLeft).WithAttemptsLeft(res.AttemptsLeft)
 	case store.VerifyDead:
-		return VerifyOutput{}, apierr.ErrTooManyAttempts
+		return VerifyOutput{}, e.deadCode(p, res, now)
 	case store.VerifyExpired:
 		return VerifyOutput{}, apierr.ErrCodeExpired
 	case store.VerifyExists:
@@ -106,6 +119,20 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		return VerifyOutput{}, storeErr(err)
 	}
 	return VerifyOutput{Tokens: pair, User: user, FirstSeen: first}, nil
+}
+
+// deadCode tells when a new code may be requested: after the resend
+// cooldown that began when the dead code was sent.
+func (e *Engine) deadCode(p *Project, res store.VerifyResult, now time.Time) error {
+	var wait time.Duration
+	if cd := p.Limits.ResendCooldown; cd != nil && !res.CreatedAt.IsZero() && res.CreatedAt.Unix() > 0 {
+		wait = res.CreatedAt.Add(cd.D()).Sub(now)
+	}
+	if wait <= 0 {
+		return apierr.ErrTooManyAttempts.With("Too many wrong attempts; request a new code now")
+	}
+	secs := int(math.Ceil(wait.Seconds()))
+	return apierr.ErrTooManyAttempts.With("Too many wrong attempts; request a new code in %d s", secs).WithRetryAfter(secs)
 }
 
 var userIDEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)

@@ -51,6 +51,7 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
 		}),
 		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
+		runtime.WithIncomingHeaderMatcher(incomingHeader),
 		runtime.WithErrorHandler(errorHandler(o.Rejected)),
 		runtime.WithRoutingErrorHandler(routingErrorHandler(o.Rejected)),
 	)
@@ -88,11 +89,24 @@ func outgoingHeader(key string) (string, bool) {
 	return runtime.MetadataHeaderPrefix + key, true
 }
 
+// incomingHeader forwards X-Real-IP (honoured only from trusted proxies)
+// besides grpc-gateway's defaults.
+func incomingHeader(key string) (string, bool) {
+	if strings.EqualFold(key, "X-Real-Ip") {
+		return "x-real-ip", true
+	}
+	return runtime.DefaultHeaderMatcher(key)
+}
+
 // Body is Descope's error body.
 type Body struct {
 	ErrorCode        string `json:"errorCode"`
 	ErrorDescription string `json:"errorDescription"`
 	ErrorMessage     string `json:"errorMessage"`
+	// AttemptsLeft (otpd's addition) accompanies a wrong code.
+	AttemptsLeft *int `json:"attemptsLeft,omitempty"`
+	// RetryAfter (otpd's addition) repeats the Retry-After header, in seconds.
+	RetryAfter int `json:"retryAfter,omitempty"`
 }
 
 // WriteError writes e in Descope's shape.
@@ -103,7 +117,7 @@ func WriteError(w http.ResponseWriter, e *apierr.Error) {
 		h.Set("Retry-After", strconv.Itoa(e.RetryAfterSeconds))
 	}
 	w.WriteHeader(e.HTTP)
-	_ = json.NewEncoder(w).Encode(Body{e.Code, e.Description, e.Message})
+	_ = json.NewEncoder(w).Encode(Body{e.Code, e.Description, e.Message, e.AttemptsLeft, e.RetryAfterSeconds})
 }
 
 func errorHandler(rejected func(*http.Request, *apierr.Error)) runtime.ErrorHandlerFunc {

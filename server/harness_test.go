@@ -100,6 +100,12 @@ func withFile(name string, b []byte) envOption {
 }
 
 func fillDefaults(p *config.Project) {
+	if p.Limits.SendsPerIP == nil && p.Limits.SendsPerLoginID == nil {
+		dry := p.Limits.DryRun
+		p.Limits = config.Unlimited()
+		p.Limits.DryRun = dry
+	}
+	p.ApplyDefaults()
 	if p.CodeLength == 0 {
 		p.CodeLength = config.DefaultCodeLength
 	}
@@ -144,6 +150,8 @@ func newEnvAt(t *testing.T, start time.Time, real bool, opts ...envOption) *env 
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Tests run without abuse limits unless they set some (limits_test.go).
+	cfg.Projects[0].Limits = config.Unlimited()
 	setup := &envSetup{cfg: cfg, files: map[string][]byte{}}
 	for _, o := range opts {
 		o(setup)

@@ -68,6 +68,8 @@ func buildProjects(o Options) (flow.ProjectMap, error) {
 			RotateRefresh: pc.RefreshRotation,
 			SessionCookie: pc.SessionTokenResponseMethod == "cookies",
 			RefreshCookie: pc.RefreshTokenResponseMethod == "cookies",
+			Limits:        pc.Limits, PhonePolicy: pc.PhonePolicy,
+			EnumerationProtection: pc.EnumerationProtection,
 		}
 	}
 	return out, nil

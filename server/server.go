@@ -112,7 +112,11 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err := st.Preload(ctx); err != nil {
 		o.Log.Warn("could not preload Redis scripts; they load on first use", "error", err)
 	}
-	engine := flow.New(flow.Deps{
+	flowMetrics, err := flow.NewMetrics(o.Registry)
+	if err != nil {
+		return nil, err
+	}
+	engine := flow.New(flow.Deps{Metrics: flowMetrics,
 		Codes: st, Users: st, Sessions: st, Accounts: st, Gen: otpcode.NewGenerator(o.Random), Hasher: hasher,
 		Sender: sender, Clock: o.Clock, Random: o.Random, Log: o.Log,
 	})
@@ -130,6 +134,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	chain := middleware.Chain(
 		middleware.Observe(o.Log, metrics, o.Clock, transport),
 		middleware.Recover(o.Log),
+		middleware.ClientIP(o.Config.TrustedProxies),
 		middleware.Errors(o.Log),
 		middleware.Auth(projects, otpv1.Session_GetKeys_FullMethodName),
 	)

@@ -11,7 +11,20 @@ type ctxKey int
 const (
 	projectKey ctxKey = iota
 	refreshKey
+	clientIPKey
 )
+
+// WithClientIP stores the end user's IP (decided by the ClientIP
+// interceptor).
+func WithClientIP(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, clientIPKey, ip)
+}
+
+// ClientIPFrom returns the end user's IP ("" if unknown).
+func ClientIPFrom(ctx context.Context) string {
+	s, _ := ctx.Value(clientIPKey).(string)
+	return s
+}
 
 // WithCaller stores the authenticated project and the refresh JWT from the
 // Authorization value (empty when none was sent).

@@ -38,6 +38,7 @@ func (c channel) start(ctx context.Context, op flow.Op, req *otpv1.StartRequest)
 		LoginID:    req.GetLoginId(),
 		Address:    c.explicitAddress(req),
 		ProviderID: req.GetProviderId(),
+		ClientIP:   ClientIPFrom(ctx),
 	}
 	if u := req.GetUser(); u != nil && op != flow.SignIn {
 		in.Profile = store.Profile{Name: u.GetName(), GivenName: u.GetGivenName(),
@@ -79,7 +80,7 @@ func (c channel) updateStart(ctx context.Context, in flow.UpdateInput) (*otpv1.S
 	if err != nil {
 		return nil, err
 	}
-	in.Project, in.Channel, in.Caller = p, c.ch, caller
+	in.Project, in.Channel, in.Caller, in.ClientIP = p, c.ch, caller, ClientIPFrom(ctx)
 	out, err := c.engine.UpdateStart(ctx, in)
 	if err != nil {
 		return nil, err
@@ -131,7 +132,8 @@ func (c channel) Verify(ctx context.Context, req *otpv1.VerifyRequest) (*otpv1.J
 	if !ok {
 		return nil, apierr.ErrUnauthorized
 	}
-	out, err := c.engine.Verify(ctx, flow.VerifyInput{Project: p, Channel: c.ch, LoginID: req.GetLoginId(), Code: req.GetCode()})
+	out, err := c.engine.Verify(ctx, flow.VerifyInput{Project: p, Channel: c.ch, LoginID: req.GetLoginId(), Code: req.GetCode(),
+		ClientIP: ClientIPFrom(ctx)})
 	if err != nil {
 		return nil, err
 	}

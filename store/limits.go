@@ -39,6 +39,9 @@ type Limits struct {
 	Login []Bucket
 	// DryRun reports refusals without enforcing them.
 	DryRun bool
+	// ChargeRefused charges the Login buckets also when a sign-in is
+	// refused for an unknown user (enumeration protection).
+	ChargeRefused bool
 }
 
 // LimitKey is the key of a project-wide bucket. All of a project's

@@ -132,7 +132,7 @@ func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, err
 	keys = append(keys, bucketKeys(login)...)
 	args := []any{string(c.Rule), c.Hash, c.Purpose, c.NewUserAddress, string(c.Contact),
 		c.MaxAttempts, c.ExpiresAt.UnixMilli(), c.lifetimeMs(), c.Payload, c.LoginAddress, c.OwnerID,
-		len(global), len(login), c.Now.UnixMilli(), dryFlag(c.Limits.DryRun)}
+		len(global), len(login), c.Now.UnixMilli(), dryFlag(c.Limits.DryRun), dryFlag(c.Limits.ChargeRefused)}
 	args = appendTriples(appendTriples(args, global), login)
 	res, err := s.start.Run(ctx, s.c, keys, args...).StringSlice()
 	if err != nil {

@@ -22,15 +22,18 @@
 --          when a code is stored
 -- ARGV[14] now, unix ms
 -- ARGV[15] "1" for a dry run (refusals are reported, not enforced)
--- ARGV[16..] bucket triples (name, count, window ms), G then L
+-- ARGV[16] "1" to charge the login-id buckets even when the existence rule
+--          refuses (enumeration protection: known and unknown users then
+--          hit the same limits)
+-- ARGV[17..] bucket triples (name, count, window ms), G then L
 -- Returns {status, address, extra}: status is ok | exists | notfound |
 -- notowner | noaddress | limited. For limited, address is the bucket name
 -- and extra the retry delay in ms; for ok, extra names the bucket a dry run
 -- would have refused ("" if none).
 -- With the "owner" rule a non-empty ARGV[4] is the new address of an update.
 local G, L, now = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
-local gDenied, gRetry, gNews = gcra(3, 16, G, now)
-local lDenied, lRetry, lNews = gcra(3 + G, 16 + 3 * G, L, now)
+local gDenied, gRetry, gNews = gcra(3, 17, G, now)
+local lDenied, lRetry, lNews = gcra(3 + G, 17 + 3 * G, L, now)
 local denied, retry = gDenied, gRetry
 if not denied then denied, retry = lDenied, lRetry end
 if denied and ARGV[15] ~= '1' then
@@ -43,6 +46,7 @@ if ARGV[1] == 'new' and uid then
   return {'exists', '', ''}
 end
 if ARGV[1] == 'existing' and not uid then
+  if ARGV[16] == '1' then gcra_take(3 + G, lNews, L, now) end
   return {'notfound', '', ''}
 end
 if ARGV[1] == 'owner' and uid ~= ARGV[11] then

@@ -1,0 +1,142 @@
+package flow
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/nyaruka/phonenumbers"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/otpd/otpd/apierr"
+	"github.com/otpd/otpd/config"
+	"github.com/otpd/otpd/store"
+)
+
+// Limit names, as reported in errors, logs and metrics.
+const (
+	LimitSendsPerLoginID = "sends_per_login_id"
+	LimitResendCooldown  = "resend_cooldown"
+	LimitSendsPerIP      = "sends_per_ip"
+	LimitSendsPerPrefix  = "sends_per_phone_prefix"
+	LimitSendsPerCountry = "sends_per_country"
+	LimitProjectBudget   = "project_sends_per_hour"
+	LimitVerifiesPerIP   = "verifies_per_ip"
+	LimitVerifiesPerID   = "verifies_per_login_id"
+)
+
+// Metrics count refusals by limit.
+type Metrics struct {
+	refusals *prometheus.CounterVec
+}
+
+// NewMetrics registers the flow metrics on reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "otpd_limit_refusals_total",
+		Help: "Requests refused (or, in dry run, that would have been) by limit name.",
+	}, []string{"project", "limit", "dry_run"})}
+	if err := reg.Register(m.refusals); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (e *Engine) refused(ctx context.Context, p *Project, limit string, dry bool) {
+	if limit == "" {
+		return
+	}
+	if e.metrics != nil {
+		e.metrics.refusals.WithLabelValues(p.ID, limit, fmt.Sprint(dry)).Inc()
+	}
+	e.log.InfoContext(ctx, "rate limit", "project", p.ID, "limit", limit, "dryRun", dry)
+}
+
+// rateLimited is the caller-facing refusal.
+func rateLimited(limit string, retry time.Duration) error {
+	secs := int(math.Ceil(retry.Seconds()))
+	return apierr.ErrRateLimited.With("Rate limit exceeded (%s); retry in %d s", limit, max(secs, 1)).WithRetryAfter(secs)
+}
+
+func bucket(name, key string, r *config.Rate) store.Bucket {
+	if r == nil {
+		return store.Bucket{Name: name, Key: key}
+	}
+	return store.Bucket{Name: name, Key: key, Count: r.Count, Window: r.Window.D()}
+}
+
+// startLimits are the buckets a start charges. dest is the destination
+// phone number when the request determines it ("" otherwise: email, or an
+// existing user reached through a user name, whose number was checked when
+// it was stored).
+func startLimits(p *Project, ch Channel, loginID, dest, ip string) store.Limits {
+	l := p.Limits
+	out := store.Limits{DryRun: l.DryRun, ChargeRefused: p.EnumerationProtection}
+	if ip != "" {
+		out.Global = append(out.Global, bucket(LimitSendsPerIP, store.LimitKey(p.ID, "send-ip", ip), l.SendsPerIP))
+	}
+	if dest != "" {
+		digits := dest[1:]
+		if len(digits) > l.PhonePrefixDigits {
+			digits = digits[:l.PhonePrefixDigits]
+		}
+		out.Global = append(out.Global, bucket(LimitSendsPerPrefix, store.LimitKey(p.ID, "send-prefix", string(ch), digits), l.SendsPerPhonePrefix))
+		if cc := regionOf(dest); cc != "" {
+			out.Global = append(out.Global, bucket(LimitSendsPerCountry, store.LimitKey(p.ID, "send-country", string(ch), cc), l.SendsPerCountry))
+		}
+	}
+	if n := l.ProjectSendsPerHour[string(ch)]; n > 0 {
+		out.Global = append(out.Global, store.Bucket{Name: LimitProjectBudget, Key: store.LimitKey(p.ID, "send-project", string(ch)), Count: n, Window: time.Hour})
+	}
+	out.Login = append(out.Login, bucket(LimitSendsPerLoginID, store.LoginLimitKey(p.ID, loginID, "send"), l.SendsPerLoginID))
+	if cd := l.ResendCooldown; cd != nil && *cd > 0 {
+		out.Login = append(out.Login, store.Bucket{Name: LimitResendCooldown, Key: store.LoginLimitKey(p.ID, loginID, "cooldown:"+string(ch)), Count: 1, Window: cd.D()})
+	}
+	return out
+}
+
+// verifyLimits are the buckets every verify attempt charges.
+func verifyLimits(p *Project, loginID, ip string) store.Limits {
+	l := p.Limits
+	out := store.Limits{DryRun: l.DryRun}
+	if ip != "" {
+		out.Global = append(out.Global, bucket(LimitVerifiesPerIP, store.LimitKey(p.ID, "verify-ip", ip), l.VerifiesPerIP))
+	}
+	out.Login = append(out.Login, bucket(LimitVerifiesPerID, store.LoginLimitKey(p.ID, loginID, "verify"), l.VerifiesPerLoginID))
+	return out
+}
+
+func regionOf(e164 string) string {
+	n, err := phonenumbers.Parse(e164, "")
+	if err != nil {
+		return ""
+	}
+	return phonenumbers.GetRegionCodeForNumber(n)
+}
+
+// checkPhone applies the project's phone policy for the channel: country
+// allow/deny lists, and number types that cannot (or must not) receive it.
+func checkPhone(p *Project, ch Channel, e164 string) error {
+	n, err := phonenumbers.Parse(e164, "")
+	if err != nil {
+		return apierr.ErrInvalidArgument.With("The phone number is not valid")
+	}
+	pol := p.PhonePolicy[string(ch)]
+	cc := phonenumbers.GetRegionCodeForNumber(n)
+	if len(pol.AllowCountries) > 0 && !slices.Contains(pol.AllowCountries, cc) || slices.Contains(pol.DenyCountries, cc) {
+		return apierr.ErrNumberNotAllowed.With("Phone numbers of country %s cannot receive codes by %s", cc, ch)
+	}
+	switch phonenumbers.GetNumberType(n) {
+	case phonenumbers.PREMIUM_RATE:
+		return apierr.ErrNumberNotAllowed.With("Premium-rate numbers cannot receive codes")
+	case phonenumbers.SHARED_COST:
+		return apierr.ErrNumberNotAllowed.With("Shared-cost numbers cannot receive codes")
+	case phonenumbers.FIXED_LINE:
+		if ch != Voice && !pol.AllowLandlines {
+			return apierr.ErrNumberNotAllowed.With("Landline numbers cannot receive codes by %s", ch)
+		}
+	}
+	return nil
+}
