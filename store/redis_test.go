@@ -324,9 +324,19 @@ func TestRoundTrips(t *testing.T) {
 				t.Errorf("%s: %d round trips, want %d", name, got, want)
 			}
 		}
-		count("start", 1, func() { _, _ = s.StartCode(ctx, newCode("f@x.io", "1", store.RuleAny)) })
+		// With rate limits on: the limits share the script's round trip.
+		count("start with limits", 1, func() {
+			if r, _ := s.StartCode(ctx, limited("f@x.io", "1", t0, 10, 10)); r.Status != store.StartOK {
+				t.Errorf("start: %+v", r)
+			}
+		})
 		var v store.VerifyResult
-		count("verify", 1, func() { v, _ = s.VerifyCode(ctx, attempt("f@x.io", "1", t0)) })
+		count("verify with limits", 1, func() {
+			a := attempt("f@x.io", "1", t0)
+			a.Limits.Global = []store.Bucket{{Name: "verifies_per_ip", Key: store.LimitKey("P1", "vip", "10.0.0.1"), Count: 5, Window: time.Minute}}
+			a.Limits.Login = []store.Bucket{{Name: "verifies_per_login_id", Key: store.LoginLimitKey("P1", "f@x.io", "verify"), Count: 5, Window: time.Minute}}
+			v, _ = s.VerifyCode(ctx, a)
+		})
 		count("login", 1, func() {
 			_, _, _ = s.CompleteLogin(ctx, store.Login{Project: "P1", UserID: v.UserID, LoginID: "f@x.io",
 				Contact: store.ContactEmail, Address: "f@x.io", RefreshID: "j", RefreshExpiry: t0.Add(time.Hour), Now: t0})
