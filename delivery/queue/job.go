@@ -1,0 +1,155 @@
+// Package queue is otpd's durable delivery queue: a Redis Stream of sealed
+// jobs consumed by a worker pool through a consumer group.
+//
+// Guarantees (at-least-once):
+//   - A start enqueues its job in the same Redis round trip that stores the
+//     code (the store's start script runs XADD), then returns: no RPC waits
+//     on a provider, and a provider outage never fails a start.
+//   - Job payloads are sealed (package seal) with the job id as bound data;
+//     the code is never in Redis in clear. The destination address is
+//     stored in clear next to the sealed payload (it is in the user record
+//     anyway).
+//   - A transient failure parks the job in a delayed set with exponential
+//     backoff and jitter (honouring a provider's Retry-After); a permanent
+//     failure, or the last allowed attempt, moves it to the dead-letter
+//     stream with the reason. Nothing is dropped silently.
+//   - A worker that dies holding a job leaves it pending in the group;
+//     another worker reclaims it (XAUTOCLAIM) after ClaimIdle. A job can
+//     therefore be delivered twice; every attempt carries the same job id,
+//     which providers send as an idempotency key.
+//   - A job whose code has expired is dropped (and counted), never sent.
+//   - Streams are trimmed (MAXLEN) so a dead provider cannot grow Redis
+//     without bound; trimming drops the oldest entries.
+//
+// Keys (one hash tag, so the scripts run on Redis Cluster):
+//
+//	otpd:{q}:jobs     stream   id, j (sealed job, base64), to, exp (ms), a (attempt)
+//	otpd:{q}:delayed  zset     parked entries (JSON) by due time
+//	otpd:{q}:dead     stream   dead letters: the entry plus reason and error
+package queue
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/otpd/otpd/delivery"
+	"github.com/otpd/otpd/delivery/seal"
+)
+
+// The queue's keys.
+const (
+	StreamKey  = "otpd:{q}:jobs"
+	DelayedKey = "otpd:{q}:delayed"
+	DeadKey    = "otpd:{q}:dead"
+	// Group is the consumer group every worker joins.
+	Group = "otpd-workers"
+)
+
+// Job is one message to deliver.
+type Job struct {
+	ID      string
+	Attempt int
+	To      string
+	delivery.Message
+}
+
+// payload is the sealed part of a job: everything but the address.
+type payload struct {
+	Project         string            `json:"p"`
+	Channel         string            `json:"c"`
+	Code            string            `json:"k"`
+	Purpose         string            `json:"u,omitempty"`
+	ExpiresAt       int64             `json:"e"`
+	Locale          string            `json:"l,omitempty"`
+	TemplateID      string            `json:"t,omitempty"`
+	TemplateOptions map[string]string `json:"o,omitempty"`
+	ProviderID      string            `json:"v,omitempty"`
+}
+
+// Sealed is a job ready to enqueue: what the store's start script adds to
+// the stream (with the address it decides).
+type Sealed struct {
+	ID      string
+	Payload string // base64 of the sealed payload
+	Expiry  time.Time
+}
+
+// Seal prepares m for the queue under a fresh job id.
+func Seal(s *seal.Sealer, id string, m delivery.Message) (Sealed, error) {
+	b, err := json.Marshal(payload{
+		Project: m.Project, Channel: m.Channel, Code: m.Code, Purpose: m.Purpose,
+		ExpiresAt: m.ExpiresAt.UnixMilli(), Locale: m.Locale, TemplateID: m.TemplateID,
+		TemplateOptions: m.TemplateOptions, ProviderID: m.ProviderID,
+	})
+	if err != nil {
+		return Sealed{}, err
+	}
+	sealed, err := s.Seal(b, []byte(id))
+	if err != nil {
+		return Sealed{}, err
+	}
+	return Sealed{ID: id, Payload: base64.StdEncoding.EncodeToString(sealed), Expiry: m.ExpiresAt}, nil
+}
+
+// entry is a stream entry's fields.
+type entry struct {
+	ID      string `json:"id"`
+	Sealed  string `json:"j"`
+	To      string `json:"to"`
+	Expiry  string `json:"exp"`
+	Attempt string `json:"a"`
+}
+
+func entryFrom(values map[string]any) entry {
+	s := func(k string) string { v, _ := values[k].(string); return v }
+	return entry{ID: s("id"), Sealed: s("j"), To: s("to"), Expiry: s("exp"), Attempt: s("a")}
+}
+
+func (e entry) expiry() time.Time {
+	ms, _ := strconv.ParseInt(e.Expiry, 10, 64)
+	return time.UnixMilli(ms)
+}
+
+func (e entry) attempt() int {
+	n, err := strconv.Atoi(e.Attempt)
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
+}
+
+// open unseals an entry into a Job.
+func (e entry) open(s *seal.Sealer) (Job, error) {
+	raw, err := base64.StdEncoding.DecodeString(e.Sealed)
+	if err != nil {
+		return Job{}, fmt.Errorf("queue: job %s: %w", e.ID, seal.ErrOpen)
+	}
+	pt, err := s.Open(raw, []byte(e.ID))
+	if err != nil {
+		return Job{}, fmt.Errorf("queue: job %s: %w", e.ID, err)
+	}
+	var p payload
+	if err := json.Unmarshal(pt, &p); err != nil {
+		return Job{}, fmt.Errorf("queue: job %s: payload: %w", e.ID, err)
+	}
+	return Job{ID: e.ID, Attempt: e.attempt(), To: e.To, Message: delivery.Message{
+		Project: p.Project, Channel: p.Channel, To: e.To, Code: p.Code, Purpose: p.Purpose,
+		ExpiresAt: time.UnixMilli(p.ExpiresAt), Locale: p.Locale, TemplateID: p.TemplateID,
+		TemplateOptions: p.TemplateOptions, ProviderID: p.ProviderID,
+	}}, nil
+}
+
+// Enqueue adds a sealed job for to. The store's start script does the same
+// inside its own round trip; this is for callers outside it (Redis Cluster,
+// where the stream lives in another slot, and tests).
+func Enqueue(ctx context.Context, rdb redis.Cmdable, s Sealed, to string, maxLen int64) error {
+	return rdb.XAdd(ctx, &redis.XAddArgs{Stream: StreamKey, MaxLen: maxLen, Values: []any{
+		"id", s.ID, "j", s.Payload, "to", to, "exp", strconv.FormatInt(s.Expiry.UnixMilli(), 10), "a", "1",
+	}}).Err()
+}

@@ -1,0 +1,276 @@
+package queue_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/otpd/otpd/clock"
+	"github.com/otpd/otpd/delivery"
+	"github.com/otpd/otpd/delivery/queue"
+	"github.com/otpd/otpd/delivery/seal"
+	"github.com/otpd/otpd/internal/testredis"
+)
+
+func backends(t *testing.T, fn func(t *testing.T, c *redis.Client)) {
+	for _, b := range []struct {
+		name string
+		new  func(t *testing.T) *redis.Client
+	}{
+		{"miniredis", func(t *testing.T) *redis.Client { _, c := testredis.Mini(t); return c }},
+		{"redis-server", func(t *testing.T) *redis.Client { _, c := testredis.Real(t); return c }},
+	} {
+		t.Run(b.name, func(t *testing.T) { t.Parallel(); fn(t, b.new(t)) })
+	}
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func sealer(t *testing.T) *seal.Sealer {
+	s, err := seal.New([][]byte{bytes.Repeat([]byte{7}, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func enqueue(t *testing.T, c *redis.Client, s *seal.Sealer, id, code string, expires time.Time) {
+	t.Helper()
+	sj, err := queue.Seal(s, id, delivery.Message{Project: "P1", Channel: "sms", Code: code, Purpose: "signin",
+		ExpiresAt: expires, Locale: "fr", TemplateOptions: map[string]string{"app": "Acme"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := queue.Enqueue(context.Background(), c, sj, "+14155550123", 1000); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// recorder is a Handler that records jobs and answers from a script.
+type recorder struct {
+	mu      sync.Mutex
+	jobs    []queue.Job
+	answers []error // per call; the last one repeats
+	got     chan queue.Job
+}
+
+func (r *recorder) handle(_ context.Context, j queue.Job) error {
+	r.mu.Lock()
+	r.jobs = append(r.jobs, j)
+	n := len(r.jobs)
+	r.mu.Unlock()
+	if r.got != nil {
+		r.got <- j
+	}
+	if len(r.answers) == 0 {
+		return nil
+	}
+	return r.answers[min(n, len(r.answers))-1]
+}
+
+func (r *recorder) calls() []queue.Job {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]queue.Job{}, r.jobs...)
+}
+
+func run(t *testing.T, c *redis.Client, s *seal.Sealer, h queue.Handler, o queue.Options) context.CancelFunc {
+	t.Helper()
+	if o.Backoff == nil {
+		o.Backoff = func(int) time.Duration { return 20 * time.Millisecond }
+	}
+	if o.Poll == 0 {
+		o.Poll = 10 * time.Millisecond
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := queue.NewWorker(c, s, h, clock.Real{}, quiet, nil, o)
+	done := make(chan struct{})
+	go func() { _ = w.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return cancel
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestDeliversAndRetries(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, c *redis.Client) {
+		s := sealer(t)
+		rec := &recorder{answers: []error{errors.New("HTTP 503"), errors.New("timeout"), nil}}
+		run(t, c, s, rec.handle, queue.Options{})
+		enqueue(t, c, s, "job-1", "123456", time.Now().Add(time.Minute))
+		waitFor(t, "three attempts", func() bool { return len(rec.calls()) == 3 })
+		calls := rec.calls()
+		for i, j := range calls {
+			if j.ID != "job-1" || j.Attempt != i+1 || j.Code != "123456" || j.To != "+14155550123" || j.Locale != "fr" || j.TemplateOptions["app"] != "Acme" {
+				t.Fatalf("attempt %d: %+v", i+1, j)
+			}
+		}
+		waitFor(t, "an empty queue", func() bool {
+			return c.XLen(context.Background(), queue.StreamKey).Val() == 0 && c.ZCard(context.Background(), queue.DelayedKey).Val() == 0
+		})
+		if n := c.XLen(context.Background(), queue.DeadKey).Val(); n != 0 {
+			t.Fatalf("%d dead letters after a success", n)
+		}
+	})
+}
+
+func TestOutageEndsInDeadLetters(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, c *redis.Client) {
+		s := sealer(t)
+		outage := &recorder{answers: []error{errors.New("HTTP 503 provider down")}}
+		reject := &recorder{answers: []error{delivery.Permanent(errors.New("HTTP 400 (code 21211)"))}}
+		run(t, c, s, func(ctx context.Context, j queue.Job) error {
+			if j.ID == "down" {
+				return outage.handle(ctx, j)
+			}
+			return reject.handle(ctx, j)
+		}, queue.Options{MaxAttempts: 3})
+		enqueue(t, c, s, "down", "111111", time.Now().Add(time.Minute))
+		enqueue(t, c, s, "bad-number", "222222", time.Now().Add(time.Minute))
+		waitFor(t, "two dead letters", func() bool { return c.XLen(context.Background(), queue.DeadKey).Val() == 2 })
+		if len(outage.calls()) != 3 || len(reject.calls()) != 1 {
+			t.Fatalf("attempts: outage %d (want 3), permanent %d (want 1)", len(outage.calls()), len(reject.calls()))
+		}
+		dead := c.XRange(context.Background(), queue.DeadKey, "-", "+").Val()
+		reasons := map[string]string{}
+		for _, d := range dead {
+			reasons[d.Values["id"].(string)] = d.Values["reason"].(string) + ": " + d.Values["error"].(string)
+			// Nothing lost: the sealed job is kept and still opens.
+			if d.Values["j"] == "" || d.Values["to"] != "+14155550123" {
+				t.Fatalf("dead letter lost the job: %v", d.Values)
+			}
+		}
+		if reasons["down"] != "exhausted: HTTP 503 provider down" || !strings.HasPrefix(reasons["bad-number"], "permanent: ") {
+			t.Fatalf("reasons: %v", reasons)
+		}
+		if c.XLen(context.Background(), queue.StreamKey).Val() != 0 || c.ZCard(context.Background(), queue.DelayedKey).Val() != 0 {
+			t.Fatal("dead-lettered jobs must leave the stream and the retry set")
+		}
+	})
+}
+
+func TestExpiredJobsAreDropped(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, c *redis.Client) {
+		s := sealer(t)
+		rec := &recorder{}
+		enqueue(t, c, s, "late", "333333", time.Now().Add(-time.Second))
+		enqueue(t, c, s, "fresh", "444444", time.Now().Add(time.Minute))
+		run(t, c, s, rec.handle, queue.Options{})
+		waitFor(t, "the fresh job", func() bool { return len(rec.calls()) == 1 })
+		waitFor(t, "an empty stream", func() bool { return c.XLen(context.Background(), queue.StreamKey).Val() == 0 })
+		if calls := rec.calls(); len(calls) != 1 || calls[0].ID != "fresh" {
+			t.Fatalf("delivered %v; the expired job must not be sent", calls)
+		}
+	})
+}
+
+// TestStalledWorkerJobIsReclaimed: worker A takes a job and dies holding it
+// (never acknowledges); worker B reclaims it after ClaimIdle and delivers.
+func TestStalledWorkerJobIsReclaimed(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, c *redis.Client) {
+		s := sealer(t)
+		taken := make(chan queue.Job, 1)
+		release := make(chan struct{})
+		dead := &recorder{got: taken}
+		stopA := run(t, c, s, func(ctx context.Context, j queue.Job) error {
+			_ = dead.handle(ctx, j)
+			<-release // the "crashed" worker never finishes
+			return nil
+		}, queue.Options{Consumer: "A", ClaimIdle: time.Hour})
+		t.Cleanup(func() { close(release) }) // runs before A's cleanup waits for it
+		enqueue(t, c, s, "orphan", "555555", time.Now().Add(time.Minute))
+		<-taken
+		stopA()
+		b := &recorder{}
+		run(t, c, s, b.handle, queue.Options{Consumer: "B", ClaimIdle: 200 * time.Millisecond})
+		waitFor(t, "B to deliver the orphaned job", func() bool { return len(b.calls()) == 1 })
+		if j := b.calls()[0]; j.ID != "orphan" || j.Code != "555555" {
+			t.Fatalf("B delivered %+v", j)
+		}
+		waitFor(t, "no pending entries", func() bool {
+			p := c.XPending(context.Background(), queue.StreamKey, queue.Group).Val()
+			return p == nil || p.Count == 0
+		})
+	})
+}
+
+// TestNoPlaintextCodeInQueue scans every key and value while jobs wait.
+func TestNoPlaintextCodeInQueue(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, c *redis.Client) {
+		s := sealer(t)
+		const code = "987654"
+		// One job parked for retry, one dead-lettered, then one left waiting.
+		stop := run(t, c, s, func(_ context.Context, j queue.Job) error {
+			if j.ID == "parked" {
+				return errors.New("503")
+			}
+			return delivery.Permanent(errors.New("400"))
+		}, queue.Options{MaxAttempts: 5, Backoff: func(int) time.Duration { return time.Hour }})
+		enqueue(t, c, s, "parked", code, time.Now().Add(time.Minute))
+		enqueue(t, c, s, "dead", code, time.Now().Add(time.Minute))
+		waitFor(t, "one parked job and one dead letter", func() bool {
+			return c.ZCard(context.Background(), queue.DelayedKey).Val() == 1 && c.XLen(context.Background(), queue.DeadKey).Val() == 1
+		})
+		stop()
+		time.Sleep(1200 * time.Millisecond) // the consumers' blocking reads end
+		enqueue(t, c, s, "waiting", code, time.Now().Add(time.Minute))
+		ctx := context.Background()
+		var all []string
+		for _, k := range c.Keys(ctx, "*").Val() {
+			all = append(all, k)
+			switch c.Type(ctx, k).Val() {
+			case "stream":
+				for _, m := range c.XRange(ctx, k, "-", "+").Val() {
+					all = append(all, fmt.Sprint(m.Values))
+				}
+			case "zset":
+				all = append(all, c.ZRange(ctx, k, 0, -1).Val()...)
+			}
+		}
+		if strings.Contains(strings.Join(all, "\n"), code) {
+			t.Fatal("the code is readable in Redis")
+		}
+		if len(all) < 3 {
+			t.Fatalf("expected the stream, the retry set and the dead letters, saw %v", all)
+		}
+	})
+}
+
+func TestStreamsAreBounded(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, c *redis.Client) {
+		s := sealer(t)
+		for i := range 30 {
+			sj, _ := queue.Seal(s, fmt.Sprint(i), delivery.Message{Channel: "sms", Code: "1", ExpiresAt: time.Now().Add(time.Minute)})
+			if err := queue.Enqueue(context.Background(), c, sj, "+1", 10); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := c.XLen(context.Background(), queue.StreamKey).Val(); n != 10 {
+			t.Fatalf("stream length %d with MaxLen 10", n)
+		}
+	})
+}

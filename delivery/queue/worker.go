@@ -1,0 +1,298 @@
+package queue
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/otpd/otpd/clock"
+	"github.com/otpd/otpd/delivery"
+	"github.com/otpd/otpd/delivery/seal"
+)
+
+var (
+	//go:embed lua/retry.lua
+	retrySrc string
+	//go:embed lua/promote.lua
+	promoteSrc string
+	//go:embed lua/dead.lua
+	deadSrc string
+)
+
+// Handler delivers one job: render it and hand it to the project's
+// provider. Errors follow delivery.Provider's contract (Permanent or
+// transient; a *RetryAfter-carrying error may say when to retry).
+type Handler func(ctx context.Context, j Job) error
+
+// RetryAfterer is implemented by errors that know when to retry.
+type RetryAfterer interface{ RetryAfter() time.Duration }
+
+// Options tune a Worker.
+type Options struct {
+	// Concurrency is the number of jobs in flight (default 4).
+	Concurrency int
+	// MaxAttempts per job before it is dead-lettered (default 6).
+	MaxAttempts int
+	// Backoff is the delay before retry n (n >= 1); default exponential
+	// 1s·2^(n-1) capped at 5 min, with jitter in [d/2, d].
+	Backoff func(attempt int) time.Duration
+	// ClaimIdle is how long a job may stay unacknowledged by a consumer
+	// before another reclaims it (default 30s).
+	ClaimIdle time.Duration
+	// SendTimeout bounds one provider call (default 15s).
+	SendTimeout time.Duration
+	// MaxLen bounds the job stream and DeadMaxLen the dead letters
+	// (defaults 100000 and 100000).
+	MaxLen, DeadMaxLen int64
+	// Consumer names this worker in the group (default: random).
+	Consumer string
+	// Poll is how often parked retries are promoted (default 500ms).
+	Poll time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 6
+	}
+	if o.Backoff == nil {
+		o.Backoff = ExponentialBackoff(time.Second, 5*time.Minute)
+	}
+	if o.ClaimIdle <= 0 {
+		o.ClaimIdle = 30 * time.Second
+	}
+	if o.SendTimeout <= 0 {
+		o.SendTimeout = 15 * time.Second
+	}
+	if o.MaxLen <= 0 {
+		o.MaxLen = 100000
+	}
+	if o.DeadMaxLen <= 0 {
+		o.DeadMaxLen = 100000
+	}
+	if o.Consumer == "" {
+		o.Consumer = fmt.Sprintf("w-%08x", rand.Uint32())
+	}
+	if o.Poll <= 0 {
+		o.Poll = 500 * time.Millisecond
+	}
+}
+
+// ExponentialBackoff returns base·2^(n-1), capped, with jitter in [d/2, d].
+func ExponentialBackoff(base, ceiling time.Duration) func(int) time.Duration {
+	return func(n int) time.Duration {
+		d := base << min(n-1, 30)
+		if d <= 0 || d > ceiling {
+			d = ceiling
+		}
+		return d/2 + rand.N(d/2+1)
+	}
+}
+
+// Metrics count jobs by outcome.
+type Metrics struct {
+	jobs *prometheus.CounterVec
+}
+
+// NewMetrics registers the queue metrics on reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "otpd_delivery_jobs_total",
+		Help: "Delivery attempts by channel and outcome (sent, retried, dead, expired).",
+	}, []string{"channel", "outcome"})}
+	return m, reg.Register(m.jobs)
+}
+
+// Worker consumes the job stream.
+type Worker struct {
+	rdb     redis.UniversalClient
+	sealer  *seal.Sealer
+	handle  Handler
+	clock   clock.Clock
+	log     *slog.Logger
+	metrics *Metrics
+	o       Options
+	retry   *redis.Script
+	promote *redis.Script
+	dead    *redis.Script
+}
+
+// NewWorker returns a worker; Run starts it.
+func NewWorker(rdb redis.UniversalClient, s *seal.Sealer, h Handler, clk clock.Clock, log *slog.Logger, m *Metrics, o Options) *Worker {
+	o.defaults()
+	return &Worker{rdb: rdb, sealer: s, handle: h, clock: clk, log: log, metrics: m, o: o,
+		retry: redis.NewScript(retrySrc), promote: redis.NewScript(promoteSrc), dead: redis.NewScript(deadSrc)}
+}
+
+// EnsureGroup creates the stream and the consumer group if missing.
+func EnsureGroup(ctx context.Context, rdb redis.UniversalClient) error {
+	err := rdb.XGroupCreateMkStream(ctx, StreamKey, Group, "0").Err()
+	if err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
+		return err
+	}
+	return nil
+}
+
+// Run consumes until ctx ends; jobs in flight finish first.
+func (w *Worker) Run(ctx context.Context) error {
+	if err := EnsureGroup(ctx, w.rdb); err != nil {
+		return fmt.Errorf("queue: creating the consumer group: %w", err)
+	}
+	var wg sync.WaitGroup
+	for range w.o.Concurrency {
+		wg.Go(func() { w.consume(ctx) })
+	}
+	wg.Go(func() { w.every(ctx, w.o.Poll, w.promoteDue) })
+	wg.Go(func() { w.every(ctx, max(w.o.ClaimIdle/2, 10*time.Millisecond), w.reclaim) })
+	wg.Wait()
+	return nil
+}
+
+func (w *Worker) every(ctx context.Context, d time.Duration, fn func(context.Context)) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn(ctx)
+		}
+	}
+}
+
+func (w *Worker) consume(ctx context.Context) {
+	for ctx.Err() == nil {
+		res, err := w.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+			Group: Group, Consumer: w.o.Consumer, Streams: []string{StreamKey, ">"}, Count: 1, Block: time.Second,
+		}).Result()
+		if err != nil {
+			if !errors.Is(err, redis.Nil) && ctx.Err() == nil {
+				w.log.Warn("queue read failed", "error", err)
+				sleep(ctx, time.Second)
+			}
+			continue
+		}
+		for _, s := range res {
+			for _, m := range s.Messages {
+				w.process(context.WithoutCancel(ctx), m)
+			}
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// reclaim takes over jobs another consumer left unacknowledged too long.
+func (w *Worker) reclaim(ctx context.Context) {
+	msgs, _, err := w.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+		Stream: StreamKey, Group: Group, Consumer: w.o.Consumer, MinIdle: w.o.ClaimIdle, Start: "0-0", Count: 16,
+	}).Result()
+	if err != nil {
+		if ctx.Err() == nil && !errors.Is(err, redis.Nil) {
+			w.log.Warn("queue reclaim failed", "error", err)
+		}
+		return
+	}
+	for _, m := range msgs {
+		w.log.Info("reclaimed a job from a stalled worker", "job", m.Values["id"])
+		w.process(context.WithoutCancel(ctx), m)
+	}
+}
+
+func (w *Worker) promoteDue(ctx context.Context) {
+	err := w.promote.Run(ctx, w.rdb, []string{StreamKey, DelayedKey}, w.clock.Now().UnixMilli(), 100, w.o.MaxLen).Err()
+	if err != nil && ctx.Err() == nil {
+		w.log.Warn("queue promote failed", "error", err)
+	}
+}
+
+func (w *Worker) count(channel, outcome string) {
+	if w.metrics != nil {
+		w.metrics.jobs.WithLabelValues(channel, outcome).Inc()
+	}
+}
+
+// process handles one stream entry to its end: acknowledged as sent or
+// expired, parked for retry, or dead-lettered.
+func (w *Worker) process(ctx context.Context, m redis.XMessage) {
+	e := entryFrom(m.Values)
+	now := w.clock.Now()
+	if !now.Before(e.expiry()) {
+		w.count("", "expired")
+		w.log.Info("dropped a job whose code expired", "job", e.ID)
+		w.ack(ctx, m.ID)
+		return
+	}
+	job, err := e.open(w.sealer)
+	if err != nil {
+		w.deadLetter(ctx, m, e, "unsealable", err)
+		return
+	}
+	sctx, cancel := context.WithTimeout(ctx, w.o.SendTimeout)
+	err = w.handle(sctx, job)
+	cancel()
+	switch {
+	case err == nil:
+		w.count(job.Channel, "sent")
+		w.ack(ctx, m.ID)
+	case delivery.IsPermanent(err):
+		w.count(job.Channel, "dead")
+		w.deadLetter(ctx, m, e, "permanent", err)
+	case job.Attempt >= w.o.MaxAttempts:
+		w.count(job.Channel, "dead")
+		w.deadLetter(ctx, m, e, "exhausted", err)
+	default:
+		w.count(job.Channel, "retried")
+		delay := w.o.Backoff(job.Attempt)
+		var ra RetryAfterer
+		if errors.As(err, &ra) && ra.RetryAfter() > delay {
+			delay = ra.RetryAfter()
+		}
+		next := e
+		next.Attempt = strconv.Itoa(job.Attempt + 1)
+		b, _ := json.Marshal(next)
+		w.log.Info("delivery failed; will retry", "job", e.ID, "channel", job.Channel, "attempt", job.Attempt, "in", delay, "error", err.Error())
+		if rerr := w.retry.Run(ctx, w.rdb, []string{StreamKey, DelayedKey}, Group, m.ID, now.Add(delay).UnixMilli(), string(b)).Err(); rerr != nil {
+			// Left pending: another worker reclaims it after ClaimIdle.
+			w.log.Error("could not park a job for retry", "job", e.ID, "error", rerr)
+		}
+	}
+}
+
+func (w *Worker) ack(ctx context.Context, id string) {
+	pipe := w.rdb.TxPipeline()
+	pipe.XAck(ctx, StreamKey, Group, id)
+	pipe.XDel(ctx, StreamKey, id)
+	if _, err := pipe.Exec(ctx); err != nil {
+		w.log.Error("could not acknowledge a job", "entry", id, "error", err)
+	}
+}
+
+func (w *Worker) deadLetter(ctx context.Context, m redis.XMessage, e entry, reason string, cause error) {
+	w.log.Warn("job dead-lettered", "job", e.ID, "reason", reason, "error", cause.Error())
+	err := w.dead.Run(ctx, w.rdb, []string{StreamKey, DeadKey}, Group, m.ID, w.o.DeadMaxLen,
+		"id", e.ID, "j", e.Sealed, "to", e.To, "exp", e.Expiry, "a", e.Attempt,
+		"reason", reason, "error", cause.Error(), "at", strconv.FormatInt(w.clock.Now().UnixMilli(), 10)).Err()
+	if err != nil {
+		w.log.Error("could not dead-letter a job", "job", e.ID, "error", err)
+	}
+}
