@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,8 +50,17 @@ type Config struct {
 	// "generate one at startup".
 	HMACSecrets [][]byte
 	LogLevel    slog.Level
-	// Delivery is the message provider: only "log" today.
-	Delivery string
+	// SealKeys encrypt delivery jobs at rest, newest first (AES-256).
+	// Empty in embedded mode means "generate one at startup".
+	SealKeys [][]byte
+	// Workers is the number of in-process delivery workers (0: none; run
+	// `otpd worker` separately).
+	Workers int
+	// QueueMaxLen bounds the job and dead-letter streams.
+	QueueMaxLen int64
+	// DeliveryMaxAttempts is how often a job is tried before it is
+	// dead-lettered.
+	DeliveryMaxAttempts int
 	// TrustedProxies are the peers (CIDRs) whose X-Forwarded-For /
 	// X-Real-IP (REST) or x-otpd-client-ip (gRPC) name the client.
 	TrustedProxies []netip.Prefix
@@ -98,6 +108,8 @@ type Project struct {
 	// EnumerationProtection makes sign-in for an unknown user answer like
 	// a known one (and send nothing).
 	EnumerationProtection bool `json:"enumerationProtection,omitempty"`
+	// Delivery is templates and providers.
+	Delivery Delivery `json:"delivery,omitzero"`
 }
 
 // Duration is a time.Duration written as "5m", "90s" in files.
@@ -154,7 +166,6 @@ func Load(env Env, read ReadFile) (*Config, error) {
 		RedisURL:     get("OTPD_REDIS_URL", ""),
 		RedisCluster: get("OTPD_REDIS_CLUSTER", "") == "true",
 		ConfigFile:   get("OTPD_CONFIG", ""),
-		Delivery:     get("OTPD_DELIVERY", "log"),
 	}
 	def := ""
 	if c.Embedded() {
@@ -185,8 +196,29 @@ func Load(env Env, read ReadFile) (*Config, error) {
 	if err := c.LogLevel.UnmarshalText([]byte(get("OTPD_LOG_LEVEL", "info"))); err != nil {
 		errs = append(errs, fmt.Errorf("OTPD_LOG_LEVEL: %w", err))
 	}
-	if c.Delivery != "log" {
-		errs = append(errs, fmt.Errorf("OTPD_DELIVERY: %q is not a provider (supported: log)", c.Delivery))
+	for name, dst := range map[string]*int{"OTPD_WORKERS": &c.Workers, "OTPD_DELIVERY_MAX_ATTEMPTS": &c.DeliveryMaxAttempts} {
+		def := map[string]string{"OTPD_WORKERS": "4", "OTPD_DELIVERY_MAX_ATTEMPTS": "6"}[name]
+		n, err := strconv.Atoi(get(name, def))
+		if err != nil || n < 0 || n > 1000 {
+			errs = append(errs, fmt.Errorf("%s: must be a number 0..1000", name))
+		}
+		*dst = n
+	}
+	if c.DeliveryMaxAttempts == 0 {
+		errs = append(errs, errors.New("OTPD_DELIVERY_MAX_ATTEMPTS: must be at least 1"))
+	}
+	if n, err := strconv.ParseInt(get("OTPD_QUEUE_MAXLEN", "100000"), 10, 64); err != nil || n < 100 {
+		errs = append(errs, errors.New("OTPD_QUEUE_MAXLEN: must be a number >= 100"))
+	} else {
+		c.QueueMaxLen = n
+	}
+	sealKeys, err := loadSealKeys(get("OTPD_SEAL_KEYS", ""), get("OTPD_SEAL_KEYS_FILE", ""), read)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.SealKeys = sealKeys
+	if len(sealKeys) == 0 && !c.Embedded() {
+		errs = append(errs, errors.New("OTPD_SEAL_KEYS or OTPD_SEAL_KEYS_FILE is required with OTPD_REDIS_URL (every replica and worker must open the same delivery jobs)"))
 	}
 
 	secrets, err := loadSecrets(get("OTPD_HMAC_SECRETS", ""), get("OTPD_HMAC_SECRETS_FILE", ""), read)
@@ -325,6 +357,7 @@ func (p *Project) validate(embedded bool) []error {
 		}
 	}
 	errs = append(errs, p.Limits.validate()...)
+	errs = append(errs, p.Delivery.validate(embedded)...)
 	errs = append(errs, validatePolicies(p.PhonePolicy)...)
 	if r := p.DefaultPhoneRegion; r != "" && (len(r) != 2 || strings.ToUpper(r) != r) {
 		bad("defaultPhoneRegion %q: must be an upper-case ISO 3166 alpha-2 code", r)

@@ -69,13 +69,18 @@ projects:
 		{"duplicate project", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": "projects: [{id: A}, {id: A}]"}, []string{"listed twice"}},
 		{"no projects", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": "projects: []"}, []string{"lists no projects"}},
 		{"missing file", map[string]string{"OTPD_CONFIG": "nope.yaml"}, nil, []string{"OTPD_CONFIG"}},
-		{"real redis needs secrets and keys", map[string]string{"OTPD_REDIS_URL": "redis://127.0.0.1:6379"}, nil,
-			[]string{"OTPD_HMAC_SECRETS", "signingKeyFiles is required"}},
-		{"real redis with secrets and key", map[string]string{"OTPD_REDIS_URL": "redis://127.0.0.1:6379",
-			"OTPD_HMAC_SECRETS_FILE": "s", "OTPD_SIGNING_KEY_FILE": "k.pem"}, map[string]string{"s": secret + "\n" + secret + "x\n"}, nil},
+		{"real redis needs secrets, keys and providers", map[string]string{"OTPD_REDIS_URL": "redis://127.0.0.1:6379"}, nil,
+			[]string{"OTPD_HMAC_SECRETS", "signingKeyFiles is required", "OTPD_SEAL_KEYS", "providers are required"}},
+		{"real redis with everything", map[string]string{"OTPD_REDIS_URL": "redis://127.0.0.1:6379", "OTPD_CONFIG": "c.yaml",
+			"OTPD_HMAC_SECRETS_FILE": "s", "OTPD_SEAL_KEYS": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="},
+			map[string]string{"s": secret + "\n" + secret + "x\n", "c.yaml": "projects: [{id: A, signingKeyFiles: [k.pem], delivery: {providers: [{id: l, type: log, channels: [email]}]}}]"}, nil},
 		{"short secret", map[string]string{"OTPD_HMAC_SECRETS": "short"}, nil, []string{"at least 32"}},
 		{"bad log level", map[string]string{"OTPD_LOG_LEVEL": "loud"}, nil, []string{"OTPD_LOG_LEVEL"}},
-		{"unknown provider", map[string]string{"OTPD_DELIVERY": "pigeon"}, nil, []string{"OTPD_DELIVERY"}},
+		{"unknown provider type", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": "projects: [{id: A, delivery: {providers: [{id: p, type: pigeon}]}}]"}, []string{`type "pigeon"`}},
+		{"provider without its settings", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": "projects: [{id: A, delivery: {providers: [{id: m, type: smtp, channels: [email]}, {id: t, type: twilio}]}}]"}, []string{"smtp needs host", "twilio needs accountSid"}},
+		{"channel served twice", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": "projects: [{id: A, delivery: {providers: [{id: a, type: log, channels: [sms]}, {id: b, type: noop, channels: [sms]}]}}]"}, []string{"served by both"}},
+		{"bad seal key", map[string]string{"OTPD_SEAL_KEYS": "c2hvcnQ="}, nil, []string{"32 bytes"}},
+		{"bad worker count", map[string]string{"OTPD_WORKERS": "many"}, nil, []string{"OTPD_WORKERS"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -52,6 +52,38 @@ func (s *LogSender) Warn(l *slog.Logger) {
 		"This is for local development only; configure a real provider for production.")
 }
 
+// LogProvider is the development provider behind the queue: it writes
+// each delivery, code included, as one JSON line. Never use it in
+// production.
+type LogProvider struct {
+	log *slog.Logger
+}
+
+var _ Provider = (*LogProvider)(nil)
+
+// NewLogProvider writes deliveries as JSON lines to w.
+func NewLogProvider(w io.Writer) *LogProvider {
+	return &LogProvider{log: slog.New(slog.NewJSONHandler(w, nil))}
+}
+
+// Send logs the delivery.
+func (p *LogProvider) Send(ctx context.Context, o Outgoing) error {
+	p.log.LogAttrs(ctx, slog.LevelInfo, "otp message",
+		slog.String("provider", "log"),
+		slog.String("id", o.ID),
+		slog.Int("attempt", o.Attempt),
+		slog.String("project", o.Project),
+		slog.String("channel", o.Channel),
+		slog.String("to", o.To),
+		slog.String("code", o.Code),
+		slog.String("locale", o.Locale),
+		slog.String("subject", o.Subject),
+		slog.String("text", o.Text),
+		slog.Time("expiresAt", o.ExpiresAt),
+	)
+	return nil
+}
+
 // Send logs the message.
 func (s *LogSender) Send(ctx context.Context, m Message) error {
 	s.log.LogAttrs(ctx, slog.LevelInfo, "otp message",

@@ -32,6 +32,12 @@ type Engine struct {
 	random   io.Reader
 	log      *slog.Logger
 	metrics  *Metrics
+	jobs     Jobs
+}
+
+// Jobs seals a message into a delivery job for the start script to enqueue.
+type Jobs interface {
+	Prepare(m delivery.Message) (*store.Job, error)
 }
 
 // Deps are the Engine's collaborators.
@@ -49,12 +55,15 @@ type Deps struct {
 	Log    *slog.Logger
 	// Metrics counts limit refusals (nil: not counted).
 	Metrics *Metrics
+	// Jobs, when set, sends codes through the durable queue; otherwise
+	// Sender is called inline after the start.
+	Jobs Jobs
 }
 
 // New returns an Engine.
 func New(d Deps) *Engine {
 	return &Engine{codes: d.Codes, users: d.Users, sessions: d.Sessions, accounts: d.Accounts, gen: d.Gen, hasher: d.Hasher,
-		sender: d.Sender, clock: d.Clock, random: d.Random, log: d.Log, metrics: d.Metrics}
+		sender: d.Sender, clock: d.Clock, random: d.Random, log: d.Log, metrics: d.Metrics, jobs: d.Jobs}
 }
 
 // StartInput is a sign-up, sign-in or sign-up-or-in request.
@@ -171,7 +180,18 @@ func (e *Engine) start(ctx context.Context, a startArgs) (StartOutput, error) {
 	}
 	now := e.clock.Now()
 	expires := now.Add(p.CodeTTL)
+	msg := a.msg
+	msg.Project, msg.Channel, msg.Code = p.ID, string(in.channel), code
+	msg.Purpose, msg.ExpiresAt = string(in.op), expires
+	var job *store.Job
+	if e.jobs != nil {
+		// Sealed now; enqueued by the start script with the address it picks.
+		if job, err = e.jobs.Prepare(msg); err != nil {
+			return StartOutput{}, fmt.Errorf("sealing the delivery job: %w", err)
+		}
+	}
 	res, err := e.codes.StartCode(ctx, store.NewCode{
+		Job:            job,
 		Key:            store.CodeKey{Project: p.ID, LoginID: loginID, Channel: string(in.channel)},
 		Rule:           a.rule,
 		Purpose:        string(in.op),
@@ -214,13 +234,14 @@ func (e *Engine) start(ctx context.Context, a startArgs) (StartOutput, error) {
 	default:
 		return StartOutput{}, fmt.Errorf("store: unknown start status %q", res.Status)
 	}
-	msg := a.msg
-	msg.Project, msg.Channel, msg.To, msg.Code = p.ID, string(in.channel), res.Address, code
-	msg.Purpose, msg.ExpiresAt = string(in.op), expires
-	if err := e.sender.Send(ctx, msg); err != nil {
-		// The code is stored; the user can ask for another. Do not fail
-		// the start on a provider problem, but say so in the log.
-		e.log.ErrorContext(ctx, "delivery failed", "project", p.ID, "channel", in.channel, "error", err)
+	if job == nil {
+		// Inline delivery (no queue configured).
+		msg.To = res.Address
+		if err := e.sender.Send(ctx, msg); err != nil {
+			// The code is stored; the user can ask for another. Do not
+			// fail the start on a provider problem, but say so in the log.
+			e.log.ErrorContext(ctx, "delivery failed", "project", p.ID, "channel", in.channel, "error", err)
+		}
 	}
 	return StartOutput{Masked: maskAddress(in.channel, res.Address)}, nil
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/otpd/otpd/clock"
 	"github.com/otpd/otpd/config"
+	"github.com/otpd/otpd/delivery/queue"
 	"github.com/otpd/otpd/internal/testredis"
 	"github.com/otpd/otpd/server"
 	"github.com/otpd/otpd/store"
@@ -175,6 +176,8 @@ func newEnvAt(t *testing.T, start time.Time, real bool, opts ...envOption) *env 
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	srv, err := server.New(ctx, server.Options{Config: cfg, Redis: rdb, Clock: clk, Log: log, CodeLog: e.codes, Random: rand.Reader,
+		WorkerOptions: queue.Options{Block: 50 * time.Millisecond, Poll: 10 * time.Millisecond, ClaimIdle: 5 * time.Second,
+			Backoff: func(int) time.Duration { return 10 * time.Millisecond }},
 		ReadFile: func(name string) ([]byte, error) {
 			if b, ok := setup.files[name]; ok {
 				return b, nil
@@ -248,9 +251,11 @@ func (e *env) do(method, path, body, auth string) (int, map[string]any) {
 	return resp.StatusCode, out
 }
 
-// code returns the newest code the log provider sent to address.
+// code returns the newest code the log provider sent to address, after
+// the delivery queue has drained.
 func (e *env) code(to string) string {
 	e.t.Helper()
+	e.drain()
 	var code string
 	for _, line := range strings.Split(e.codes.String(), "\n") {
 		var m struct{ To, Code string }
@@ -264,12 +269,32 @@ func (e *env) code(to string) string {
 	return code
 }
 
-// messages counts the messages sent so far.
-func (e *env) messages() int { return strings.Count(e.codes.String(), `"otp message"`) }
+// drain waits until the delivery queue has no waiting, parked or
+// unacknowledged job.
+func (e *env) drain() {
+	e.t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n := e.redis.XLen(ctx, queue.StreamKey).Val() + e.redis.ZCard(ctx, queue.DelayedKey).Val()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("the delivery queue did not drain (%d jobs)", n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
 
-// dump returns every key and value in Redis, as strings.
+// messages counts the messages sent so far.
+func (e *env) messages() int { e.drain(); return strings.Count(e.codes.String(), `"otp message"`) }
+
+// dump returns every key and value in Redis, as strings, once the
+// delivery queue is idle.
 func (e *env) dump() map[string][]string {
 	e.t.Helper()
+	e.drain()
 	ctx := context.Background()
 	out := map[string][]string{}
 	keys, err := e.redis.Keys(ctx, "*").Result()

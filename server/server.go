@@ -25,7 +25,7 @@ import (
 
 	"github.com/otpd/otpd/clock"
 	"github.com/otpd/otpd/config"
-	"github.com/otpd/otpd/delivery"
+	"github.com/otpd/otpd/delivery/queue"
 	"github.com/otpd/otpd/flow"
 	"github.com/otpd/otpd/gateway"
 	otpv1 "github.com/otpd/otpd/gen/otp/v1"
@@ -52,8 +52,14 @@ type Options struct {
 	Random io.Reader
 	// ReadFile reads key files.
 	ReadFile config.ReadFile
+	// Env looks up secrets named by *Env settings (os.LookupEnv by default).
+	Env config.Env
 	// ShutdownTimeout bounds graceful shutdown (10s by default).
 	ShutdownTimeout time.Duration
+	// WorkerOptions tune the in-process delivery workers (Concurrency and
+	// MaxAttempts default to the config's OTPD_WORKERS and
+	// OTPD_DELIVERY_MAX_ATTEMPTS).
+	WorkerOptions queue.Options
 }
 
 // Server is an assembled otpd.
@@ -65,6 +71,7 @@ type Server struct {
 	log      *slog.Logger
 	timeout  time.Duration
 	redis    redis.UniversalClient
+	worker   *queue.Worker // nil when OTPD_WORKERS is 0
 }
 
 // New assembles a server.
@@ -102,11 +109,14 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.Config.Delivery != "log" {
-		return nil, fmt.Errorf("delivery provider %q is not supported", o.Config.Delivery)
+	dlv, err := BuildDelivery(o.Config, o.ReadFile, o.Env, o.CodeLog, o.Clock.Now, o.Log)
+	if err != nil {
+		return nil, err
 	}
-	sender := delivery.NewLogSender(o.CodeLog)
-	sender.Warn(o.Log)
+	queueMetrics, err := queue.NewMetrics(o.Registry)
+	if err != nil {
+		return nil, err
+	}
 
 	st := store.NewRedisStore(o.Redis)
 	if err := st.Preload(ctx); err != nil {
@@ -118,7 +128,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	engine := flow.New(flow.Deps{Metrics: flowMetrics,
 		Codes: st, Users: st, Sessions: st, Accounts: st, Gen: otpcode.NewGenerator(o.Random), Hasher: hasher,
-		Sender: sender, Clock: o.Clock, Random: o.Random, Log: o.Log,
+		Jobs: dlv.Producer, Clock: o.Clock, Random: o.Random, Log: o.Log,
 	})
 
 	metrics, err := middleware.NewMetrics(o.Registry)
@@ -153,6 +163,17 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	reflection.Register(gs)
 
 	s := &Server{grpc: gs, health: hs, projects: projects, log: o.Log, timeout: o.ShutdownTimeout, redis: o.Redis}
+	if o.Config.Workers > 0 {
+		wo := o.WorkerOptions
+		if wo.Concurrency == 0 {
+			wo.Concurrency = o.Config.Workers
+		}
+		if wo.MaxAttempts == 0 {
+			wo.MaxAttempts = o.Config.DeliveryMaxAttempts
+		}
+		wo.MaxLen, wo.DeadMaxLen = o.Config.QueueMaxLen, o.Config.QueueMaxLen
+		s.worker = queue.NewWorker(o.Redis, dlv.Sealer, dlv.Handler, o.Clock, o.Log, queueMetrics, wo)
+	}
 	rest, err := gateway.New(ctx, gateway.Options{
 		Conn:        local,
 		CORSOrigins: o.Config.CORSOrigins,
@@ -202,6 +223,17 @@ func (s *Server) Serve(ctx context.Context, gl, hl net.Listener) error {
 	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	errc := make(chan error, 2)
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	workDone := make(chan struct{})
+	go func() {
+		defer close(workDone)
+		if s.worker != nil {
+			if err := s.worker.Run(workCtx); err != nil {
+				s.log.Error("delivery workers stopped", "error", err)
+			}
+		}
+	}()
 	go func() { errc <- s.grpc.Serve(gl) }()
 	go func() {
 		if err := hsrv.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
@@ -226,6 +258,12 @@ func (s *Server) Serve(ctx context.Context, gl, hl net.Listener) error {
 	case <-stopped:
 	case <-sctx.Done():
 		s.grpc.Stop()
+	}
+	// Workers stop last: jobs in flight finish; waiting jobs stay queued.
+	stopWork()
+	select {
+	case <-workDone:
+	case <-sctx.Done():
 	}
 	return serveErr
 }

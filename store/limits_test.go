@@ -116,3 +116,27 @@ func TestVerifyLimits(t *testing.T) {
 		}
 	})
 }
+
+func TestStartEnqueuesTheJob(t *testing.T) {
+	t.Parallel()
+	forEachMode(t, func(t *testing.T, c *redis.Client, s *store.RedisStore) {
+		ctx := context.Background()
+		job := func(id string) *store.Job { return &store.Job{ID: id, Payload: "sealed-" + id, Stream: "otpd:{q}:jobs", MaxLen: 100} }
+		nc := newCode("alice", "1", store.RuleAny)
+		nc.NewUserAddress, nc.LoginAddress, nc.Job = "alice@x.io", "", job("j1")
+		if r, err := s.StartCode(ctx, nc); err != nil || r.Status != store.StartOK {
+			t.Fatalf("start: %+v %v", r, err)
+		}
+		// A refused start enqueues nothing.
+		nc = newCode("bob", "1", store.RuleExisting)
+		nc.Job = job("j2")
+		if r, _ := s.StartCode(ctx, nc); r.Status != store.StartNotFound {
+			t.Fatalf("refused start: %+v", r)
+		}
+		msgs := c.XRange(ctx, "otpd:{q}:jobs", "-", "+").Val()
+		if len(msgs) != 1 || msgs[0].Values["id"] != "j1" || msgs[0].Values["to"] != "alice@x.io" || msgs[0].Values["j"] != "sealed-j1" ||
+			msgs[0].Values["exp"] != fmt.Sprint(nc.ExpiresAt.UnixMilli()) || msgs[0].Values["a"] != "1" {
+			t.Fatalf("stream: %+v", msgs)
+		}
+	})
+}

@@ -133,6 +133,13 @@ func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, err
 	args := []any{string(c.Rule), c.Hash, c.Purpose, c.NewUserAddress, string(c.Contact),
 		c.MaxAttempts, c.ExpiresAt.UnixMilli(), c.lifetimeMs(), c.Payload, c.LoginAddress, c.OwnerID,
 		len(global), len(login), c.Now.UnixMilli(), dryFlag(c.Limits.DryRun), dryFlag(c.Limits.ChargeRefused)}
+	inScript := c.Job != nil && !s.split
+	if inScript {
+		keys = append(keys, c.Job.Stream)
+		args = append(args, c.Job.ID, c.Job.Payload, c.Job.MaxLen)
+	} else {
+		args = append(args, "", "", 0)
+	}
 	args = appendTriples(appendTriples(args, global), login)
 	res, err := s.start.Run(ctx, s.c, keys, args...).StringSlice()
 	if err != nil {
@@ -149,7 +156,27 @@ func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, err
 	case r.WouldLimit == "":
 		r.WouldLimit = res[2]
 	}
+	if r.Status == StartOK && c.Job != nil && !inScript {
+		// Split-slot mode: the stream lives in another slot.
+		if err := s.enqueue(ctx, c.Job, r.Address, c.ExpiresAt); err != nil {
+			return StartResult{}, err
+		}
+	}
 	return r, nil
+}
+
+func (s *RedisStore) enqueue(ctx context.Context, j *Job, to string, exp time.Time) error {
+	c, err := s.cmd()
+	if err != nil {
+		return err
+	}
+	err = c.XAdd(ctx, &redis.XAddArgs{Stream: j.Stream, MaxLen: j.MaxLen, Values: []any{
+		"id", j.ID, "j", j.Payload, "to", to, "exp", strconv.FormatInt(exp.UnixMilli(), 10), "a", "1",
+	}}).Err()
+	if err != nil {
+		return unavailable(err)
+	}
+	return nil
 }
 
 // lifetimeMs is the record's TTL in Redis. The store has no clock, so the

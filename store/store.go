@@ -71,9 +71,20 @@ type NewCode struct {
 	Now time.Time
 	// Limits are charged atomically with the start.
 	Limits Limits
+	// Job, when set, is enqueued for delivery in the same round trip, with
+	// the address the start decides.
+	Job *Job
 	// Retain is how long the record outlives ExpiresAt, so that a late
 	// verify is told "expired" rather than "wrong code".
 	Retain time.Duration
+}
+
+// Job is a sealed delivery job for the queue's stream.
+type Job struct {
+	ID      string
+	Payload string // sealed, base64
+	Stream  string
+	MaxLen  int64
 }
 
 // StartStatus is the outcome of StartCode.

@@ -33,6 +33,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strconv"
 	"time"
 
@@ -40,6 +41,7 @@ import (
 
 	"github.com/otpd/otpd/delivery"
 	"github.com/otpd/otpd/delivery/seal"
+	"github.com/otpd/otpd/store"
 )
 
 // The queue's keys.
@@ -152,4 +154,33 @@ func Enqueue(ctx context.Context, rdb redis.Cmdable, s Sealed, to string, maxLen
 	return rdb.XAdd(ctx, &redis.XAddArgs{Stream: StreamKey, MaxLen: maxLen, Values: []any{
 		"id", s.ID, "j", s.Payload, "to", to, "exp", strconv.FormatInt(s.Expiry.UnixMilli(), 10), "a", "1",
 	}}).Err()
+}
+
+// Producer seals messages into jobs for the store's start script.
+type Producer struct {
+	sealer *seal.Sealer
+	maxLen int64
+	random io.Reader
+}
+
+// NewProducer returns a Producer; random makes job ids (crypto/rand).
+func NewProducer(s *seal.Sealer, maxLen int64, random io.Reader) *Producer {
+	if maxLen <= 0 {
+		maxLen = 100000
+	}
+	return &Producer{sealer: s, maxLen: maxLen, random: random}
+}
+
+// Prepare seals m (its To is decided by the start script) under a new id.
+func (p *Producer) Prepare(m delivery.Message) (*store.Job, error) {
+	var b [12]byte
+	if _, err := io.ReadFull(p.random, b[:]); err != nil {
+		return nil, err
+	}
+	id := base64.RawURLEncoding.EncodeToString(b[:])
+	sj, err := Seal(p.sealer, id, m)
+	if err != nil {
+		return nil, err
+	}
+	return &store.Job{ID: id, Payload: sj.Payload, Stream: StreamKey, MaxLen: p.maxLen}, nil
 }

@@ -91,6 +91,7 @@ func run(t *testing.T, c *redis.Client, s *seal.Sealer, h queue.Handler, o queue
 	if o.Poll == 0 {
 		o.Poll = 10 * time.Millisecond
 	}
+	o.Block = 100 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	w := queue.NewWorker(c, s, h, clock.Real{}, quiet, nil, o)
 	done := make(chan struct{})
@@ -235,7 +236,7 @@ func TestNoPlaintextCodeInQueue(t *testing.T) {
 			return c.ZCard(context.Background(), queue.DelayedKey).Val() == 1 && c.XLen(context.Background(), queue.DeadKey).Val() == 1
 		})
 		stop()
-		time.Sleep(1200 * time.Millisecond) // the consumers' blocking reads end
+		time.Sleep(300 * time.Millisecond) // the consumers' blocking reads end
 		enqueue(t, c, s, "waiting", code, time.Now().Add(time.Minute))
 		ctx := context.Background()
 		var all []string

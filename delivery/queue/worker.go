@@ -59,6 +59,9 @@ type Options struct {
 	Consumer string
 	// Poll is how often parked retries are promoted (default 500ms).
 	Poll time.Duration
+	// Block is how long one read waits for new jobs (default 1s); it
+	// bounds how quickly Run returns after its context ends.
+	Block time.Duration
 }
 
 func (o *Options) defaults() {
@@ -88,6 +91,9 @@ func (o *Options) defaults() {
 	}
 	if o.Poll <= 0 {
 		o.Poll = 500 * time.Millisecond
+	}
+	if o.Block <= 0 {
+		o.Block = time.Second
 	}
 }
 
@@ -177,7 +183,7 @@ func (w *Worker) every(ctx context.Context, d time.Duration, fn func(context.Con
 func (w *Worker) consume(ctx context.Context) {
 	for ctx.Err() == nil {
 		res, err := w.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-			Group: Group, Consumer: w.o.Consumer, Streams: []string{StreamKey, ">"}, Count: 1, Block: time.Second,
+			Group: Group, Consumer: w.o.Consumer, Streams: []string{StreamKey, ">"}, Count: 1, Block: w.o.Block,
 		}).Result()
 		if err != nil {
 			if !errors.Is(err, redis.Nil) && ctx.Err() == nil {

@@ -25,15 +25,17 @@
 -- ARGV[16] "1" to charge the login-id buckets even when the existence rule
 --          refuses (enumeration protection: known and unknown users then
 --          hit the same limits)
--- ARGV[17..] bucket triples (name, count, window ms), G then L
+-- ARGV[17] delivery job id ("" for none); ARGV[18] its sealed payload;
+--          ARGV[19] the job stream's max length. The stream is the last KEY.
+-- ARGV[20..] bucket triples (name, count, window ms), G then L
 -- Returns {status, address, extra}: status is ok | exists | notfound |
 -- notowner | noaddress | limited. For limited, address is the bucket name
 -- and extra the retry delay in ms; for ok, extra names the bucket a dry run
 -- would have refused ("" if none).
 -- With the "owner" rule a non-empty ARGV[4] is the new address of an update.
 local G, L, now = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
-local gDenied, gRetry, gNews = gcra(3, 17, G, now)
-local lDenied, lRetry, lNews = gcra(3 + G, 17 + 3 * G, L, now)
+local gDenied, gRetry, gNews = gcra(3, 20, G, now)
+local lDenied, lRetry, lNews = gcra(3 + G, 20 + 3 * G, L, now)
 local denied, retry = gDenied, gRetry
 if not denied then denied, retry = lDenied, lRetry end
 if denied and ARGV[15] ~= '1' then
@@ -69,4 +71,8 @@ redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[2], 'h', ARGV[2], 'p', ARGV[3], 'to', addr, 'a', 0,
   'm', ARGV[6], 'e', ARGV[7], 'u', ARGV[9], 'f', ARGV[5], 'c', ARGV[14])
 redis.call('PEXPIRE', KEYS[2], ARGV[8])
+if ARGV[17] ~= '' then
+  redis.call('XADD', KEYS[3 + G + L], 'MAXLEN', ARGV[19], '*',
+    'id', ARGV[17], 'j', ARGV[18], 'to', addr, 'exp', ARGV[7], 'a', '1')
+end
 return {'ok', addr, denied or ''}

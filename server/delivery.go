@@ -1,0 +1,140 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/otpd/otpd/config"
+	"github.com/otpd/otpd/delivery"
+	"github.com/otpd/otpd/delivery/provider"
+	"github.com/otpd/otpd/delivery/queue"
+	"github.com/otpd/otpd/delivery/render"
+	"github.com/otpd/otpd/delivery/seal"
+)
+
+// projectDelivery is one project's templates and providers.
+type projectDelivery struct {
+	render *render.Renderer
+	router *provider.Router
+	ttl    time.Duration
+}
+
+// Delivery is everything the queue workers need.
+type Delivery struct {
+	Sealer   *seal.Sealer
+	Handler  queue.Handler
+	Producer *queue.Producer
+}
+
+// BuildDelivery makes the sealer, each project's renderer and providers,
+// and the handler the workers run. codeLog receives the dev log provider's
+// lines.
+func BuildDelivery(cfg *config.Config, read config.ReadFile, env config.Env, codeLog io.Writer, clk func() time.Time, log *slog.Logger) (*Delivery, error) {
+	keys := cfg.SealKeys
+	if len(keys) == 0 {
+		// Embedded mode only (config refuses this otherwise).
+		k := make([]byte, seal.KeySize)
+		if _, err := rand.Read(k); err != nil {
+			return nil, err
+		}
+		keys = [][]byte{k}
+	}
+	s, err := seal.New(keys)
+	if err != nil {
+		return nil, err
+	}
+	hc := &http.Client{Timeout: 15 * time.Second}
+	logProvider := delivery.NewLogProvider(codeLog)
+	byProject := map[string]projectDelivery{}
+	for _, p := range cfg.Projects {
+		d := p.Delivery
+		r, err := render.New(render.Options{Dir: d.TemplatesDir, DefaultLocale: d.DefaultLocale, ProductName: d.ProductName})
+		if err != nil {
+			return nil, fmt.Errorf("project %s: templates: %w", p.ID, err)
+		}
+		byChannel, byID := map[string]delivery.Provider{}, map[string]delivery.Provider{}
+		for _, pc := range d.Providers {
+			prov, err := newProvider(pc, read, env, hc, clk, logProvider)
+			if err != nil {
+				return nil, fmt.Errorf("project %s: provider %s: %w", p.ID, pc.ID, err)
+			}
+			if pc.Type == "log" {
+				log.Warn("DELIVERY PROVIDER IS 'log': one-time codes are written to the log in clear text; never use it in production", "project", p.ID, "provider", pc.ID)
+			}
+			byID[pc.ID] = prov
+			for _, ch := range pc.Channels {
+				byChannel[ch] = prov
+			}
+		}
+		if len(d.Providers) == 0 {
+			log.Warn("DELIVERY PROVIDER IS 'log': one-time codes are written to the log in clear text. "+
+				"This is for local development only; configure providers for production.", "project", p.ID)
+			for _, ch := range []string{"email", "sms", "voice", "whatsapp"} {
+				byChannel[ch] = logProvider
+			}
+		}
+		byProject[p.ID] = projectDelivery{render: r, router: provider.NewRouter(byChannel, byID), ttl: p.CodeTTL.D()}
+	}
+	handler := func(ctx context.Context, j queue.Job) error {
+		pd, ok := byProject[j.Project]
+		if !ok {
+			return delivery.Permanent(fmt.Errorf("unknown project %q", j.Project))
+		}
+		rendered, err := pd.render.Render(j.Message, pd.ttl)
+		if err != nil {
+			return delivery.Permanent(err)
+		}
+		prov, err := pd.router.For(j.Channel, j.ProviderID)
+		if err != nil {
+			return delivery.Permanent(err)
+		}
+		return prov.Send(ctx, delivery.Outgoing{ID: j.ID, Attempt: j.Attempt, Project: j.Project, Channel: j.Channel,
+			To: j.To, Code: j.Code, ExpiresAt: j.ExpiresAt, Rendered: rendered})
+	}
+	return &Delivery{Sealer: s, Handler: handler, Producer: queue.NewProducer(s, cfg.QueueMaxLen, rand.Reader)}, nil
+}
+
+func newProvider(pc config.Provider, read config.ReadFile, env config.Env, hc *http.Client, clk func() time.Time, logp delivery.Provider) (delivery.Provider, error) {
+	if read == nil {
+		read = os.ReadFile
+	}
+	if env == nil {
+		env = os.LookupEnv
+	}
+	switch pc.Type {
+	case "log":
+		return logp, nil
+	case "noop":
+		return provider.Noop{}, nil
+	case "smtp":
+		c := pc.SMTP
+		pw, err := config.Secret(c.PasswordFile, c.PasswordEnv, read, env)
+		if err != nil {
+			return nil, err
+		}
+		return provider.NewSMTP(provider.SMTPConfig{Host: c.Host, Port: c.Port, Username: c.Username, Password: pw,
+			TLS: c.TLS, From: c.From, ReplyTo: c.ReplyTo, Timeout: c.Timeout.D(), HeloName: c.HeloName, Now: clk})
+	case "twilio":
+		c := pc.Twilio
+		tok, err := config.Secret(c.AuthTokenFile, c.AuthTokenEnv, read, env)
+		if err != nil {
+			return nil, err
+		}
+		return provider.NewTwilio(provider.TwilioConfig{AccountSID: c.AccountSID, AuthToken: tok, From: c.From,
+			MessagingServiceSID: c.MessagingServiceSID, BaseURL: c.BaseURL, Now: clk}, hc)
+	case "webhook":
+		c := pc.Webhook
+		sec, err := config.Secret(c.SecretFile, c.SecretEnv, read, env)
+		if err != nil {
+			return nil, err
+		}
+		return provider.NewWebhook(provider.WebhookConfig{URL: c.URL, AllowHTTP: c.AllowHTTP, Secret: []byte(sec), Headers: c.Headers}, hc, clk)
+	}
+	return nil, fmt.Errorf("unknown provider type %q", pc.Type)
+}
