@@ -1,6 +1,8 @@
-// Package delivery gets a code to a person: message rendering, providers and
-// (later) the durable outbox. Today it has the message type, the Sender
-// interface the flow engine uses, and the development `log` provider.
+// Package delivery gets a code to a person. This package holds the shared
+// types (Message, Outgoing, Rendered), the Provider contract and the
+// development `log` provider; render (templates), provider (SMTP, Twilio,
+// webhook), seal (encryption at rest) and queue (the durable Redis Stream
+// queue and its workers) do the work.
 package delivery
 
 import (
@@ -26,30 +28,10 @@ type Message struct {
 	ProviderID      string
 }
 
-// Sender hands a message to a provider. Implementations must not block the
-// caller for long: the start RPC waits on Send.
+// Sender delivers a message inline, for engines built without a queue
+// (tests). Implementations must not block for long: the start RPC waits.
 type Sender interface {
 	Send(ctx context.Context, m Message) error
-}
-
-// LogSender is the development provider: it writes each message, code
-// included, as one JSON line. It exists so that `make run` works with no
-// provider account; never use it in production.
-type LogSender struct {
-	log *slog.Logger
-}
-
-var _ Sender = (*LogSender)(nil)
-
-// NewLogSender writes messages as JSON lines to w.
-func NewLogSender(w io.Writer) *LogSender {
-	return &LogSender{log: slog.New(slog.NewJSONHandler(w, nil))}
-}
-
-// Warn logs the loud startup warning that codes are being logged.
-func (s *LogSender) Warn(l *slog.Logger) {
-	l.Warn("DELIVERY PROVIDER IS 'log': one-time codes are written to the log in clear text. " +
-		"This is for local development only; configure a real provider for production.")
 }
 
 // LogProvider is the development provider behind the queue: it writes
@@ -80,20 +62,6 @@ func (p *LogProvider) Send(ctx context.Context, o Outgoing) error {
 		slog.String("subject", o.Subject),
 		slog.String("text", o.Text),
 		slog.Time("expiresAt", o.ExpiresAt),
-	)
-	return nil
-}
-
-// Send logs the message.
-func (s *LogSender) Send(ctx context.Context, m Message) error {
-	s.log.LogAttrs(ctx, slog.LevelInfo, "otp message",
-		slog.String("provider", "log"),
-		slog.String("project", m.Project),
-		slog.String("channel", m.Channel),
-		slog.String("to", m.To),
-		slog.String("code", m.Code),
-		slog.String("purpose", m.Purpose),
-		slog.Time("expiresAt", m.ExpiresAt),
 	)
 	return nil
 }

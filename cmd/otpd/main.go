@@ -1,6 +1,9 @@
 // Command otpd serves OTP sign-up/sign-in over gRPC and Descope-compatible
 // REST. Configuration comes from the environment (see README); with no
 // OTPD_REDIS_URL it runs on an embedded in-process Redis.
+//
+//	otpd          serve gRPC and REST (and, unless OTPD_WORKERS=0, deliver)
+//	otpd worker   only deliver queued messages (needs OTPD_REDIS_URL)
 package main
 
 import (
@@ -12,10 +15,12 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/otpd/otpd/clock"
 	"github.com/otpd/otpd/config"
+	"github.com/otpd/otpd/delivery/queue"
 	"github.com/otpd/otpd/server"
 	"github.com/otpd/otpd/store"
 )
@@ -23,19 +28,25 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := realMain(ctx); err != nil {
+	if err := realMain(ctx, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "otpd:", err)
 		os.Exit(1)
 	}
 }
 
-func realMain(ctx context.Context) error {
+func realMain(ctx context.Context, args []string) error {
 	cfg, err := config.Load(os.LookupEnv, os.ReadFile)
 	if err != nil {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
 	clk := clock.Real{}
+	switch {
+	case len(args) == 1 && args[0] == "worker":
+		return runWorker(ctx, cfg, clk, log)
+	case len(args) > 0:
+		return fmt.Errorf("unknown arguments %q (usage: otpd [worker])", args)
+	}
 
 	rdb, closeRedis, err := openRedis(cfg, clk, log)
 	if err != nil {
@@ -92,4 +103,31 @@ func openRedis(cfg *config.Config, clk clock.Clock, log *slog.Logger) (redis.Uni
 	}
 	c := redis.NewClient(opts)
 	return c, func() { _ = c.Close() }, nil
+}
+
+// runWorker delivers queued messages until ctx ends.
+func runWorker(ctx context.Context, cfg *config.Config, clk clock.Clock, log *slog.Logger) error {
+	if cfg.Embedded() {
+		return fmt.Errorf("otpd worker needs OTPD_REDIS_URL: the embedded Redis lives inside the serving process")
+	}
+	rdb, closeRedis, err := openRedis(cfg, clk, log)
+	if err != nil {
+		return err
+	}
+	defer closeRedis()
+	reg := prometheus.NewRegistry()
+	dlv, err := server.BuildDelivery(cfg, os.ReadFile, os.LookupEnv, os.Stdout, clk.Now, log)
+	if err != nil {
+		return err
+	}
+	m, err := queue.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	n := max(cfg.Workers, 1)
+	log.Info("otpd worker delivering", "concurrency", n)
+	w := queue.NewWorker(rdb, dlv.Sealer, dlv.Handler, clk, log, m, queue.Options{
+		Concurrency: n, MaxAttempts: cfg.DeliveryMaxAttempts, MaxLen: cfg.QueueMaxLen, DeadMaxLen: cfg.QueueMaxLen,
+	})
+	return w.Run(ctx)
 }
