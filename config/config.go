@@ -270,7 +270,9 @@ func Load(env Env, read ReadFile) (*Config, error) {
 	return c, nil
 }
 
-func loadSecrets(inline, path string, read ReadFile) ([][]byte, error) {
+// secretList reads a list of secrets, newest first: comma-separated from
+// the variable name, then one per line from the file name+"_FILE".
+func secretList(name, inline, path string, read ReadFile) ([]string, error) {
 	var raw []string
 	if inline != "" {
 		raw = strings.Split(inline, ",")
@@ -278,16 +280,26 @@ func loadSecrets(inline, path string, read ReadFile) ([][]byte, error) {
 	if path != "" {
 		b, err := read(path)
 		if err != nil {
-			return nil, fmt.Errorf("OTPD_HMAC_SECRETS_FILE: %w", err)
+			return nil, fmt.Errorf("%s_FILE: %w", name, err)
 		}
 		raw = append(raw, strings.Split(string(b), "\n")...)
 	}
+	var out []string
+	for _, s := range raw {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func loadSecrets(inline, path string, read ReadFile) ([][]byte, error) {
+	raw, err := secretList("OTPD_HMAC_SECRETS", inline, path, read)
+	if err != nil {
+		return nil, err
+	}
 	var out [][]byte
 	for _, s := range raw {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			continue
-		}
 		if len(s) < 32 {
 			return nil, errors.New("OTPD_HMAC_SECRETS: every secret must be at least 32 characters")
 		}

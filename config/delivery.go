@@ -138,22 +138,12 @@ func Secret(file, env string, read ReadFile, lookup Env) (string, error) {
 
 // loadSealKeys reads base64 AES-256 keys, newest first.
 func loadSealKeys(inline, path string, read ReadFile) ([][]byte, error) {
-	var raw []string
-	if inline != "" {
-		raw = strings.Split(inline, ",")
-	}
-	if path != "" {
-		b, err := read(path)
-		if err != nil {
-			return nil, fmt.Errorf("OTPD_SEAL_KEYS_FILE: %w", err)
-		}
-		raw = append(raw, strings.Split(string(b), "\n")...)
+	raw, err := secretList("OTPD_SEAL_KEYS", inline, path, read)
+	if err != nil {
+		return nil, err
 	}
 	var out [][]byte
 	for _, s := range raw {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
 		k, err := base64.StdEncoding.DecodeString(s)
 		if err != nil || len(k) != 32 {
 			return nil, errors.New("OTPD_SEAL_KEYS: every key must be 32 bytes, base64-encoded (openssl rand -base64 32)")
