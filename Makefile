@@ -4,7 +4,7 @@ TOOL     := $(GO) tool -modfile=tools/go.mod
 BIN      := bin
 PKGS     := ./...
 
-.PHONY: all build run test test-short sdk-deps generate check-generated lint vet bench clean
+.PHONY: all build run test test-short sdk-deps generate check-generated lint vet bench bench-go clean
 
 all: build
 
@@ -47,5 +47,16 @@ lint: vet
 vet:
 	$(GO) vet $(PKGS)
 
+## bench: the ghz/wrk load benchmark against the baselines (README,
+## "Performance"); BENCH_FLAGS="-d 10s -reps 3" by default.
+BENCH_FLAGS ?=
+bench:
+	@scripts/ensure-bench-tools.sh
+	$(GO) run ./bench/run $(BENCH_FLAGS)
+
+## bench-go: the go test -bench micro-benchmarks of the hot paths.
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem ./otpcode/ ./token/ ./delivery/seal/ ./server/
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) .bench

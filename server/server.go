@@ -5,6 +5,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,6 +52,11 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Random feeds codes, user ids and token ids (crypto/rand by default).
 	Random io.Reader
+	// CodeRandom, when set, feeds only the code generator (the benchmark
+	// build uses it to make codes known; see cmd/otpd/bench.go).
+	CodeRandom io.Reader
+	// Pprof serves /debug/pprof/ on the REST listener (OTPD_PPROF=true).
+	Pprof bool
 	// ReadFile reads key files.
 	ReadFile config.ReadFile
 	// Env looks up secrets named by *Env settings (os.LookupEnv by default).
@@ -127,7 +134,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	engine := flow.New(flow.Deps{Metrics: flowMetrics,
-		Codes: st, Users: st, Sessions: st, Accounts: st, Gen: otpcode.NewGenerator(o.Random), Hasher: hasher,
+		Codes: st, Users: st, Sessions: st, Accounts: st, Gen: otpcode.NewGenerator(cmp.Or(o.CodeRandom, o.Random)), Hasher: hasher,
 		Jobs: dlv.Producer, Clock: o.Clock, Random: o.Random, Log: o.Log,
 	})
 
@@ -174,14 +181,22 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		wo.MaxLen, wo.DeadMaxLen = o.Config.QueueMaxLen, o.Config.QueueMaxLen
 		s.worker = queue.NewWorker(o.Redis, dlv.Sealer, dlv.Handler, o.Clock, o.Log, queueMetrics, wo)
 	}
+	extra := map[string]http.Handler{
+		"/healthz": http.HandlerFunc(s.healthz),
+		"/metrics": promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}),
+	}
+	if o.Pprof {
+		extra["/debug/pprof/"] = http.HandlerFunc(pprof.Index)
+		extra["/debug/pprof/profile"] = http.HandlerFunc(pprof.Profile)
+		extra["/debug/pprof/heap"] = pprof.Handler("heap")
+		extra["/debug/pprof/allocs"] = pprof.Handler("allocs")
+		o.Log.Warn("pprof is served on the REST listener (OTPD_PPROF=true); do not expose it publicly")
+	}
 	rest, err := gateway.New(ctx, gateway.Options{
 		Conn:        local,
 		CORSOrigins: o.Config.CORSOrigins,
 		Rejected:    middleware.Rejected(o.Log, metrics),
-		Extra: map[string]http.Handler{
-			"/healthz": http.HandlerFunc(s.healthz),
-			"/metrics": promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}),
-		},
+		Extra:       extra,
 	})
 	if err != nil {
 		return nil, err

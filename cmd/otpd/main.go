@@ -54,9 +54,12 @@ func realMain(ctx context.Context, args []string) error {
 	}
 	defer closeRedis()
 
-	srv, err := server.New(ctx, server.Options{
+	opts := server.Options{
 		Config: cfg, Redis: rdb, Clock: clk, Log: log, CodeLog: os.Stdout,
-	})
+		Pprof: os.Getenv("OTPD_PPROF") == "true",
+	}
+	benchOptions(&opts)
+	srv, err := server.New(ctx, opts)
 	if err != nil {
 		return err
 	}

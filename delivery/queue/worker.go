@@ -186,7 +186,15 @@ func (w *Worker) consume(ctx context.Context) {
 			Group: Group, Consumer: w.o.Consumer, Streams: []string{StreamKey, ">"}, Count: 1, Block: w.o.Block,
 		}).Result()
 		if err != nil {
-			if !errors.Is(err, redis.Nil) && ctx.Err() == nil {
+			switch {
+			case errors.Is(err, redis.Nil) || ctx.Err() != nil:
+			case strings.HasPrefix(err.Error(), "NOGROUP"):
+				// The stream was deleted (e.g. FLUSHALL): recreate it.
+				if gerr := EnsureGroup(ctx, w.rdb); gerr != nil {
+					w.log.Warn("queue group lost and not recreated", "error", gerr)
+					sleep(ctx, time.Second)
+				}
+			default:
 				w.log.Warn("queue read failed", "error", err)
 				sleep(ctx, time.Second)
 			}

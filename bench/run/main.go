@@ -1,0 +1,117 @@
+// Command run is `make bench`: it builds otpd (benchmark build: every code
+// is 000000), three baseline servers and ghz, starts a real redis-server,
+// and load-tests start and verify over gRPC (ghz) and REST (wrk) against
+// the baselines on the same machine, in the same run. It prints one table
+// and checks the targets of the performance issue as ratios.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	dir      string
+	duration time.Duration
+	reps     int
+	conc     []int
+	seed     int
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.dir, "dir", ".bench", "work directory (binaries, logs, profiles)")
+	flag.DurationVar(&o.duration, "d", 10*time.Second, "duration of each load run")
+	flag.IntVar(&o.reps, "reps", 3, "repetitions (the table shows medians)")
+	flag.IntVar(&o.seed, "seed", 80000, "codes pre-seeded before each verify run")
+	flag.Parse()
+	o.conc = []int{50, 200}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	abs, err := filepath.Abs(o.dir)
+	if err != nil {
+		return err
+	}
+	o.dir = abs
+	if err := os.MkdirAll(filepath.Join(o.dir, "bin"), 0o755); err != nil {
+		return err
+	}
+	bins, err := build(ctx, o.dir)
+	if err != nil {
+		return err
+	}
+	rds, err := startRedis(ctx, o.dir)
+	if err != nil {
+		return err
+	}
+	defer rds.stop()
+
+	targets, err := startTargets(ctx, o, bins, rds)
+	if err != nil {
+		return err
+	}
+	defer targets.stop()
+
+	results := map[string][]result{}
+	for rep := 1; rep <= o.reps; rep++ {
+		fmt.Fprintf(os.Stderr, "== repetition %d of %d\n", rep, o.reps)
+		for _, c := range o.conc {
+			for _, s := range scenarios(c) {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+				r, err := targets.measure(ctx, o, bins, rds, s, rep)
+				if err != nil {
+					return fmt.Errorf("%s: %w", s.name, err)
+				}
+				fmt.Fprintf(os.Stderr, "   %-28s %8.0f rps  p50 %6.2f ms  p99 %6.2f ms  errors %d  cpu %6.1f µs/req\n",
+					s.name, r.rps, r.p50, r.p99, r.errors, r.cpuPerReq)
+				results[s.name] = append(results[s.name], r)
+			}
+		}
+	}
+	mem, err := targets.pendingCodeBytes(ctx, bins, rds)
+	if err != nil {
+		return err
+	}
+	report(os.Stdout, o, medians(results), targets.otpdPeakRSS(), mem)
+	return nil
+}
+
+// median of a result series, field by field.
+func medians(in map[string][]result) map[string]result {
+	out := map[string]result{}
+	for name, rs := range in {
+		pick := func(f func(result) float64) float64 {
+			v := make([]float64, len(rs))
+			for i, r := range rs {
+				v[i] = f(r)
+			}
+			sort.Float64s(v)
+			return v[len(v)/2]
+		}
+		out[name] = result{
+			rps:       pick(func(r result) float64 { return r.rps }),
+			p50:       pick(func(r result) float64 { return r.p50 }),
+			p99:       pick(func(r result) float64 { return r.p99 }),
+			errors:    int(pick(func(r result) float64 { return float64(r.errors) })),
+			count:     int(pick(func(r result) float64 { return float64(r.count) })),
+			cpuPerReq: pick(func(r result) float64 { return r.cpuPerReq }),
+		}
+	}
+	return out
+}

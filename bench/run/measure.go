@@ -1,0 +1,276 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// result is one load run.
+type result struct {
+	rps, p50, p99 float64 // p50/p99 in ms
+	count, errors int
+	cpuPerReq     float64 // µs of server + redis CPU per request
+}
+
+// scenario is one row of the table.
+type scenario struct {
+	name   string
+	target string // echo, redis, sign, otpd
+	op     string // start, verify
+	rest   bool
+	conc   int
+}
+
+func scenarios(c int) []scenario {
+	return []scenario{
+		{fmt.Sprintf("(a) echo c%d", c), "echo", "start", false, c},
+		{fmt.Sprintf("(b) echo+EVALSHA c%d", c), "redis", "start", false, c},
+		{fmt.Sprintf("(c) (b)+ES256 c%d", c), "sign", "verify", false, c},
+		{fmt.Sprintf("start gRPC c%d", c), "otpd", "start", false, c},
+		{fmt.Sprintf("verify gRPC c%d", c), "otpd", "verify", false, c},
+		{fmt.Sprintf("start REST c%d", c), "otpd", "start", true, c},
+		{fmt.Sprintf("verify REST c%d", c), "otpd", "verify", true, c},
+	}
+}
+
+func (t *targets) measure(ctx context.Context, o options, b binaries, r *redisProc, s scenario, rep int) (result, error) {
+	if err := r.client.FlushAll(ctx).Err(); err != nil {
+		return result{}, err
+	}
+	prefix := fmt.Sprintf("r%d-%s-c%d-", rep, map[bool]string{true: "rest", false: "grpc"}[s.rest], s.conc)
+	server := t.otpd
+	addr := t.otpdGRPC
+	if s.target != "otpd" {
+		server, addr = t.base[s.target], t.baseAddr[s.target]
+	}
+	limit := 0
+	if s.target == "otpd" && s.op == "verify" {
+		// Pending codes (all 000000 in the benchmark build) to verify.
+		if _, err := t.ghz(ctx, b, addr, "otp.v1.OtpEmail.SignUpOrIn", prefix, false, 100, 0, o.seed); err != nil {
+			return result{}, fmt.Errorf("seeding: %w", err)
+		}
+		if err := waitDrained(ctx, r); err != nil {
+			return result{}, err
+		}
+		limit = o.seed
+	}
+	s0, err := server.cpu()
+	if err != nil {
+		return result{}, err
+	}
+	r0, err := r.cpu()
+	if err != nil {
+		return result{}, err
+	}
+	var prof chan error
+	if rep == 1 && s.target == "otpd" && !s.rest && s.conc == 50 {
+		prof = make(chan error, 1)
+		go func() {
+			prof <- t.profile(ctx, filepath.Join(o.dir, s.op+".pprof"), o.duration-2*time.Second)
+		}()
+	}
+	var res result
+	if s.rest {
+		res, err = t.wrk(ctx, o, b, s, prefix)
+	} else {
+		call := "otp.v1.OtpEmail.SignUpOrIn"
+		if s.op == "verify" {
+			call = "otp.v1.OtpEmail.Verify"
+		}
+		res, err = t.ghz(ctx, b, addr, call, prefix, s.op == "verify", s.conc, o.duration, limit)
+	}
+	if err != nil {
+		return result{}, err
+	}
+	if s.target == "otpd" {
+		// Delivery work (the noop provider) belongs to the start's cost.
+		if err := waitDrained(ctx, r); err != nil {
+			return result{}, err
+		}
+	}
+	s1, _ := server.cpu()
+	r1, _ := r.cpu()
+	cpu := s1 - s0
+	if s.target != "echo" {
+		cpu += r1 - r0
+	}
+	if res.count > 0 {
+		res.cpuPerReq = float64(cpu.Microseconds()) / float64(res.count)
+	}
+	if prof != nil {
+		if err := <-prof; err != nil {
+			fmt.Fprintln(os.Stderr, "   profile:", err)
+		}
+	}
+	return res, nil
+}
+
+// waitDrained waits for otpd's delivery queue to empty.
+func waitDrained(ctx context.Context, r *redisProc) error {
+	for i := 0; i < 600; i++ {
+		if r.client.XLen(ctx, "otpd:{q}:jobs").Val() == 0 {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("the delivery queue did not drain")
+}
+
+func (t *targets) profile(ctx context.Context, file string, d time.Duration) error {
+	req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", t.otpdHTTP, int(d.Seconds())), nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
+}
+
+// ghz runs one gRPC load; limit > 0 caps the number of requests.
+func (t *targets) ghz(ctx context.Context, b binaries, addr, call, prefix string, verify bool, conc int, d time.Duration, limit int) (result, error) {
+	data := fmt.Sprintf(`{"loginId":"%s{{.RequestNumber}}@bench.test"}`, prefix)
+	if verify {
+		data = fmt.Sprintf(`{"loginId":"%s{{.RequestNumber}}@bench.test","code":"000000"}`, prefix)
+	}
+	args := []string{"--insecure", "--protoset", b.protoset, "--call", call, "-d", data,
+		"-m", fmt.Sprintf(`{"authorization":"Bearer %s"}`, t.projectID),
+		"-c", strconv.Itoa(conc), "--connections", "2", "-O", "json"}
+	if d > 0 {
+		args = append(args, "-z", d.String())
+	}
+	if limit > 0 {
+		args = append(args, "-n", strconv.Itoa(limit))
+	}
+	if d > 0 && limit == 0 {
+		args = append(args, "-n", "100000000")
+	}
+	out, err := exec.CommandContext(ctx, b.ghz, append(args, addr)...).Output()
+	if err != nil {
+		return result{}, fmt.Errorf("ghz: %w", err)
+	}
+	var rep struct {
+		Count   int     `json:"count"`
+		RPS     float64 `json:"rps"`
+		Latency []struct {
+			Percentage int   `json:"percentage"`
+			Latency    int64 `json:"latency"`
+		} `json:"latencyDistribution"`
+		Errors map[string]int `json:"errorDistribution"`
+	}
+	if err := json.Unmarshal(out, &rep); err != nil {
+		return result{}, fmt.Errorf("ghz output: %w", err)
+	}
+	res := result{rps: rep.RPS, count: rep.Count}
+	for msg, n := range rep.Errors {
+		// ghz cancels its in-flight calls when the duration ends; those
+		// are the load tool's teardown, not server errors.
+		if strings.Contains(msg, "the client connection is closing") || strings.Contains(msg, "use of closed network connection") {
+			res.count -= n
+			continue
+		}
+		res.errors += n
+		fmt.Fprintf(os.Stderr, "   error x%d: %s\n", n, msg)
+	}
+	for _, l := range rep.Latency {
+		switch l.Percentage {
+		case 50:
+			res.p50 = float64(l.Latency) / 1e6
+		case 99:
+			res.p99 = float64(l.Latency) / 1e6
+		}
+	}
+	return res, nil
+}
+
+const wrkScript = `-- otpd REST load: a distinct login id per request.
+local threads = 0
+setup = function(thread) thread:set("tid", threads); threads = threads + 1 end
+init = function(args) prefix = args[1]; op = args[2]; stride = tonumber(args[3]); n = 0 end
+request = function()
+  local id = prefix .. (tid + n * stride) .. "@bench.test"
+  n = n + 1
+  local body = '{"loginId":"' .. id .. '"}'
+  local path = "/v1/auth/otp/signup-in/email"
+  if op == "verify" then
+    body = '{"loginId":"' .. id .. '","code":"000000"}'
+    path = "/v1/auth/otp/verify/email"
+  end
+  return wrk.format("POST", path, {["Authorization"] = "Bearer " .. project, ["Content-Type"] = "application/json"}, body)
+end
+`
+
+var (
+	reqsRe    = regexp.MustCompile(`(\d+) requests in`)
+	rpsRe     = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	non2xxRe  = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	sockErrRe = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+	pctRe     = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([\d.]+)(us|ms|s)`)
+)
+
+// wrk runs one REST load. The seeded ids are 0..seed-1, so 2 threads
+// stride through them.
+func (t *targets) wrk(ctx context.Context, o options, b binaries, s scenario, prefix string) (result, error) {
+	script := filepath.Join(o.dir, "rest.lua")
+	if err := os.WriteFile(script, []byte(fmt.Sprintf("project = %q\n", t.projectID)+wrkScript), 0o644); err != nil {
+		return result{}, err
+	}
+	cmd := exec.CommandContext(ctx, b.wrk, "-t2", "-c", strconv.Itoa(s.conc), "-d", o.duration.String(), "--latency",
+		"-s", script, "http://"+t.otpdHTTP, "--", prefix, s.op, "2")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return result{}, fmt.Errorf("wrk: %w: %s", err, out.String())
+	}
+	txt := out.String()
+	res := result{}
+	if m := reqsRe.FindStringSubmatch(txt); m != nil {
+		res.count, _ = strconv.Atoi(m[1])
+	}
+	if m := rpsRe.FindStringSubmatch(txt); m != nil {
+		res.rps, _ = strconv.ParseFloat(m[1], 64)
+	}
+	if m := non2xxRe.FindStringSubmatch(txt); m != nil {
+		res.errors, _ = strconv.Atoi(m[1])
+	}
+	if m := sockErrRe.FindStringSubmatch(txt); m != nil {
+		for _, v := range m[1:] {
+			n, _ := strconv.Atoi(v)
+			res.errors += n
+		}
+	}
+	for _, m := range pctRe.FindAllStringSubmatch(txt, -1) {
+		v, _ := strconv.ParseFloat(m[2], 64)
+		switch m[3] {
+		case "us":
+			v /= 1000
+		case "s":
+			v *= 1000
+		}
+		if m[1] == "50" {
+			res.p50 = v
+		} else {
+			res.p99 = v
+		}
+	}
+	if res.count == 0 {
+		return res, fmt.Errorf("wrk printed no request count: %s", strings.TrimSpace(txt))
+	}
+	return res, nil
+}

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/otpd/otpd/token"
+)
+
+type binaries struct{ otpd, baseline, ghz, wrk, protoset string }
+
+// build compiles otpd (benchmark build), the baselines and ghz, and the
+// protoset ghz reads.
+func build(ctx context.Context, dir string) (binaries, error) {
+	b := binaries{
+		otpd:     filepath.Join(dir, "bin", "otpd-bench"),
+		baseline: filepath.Join(dir, "bin", "baseline"),
+		ghz:      filepath.Join(dir, "bin", "ghz"),
+		protoset: filepath.Join(dir, "otp.protoset"),
+	}
+	steps := [][]string{
+		{"go", "build", "-tags", "otpd_bench", "-o", b.otpd, "./cmd/otpd"},
+		{"go", "build", "-o", b.baseline, "./bench/baseline"},
+		{"go", "build", "-modfile=bench/tools/go.mod", "-o", b.ghz, "github.com/bojand/ghz/cmd/ghz"},
+		{"go", "tool", "-modfile=tools/go.mod", "buf", "build", "-o", b.protoset},
+	}
+	for _, s := range steps {
+		fmt.Fprintln(os.Stderr, "$", strings.Join(s, " "))
+		cmd := exec.CommandContext(ctx, s[0], s[1:]...)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return b, err
+		}
+	}
+	w, err := exec.LookPath("wrk")
+	if err != nil {
+		return b, fmt.Errorf("wrk is needed for the REST runs (scripts/ensure-bench-tools.sh installs it): %w", err)
+	}
+	b.wrk = w
+	return b, nil
+}
+
+// proc is a child process whose CPU time is measured.
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+}
+
+func (p *proc) stop() {
+	if p == nil || p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = p.cmd.Process.Kill()
+	}
+}
+
+// cpu returns the process's user+system CPU time.
+func (p *proc) cpu() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the ")" that ends the command name.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / time.Duration(clockTicks()), nil
+}
+
+func clockTicks() int64 {
+	out, err := exec.Command("getconf", "CLK_TCK").Output()
+	if n, perr := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil && perr == nil && n > 0 {
+		return n
+	}
+	return 100
+}
+
+// peakRSS is the process's peak resident set (VmHWM), in bytes.
+func (p *proc) peakRSS() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmHWM:") {
+			kb, _ := strconv.ParseInt(strings.Fields(l)[1], 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+type redisProc struct {
+	*proc
+	addr   string
+	client *redis.Client
+}
+
+func startRedis(ctx context.Context, dir string) (*redisProc, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, "redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir, "--loglevel", "warning")
+	log, _ := os.Create(filepath.Join(dir, "redis.log"))
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("redis-server (scripts/ensure-redis-server.sh installs it): %w", err)
+	}
+	r := &redisProc{proc: &proc{name: "redis-server", cmd: cmd}, addr: fmt.Sprintf("127.0.0.1:%d", port)}
+	r.client = redis.NewClient(&redis.Options{Addr: r.addr})
+	for i := 0; r.client.Ping(ctx).Err() != nil; i++ {
+		if i > 200 {
+			return nil, fmt.Errorf("redis-server did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return r, nil
+}
+
+// targets are the servers under load.
+type targets struct {
+	otpd               *proc
+	otpdGRPC, otpdHTTP string
+	base               map[string]*proc // echo, redis, sign
+	baseAddr           map[string]string
+	projectID          string
+}
+
+func (t *targets) stop() {
+	t.otpd.stop()
+	for _, p := range t.base {
+		p.stop()
+	}
+}
+
+func (t *targets) otpdPeakRSS() int64 { return t.otpd.peakRSS() }
+
+func startTargets(ctx context.Context, o options, b binaries, r *redisProc) (*targets, error) {
+	t := &targets{base: map[string]*proc{}, baseAddr: map[string]string{}, projectID: "P2benchmark00000000000000000"}
+	for _, mode := range []string{"echo", "redis", "sign"} {
+		cmd := exec.CommandContext(ctx, b.baseline, "-mode", mode, "-redis", r.addr)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return nil, err
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		addr, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil {
+			return nil, fmt.Errorf("baseline %s: %w", mode, err)
+		}
+		t.base[mode], t.baseAddr[mode] = &proc{name: "baseline-" + mode, cmd: cmd}, strings.TrimSpace(addr)
+	}
+	gp, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	hp, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	t.otpdGRPC, t.otpdHTTP = fmt.Sprintf("127.0.0.1:%d", gp), fmt.Sprintf("127.0.0.1:%d", hp)
+	key, err := token.GenerateKey(token.ES256)
+	if err != nil {
+		return nil, err
+	}
+	pem, _ := key.MarshalPEM()
+	keyFile, cfgFile := filepath.Join(o.dir, "signing.pem"), filepath.Join(o.dir, "otpd.yaml")
+	if err := os.WriteFile(keyFile, pem, 0o600); err != nil {
+		return nil, err
+	}
+	off := "{count: 0, window: 1m}"
+	cfg := fmt.Sprintf(`projects:
+  - id: %s
+    signingKeyFiles: [%s]
+    limits:
+      sendsPerLoginId: %s
+      resendCooldown: 0s
+      sendsPerIp: %s
+      sendsPerPhonePrefix: %s
+      sendsPerCountry: %s
+      verifiesPerIp: %s
+      verifiesPerLoginId: %s
+      projectSendsPerHour: {email: 0, sms: 0, voice: 0, whatsapp: 0}
+    delivery:
+      providers:
+        - {id: noop, type: noop, channels: [email, sms, voice, whatsapp]}
+`, t.projectID, keyFile, off, off, off, off, off, off)
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		return nil, err
+	}
+	secret := make([]byte, 32)
+	seal := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	_, _ = rand.Read(seal)
+	cmd := exec.CommandContext(ctx, b.otpd)
+	cmd.Env = append(os.Environ(),
+		"OTPD_GRPC_ADDR="+t.otpdGRPC, "OTPD_HTTP_ADDR="+t.otpdHTTP, "OTPD_REDIS_URL=redis://"+r.addr,
+		"OTPD_CONFIG="+cfgFile, "OTPD_HMAC_SECRETS="+base64.RawURLEncoding.EncodeToString(secret)+"-hmac-secret",
+		"OTPD_SEAL_KEYS="+base64.StdEncoding.EncodeToString(seal), "OTPD_PPROF=true")
+	log, _ := os.Create(filepath.Join(o.dir, "otpd.log"))
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	t.otpd = &proc{name: "otpd", cmd: cmd}
+	for i := 0; ; i++ {
+		c, err := net.DialTimeout("tcp", t.otpdGRPC, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if i > 100 {
+			return nil, fmt.Errorf("otpd did not start; see %s", filepath.Join(o.dir, "otpd.log"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return t, nil
+}
