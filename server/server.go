@@ -69,6 +69,10 @@ type Options struct {
 	WorkerOptions queue.Options
 }
 
+// streamWorkers is the number of reused gRPC handler goroutines; RPCs
+// beyond it get a goroutine of their own.
+const streamWorkers = 256
+
 // Server is an assembled otpd.
 type Server struct {
 	grpc     *grpc.Server
@@ -156,7 +160,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		middleware.Auth(projects, otpv1.Session_GetKeys_FullMethodName),
 	)
 
-	gs := grpc.NewServer(grpc.UnaryInterceptor(chain), grpc.MaxRecvMsgSize(gateway.MaxBodyBytes))
+	gs := grpc.NewServer(grpc.UnaryInterceptor(chain), grpc.MaxRecvMsgSize(gateway.MaxBodyBytes),
+		// Reuse handler goroutines: a fresh goroutine per RPC regrows its
+		// stack on every call (copystack was 9% of a start's CPU).
+		grpc.NumStreamWorkers(streamWorkers))
 	local := inproc.New(chain)
 	for _, r := range []grpc.ServiceRegistrar{gs, local} {
 		otpv1.RegisterOtpEmailServer(r, service.NewEmail(engine))

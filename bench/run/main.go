@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -31,8 +33,16 @@ func main() {
 	flag.DurationVar(&o.duration, "d", 10*time.Second, "duration of each load run")
 	flag.IntVar(&o.reps, "reps", 3, "repetitions (the table shows medians)")
 	flag.IntVar(&o.seed, "seed", 80000, "codes pre-seeded before each verify run")
+	conc := flag.String("c", "50,200", "concurrencies, comma-separated (the targets are checked at 50)")
 	flag.Parse()
-	o.conc = []int{50, 200}
+	for _, c := range strings.Split(*conc, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n <= 0 {
+			fmt.Fprintln(os.Stderr, "bench: bad -c", *conc)
+			os.Exit(2)
+		}
+		o.conc = append(o.conc, n)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, o); err != nil {

@@ -183,7 +183,7 @@ func (w *Worker) every(ctx context.Context, d time.Duration, fn func(context.Con
 func (w *Worker) consume(ctx context.Context) {
 	for ctx.Err() == nil {
 		res, err := w.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-			Group: Group, Consumer: w.o.Consumer, Streams: []string{StreamKey, ">"}, Count: 1, Block: w.o.Block,
+			Group: Group, Consumer: w.o.Consumer, Streams: []string{StreamKey, ">"}, Count: readBatch, Block: w.o.Block,
 		}).Result()
 		if err != nil {
 			switch {
@@ -200,11 +200,15 @@ func (w *Worker) consume(ctx context.Context) {
 			}
 			continue
 		}
+		var done []string
 		for _, s := range res {
 			for _, m := range s.Messages {
-				w.process(context.WithoutCancel(ctx), m)
+				if w.process(context.WithoutCancel(ctx), m) {
+					done = append(done, m.ID)
+				}
 			}
 		}
+		w.ack(context.WithoutCancel(ctx), done...)
 	}
 }
 
@@ -226,10 +230,14 @@ func (w *Worker) reclaim(ctx context.Context) {
 		}
 		return
 	}
+	var done []string
 	for _, m := range msgs {
 		w.log.Info("reclaimed a job from a stalled worker", "job", m.Values["id"])
-		w.process(context.WithoutCancel(ctx), m)
+		if w.process(context.WithoutCancel(ctx), m) {
+			done = append(done, m.ID)
+		}
 	}
+	w.ack(context.WithoutCancel(ctx), done...)
 }
 
 func (w *Worker) promoteDue(ctx context.Context) {
@@ -245,21 +253,21 @@ func (w *Worker) count(channel, outcome string) {
 	}
 }
 
-// process handles one stream entry to its end: acknowledged as sent or
-// expired, parked for retry, or dead-lettered.
-func (w *Worker) process(ctx context.Context, m redis.XMessage) {
+// process handles one stream entry to its end: sent or expired (it
+// returns true: the caller acknowledges it, batched), parked for retry, or
+// dead-lettered.
+func (w *Worker) process(ctx context.Context, m redis.XMessage) (ack bool) {
 	e := entryFrom(m.Values)
 	now := w.clock.Now()
 	if !now.Before(e.expiry()) {
 		w.count("", "expired")
 		w.log.Info("dropped a job whose code expired", "job", e.ID)
-		w.ack(ctx, m.ID)
-		return
+		return true
 	}
 	job, err := e.open(w.sealer)
 	if err != nil {
 		w.deadLetter(ctx, m, e, "unsealable", err)
-		return
+		return false
 	}
 	sctx, cancel := context.WithTimeout(ctx, w.o.SendTimeout)
 	err = w.handle(sctx, job)
@@ -267,7 +275,7 @@ func (w *Worker) process(ctx context.Context, m redis.XMessage) {
 	switch {
 	case err == nil:
 		w.count(job.Channel, "sent")
-		w.ack(ctx, m.ID)
+		return true
 	case delivery.IsPermanent(err):
 		w.count(job.Channel, "dead")
 		w.deadLetter(ctx, m, e, "permanent", err)
@@ -290,14 +298,22 @@ func (w *Worker) process(ctx context.Context, m redis.XMessage) {
 			w.log.Error("could not park a job for retry", "job", e.ID, "error", rerr)
 		}
 	}
+	return false
 }
 
-func (w *Worker) ack(ctx context.Context, id string) {
+// readBatch is how many jobs one read takes; they are acknowledged together.
+const readBatch = 16
+
+// ack acknowledges and deletes finished entries in one round trip.
+func (w *Worker) ack(ctx context.Context, ids ...string) {
+	if len(ids) == 0 {
+		return
+	}
 	pipe := w.rdb.TxPipeline()
-	pipe.XAck(ctx, StreamKey, Group, id)
-	pipe.XDel(ctx, StreamKey, id)
+	pipe.XAck(ctx, StreamKey, Group, ids...)
+	pipe.XDel(ctx, StreamKey, ids...)
 	if _, err := pipe.Exec(ctx); err != nil {
-		w.log.Error("could not acknowledge a job", "entry", id, "error", err)
+		w.log.Error("could not acknowledge jobs", "entries", len(ids), "error", err)
 	}
 }
 

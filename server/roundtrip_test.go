@@ -1,0 +1,84 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/otpd/otpd/config"
+	otpv1 "github.com/otpd/otpd/gen/otp/v1"
+)
+
+// commandCounter counts what the RPC path sends to Redis: each command or
+// pipeline is one round trip. The delivery workers share the client; their
+// commands (all on the queue's keys) are not counted.
+type commandCounter struct{ n atomic.Int64 }
+
+func worker(cmd redis.Cmder) bool {
+	for _, a := range cmd.Args() {
+		if s, ok := a.(string); ok && strings.HasPrefix(s, "otpd:{q}:") {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if !worker(cmd) || cmd.Name() == "evalsha" && strings.Contains(fmt.Sprint(cmd.Args()), ":code:") {
+			h.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) > 0 && !worker(cmds[0]) {
+			h.n.Add(1)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestRedisRoundTripsPerRPC counts the round trips of the real server with
+// the default limits on and delivery enqueued: start 1, verify 2, refresh 1.
+func TestRedisRoundTripsPerRPC(t *testing.T) {
+	t.Parallel()
+	def := config.DefaultSendsPerIP
+	e := newEnv(t, false, withProject(config.Project{ID: pid, Limits: config.Limits{SendsPerIP: &def}}))
+	h := &commandCounter{}
+	e.redis.(*redis.Client).AddHook(h)
+	email := otpv1.NewOtpEmailClient(e.conn)
+	count := func(name string, want int64, call func() error) {
+		t.Helper()
+		h.n.Store(0)
+		if err := call(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := h.n.Load(); got != want {
+			t.Errorf("%s: %d Redis round trips, want %d", name, got, want)
+		}
+	}
+	count("start (SignUpOrIn)", 1, func() error {
+		_, err := email.SignUpOrIn(e.authCtx(), &otpv1.StartRequest{LoginId: "rt@example.com"})
+		return err
+	})
+	code := e.code("rt@example.com")
+	var refresh string
+	count("verify", 2, func() error {
+		r, err := email.Verify(e.authCtx(), &otpv1.VerifyRequest{LoginId: "rt@example.com", Code: code})
+		refresh = r.GetRefreshJwt()
+		return err
+	})
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", e.bearer(refresh))
+	count("refresh", 1, func() error {
+		_, err := otpv1.NewSessionClient(e.conn).Refresh(ctx, &otpv1.RefreshRequest{})
+		return err
+	})
+}
