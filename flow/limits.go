@@ -60,10 +60,10 @@ func rateLimited(limit string, retry time.Duration) error {
 	return apierr.ErrRateLimited.With("Rate limit exceeded (%s); retry in %d s", limit, max(secs, 1)).WithRetryAfter(secs)
 }
 
+// on reports whether a limit is configured (count > 0).
+func on(r *config.Rate) bool { return r != nil && r.Count > 0 && r.Window > 0 }
+
 func bucket(name, key string, r *config.Rate) store.Bucket {
-	if r == nil {
-		return store.Bucket{Name: name, Key: key}
-	}
 	return store.Bucket{Name: name, Key: key, Count: r.Count, Window: r.Window.D()}
 }
 
@@ -74,23 +74,27 @@ func bucket(name, key string, r *config.Rate) store.Bucket {
 func startLimits(p *Project, ch Channel, loginID, dest, ip string) store.Limits {
 	l := p.Limits
 	out := store.Limits{DryRun: l.DryRun, ChargeRefused: p.EnumerationProtection}
-	if ip != "" {
+	if ip != "" && on(l.SendsPerIP) {
 		out.Global = append(out.Global, bucket(LimitSendsPerIP, store.LimitKey(p.ID, "send-ip", ip), l.SendsPerIP))
 	}
-	if dest != "" {
+	if dest != "" && (on(l.SendsPerPhonePrefix) || on(l.SendsPerCountry)) {
 		digits := dest[1:]
 		if len(digits) > l.PhonePrefixDigits {
 			digits = digits[:l.PhonePrefixDigits]
 		}
-		out.Global = append(out.Global, bucket(LimitSendsPerPrefix, store.LimitKey(p.ID, "send-prefix", string(ch), digits), l.SendsPerPhonePrefix))
-		if cc := regionOf(dest); cc != "" {
+		if on(l.SendsPerPhonePrefix) {
+			out.Global = append(out.Global, bucket(LimitSendsPerPrefix, store.LimitKey(p.ID, "send-prefix", string(ch), digits), l.SendsPerPhonePrefix))
+		}
+		if cc := regionOf(dest); cc != "" && on(l.SendsPerCountry) {
 			out.Global = append(out.Global, bucket(LimitSendsPerCountry, store.LimitKey(p.ID, "send-country", string(ch), cc), l.SendsPerCountry))
 		}
 	}
 	if n := l.ProjectSendsPerHour[string(ch)]; n > 0 {
 		out.Global = append(out.Global, store.Bucket{Name: LimitProjectBudget, Key: store.LimitKey(p.ID, "send-project", string(ch)), Count: n, Window: time.Hour})
 	}
-	out.Login = append(out.Login, bucket(LimitSendsPerLoginID, store.LoginLimitKey(p.ID, loginID, "send"), l.SendsPerLoginID))
+	if on(l.SendsPerLoginID) {
+		out.Login = append(out.Login, bucket(LimitSendsPerLoginID, store.LoginLimitKey(p.ID, loginID, "send"), l.SendsPerLoginID))
+	}
 	if cd := l.ResendCooldown; cd != nil && *cd > 0 {
 		out.Login = append(out.Login, store.Bucket{Name: LimitResendCooldown, Key: store.LoginLimitKey(p.ID, loginID, "cooldown:"+string(ch)), Count: 1, Window: cd.D()})
 	}
@@ -101,10 +105,12 @@ func startLimits(p *Project, ch Channel, loginID, dest, ip string) store.Limits 
 func verifyLimits(p *Project, loginID, ip string) store.Limits {
 	l := p.Limits
 	out := store.Limits{DryRun: l.DryRun}
-	if ip != "" {
+	if ip != "" && on(l.VerifiesPerIP) {
 		out.Global = append(out.Global, bucket(LimitVerifiesPerIP, store.LimitKey(p.ID, "verify-ip", ip), l.VerifiesPerIP))
 	}
-	out.Login = append(out.Login, bucket(LimitVerifiesPerID, store.LoginLimitKey(p.ID, loginID, "verify"), l.VerifiesPerLoginID))
+	if on(l.VerifiesPerLoginID) {
+		out.Login = append(out.Login, bucket(LimitVerifiesPerID, store.LoginLimitKey(p.ID, loginID, "verify"), l.VerifiesPerLoginID))
+	}
 	return out
 }
 

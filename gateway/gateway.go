@@ -7,8 +7,10 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -20,6 +22,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/otpd/otpd/apierr"
 	otpv1 "github.com/otpd/otpd/gen/otp/v1"
@@ -46,10 +49,10 @@ type Options struct {
 // New returns the REST handler.
 func New(ctx context.Context, o Options) (http.Handler, error) {
 	mux := runtime.NewServeMux(
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &bodyJSON{JSONPb: runtime.JSONPb{
 			MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
 			UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: true},
-		}),
+		}}),
 		runtime.WithOutgoingHeaderMatcher(outgoingHeader),
 		runtime.WithIncomingHeaderMatcher(incomingHeader),
 		runtime.WithErrorHandler(errorHandler(o.Rejected)),
@@ -78,6 +81,31 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 	}
 	var api http.Handler = mux
 	return cors(o.CORSOrigins, cleanPath(withPeer(limitBody(route(api, o.Extra))))), nil
+}
+
+// bodyJSON is grpc-gateway's JSONPb with a request decoder that parses the
+// body once: JSONPb's own decoder scans it with encoding/json into a raw
+// message and then parses it again with protojson.
+type bodyJSON struct{ runtime.JSONPb }
+
+// NewDecoder reads the (size-limited) body and unmarshals it with protojson.
+// An empty body is io.EOF, which the generated handlers accept (the Go SDK
+// sends none on refresh and logout).
+func (m *bodyJSON) NewDecoder(r io.Reader) runtime.Decoder {
+	return runtime.DecoderFunc(func(v any) error {
+		msg, ok := v.(proto.Message)
+		if !ok {
+			return m.JSONPb.NewDecoder(r).Decode(v)
+		}
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
+		if len(bytes.TrimSpace(b)) == 0 {
+			return io.EOF
+		}
+		return m.UnmarshalOptions.Unmarshal(b, msg)
+	})
 }
 
 // outgoingHeader passes Set-Cookie (cookie mode) through as itself; other

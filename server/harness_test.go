@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -52,7 +53,7 @@ func (s *syncBuffer) String() string {
 
 // env is one running otpd on real loopback listeners.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	clock   *clock.Fake
 	redis   redis.UniversalClient
 	base    string // REST base URL
@@ -66,9 +67,11 @@ type env struct {
 
 // envSetup is what options may change before the server starts.
 type envSetup struct {
-	cfg   *config.Config
-	redis redis.UniversalClient // shared with another env when set
-	files map[string][]byte     // key files the config names
+	codes   io.Reader   // the code source (nil: crypto/rand)
+	codeLog *syncBuffer // the log provider's sink (nil: the env's own)
+	cfg     *config.Config
+	redis   redis.UniversalClient // shared with another env when set
+	files   map[string][]byte     // key files the config names
 }
 
 type envOption func(*envSetup)
@@ -94,6 +97,10 @@ func withProject(p config.Project) envOption { return withProjects(p) }
 func withRedis(r redis.UniversalClient) envOption {
 	return func(s *envSetup) { s.redis = r }
 }
+
+// withCodeLog shares the log provider's sink with another env (two
+// servers on one Redis deliver each other's jobs).
+func withCodeLog(b *syncBuffer) envOption { return func(s *envSetup) { s.codeLog = b } }
 
 // withFile makes a file readable by the server (signing keys).
 func withFile(name string, b []byte) envOption {
@@ -131,12 +138,12 @@ func fillDefaults(p *config.Project) {
 const testSecret = "test-secret-0123456789abcdef0123456789"
 
 // newEnv starts otpd on miniredis (real=false) or on a real redis-server.
-func newEnv(t *testing.T, real bool, opts ...envOption) *env {
+func newEnv(t testing.TB, real bool, opts ...envOption) *env {
 	t.Helper()
 	return newEnvAt(t, startAt, real, opts...)
 }
 
-func newEnvAt(t *testing.T, start time.Time, real bool, opts ...envOption) *env {
+func newEnvAt(t testing.TB, start time.Time, real bool, opts ...envOption) *env {
 	t.Helper()
 	clk := clock.NewFake(start)
 	cfg, err := config.Load(func(k string) (string, bool) {
@@ -171,11 +178,12 @@ func newEnvAt(t *testing.T, start time.Time, real bool, opts ...envOption) *env 
 		clk.OnAdvance(func(time.Duration) { emb.Sync() })
 		rdb = emb.Client
 	}
-	e := &env{t: t, clock: clk, redis: rdb, codes: &syncBuffer{}, logs: &syncBuffer{}, served: make(chan error, 1), project: cfg.Projects[0].ID}
+	e := &env{t: t, clock: clk, redis: rdb, codes: cmp.Or(setup.codeLog, &syncBuffer{}), logs: &syncBuffer{}, served: make(chan error, 1), project: cfg.Projects[0].ID}
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	srv, err := server.New(ctx, server.Options{Config: cfg, Redis: rdb, Clock: clk, Log: log, CodeLog: e.codes, Random: rand.Reader,
+		CodeRandom: setup.codes,
 		WorkerOptions: queue.Options{Block: 50 * time.Millisecond, Poll: 10 * time.Millisecond, ClaimIdle: 5 * time.Second,
 			Backoff: func(int) time.Duration { return 10 * time.Millisecond }},
 		ReadFile: func(name string) ([]byte, error) {
@@ -356,7 +364,7 @@ func toString(v any) string {
 }
 
 // headerKid returns the kid of a JWT's header.
-func headerKid(t *testing.T, tok string) string {
+func headerKid(t testing.TB, tok string) string {
 	t.Helper()
 	var h struct{ Kid string }
 	raw, err := base64.RawURLEncoding.DecodeString(strings.SplitN(tok, ".", 2)[0])

@@ -19,7 +19,13 @@ import (
 // commands (all on the queue's keys) are not counted.
 type commandCounter struct{ n atomic.Int64 }
 
+const debugRT = false
+
 func worker(cmd redis.Cmder) bool {
+	switch cmd.Name() {
+	case "hello", "client", "auth", "select", "ping":
+		return true // a new pooled connection's handshake, not the RPC's work
+	}
 	for _, a := range cmd.Args() {
 		if s, ok := a.(string); ok && strings.HasPrefix(s, "otpd:{q}:") {
 			return true
@@ -33,15 +39,21 @@ func (h *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		if !worker(cmd) || cmd.Name() == "evalsha" && strings.Contains(fmt.Sprint(cmd.Args()), ":code:") {
 			h.n.Add(1)
+			if debugRT {
+				fmt.Println("RT:", cmd.Name(), fmt.Sprint(cmd.Args())[:min(80, len(fmt.Sprint(cmd.Args())))])
+			}
 		}
 		return next(ctx, cmd)
 	}
 }
 func (h *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if len(cmds) > 0 && !worker(cmds[0]) {
-			h.n.Add(1)
+		for _, c := range cmds {
+			if worker(c) {
+				return next(ctx, cmds)
+			}
 		}
+		h.n.Add(1)
 		return next(ctx, cmds)
 	}
 }

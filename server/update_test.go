@@ -124,11 +124,12 @@ func TestKeyRotation(t *testing.T) {
 	}
 	oldKey, newKey := pem(token.ES256), pem(token.ES256)
 
-	before := newEnv(t, false, withFile("old.pem", oldKey),
+	codes := &syncBuffer{} // both servers' workers deliver from the shared queue
+	before := newEnv(t, false, withFile("old.pem", oldKey), withCodeLog(codes),
 		withProject(config.Project{ID: pid, SigningKeyFiles: []string{"old.pem"}}))
 	oldTokens := before.login("email", "k@example.com", "k@example.com")
 
-	after := newEnv(t, false, withRedis(before.redis), withFile("old.pem", oldKey), withFile("new.pem", newKey),
+	after := newEnv(t, false, withRedis(before.redis), withFile("old.pem", oldKey), withFile("new.pem", newKey), withCodeLog(codes),
 		withProject(config.Project{ID: pid, SigningKeyFiles: []string{"new.pem", "old.pem"}}))
 	_, keys := after.do("GET", "/v2/keys/"+pid, "", "")
 	if n := len(keys["keys"].([]any)); n != 2 {

@@ -121,7 +121,9 @@ func TestStartEnqueuesTheJob(t *testing.T) {
 	t.Parallel()
 	forEachMode(t, func(t *testing.T, c *redis.Client, s *store.RedisStore) {
 		ctx := context.Background()
-		job := func(id string) *store.Job { return &store.Job{ID: id, Payload: "sealed-" + id, Stream: "otpd:{q}:jobs", MaxLen: 100} }
+		job := func(id string) *store.Job {
+			return &store.Job{ID: id, Payload: "sealed-" + id, Stream: "otpd:{q}:jobs", MaxLen: 100}
+		}
 		nc := newCode("alice", "1", store.RuleAny)
 		nc.NewUserAddress, nc.LoginAddress, nc.Job = "alice@x.io", "", job("j1")
 		if r, err := s.StartCode(ctx, nc); err != nil || r.Status != store.StartOK {
