@@ -105,7 +105,7 @@ func parse(fsys fs.FS, p, name, source, locale string) (*file, error) {
 	if !utf8.Valid(src) {
 		return nil, fmt.Errorf("render: %s: not valid UTF-8", source)
 	}
-	f := &file{source: source, locale: locale}
+	f := &file{source: source, locale: locale, shape: shapeOf(string(src))}
 	if strings.HasSuffix(name, ".html") {
 		f.tmpl, err = htmltemplate.New(p).Option("missingkey=zero").Parse(string(src))
 	} else {

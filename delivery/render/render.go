@@ -61,6 +61,7 @@ type Renderer struct {
 	defaultLocale string
 	files         map[fileKey]*file
 	locales       map[string][]string // template ID -> sorted locales
+	cache         *outputCache
 }
 
 type fileKey struct{ id, locale, name string }
@@ -69,6 +70,7 @@ type fileKey struct{ id, locale, name string }
 type file struct {
 	source string // where it was read from, for errors
 	locale string
+	shape  shape // what the output depends on (cache.go)
 	tmpl   interface {
 		Execute(w io.Writer, data any) error
 	}
@@ -83,6 +85,7 @@ func New(o Options) (*Renderer, error) {
 		defaultLocale: normLocale(o.DefaultLocale),
 		files:         map[fileKey]*file{},
 		locales:       map[string][]string{},
+		cache:         &outputCache{},
 	}
 	if r.productName == "" {
 		r.productName = "otpd"
@@ -195,11 +198,25 @@ func (r *Renderer) exec(id, name string, chain []string, d Data) (string, string
 		return "", "", fmt.Errorf("render: no %s template for %q in locales %v", name, id, chain)
 	}
 	d.Locale = f.locale
+	var key string
+	orig := d
+	if f.shape.cacheable && r.cache != nil {
+		key = f.key(d)
+		if out, ok := r.cache.get(key); ok {
+			return withCode(out, orig), f.locale, nil
+		}
+		d.Code, d.CodeSpelled = codeMark, spellMark
+	}
 	var b strings.Builder
 	if err := f.tmpl.Execute(&b, d); err != nil {
 		return "", "", fmt.Errorf("render: template %s: %w", f.source, err)
 	}
-	return strings.TrimSpace(b.String()), f.locale, nil
+	out := strings.TrimSpace(b.String())
+	if key == "" {
+		return out, f.locale, nil
+	}
+	r.cache.put(key, out)
+	return withCode(out, orig), f.locale, nil
 }
 
 // find returns the first file named name for id along chain, or nil.

@@ -2,6 +2,7 @@ package render
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -307,4 +308,43 @@ func TestConcurrentRender(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestCachedRenderingMatchesFresh: the output cache (cache.go) gives the
+// same text as executing the templates, for many codes and shapes, and
+// templates that transform the code are never cached.
+func TestCachedRenderingMatchesFresh(t *testing.T) {
+	t.Parallel()
+	cached, err := New(Options{ProductName: "Acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, _ := New(Options{ProductName: "Acme"})
+	fresh.cache = nil
+	for i := range 200 {
+		m := delivery.Message{Code: fmt.Sprintf("%06d", i*7919%1000000), Channel: []string{"email", "sms", "whatsapp", "voice"}[i%4],
+			Purpose: []string{"signup", "signin", "update"}[i%3], Locale: []string{"en", "fr", "es"}[i%3],
+			To: fmt.Sprintf("u%d@example.com", i), TemplateOptions: map[string]string{"app": fmt.Sprint("A", i%5)}}
+		a, err := cached.Render(m, 5*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := fresh.Render(m, 5*time.Minute)
+		if a != b {
+			t.Fatalf("message %d: cached\n%+v\nfresh\n%+v", i, a, b)
+		}
+		if !strings.Contains(a.Text, m.Code) && m.Channel != "voice" || strings.Contains(a.Text+a.HTML+a.Subject, "zQx9") {
+			t.Fatalf("message %d: code missing or a placeholder leaked: %+v", i, a)
+		}
+	}
+	for src, want := range map[string]bool{
+		"Your code is {{.Code}}. Again: {{ .CodeSpelled -}}": true,
+		"{{printf \"%s\" .Code}}":                            false,
+		"{{if .Code}}x{{end}}{{.Code}}":                      false,
+		"{{.Code | len}}":                                    false,
+	} {
+		if got := shapeOf(src).cacheable; got != want {
+			t.Errorf("shapeOf(%q).cacheable = %v, want %v", src, got, want)
+		}
+	}
 }
