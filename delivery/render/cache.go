@@ -99,7 +99,14 @@ func (f *file) key(d Data) string {
 	return b.String()
 }
 
-// withCode puts the real code into an output rendered with the marks.
+// withCode puts the real code into an output rendered with the marks. (A
+// strings.Replacer built per call cost more than the templates it saves.)
 func withCode(out string, d Data) string {
-	return strings.NewReplacer(codeMark, d.Code, spellMark, d.CodeSpelled).Replace(out)
+	if strings.Contains(out, codeMark) {
+		out = strings.ReplaceAll(out, codeMark, d.Code)
+	}
+	if strings.Contains(out, spellMark) {
+		out = strings.ReplaceAll(out, spellMark, d.CodeSpelled)
+	}
+	return out
 }

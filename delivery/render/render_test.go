@@ -348,3 +348,17 @@ func TestCachedRenderingMatchesFresh(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkRenderEmail(b *testing.B) {
+	r, err := New(Options{ProductName: "Acme"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := delivery.Message{Code: "123456", Channel: "email", Purpose: "signin", Locale: "fr", To: "a@example.com"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Render(m, 5*time.Minute); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
