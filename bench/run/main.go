@@ -32,7 +32,7 @@ func main() {
 	flag.StringVar(&o.dir, "dir", ".bench", "work directory (binaries, logs, profiles)")
 	flag.DurationVar(&o.duration, "d", 10*time.Second, "duration of each load run")
 	flag.IntVar(&o.reps, "reps", 3, "repetitions (the table shows medians)")
-	flag.IntVar(&o.seed, "seed", 80000, "codes pre-seeded before each verify run")
+	flag.IntVar(&o.seed, "seed", 150000, "codes pre-seeded before each verify run (more than a verify run can use)")
 	conc := flag.String("c", "50,200", "concurrencies, comma-separated (the targets are checked at 50)")
 	flag.Parse()
 	for _, c := range strings.Split(*conc, ",") {
