@@ -56,7 +56,7 @@ bench:
 
 ## bench-go: the go test -bench micro-benchmarks of the hot paths.
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem ./otpcode/ ./token/ ./delivery/seal/ ./server/
+	$(GO) test -run '^$$' -bench . -benchmem ./otpcode/ ./token/ ./delivery/seal/ ./delivery/render/ ./server/
 
 clean:
 	rm -rf $(BIN) .bench
