@@ -284,8 +284,17 @@ func (e *env) drain() {
 	ctx := context.Background()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		parked := e.redis.ZCard(ctx, queue.DelayedKey).Val()
-		n := e.redis.XLen(ctx, queue.StreamKey).Val() + parked
+		// Read both in one transaction: a job moves between them atomically.
+		var zc *redis.IntCmd
+		var xl *redis.IntCmd
+		if _, err := e.redis.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			zc, xl = p.ZCard(ctx, queue.DelayedKey), p.XLen(ctx, queue.StreamKey)
+			return nil
+		}); err != nil {
+			e.t.Fatal(err)
+		}
+		parked := zc.Val()
+		n := xl.Val() + parked
 		if n == 0 {
 			return
 		}
