@@ -61,6 +61,8 @@ type Config struct {
 	// DeliveryMaxAttempts is how often a job is tried before it is
 	// dead-lettered.
 	DeliveryMaxAttempts int
+	// WorkerMetricsAddr, when set, is where `otpd worker` serves /metrics.
+	WorkerMetricsAddr string
 	// TrustedProxies are the peers (CIDRs) whose X-Forwarded-For /
 	// X-Real-IP (REST) or x-otpd-client-ip (gRPC) name the client.
 	TrustedProxies []netip.Prefix
@@ -161,11 +163,12 @@ func Load(env Env, read ReadFile) (*Config, error) {
 		return def
 	}
 	c := &Config{
-		GRPCAddr:     get("OTPD_GRPC_ADDR", "127.0.0.1:50051"),
-		HTTPAddr:     get("OTPD_HTTP_ADDR", "127.0.0.1:8080"),
-		RedisURL:     get("OTPD_REDIS_URL", ""),
-		RedisCluster: get("OTPD_REDIS_CLUSTER", "") == "true",
-		ConfigFile:   get("OTPD_CONFIG", ""),
+		GRPCAddr:          get("OTPD_GRPC_ADDR", "127.0.0.1:50051"),
+		HTTPAddr:          get("OTPD_HTTP_ADDR", "127.0.0.1:8080"),
+		RedisURL:          get("OTPD_REDIS_URL", ""),
+		RedisCluster:      get("OTPD_REDIS_CLUSTER", "") == "true",
+		ConfigFile:        get("OTPD_CONFIG", ""),
+		WorkerMetricsAddr: get("OTPD_WORKER_METRICS_ADDR", ""),
 	}
 	def := ""
 	if c.Embedded() {

@@ -11,11 +11,15 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/otpd/otpd/clock"
@@ -55,7 +59,7 @@ func realMain(ctx context.Context, args []string) error {
 	defer closeRedis()
 
 	opts := server.Options{
-		Config: cfg, Redis: rdb, Clock: clk, Log: log, CodeLog: os.Stdout,
+		Config: cfg, Redis: rdb, Clock: clk, Log: log, CodeLog: os.Stdout, Registry: newRegistry(),
 		Pprof: os.Getenv("OTPD_PPROF") == "true",
 	}
 	benchOptions(&opts)
@@ -118,7 +122,7 @@ func runWorker(ctx context.Context, cfg *config.Config, clk clock.Clock, log *sl
 		return err
 	}
 	defer closeRedis()
-	reg := prometheus.NewRegistry()
+	reg := newRegistry()
 	dlv, err := server.BuildDelivery(cfg, os.ReadFile, os.LookupEnv, os.Stdout, clk.Now, log)
 	if err != nil {
 		return err
@@ -129,8 +133,26 @@ func runWorker(ctx context.Context, cfg *config.Config, clk clock.Clock, log *sl
 	}
 	n := max(cfg.Workers, 1)
 	log.Info("otpd worker delivering", "concurrency", n)
+	if cfg.WorkerMetricsAddr != "" {
+		l, err := net.Listen("tcp", cfg.WorkerMetricsAddr)
+		if err != nil {
+			return fmt.Errorf("OTPD_WORKER_METRICS_ADDR: %w", err)
+		}
+		hs := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = hs.Serve(l) }()
+		defer hs.Close()
+		log.Info("worker metrics", "addr", l.Addr().String())
+	}
 	w := queue.NewWorker(rdb, dlv.Sealer, dlv.Handler, clk, log, m, queue.Options{
 		Concurrency: n, MaxAttempts: cfg.DeliveryMaxAttempts, MaxLen: cfg.QueueMaxLen, DeadMaxLen: cfg.QueueMaxLen,
 	})
 	return w.Run(ctx)
+}
+
+// newRegistry is a metrics registry with the Go runtime and process
+// collectors.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
 }
