@@ -199,17 +199,15 @@ func Load(env Env, read ReadFile) (*Config, error) {
 	if err := c.LogLevel.UnmarshalText([]byte(get("OTPD_LOG_LEVEL", "info"))); err != nil {
 		errs = append(errs, fmt.Errorf("OTPD_LOG_LEVEL: %w", err))
 	}
-	for name, dst := range map[string]*int{"OTPD_WORKERS": &c.Workers, "OTPD_DELIVERY_MAX_ATTEMPTS": &c.DeliveryMaxAttempts} {
-		def := map[string]string{"OTPD_WORKERS": "4", "OTPD_DELIVERY_MAX_ATTEMPTS": "6"}[name]
+	intVar := func(name, def string, lo, hi int) int {
 		n, err := strconv.Atoi(get(name, def))
-		if err != nil || n < 0 || n > 1000 {
-			errs = append(errs, fmt.Errorf("%s: must be a number 0..1000", name))
+		if err != nil || n < lo || n > hi {
+			errs = append(errs, fmt.Errorf("%s: must be a number %d..%d", name, lo, hi))
 		}
-		*dst = n
+		return n
 	}
-	if c.DeliveryMaxAttempts == 0 {
-		errs = append(errs, errors.New("OTPD_DELIVERY_MAX_ATTEMPTS: must be at least 1"))
-	}
+	c.Workers = intVar("OTPD_WORKERS", "4", 0, 1000)
+	c.DeliveryMaxAttempts = intVar("OTPD_DELIVERY_MAX_ATTEMPTS", "6", 1, 1000)
 	if n, err := strconv.ParseInt(get("OTPD_QUEUE_MAXLEN", "100000"), 10, 64); err != nil || n < 100 {
 		errs = append(errs, errors.New("OTPD_QUEUE_MAXLEN: must be a number >= 100"))
 	} else {

@@ -151,7 +151,7 @@ type startArgs struct {
 }
 
 func (e *Engine) start(ctx context.Context, a startArgs) (StartOutput, error) {
-	p, in := a.project, a
+	p := a.project
 	payload, err := a.pending.encode()
 	if err != nil {
 		return StartOutput{}, err
@@ -161,12 +161,12 @@ func (e *Engine) start(ctx context.Context, a startArgs) (StartOutput, error) {
 	// phone policy apply to it. (An existing user reached through a user
 	// name gets the code at a number that was checked when it was stored.)
 	var dest string
-	if in.channel != Email {
+	if a.channel != Email {
 		for _, n := range []string{newAddr, loginAddr} {
 			if n == "" {
 				continue
 			}
-			if err := checkPhone(p, in.channel, n); err != nil {
+			if err := checkPhone(p, a.channel, n); err != nil {
 				return StartOutput{}, err
 			}
 			if dest == "" {
@@ -181,8 +181,8 @@ func (e *Engine) start(ctx context.Context, a startArgs) (StartOutput, error) {
 	now := e.clock.Now()
 	expires := now.Add(p.CodeTTL)
 	msg := a.msg
-	msg.Project, msg.Channel, msg.Code = p.ID, string(in.channel), code
-	msg.Purpose, msg.ExpiresAt = string(in.op), expires
+	msg.Project, msg.Channel, msg.Code = p.ID, string(a.channel), code
+	msg.Purpose, msg.ExpiresAt = string(a.op), expires
 	var job *store.Job
 	if e.jobs != nil {
 		// Sealed now; enqueued by the start script with the address it picks.
@@ -192,11 +192,11 @@ func (e *Engine) start(ctx context.Context, a startArgs) (StartOutput, error) {
 	}
 	res, err := e.codes.StartCode(ctx, store.NewCode{
 		Job:            job,
-		Key:            store.CodeKey{Project: p.ID, LoginID: loginID, Channel: string(in.channel)},
+		Key:            store.CodeKey{Project: p.ID, LoginID: loginID, Channel: string(a.channel)},
 		Rule:           a.rule,
-		Purpose:        string(in.op),
-		Hash:           e.hasher.Sum(otpcode.Input{Project: p.ID, Channel: string(in.channel), LoginID: loginID, Purpose: string(in.op), Code: code}),
-		Contact:        in.channel.Contact(),
+		Purpose:        string(a.op),
+		Hash:           e.hasher.Sum(otpcode.Input{Project: p.ID, Channel: string(a.channel), LoginID: loginID, Purpose: string(a.op), Code: code}),
+		Contact:        a.channel.Contact(),
 		NewUserAddress: newAddr,
 		LoginAddress:   loginAddr,
 		OwnerID:        a.owner,
@@ -205,7 +205,7 @@ func (e *Engine) start(ctx context.Context, a startArgs) (StartOutput, error) {
 		ExpiresAt:      expires,
 		Retain:         p.CodeTTL + verifyGrace,
 		Now:            now,
-		Limits:         startLimits(p, in.channel, loginID, dest, a.ip),
+		Limits:         startLimits(p, a.channel, loginID, dest, a.ip),
 	})
 	if err != nil {
 		return StartOutput{}, storeErr(err)
@@ -219,15 +219,15 @@ func (e *Engine) start(ctx context.Context, a startArgs) (StartOutput, error) {
 	case store.StartExists:
 		return StartOutput{}, apierr.ErrUserExists
 	case store.StartNotFound:
-		if p.EnumerationProtection && in.op == SignIn {
+		if p.EnumerationProtection && a.op == SignIn {
 			// Answer as for a known user; send nothing.
-			return StartOutput{Masked: e.decoyMask(p, in.channel, loginID, loginAddr)}, nil
+			return StartOutput{Masked: e.decoyMask(p, a.channel, loginID, loginAddr)}, nil
 		}
 		return StartOutput{}, apierr.ErrUserNotFound
 	case store.StartNotOwner:
 		return StartOutput{}, apierr.ErrRefreshInvalid.With("The loginId does not belong to the signed-in user")
 	case store.StartNoAddress:
-		if in.channel == Email {
+		if a.channel == Email {
 			return StartOutput{}, apierr.ErrInvalidArgument.With("No email address to send the code to: send an email address as loginId or in the email field")
 		}
 		return StartOutput{}, apierr.ErrInvalidArgument.With("No phone number to send the code to: send a phone number as loginId or in the phone field")
@@ -240,10 +240,10 @@ func (e *Engine) start(ctx context.Context, a startArgs) (StartOutput, error) {
 		if err := e.sender.Send(ctx, msg); err != nil {
 			// The code is stored; the user can ask for another. Do not
 			// fail the start on a provider problem, but say so in the log.
-			e.log.ErrorContext(ctx, "delivery failed", "project", p.ID, "channel", in.channel, "error", err)
+			e.log.ErrorContext(ctx, "delivery failed", "project", p.ID, "channel", a.channel, "error", err)
 		}
 	}
-	return StartOutput{Masked: maskAddress(in.channel, res.Address)}, nil
+	return StartOutput{Masked: maskAddress(a.channel, res.Address)}, nil
 }
 
 // storeErr maps store failures: unreachable Redis is real unavailability.

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"strings"
 
@@ -40,14 +41,14 @@ func ClientIP(trusted []netip.Prefix) grpc.UnaryServerInterceptor {
 
 func resolve(ctx context.Context, isTrusted func(netip.Addr) bool) string {
 	p, ok := peer.FromContext(ctx)
-	if !ok || p.Addr == nil {
+	if !ok {
 		return ""
 	}
-	ap, err := netip.ParseAddrPort(p.Addr.String())
-	if err != nil {
+	ta, ok := p.Addr.(*net.TCPAddr)
+	if !ok {
 		return ""
 	}
-	ip := ap.Addr().Unmap()
+	ip := ta.AddrPort().Addr().Unmap()
 	if !isTrusted(ip) {
 		return ip.String()
 	}

@@ -22,10 +22,14 @@ var (
 	loginSrc string
 )
 
-// Scripter is the narrow client RedisStore needs: running scripts.
-// redis.UniversalClient (single node, Sentinel, Cluster) satisfies it.
+// Scripter is the narrow client RedisStore needs: scripts, plus the three
+// plain commands that need no script. redis.UniversalClient (single node,
+// Sentinel, Cluster) satisfies it.
 type Scripter interface {
 	redis.Scripter
+	HGet(ctx context.Context, key, field string) *redis.StringCmd
+	HGetAll(ctx context.Context, key string) *redis.MapStringStringCmd
+	XAdd(ctx context.Context, a *redis.XAddArgs) *redis.StringCmd
 }
 
 // RedisStore implements Codes and Users on Redis.
@@ -166,11 +170,7 @@ func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, err
 }
 
 func (s *RedisStore) enqueue(ctx context.Context, j *Job, to string, exp time.Time) error {
-	c, err := s.cmd()
-	if err != nil {
-		return err
-	}
-	err = c.XAdd(ctx, &redis.XAddArgs{Stream: j.Stream, MaxLen: j.MaxLen, Values: []any{
+	err := s.c.XAdd(ctx, &redis.XAddArgs{Stream: j.Stream, MaxLen: j.MaxLen, Values: []any{
 		"id", j.ID, "j", j.Payload, "to", to, "exp", strconv.FormatInt(exp.UnixMilli(), 10), "a", "1",
 	}}).Err()
 	if err != nil {

@@ -138,21 +138,9 @@ func userFromReply(flat []string) (User, error) {
 	return userFromHash(f)
 }
 
-func (s *RedisStore) cmd() (redis.Cmdable, error) {
-	c, ok := s.c.(redis.Cmdable)
-	if !ok {
-		return nil, errors.New("store: client cannot run commands")
-	}
-	return c, nil
-}
-
 // User implements Accounts.
 func (s *RedisStore) User(ctx context.Context, project, userID string) (User, error) {
-	c, err := s.cmd()
-	if err != nil {
-		return User{}, err
-	}
-	f, err := c.HGetAll(ctx, UserKey(project, userID)).Result()
+	f, err := s.c.HGetAll(ctx, UserKey(project, userID)).Result()
 	if err != nil {
 		return User{}, unavailable(err)
 	}
@@ -164,11 +152,7 @@ func (s *RedisStore) User(ctx context.Context, project, userID string) (User, er
 
 // LoginOwner implements Accounts.
 func (s *RedisStore) LoginOwner(ctx context.Context, project, loginID string) (string, error) {
-	c, err := s.cmd()
-	if err != nil {
-		return "", err
-	}
-	uid, err := c.HGet(ctx, LoginKey(project, loginID), "uid").Result()
+	uid, err := s.c.HGet(ctx, LoginKey(project, loginID), "uid").Result()
 	if errors.Is(err, redis.Nil) {
 		return "", nil
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -85,7 +86,10 @@ func (p *proc) cpu() (time.Duration, error) {
 	return time.Duration(ut+st) * time.Second / time.Duration(clockTicks()), nil
 }
 
-func clockTicks() int64 {
+// clockTicks is the kernel's CPU-time unit in /proc (CLK_TCK), read once.
+var clockTicks = sync.OnceValue(readClockTicks)
+
+func readClockTicks() int64 {
 	out, err := exec.Command("getconf", "CLK_TCK").Output()
 	if n, perr := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err == nil && perr == nil && n > 0 {
 		return n

@@ -124,7 +124,7 @@ func TestConfigMapLayout(t *testing.T) {
 	dir := writeTree(t, map[string]string{"..2026_01_01/default/en/sms.txt": "CM {{.Code}}"})
 	for _, l := range [][2]string{{"..2026_01_01", "..data"}, {filepath.Join("..data", "default"), "default"}} {
 		if err := os.Symlink(l[0], filepath.Join(dir, l[1])); err != nil {
-			t.Skip(err)
+			t.Fatal(err)
 		}
 	}
 	r := mustNew(t, Options{Dir: dir})
