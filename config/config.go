@@ -67,9 +67,21 @@ type Config struct {
 	// X-Real-IP (REST) or x-otpd-client-ip (gRPC) name the client.
 	TrustedProxies []netip.Prefix
 	// CORSOrigins may call the REST API from a browser; "*" is any.
-	// Default: "*" in embedded mode, none otherwise.
+	// Default: "*" in embedded mode, none otherwise; "*" with a real Redis
+	// needs OTPD_CORS_ALLOW_ANY=true.
 	CORSOrigins []string
-	Projects    []Project
+	// AdminAddr serves /metrics and /debug/pprof/ ("" = no admin listener).
+	AdminAddr string
+	// GRPCReflection registers the reflection service (grpcurl, ghz).
+	GRPCReflection bool
+	// GRPCMaxConnsPerIP and GRPCMaxConns cap gRPC connections per client
+	// key (see ClientIPv6Bits) and in all; 0 = no cap.
+	GRPCMaxConnsPerIP, GRPCMaxConns int
+	// ClientIPv6Bits is the prefix length an IPv6 client is keyed by, for
+	// per-IP limits and connection caps.
+	ClientIPv6Bits int
+
+	Projects []Project
 }
 
 // Embedded reports whether otpd runs on the in-process Redis.
@@ -170,15 +182,6 @@ func Load(env Env, read ReadFile) (*Config, error) {
 		ConfigFile:        get("OTPD_CONFIG", ""),
 		WorkerMetricsAddr: get("OTPD_WORKER_METRICS_ADDR", ""),
 	}
-	def := ""
-	if c.Embedded() {
-		def = "*"
-	}
-	for _, o := range strings.Split(get("OTPD_CORS_ORIGINS", def), ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			c.CORSOrigins = append(c.CORSOrigins, o)
-		}
-	}
 	var errs []error
 	for _, t := range strings.Split(get("OTPD_TRUSTED_PROXIES", ""), ",") {
 		if t = strings.TrimSpace(t); t == "" {
@@ -206,6 +209,7 @@ func Load(env Env, read ReadFile) (*Config, error) {
 		}
 		return n
 	}
+	errs = append(errs, c.loadListen(get, intVar)...)
 	c.Workers = intVar("OTPD_WORKERS", "4", 0, 1000)
 	c.DeliveryMaxAttempts = intVar("OTPD_DELIVERY_MAX_ATTEMPTS", "6", 1, 1000)
 	if n, err := strconv.ParseInt(get("OTPD_QUEUE_MAXLEN", "100000"), 10, 64); err != nil || n < 100 {

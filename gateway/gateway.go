@@ -118,10 +118,17 @@ func outgoingHeader(key string) (string, bool) {
 }
 
 // incomingHeader forwards X-Real-IP (honoured only from trusted proxies)
-// besides grpc-gateway's defaults.
+// and grpc-gateway's permanent headers (Cookie as grpcgateway-cookie). It
+// drops grpc-gateway's Grpc-Metadata-* pass-through: a REST client must
+// not set gRPC metadata, which the chain would read as if a trusted gRPC
+// caller had sent it (x-otpd-client-ip, x-real-ip, authorization).
 func incomingHeader(key string) (string, bool) {
-	if strings.EqualFold(key, "X-Real-Ip") {
+	switch {
+	case strings.EqualFold(key, "X-Real-Ip"):
 		return "x-real-ip", true
+	case len(key) >= len(runtime.MetadataHeaderPrefix) &&
+		strings.EqualFold(key[:len(runtime.MetadataHeaderPrefix)], runtime.MetadataHeaderPrefix):
+		return "", false
 	}
 	return runtime.DefaultHeaderMatcher(key)
 }

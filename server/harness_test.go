@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -63,6 +64,10 @@ type env struct {
 	cancel  context.CancelFunc
 	served  chan error
 	project string
+	// grpcAddr is the gRPC listener's address.
+	grpcAddr string
+	// registry holds the server's metrics.
+	registry *prometheus.Registry
 }
 
 // envSetup is what options may change before the server starts.
@@ -72,6 +77,7 @@ type envSetup struct {
 	cfg     *config.Config
 	redis   redis.UniversalClient // shared with another env when set
 	files   map[string][]byte     // key files the config names
+	server  []func(*server.Options)
 }
 
 type envOption func(*envSetup)
@@ -92,6 +98,11 @@ func withProjects(ps ...config.Project) envOption {
 }
 
 func withProject(p config.Project) envOption { return withProjects(p) }
+
+// withServer changes the server's options before it is built.
+func withServer(f func(*server.Options)) envOption {
+	return func(s *envSetup) { s.server = append(s.server, f) }
+}
 
 // withRedis shares a Redis (and the code-hashing secret) with another env.
 func withRedis(r redis.UniversalClient) envOption {
@@ -185,7 +196,7 @@ func newEnvAt(t testing.TB, start time.Time, real bool, opts ...envOption) *env 
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
-	srv, err := server.New(ctx, server.Options{Config: cfg, Redis: rdb, Clock: clk, Log: log, CodeLog: e.codes, Random: rand.Reader,
+	so := server.Options{Config: cfg, Redis: rdb, Clock: clk, Log: log, CodeLog: e.codes, Random: rand.Reader,
 		CodeRandom: setup.codes,
 		WorkerOptions: queue.Options{Block: 50 * time.Millisecond, Poll: 10 * time.Millisecond, ClaimIdle: 5 * time.Second,
 			Backoff: func(int) time.Duration { return 10 * time.Millisecond }},
@@ -194,7 +205,13 @@ func newEnvAt(t testing.TB, start time.Time, real bool, opts ...envOption) *env 
 				return b, nil
 			}
 			return nil, errors.New("no such file")
-		}})
+		}}
+	for _, f := range setup.server {
+		f(&so)
+	}
+	e.registry = cmp.Or(so.Registry, prometheus.NewRegistry())
+	so.Registry = e.registry
+	srv, err := server.New(ctx, so)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,6 +225,7 @@ func newEnvAt(t testing.TB, start time.Time, real bool, opts ...envOption) *env 
 	}
 	go func() { e.served <- srv.Serve(ctx, gl, hl) }()
 	e.base = "http://" + hl.Addr().String()
+	e.grpcAddr = gl.Addr().String()
 	e.conn, err = grpc.NewClient(gl.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

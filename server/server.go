@@ -15,6 +15,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +32,7 @@ import (
 	"github.com/otpd/otpd/delivery/queue"
 	"github.com/otpd/otpd/flow"
 	"github.com/otpd/otpd/gateway"
+	"github.com/otpd/otpd/grpcbounds"
 	otpv1 "github.com/otpd/otpd/gen/otp/v1"
 	"github.com/otpd/otpd/inproc"
 	"github.com/otpd/otpd/middleware"
@@ -61,6 +64,10 @@ type Options struct {
 	ReadFile config.ReadFile
 	// Env looks up secrets named by *Env settings (os.LookupEnv by default).
 	Env config.Env
+	// FirstMessageTimeout is how long a gRPC stream may stay open before
+	// its request message arrives (grpcbounds.FirstMessageTimeout by
+	// default).
+	FirstMessageTimeout time.Duration
 	// ShutdownTimeout bounds graceful shutdown (10s by default).
 	ShutdownTimeout time.Duration
 	// WorkerOptions tune the in-process delivery workers (Concurrency and
@@ -83,6 +90,7 @@ type Server struct {
 	timeout  time.Duration
 	redis    redis.UniversalClient
 	worker   *queue.Worker // nil when OTPD_WORKERS is 0
+	conns    grpcbounds.ConnLimits
 }
 
 // New assembles a server.
@@ -155,17 +163,19 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	chain := middleware.Chain(
 		middleware.Observe(o.Log, metrics, o.Clock, transport),
 		middleware.Recover(o.Log),
-		middleware.ClientIP(o.Config.TrustedProxies),
+		middleware.ClientIP(middleware.ClientIPOptions{
+			Trusted: o.Config.TrustedProxies, IPv6Bits: o.Config.ClientIPv6Bits, InProcess: inproc.IsInProcess}),
 		middleware.Errors(o.Log),
 		middleware.Auth(projects, otpv1.Session_GetKeys_FullMethodName),
 	)
 
-	gs := grpc.NewServer(grpc.UnaryInterceptor(chain), grpc.MaxRecvMsgSize(gateway.MaxBodyBytes),
+	gs := grpc.NewServer(append(grpcbounds.ServerOptions(gateway.MaxBodyBytes, o.FirstMessageTimeout),
+		grpc.ChainUnaryInterceptor(chain),
 		// Reuse handler goroutines: a fresh goroutine per RPC regrows its
 		// stack on every call (copystack was 9% of a start's CPU).
-		grpc.NumStreamWorkers(streamWorkers))
+		grpc.NumStreamWorkers(streamWorkers))...)
 	local := inproc.New(chain)
-	for _, r := range []grpc.ServiceRegistrar{gs, local} {
+	for _, r := range []grpc.ServiceRegistrar{middleware.DecodeErrors(gs, gateway.MaxBodyBytes), local} {
 		otpv1.RegisterOtpEmailServer(r, service.NewEmail(engine))
 		otpv1.RegisterOtpSmsServer(r, service.NewPhone(flow.SMS, engine))
 		otpv1.RegisterOtpVoiceServer(r, service.NewPhone(flow.Voice, engine))
@@ -173,10 +183,26 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		otpv1.RegisterSessionServer(r, service.NewSession(projects, engine))
 	}
 	hs := health.NewServer()
-	healthpb.RegisterHealthServer(gs, hs)
-	reflection.Register(gs)
+	healthpb.RegisterHealthServer(middleware.DecodeErrors(gs, gateway.MaxBodyBytes), hs)
+	if o.Config.GRPCReflection {
+		reflection.Register(gs)
+	}
 
-	s := &Server{grpc: gs, health: hs, projects: projects, log: o.Log, timeout: o.ShutdownTimeout, redis: o.Redis}
+	refusedConns := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "otpd_grpc_connections_refused_total",
+		Help: "gRPC connections closed at accept by a connection cap (per_ip or total).",
+	}, []string{"reason"})
+	if err := o.Registry.Register(refusedConns); err != nil {
+		return nil, err
+	}
+	s := &Server{grpc: gs, health: hs, projects: projects, log: o.Log, timeout: o.ShutdownTimeout, redis: o.Redis,
+		conns: grpcbounds.ConnLimits{
+			PerIP: o.Config.GRPCMaxConnsPerIP, Total: o.Config.GRPCMaxConns, IPv6Bits: o.Config.ClientIPv6Bits,
+			Trusted: func(a netip.Addr) bool {
+				return slices.ContainsFunc(o.Config.TrustedProxies, func(p netip.Prefix) bool { return p.Contains(a) })
+			},
+			Refused: func(reason string) { refusedConns.WithLabelValues(reason).Inc() },
+		}}
 	if o.Config.Workers > 0 {
 		wo := o.WorkerOptions
 		if wo.Concurrency == 0 {
@@ -256,7 +282,7 @@ func (s *Server) Serve(ctx context.Context, gl, hl net.Listener) error {
 			}
 		}
 	}()
-	go func() { errc <- s.grpc.Serve(gl) }()
+	go func() { errc <- s.grpc.Serve(grpcbounds.Listen(gl, s.conns)) }()
 	go func() {
 		if err := hsrv.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
