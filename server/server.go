@@ -169,13 +169,20 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		middleware.Auth(projects, otpv1.Session_GetKeys_FullMethodName),
 	)
 
-	gs := grpc.NewServer(append(grpcbounds.ServerOptions(gateway.MaxBodyBytes, o.FirstMessageTimeout),
+	// Messages up to twice the REST body limit are read, so that one over
+	// the limit gets E011001 with ErrorInfo (middleware.Decoder); beyond
+	// that grpc-go refuses it alone (ResourceExhausted).
+	decoder := middleware.NewDecoder(gateway.MaxBodyBytes)
+	gs := grpc.NewServer(append(grpcbounds.ServerOptions(2*gateway.MaxBodyBytes, o.FirstMessageTimeout),
+		grpc.ForceServerCodecV2(decoder.Codec()),
 		grpc.ChainUnaryInterceptor(chain),
 		// Reuse handler goroutines: a fresh goroutine per RPC regrows its
 		// stack on every call (copystack was 9% of a start's CPU).
 		grpc.NumStreamWorkers(streamWorkers))...)
 	local := inproc.New(chain)
-	for _, r := range []grpc.ServiceRegistrar{middleware.DecodeErrors(gs, gateway.MaxBodyBytes), local} {
+	// Every service on gs is registered through the decoder.
+	gsr := decoder.Register(gs)
+	for _, r := range []grpc.ServiceRegistrar{gsr, local} {
 		otpv1.RegisterOtpEmailServer(r, service.NewEmail(engine))
 		otpv1.RegisterOtpSmsServer(r, service.NewPhone(flow.SMS, engine))
 		otpv1.RegisterOtpVoiceServer(r, service.NewPhone(flow.Voice, engine))
@@ -183,9 +190,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		otpv1.RegisterSessionServer(r, service.NewSession(projects, engine))
 	}
 	hs := health.NewServer()
-	healthpb.RegisterHealthServer(middleware.DecodeErrors(gs, gateway.MaxBodyBytes), hs)
+	healthpb.RegisterHealthServer(gsr, hs)
 	if o.Config.GRPCReflection {
-		reflection.Register(gs)
+		reflection.Register(gsr)
 	}
 
 	refusedConns := prometheus.NewCounterVec(prometheus.CounterOpts{
