@@ -31,6 +31,16 @@ import (
 // MaxBodyBytes bounds a request body; larger bodies are refused (E011001).
 const MaxBodyBytes = 64 << 10
 
+// MaxHeaderBytes bounds a request's line and headers; larger ones are
+// refused with 431 E011431 in Descope's shape. The http.Server's own limit
+// (which answers in plain text) must be larger: ServerMaxHeaderBytes.
+const MaxHeaderBytes = 32 << 10
+
+// ServerMaxHeaderBytes is the http.Server's MaxHeaderBytes: headers up to
+// it are read so that MaxHeaderBytes can refuse them in Descope's shape;
+// beyond it net/http answers a plain-text 431 before any handler runs.
+const ServerMaxHeaderBytes = 256 << 10
+
 // Options configure the REST handler.
 type Options struct {
 	// Conn reaches the services, normally an *inproc.Channel.
@@ -80,7 +90,7 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 		}
 	}
 	var api http.Handler = mux
-	return cors(o.CORSOrigins, cleanPath(withPeer(limitBody(route(api, o.Extra))))), nil
+	return cors(o.CORSOrigins, limitHeaders(o.Rejected, cleanPath(withPeer(limitBody(route(api, o.Extra)))))), nil
 }
 
 // bodyJSON is grpc-gateway's JSONPb with a request decoder that parses the
@@ -221,6 +231,28 @@ func withPeer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if addr, err := net.ResolveTCPAddr("tcp", r.RemoteAddr); err == nil {
 			r = r.WithContext(peer.NewContext(r.Context(), &peer.Peer{Addr: addr}))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// limitHeaders refuses a request whose line and headers, counted as on
+// the wire, exceed MaxHeaderBytes.
+func limitHeaders(rejected func(*http.Request, *apierr.Error), next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4 + len("Host: \r\n") + len(r.Host)
+		for k, vs := range r.Header {
+			for _, v := range vs {
+				n += len(k) + len(v) + 4
+			}
+		}
+		if n > MaxHeaderBytes {
+			e := apierr.ErrHeadersTooLarge.With("The request headers are larger than %d bytes", MaxHeaderBytes)
+			if rejected != nil {
+				rejected(r, e)
+			}
+			WriteError(w, e)
+			return
 		}
 		next.ServeHTTP(w, r)
 	})

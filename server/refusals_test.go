@@ -1,6 +1,9 @@
 package server_test
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -70,5 +73,42 @@ func TestGRPCUndecodableRequests(t *testing.T) {
 	huge := stringField(1, strings.Repeat("a", 130<<10))
 	if err := e.conn.Invoke(e.authCtx(), "/otp.v1.OtpEmail/SignUpOrIn", &huge, &out, grpc.ForceCodec(rawCodec{})); status.Code(err) != codes.ResourceExhausted {
 		t.Errorf("130 KiB message: %v, want ResourceExhausted", err)
+	}
+}
+
+// TestRESTLargeHeaders: headers over 32 KiB get 431 in Descope's error
+// shape (net/http's own limit answers in plain text, which the SDKs cannot
+// read); headers under it are served.
+func TestRESTLargeHeaders(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	send := func(size int) (int, string, string) {
+		req, _ := http.NewRequest("POST", e.base+"/v1/auth/otp/signup-in/email", strings.NewReader(`{"loginId":"big@example.com"}`))
+		req.Header.Set("Authorization", "Bearer "+e.project)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Padding", strings.Repeat("p", size))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+	}
+	if st, _, b := send(20 << 10); st != 200 {
+		t.Fatalf("20 KiB header: %d %s", st, b)
+	}
+	st, ct, b := send(70 << 10)
+	var body map[string]any
+	if st != 431 || ct != "application/json" || json.Unmarshal([]byte(b), &body) != nil ||
+		body["errorCode"] != "E011431" || body["errorDescription"] == "" || body["errorMessage"] == "" {
+		t.Fatalf("70 KiB header: %d %s %q, want 431 with Descope's JSON error", st, ct, b)
+	}
+	if !strings.Contains(e.logs.String(), `"errorCode":"E011431"`) {
+		t.Errorf("the refusal was not logged")
+	}
+	// Beyond the server's own limit net/http refuses before otpd sees it.
+	if st, _, _ := send(300 << 10); st != 431 {
+		t.Fatalf("300 KiB header: %d, want 431", st)
 	}
 }

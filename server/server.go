@@ -274,7 +274,7 @@ func (s *Server) Serve(ctx context.Context, gl, hl net.Listener) error {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    32 << 10,
+		MaxHeaderBytes:    gateway.ServerMaxHeaderBytes,
 	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	errc := make(chan error, 2)
