@@ -64,6 +64,8 @@ type env struct {
 	cancel  context.CancelFunc
 	served  chan error
 	project string
+	// admin is the admin listener's base URL (/metrics, /debug/pprof/).
+	admin string
 	// grpcAddr is the gRPC listener's address.
 	grpcAddr string
 	// registry holds the server's metrics.
@@ -223,8 +225,13 @@ func newEnvAt(t testing.TB, start time.Time, real bool, opts ...envOption) *env 
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { e.served <- srv.Serve(ctx, gl, hl) }()
+	al, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { e.served <- srv.ServeListeners(ctx, server.Listeners{GRPC: gl, HTTP: hl, Admin: al}) }()
 	e.base = "http://" + hl.Addr().String()
+	e.admin = "http://" + al.Addr().String()
 	e.grpcAddr = gl.Addr().String()
 	e.conn, err = grpc.NewClient(gl.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -243,6 +250,21 @@ func newEnvAt(t testing.TB, start time.Time, real bool, opts ...envOption) *env 
 		}
 	})
 	return e
+}
+
+// metrics returns /metrics from the admin listener.
+func (e *env) metrics() string {
+	e.t.Helper()
+	resp, err := http.Get(e.admin + "/metrics")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		e.t.Fatalf("admin /metrics: %d %s", resp.StatusCode, b)
+	}
+	return string(b)
 }
 
 // authCtx is a gRPC context authenticated for the test project.

@@ -129,7 +129,7 @@ func TestDryRunCountsButAllows(t *testing.T) {
 			t.Fatalf("dry run refused: %d %s", st, b)
 		}
 	}
-	_, _, m := e.raw("GET", "/metrics", "", nil)
+	m := e.metrics()
 	if !strings.Contains(m, `otpd_limit_refusals_total{dry_run="true",limit="sends_per_ip",project="`+pid+`"} 2`) {
 		t.Fatalf("metrics lack the dry-run refusals:\n%s", grepLines(m, "otpd_limit"))
 	}

@@ -58,7 +58,7 @@ type Options struct {
 	// CodeRandom, when set, feeds only the code generator (the benchmark
 	// build uses it to make codes known; see cmd/otpd/bench.go).
 	CodeRandom io.Reader
-	// Pprof serves /debug/pprof/ on the REST listener (OTPD_PPROF=true).
+	// Pprof serves /debug/pprof/ on the admin listener (OTPD_PPROF=true).
 	Pprof bool
 	// ReadFile reads key files.
 	ReadFile config.ReadFile
@@ -84,6 +84,7 @@ const streamWorkers = 256
 type Server struct {
 	grpc     *grpc.Server
 	rest     http.Handler
+	admin    http.Handler
 	health   *health.Server
 	projects flow.ProjectMap
 	log      *slog.Logger
@@ -221,17 +222,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		wo.MaxLen, wo.DeadMaxLen = o.Config.QueueMaxLen, o.Config.QueueMaxLen
 		s.worker = queue.NewWorker(o.Redis, dlv.Sealer, dlv.Handler, o.Clock, o.Log, queueMetrics, wo)
 	}
-	extra := map[string]http.Handler{
-		"/healthz": http.HandlerFunc(s.healthz),
-		"/metrics": promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}),
-	}
-	if o.Pprof {
-		extra["/debug/pprof/"] = http.HandlerFunc(pprof.Index)
-		extra["/debug/pprof/profile"] = http.HandlerFunc(pprof.Profile)
-		extra["/debug/pprof/heap"] = pprof.Handler("heap")
-		extra["/debug/pprof/allocs"] = pprof.Handler("allocs")
-		o.Log.Warn("pprof is served on the REST listener (OTPD_PPROF=true); do not expose it publicly")
-	}
+	s.admin = adminHandler(o.Registry, http.HandlerFunc(s.healthz), o.Pprof)
+	extra := map[string]http.Handler{"/healthz": http.HandlerFunc(s.healthz)}
 	rest, err := gateway.New(ctx, gateway.Options{
 		Conn:        local,
 		CORSOrigins: o.Config.CORSOrigins,
@@ -251,6 +243,26 @@ func (s *Server) Projects() flow.ProjectMap { return s.projects }
 // Handler returns the REST handler.
 func (s *Server) Handler() http.Handler { return s.rest }
 
+// AdminHandler returns the admin handler: /metrics, /healthz and, with
+// Options.Pprof, /debug/pprof/.
+func (s *Server) AdminHandler() http.Handler { return s.admin }
+
+// adminHandler serves what must not share the public REST port: metrics
+// (they name every method, limit and error rate) and profiles.
+func adminHandler(reg *prometheus.Registry, healthz http.Handler, withPprof bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /healthz", healthz)
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
 // healthz answers 200 when Redis answers, 503 otherwise.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
@@ -264,10 +276,23 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, `{"status":"SERVING"}`)
 }
 
-// Serve serves gRPC on gl and REST on hl until ctx ends, then shuts down
-// gracefully: health turns NOT_SERVING, in-flight calls finish (bounded by
-// the shutdown timeout), listeners close.
+// Listeners are where a Server serves. Admin may be nil (no admin
+// listener).
+type Listeners struct {
+	GRPC, HTTP, Admin net.Listener
+}
+
+// Serve serves gRPC on gl and REST on hl, without an admin listener; see
+// ServeListeners.
 func (s *Server) Serve(ctx context.Context, gl, hl net.Listener) error {
+	return s.ServeListeners(ctx, Listeners{GRPC: gl, HTTP: hl})
+}
+
+// ServeListeners serves gRPC, REST and admin until ctx ends, then shuts
+// down gracefully: health turns NOT_SERVING, in-flight calls finish
+// (bounded by the shutdown timeout), listeners close.
+func (s *Server) ServeListeners(ctx context.Context, l Listeners) error {
+	gl, hl := l.GRPC, l.HTTP
 	hsrv := &http.Server{
 		Handler:           s.rest,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -275,6 +300,12 @@ func (s *Server) Serve(ctx context.Context, gl, hl net.Listener) error {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    gateway.ServerMaxHeaderBytes,
+	}
+	if l.Admin != nil {
+		// Profiles take up to their ?seconds; no write timeout.
+		asrv := &http.Server{Handler: s.admin, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 32 << 10}
+		go func() { _ = asrv.Serve(l.Admin) }()
+		defer asrv.Close()
 	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	errc := make(chan error, 2)
