@@ -10,10 +10,10 @@ import (
 // production is the environment of a deployment on a real Redis.
 func production(extra map[string]string) map[string]string {
 	m := map[string]string{
-		"OTPD_REDIS_URL":        "redis://127.0.0.1:6379",
-		"OTPD_HMAC_SECRETS":     "0123456789abcdef0123456789abcdef",
-		"OTPD_SEAL_KEYS":        "dGVzdC1zZWFsLWtleS0wMTIzNDU2Nzg5YWJjZGVmMDE=",
-		"OTPD_CONFIG":           "c.yaml",
+		"OTPD_REDIS_URL":    "redis://127.0.0.1:6379",
+		"OTPD_HMAC_SECRETS": "0123456789abcdef0123456789abcdef",
+		"OTPD_SEAL_KEYS":    "dGVzdC1zZWFsLWtleS0wMTIzNDU2Nzg5YWJjZGVmMDE=",
+		"OTPD_CONFIG":       "c.yaml",
 	}
 	for k, v := range extra {
 		m[k] = v

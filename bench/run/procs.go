@@ -154,7 +154,7 @@ func startRedis(ctx context.Context, dir string) (*redisProc, error) {
 type targets struct {
 	otpd               *proc
 	otpdGRPC, otpdHTTP string
-	otpdAdmin          string // /metrics and /debug/pprof/
+	otpdAdmin          string           // /metrics and /debug/pprof/
 	base               map[string]*proc // echo, redis, sign
 	baseAddr           map[string]string
 	projectID          string
