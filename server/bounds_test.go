@@ -12,7 +12,9 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
 	"github.com/otpd/otpd/grpcbounds"
 	"github.com/otpd/otpd/server"
@@ -195,5 +197,27 @@ func TestStreamFloodIsBounded(t *testing.T) {
 	// The connection is still usable: a stream that sends its message is served.
 	if err := check(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFirstMessageDeadlineSparesStartedStreams: a streaming call that sent
+// its request (health Watch) outlives the first-message deadline.
+func TestFirstMessageDeadlineSparesStartedStreams(t *testing.T) {
+	t.Parallel()
+	const firstMessage = 300 * time.Millisecond
+	e := newEnv(t, false, withServer(func(o *server.Options) { o.FirstMessageTimeout = firstMessage }))
+	ctx, cancel := context.WithTimeout(context.Background(), 4*firstMessage)
+	defer cancel()
+	w, err := grpc_health_v1.NewHealthClient(e.conn).Watch(ctx, &grpc_health_v1.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := w.Recv(); err != nil || r.GetStatus() != grpc_health_v1.HealthCheckResponse_SERVING {
+		t.Fatalf("first Watch answer: %v %v", r, err)
+	}
+	// The next Recv blocks until the client's own deadline, not the server's.
+	_, err = w.Recv()
+	if status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("Watch ended with %v, want the client's DeadlineExceeded", err)
 	}
 }
