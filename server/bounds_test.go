@@ -3,7 +3,10 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
+	"os"
+	"strings"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -16,6 +19,7 @@ import (
 	"google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/otpd/otpd/config"
 	"github.com/otpd/otpd/grpcbounds"
 	"github.com/otpd/otpd/server"
 )
@@ -219,5 +223,49 @@ func TestFirstMessageDeadlineSparesStartedStreams(t *testing.T) {
 	_, err = w.Recv()
 	if status.Code(err) != codes.DeadlineExceeded {
 		t.Fatalf("Watch ended with %v, want the client's DeadlineExceeded", err)
+	}
+}
+
+// TestGRPCConnectionsPerIP: on the default configuration one client IP
+// keeps at most 16 gRPC connections; the next is dropped at accept and
+// counted, while another IP still connects and is served.
+func TestGRPCConnectionsPerIP(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	dialFrom := func(ip string) net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 2 * time.Second}
+		c, err := d.Dial("tcp", e.grpcAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		// Speak HTTP/2, so the handshake deadline does not close it.
+		_, _ = c.Write([]byte(http2.ClientPreface))
+		_ = http2.NewFramer(c, c).WriteSettings()
+		return c
+	}
+	dropped := func(c net.Conn) bool {
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		buf := make([]byte, 4096)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				return !errors.Is(err, os.ErrDeadlineExceeded)
+			}
+		}
+	}
+	for range config.DefaultGRPCMaxConnsPerIP {
+		dialFrom("127.0.0.5")
+	}
+	if !dropped(dialFrom("127.0.0.5")) {
+		t.Fatalf("connection %d from one IP was kept", config.DefaultGRPCMaxConnsPerIP+1)
+	}
+	if dropped(dialFrom("127.0.0.6")) {
+		t.Fatal("another IP's connection was dropped")
+	}
+	if _, err := grpc_health_v1.NewHealthClient(e.conn).Check(context.Background(), &grpc_health_v1.HealthCheckRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if m := e.metrics(); !strings.Contains(m, `otpd_grpc_connections_refused_total{reason="per_ip"} 1`) {
+		t.Errorf("the refusal was not counted:\n%s", grepLines(m, "otpd_grpc_connections"))
 	}
 }
