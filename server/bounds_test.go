@@ -146,7 +146,7 @@ func waitFor(d time.Duration, cond func() bool) bool {
 func TestStreamFloodIsBounded(t *testing.T) {
 	const (
 		streams      = 5000
-		firstMessage = 1500 * time.Millisecond
+		firstMessage = 5 * time.Second
 		// Bounds on otpd's growth while the flood is held (this test
 		// process is otpd): MaxStreams handler goroutines plus slack, and
 		// the heap and stacks they and their buffers use.
