@@ -109,6 +109,7 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		Project: p.ID, UserID: uid, LoginID: loginID, Contact: res.Contact,
 		Address: res.Address, Profile: pend.Profile, RefreshID: pair.RefreshID,
 		RefreshExpiry: pair.RefreshExpiry, Now: now, RevokeOthers: pend.RevokeOthers,
+		MaxRefreshTokens: p.MaxRefreshTokens,
 	}
 	if pend.Update != nil {
 		// The change is applied; only register the session.
