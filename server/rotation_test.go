@@ -220,3 +220,38 @@ func TestRefreshRateLimit(t *testing.T) {
 		t.Fatalf("another user's refresh: %d", s)
 	}
 }
+
+// TestRefreshLimitPerIPAndConfiguredCap: a project's own refresh settings:
+// the per-IP limit counts every user's refreshes from one address, and
+// the family cap evicts the oldest sign-in.
+func TestRefreshLimitPerIPAndConfiguredCap(t *testing.T) {
+	t.Parallel()
+	p := limitedProject(func(l *config.Limits) { l.RefreshesPerIP = rate(3, time.Minute) })
+	p.MaxRefreshTokensPerUser = 2
+	e := newEnv(t, false, withProject(p))
+	a := e.login("email", "ip-a@example.com", "ip-a@example.com")["refreshJwt"].(string)
+	b := e.login("email", "ip-b@example.com", "ip-b@example.com")["refreshJwt"].(string)
+	for i, tok := range []string{a, b, a} {
+		if s, _, _ := e.refreshOnce(i == 1, tok); s != 200 {
+			t.Fatalf("refresh %d: %d", i, s)
+		}
+	}
+	st, retry, body := e.raw("POST", "/v1/auth/refresh", "", map[string]string{"Authorization": e.bearer(b)})
+	if st != 429 || retry != "20" || !strings.Contains(body, "refreshes_per_ip") {
+		t.Fatalf("past the per-IP limit: %d Retry-After=%q %s", st, retry, body)
+	}
+	if s, code, _ := e.refreshOnce(true, a); s != 429 || code != "E130429" {
+		t.Fatalf("gRPC past the per-IP limit: %d %s", s, code)
+	}
+	// Cap 2: a third sign-in of user a evicts the first (the oldest: the
+	// clock moves between sign-ins).
+	e.clock.Add(time.Second)
+	a2 := e.login("email", "ip-a@example.com", "ip-a@example.com")["refreshJwt"].(string)
+	e.clock.Add(time.Second)
+	a3 := e.login("email", "ip-a@example.com", "ip-a@example.com")["refreshJwt"].(string)
+	for tok, want := range map[string]int{a: 401, a2: 200, a3: 200} {
+		if s, _ := e.do("GET", "/v1/auth/me", "", e.bearer(tok)); s != want {
+			t.Fatalf("me after the cap: %d, want %d", s, want)
+		}
+	}
+}
