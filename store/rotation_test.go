@@ -204,7 +204,7 @@ func TestRotationStateIsFlat(t *testing.T) {
 }
 
 // scriptTime is the longest script run in the SLOWLOG.
-func scriptTime(t *testing.T, c *redis.Client) time.Duration {
+func scriptTime(t testing.TB, c *redis.Client) time.Duration {
 	t.Helper()
 	logs, err := c.SlowLogGet(context.Background(), 128).Result()
 	if err != nil {
