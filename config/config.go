@@ -111,6 +111,12 @@ type Project struct {
 	// RefreshRotation issues a new refresh JWT on every refresh; a reused
 	// old one revokes its whole family.
 	RefreshRotation bool `json:"refreshRotation,omitempty"`
+	// RefreshRotationGrace: a rotated refresh JWT presented again within it
+	// is answered, not treated as reuse (default 10s; 0 turns it off).
+	RefreshRotationGrace *Duration `json:"refreshRotationGrace,omitempty"`
+	// MaxRefreshTokensPerUser caps a user's live refresh JWTs (token
+	// families); a sign-in past it evicts the oldest (default 100).
+	MaxRefreshTokensPerUser int `json:"maxRefreshTokensPerUser,omitempty"`
 	// SessionTokenResponseMethod and RefreshTokenResponseMethod are
 	// "response_body" (default) or "cookies" (Descope's project settings).
 	SessionTokenResponseMethod string `json:"sessionTokenResponseMethod,omitempty"`
@@ -332,6 +338,7 @@ func (p *Project) applyDefaults() {
 	if p.CookiePath == "" {
 		p.CookiePath = DefaultCookiePath
 	}
+	p.applySessionDefaults()
 	p.Limits.applyDefaults()
 }
 
@@ -373,6 +380,7 @@ func (p *Project) validate(embedded bool) []error {
 			bad("%s %q: must be response_body or cookies", name, m)
 		}
 	}
+	errs = append(errs, p.validateSessions()...)
 	errs = append(errs, p.Limits.validate()...)
 	errs = append(errs, p.Delivery.validate(embedded)...)
 	errs = append(errs, validatePolicies(p.PhonePolicy)...)
