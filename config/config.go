@@ -45,6 +45,8 @@ type Config struct {
 	RedisURL string
 	// RedisCluster reads RedisURL as a cluster URL.
 	RedisCluster bool
+	// RedisTimeout bounds every Redis command (OTPD_REDIS_TIMEOUT, 1s).
+	RedisTimeout time.Duration
 	ConfigFile   string
 	// HMACSecrets hash codes, newest first. Empty in embedded mode means
 	// "generate one at startup".
@@ -207,6 +209,11 @@ func Load(env Env, read ReadFile) (*Config, error) {
 		return n
 	}
 	c.Workers = intVar("OTPD_WORKERS", "4", 0, 1000)
+	if d, err := time.ParseDuration(get("OTPD_REDIS_TIMEOUT", "1s")); err != nil || d < 10*time.Millisecond || d > time.Minute {
+		errs = append(errs, errors.New("OTPD_REDIS_TIMEOUT: must be a duration 10ms..1m"))
+	} else {
+		c.RedisTimeout = d
+	}
 	c.DeliveryMaxAttempts = intVar("OTPD_DELIVERY_MAX_ATTEMPTS", "6", 1, 1000)
 	if n, err := strconv.ParseInt(get("OTPD_QUEUE_MAXLEN", "100000"), 10, 64); err != nil || n < 100 {
 		errs = append(errs, errors.New("OTPD_QUEUE_MAXLEN: must be a number >= 100"))

@@ -83,6 +83,7 @@ type Server struct {
 	timeout  time.Duration
 	redis    redis.UniversalClient
 	worker   *queue.Worker // nil when OTPD_WORKERS is 0
+	watch    *healthWatch
 }
 
 // New assembles a server.
@@ -188,8 +189,12 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		wo.MaxLen, wo.DeadMaxLen = o.Config.QueueMaxLen, o.Config.QueueMaxLen
 		s.worker = queue.NewWorker(o.Redis, dlv.Sealer, dlv.Handler, o.Clock, o.Log, queueMetrics, wo)
 	}
+	s.watch = &healthWatch{redis: o.Redis, grpc: hs, log: o.Log}
+	if s.worker != nil {
+		s.watch.workers = s.worker
+	}
 	extra := map[string]http.Handler{
-		"/healthz": http.HandlerFunc(s.healthz),
+		"/healthz": http.HandlerFunc(s.watch.serveHTTP),
 		"/metrics": promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}),
 	}
 	if o.Pprof {
@@ -218,19 +223,6 @@ func (s *Server) Projects() flow.ProjectMap { return s.projects }
 // Handler returns the REST handler.
 func (s *Server) Handler() http.Handler { return s.rest }
 
-// healthz answers 200 when Redis answers, 503 otherwise.
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
-	defer cancel()
-	w.Header().Set("Content-Type", "application/json")
-	if err := s.redis.Ping(ctx).Err(); err != nil {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = io.WriteString(w, `{"status":"NOT_SERVING"}`)
-		return
-	}
-	_, _ = io.WriteString(w, `{"status":"SERVING"}`)
-}
-
 // Serve serves gRPC on gl and REST on hl until ctx ends, then shuts down
 // gracefully: health turns NOT_SERVING, in-flight calls finish (bounded by
 // the shutdown timeout), listeners close.
@@ -243,10 +235,13 @@ func (s *Server) Serve(ctx context.Context, gl, hl net.Listener) error {
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    32 << 10,
 	}
-	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	errc := make(chan error, 2)
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
+	// gRPC health follows the same Redis probe as /healthz.
+	_ = s.watch.check(ctx, 0)
+	watchDone := make(chan struct{})
+	go func() { defer close(watchDone); s.watch.run(workCtx) }()
 	workDone := make(chan struct{})
 	go func() {
 		defer close(workDone)
@@ -283,6 +278,7 @@ func (s *Server) Serve(ctx context.Context, gl, hl net.Listener) error {
 	}
 	// Workers stop last: jobs in flight finish; waiting jobs stay queued.
 	stopWork()
+	<-watchDone
 	select {
 	case <-workDone:
 	case <-sctx.Done():

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/otpd/otpd/redisconn"
 )
 
 var (
@@ -115,8 +117,14 @@ func sessionKeys(project, userID string) []string {
 	return []string{t + "user", t + "rt", t + "rtf", t + "rtr"}
 }
 
+// unavailable classifies a Redis failure: real unavailability wraps
+// ErrUnavailable (503, safe to retry); anything else (a Lua runtime error,
+// WRONGTYPE, NOSCRIPT...) is a plain error the API answers 500.
 func unavailable(err error) error {
-	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	if redisconn.Unavailable(err) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return fmt.Errorf("store: redis: %w", err)
 }
 
 func errShape(script string) error { return fmt.Errorf("store: %s returned a malformed reply", script) }

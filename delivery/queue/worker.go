@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -134,6 +135,23 @@ type Worker struct {
 	retry   *redis.Script
 	promote *redis.Script
 	dead    *redis.Script
+	state   atomic.Value // string: see State
+}
+
+// Worker states (State).
+const (
+	StateStarting = "starting"    // creating the consumer group
+	StateRunning  = "running"     // the last read succeeded
+	StateWaiting  = "redis-error" // reads fail; retrying every second
+	StateStopped  = "stopped"
+)
+
+// State is the worker's health: starting, running, redis-error, stopped.
+func (w *Worker) State() string {
+	if s, ok := w.state.Load().(string); ok {
+		return s
+	}
+	return StateStopped
 }
 
 // NewWorker returns a worker; Run starts it.
@@ -152,11 +170,25 @@ func EnsureGroup(ctx context.Context, rdb redis.UniversalClient) error {
 	return nil
 }
 
-// Run consumes until ctx ends; jobs in flight finish first.
+// Run consumes until ctx ends; jobs in flight finish first. Redis being
+// unreachable, at startup or later, never stops it: it retries every
+// second (reporting StateWaiting) until Redis answers.
 func (w *Worker) Run(ctx context.Context) error {
-	if err := EnsureGroup(ctx, w.rdb); err != nil {
-		return fmt.Errorf("queue: creating the consumer group: %w", err)
+	w.state.Store(StateStarting)
+	defer w.state.Store(StateStopped)
+	for {
+		err := EnsureGroup(ctx, w.rdb)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		w.state.Store(StateWaiting)
+		w.log.Warn("queue: cannot create the consumer group yet; retrying", "error", err)
+		sleep(ctx, time.Second)
 	}
+	w.state.Store(StateRunning)
 	var wg sync.WaitGroup
 	for range w.o.Concurrency {
 		wg.Go(func() { w.consume(ctx) })
@@ -187,7 +219,9 @@ func (w *Worker) consume(ctx context.Context) {
 		}).Result()
 		if err != nil {
 			switch {
-			case errors.Is(err, redis.Nil) || ctx.Err() != nil:
+			case ctx.Err() != nil:
+			case errors.Is(err, redis.Nil): // nothing new within Block
+				w.state.Store(StateRunning)
 			case strings.HasPrefix(err.Error(), "NOGROUP"):
 				// The stream was deleted (e.g. FLUSHALL): recreate it.
 				if gerr := EnsureGroup(ctx, w.rdb); gerr != nil {
@@ -195,11 +229,13 @@ func (w *Worker) consume(ctx context.Context) {
 					sleep(ctx, time.Second)
 				}
 			default:
+				w.state.Store(StateWaiting)
 				w.log.Warn("queue read failed", "error", err)
 				sleep(ctx, time.Second)
 			}
 			continue
 		}
+		w.state.Store(StateRunning)
 		var done []string
 		for _, s := range res {
 			for _, m := range s.Messages {
