@@ -71,16 +71,22 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func start(t testing.TB, bin string) (*Server, error) {
+func start(t testing.TB, bin string, extra ...string) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(bin,
+	return startAt(t, bin, port, dir, append([]string{
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", dir,
-		"--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning")
+		"--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning"}, extra...)...)
+}
+
+// startAt runs bin with args (the server listens on port) and waits for PING.
+func startAt(t testing.TB, bin string, port int, dir string, args ...string) (*Server, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
 	stderr, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
