@@ -129,18 +129,24 @@ func unavailable(err error) error {
 
 func errShape(script string) error { return fmt.Errorf("store: %s returned a malformed reply", script) }
 
-// StartCode implements Codes in one round trip (two in split-slot mode).
+// StartCode implements Codes in one round trip (three in split-slot mode:
+// project-wide limits, the login id's script, the queue). Every failure it
+// reports as ErrUnavailable leaves nothing that refuses the retry: a
+// failure after a step that charged undoes that step (see undo.lua and
+// docs/scaling.md).
 func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, error) {
 	global, login := active(c.Limits.Global), active(c.Limits.Login)
 	var would string
+	var charged []Bucket // project-wide buckets charged in their own round trip
 	if s.split {
 		limited, w, retry, err := s.applyLimits(ctx, global, c.Now, c.Limits.DryRun)
 		if err != nil || limited != "" {
 			return StartResult{Status: StartLimited, Limit: limited, RetryAfter: retry}, err
 		}
-		would, global = w, nil
+		would, charged, global = w, global, nil
 	}
-	keys := append([]string{LoginKey(c.Key.Project, c.Key.LoginID), CodeKeyName(c.Key)}, bucketKeys(global)...)
+	codeKey := CodeKeyName(c.Key)
+	keys := append([]string{LoginKey(c.Key.Project, c.Key.LoginID), codeKey}, bucketKeys(global)...)
 	keys = append(keys, bucketKeys(login)...)
 	args := []any{string(c.Rule), c.Hash, c.Purpose, c.NewUserAddress, string(c.Contact),
 		c.MaxAttempts, c.ExpiresAt.UnixMilli(), c.lifetimeMs(), c.Payload, c.LoginAddress, c.OwnerID,
@@ -153,9 +159,20 @@ func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, err
 		args = append(args, "", "", 0)
 	}
 	args = appendTriples(appendTriples(args, global), login)
+	// undo takes the start back when a step after the charges fails (the
+	// script may have run even when its reply was lost).
+	undo := func(cause error) error {
+		if err := s.undo(ctx, codeKey, c.Hash, append(global, login...)); err != nil {
+			cause = errors.Join(cause, fmt.Errorf("undoing the start: %w", err))
+		}
+		if err := s.undo(ctx, "", nil, charged); err != nil {
+			cause = errors.Join(cause, fmt.Errorf("refunding the project-wide limits: %w", err))
+		}
+		return cause
+	}
 	res, err := s.start.Run(ctx, s.c, keys, args...).StringSlice()
 	if err != nil {
-		return StartResult{}, unavailable(err)
+		return StartResult{}, undo(unavailable(err))
 	}
 	if len(res) != 3 {
 		return StartResult{}, errShape("start.lua")
@@ -171,7 +188,7 @@ func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, err
 	if r.Status == StartOK && c.Job != nil && !inScript {
 		// Split-slot mode: the stream lives in another slot.
 		if err := s.enqueue(ctx, c.Job, r.Address, c.ExpiresAt); err != nil {
-			return StartResult{}, err
+			return StartResult{}, undo(err)
 		}
 	}
 	return r, nil
