@@ -236,16 +236,43 @@ func (w *Worker) consume(ctx context.Context) {
 			continue
 		}
 		w.state.Store(StateRunning)
-		var done []string
 		for _, s := range res {
-			for _, m := range s.Messages {
-				if w.process(context.WithoutCancel(ctx), m) {
-					done = append(done, m.ID)
-				}
-			}
+			w.processBatch(context.WithoutCancel(ctx), s.Messages)
 		}
-		w.ack(context.WithoutCancel(ctx), done...)
 	}
+}
+
+// processBatch handles a read's jobs one by one. Jobs still waiting in the
+// batch stay pending under this consumer; so that no other worker reclaims
+// them as stalled (their idle time counts from the read), their idle time
+// is reset (XCLAIM ... JUSTID to ourselves) whenever ClaimIdle/4 has passed
+// since the read or the last reset. A job's idle time therefore stays below
+// ClaimIdle/4 + SendTimeout, which the defaults keep under ClaimIdle
+// (7.5s + 15s < 30s): only a dead or stuck worker's jobs are reclaimed.
+// Finished jobs are acknowledged together, at the end or at a reset.
+func (w *Worker) processBatch(ctx context.Context, msgs []redis.XMessage) {
+	var done []string
+	fresh := time.Now()
+	for i, m := range msgs {
+		if i > 0 && time.Since(fresh) > w.o.ClaimIdle/4 {
+			w.ack(ctx, done...)
+			done = done[:0]
+			ids := make([]string, 0, len(msgs)-i)
+			for _, r := range msgs[i:] {
+				ids = append(ids, r.ID)
+			}
+			if err := w.rdb.XClaimJustID(ctx, &redis.XClaimArgs{
+				Stream: StreamKey, Group: Group, Consumer: w.o.Consumer, MinIdle: 0, Messages: ids,
+			}).Err(); err != nil && !errors.Is(err, redis.Nil) {
+				w.log.Warn("queue: could not refresh the batch's jobs; another worker may reclaim them", "error", err)
+			}
+			fresh = time.Now()
+		}
+		if w.process(ctx, m) {
+			done = append(done, m.ID)
+		}
+	}
+	w.ack(ctx, done...)
 }
 
 func sleep(ctx context.Context, d time.Duration) {

@@ -170,3 +170,27 @@ func (s *Server) stop() {
 	_ = s.cmd.Process.Kill()
 	_ = s.cmd.Wait()
 }
+
+// FreePort returns a free loopback port (for a server started later).
+func FreePort(t testing.TB) int {
+	t.Helper()
+	p, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// RealOn starts a redis-server on port (see Real); it stops with t.
+func RealOn(t testing.TB, port int) *Server {
+	t.Helper()
+	bin := lookup(t)
+	dir := t.TempDir()
+	s, err := startAt(t, bin, port, dir, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir,
+		"--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning")
+	if err != nil {
+		t.Fatalf("starting redis-server on %d: %v", port, err)
+	}
+	return s
+}
