@@ -130,7 +130,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 
-	st := store.NewRedisStore(o.Redis)
+	st := store.NewRedisStore(o.Redis).Durable(o.Config.RedisWaitReplicas, o.Config.RedisWaitTimeout)
 	if err := st.Preload(ctx); err != nil {
 		o.Log.Warn("could not preload Redis scripts; they load on first use", "error", err)
 	}

@@ -32,6 +32,7 @@ type Scripter interface {
 	HGet(ctx context.Context, key, field string) *redis.StringCmd
 	HGetAll(ctx context.Context, key string) *redis.MapStringStringCmd
 	XAdd(ctx context.Context, a *redis.XAddArgs) *redis.StringCmd
+	Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
 }
 
 // RedisStore implements Codes and Users on Redis.
@@ -43,6 +44,64 @@ type RedisStore struct {
 	start  *redis.Script
 	verify *redis.Script
 	login  *redis.Script
+	// waitReplicas > 0 is the durability mode: the scripts that store,
+	// consume or bind (start, verify, login) are followed by WAIT for that
+	// many replicas on the same connection, up to waitTimeout.
+	waitReplicas int
+	waitTimeout  time.Duration
+}
+
+// Durable turns on the durability mode (replicas 0: off) and returns s.
+// A script whose WAIT does not reach `replicas` replicas within timeout
+// answers ErrUnavailable: its effect is on the master but may not survive a
+// failover (see docs/scaling.md).
+func (s *RedisStore) Durable(replicas int, timeout time.Duration) *RedisStore {
+	s.waitReplicas, s.waitTimeout = replicas, timeout
+	return s
+}
+
+// ErrNotReplicated is wrapped (with ErrUnavailable) when the durability
+// mode's WAIT times out.
+var ErrNotReplicated = errors.New("store: the write did not reach the required replicas in time")
+
+// run runs a script; in the durability mode it pipelines EVAL and WAIT on
+// one connection of the master that owns keys[0] (WAIT covers only that
+// connection's writes).
+func (s *RedisStore) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) ([]string, error) {
+	if s.waitReplicas <= 0 {
+		return sc.Run(ctx, s.c, keys, args...).StringSlice()
+	}
+	var node interface {
+		Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
+	} = s.c
+	if cc, ok := s.c.(*redis.ClusterClient); ok {
+		m, err := cc.MasterForKey(ctx, keys[0])
+		if err != nil {
+			return nil, err
+		}
+		node = m
+	}
+	var ev *redis.Cmd
+	var wait *redis.IntCmd
+	_, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
+		ev = sc.Eval(ctx, p, keys, args...)
+		wait = redis.NewIntCmd(ctx, "wait", s.waitReplicas, s.waitTimeout.Milliseconds())
+		return p.Process(ctx, wait)
+	})
+	if ev == nil || ev.Err() != nil {
+		if ev != nil {
+			err = ev.Err()
+		}
+		return nil, err
+	}
+	res, rerr := ev.StringSlice()
+	if rerr != nil {
+		return nil, rerr
+	}
+	if n, werr := wait.Result(); werr != nil || n < int64(s.waitReplicas) {
+		return res, fmt.Errorf("%w: %w (%d of %d, %v)", ErrUnavailable, ErrNotReplicated, n, s.waitReplicas, werr)
+	}
+	return res, nil
 }
 
 var (
@@ -170,7 +229,10 @@ func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, err
 		}
 		return cause
 	}
-	res, err := s.start.Run(ctx, s.c, keys, args...).StringSlice()
+	res, err := s.run(ctx, s.start, keys, args...)
+	if errors.Is(err, ErrNotReplicated) {
+		return StartResult{}, undo(err)
+	}
 	if err != nil {
 		return StartResult{}, undo(unavailable(err))
 	}
@@ -237,7 +299,10 @@ func (s *RedisStore) VerifyCode(ctx context.Context, a Attempt) (VerifyResult, e
 	if a.Limits.Clear != "" {
 		keys = append(keys, a.Limits.Clear)
 	}
-	res, err := s.verify.Run(ctx, s.c, keys, args...).StringSlice()
+	res, err := s.run(ctx, s.verify, keys, args...)
+	if errors.Is(err, ErrNotReplicated) {
+		return VerifyResult{}, err
+	}
 	if err != nil {
 		return VerifyResult{}, unavailable(err)
 	}
@@ -291,11 +356,14 @@ func (s *RedisStore) CompleteLogin(ctx context.Context, l Login) (User, bool, er
 	if l.RevokeOthers {
 		revoke = "1"
 	}
-	res, err := s.login.Run(ctx, s.c, sessionKeys(l.Project, l.UserID),
+	res, err := s.run(ctx, s.login, sessionKeys(l.Project, l.UserID),
 		l.UserID, l.LoginID, string(l.Contact), l.Address, l.Now.Unix(),
 		l.Profile.Name, l.Profile.GivenName, l.Profile.MiddleName, l.Profile.FamilyName,
 		l.RefreshID, rtExp, l.Now.UnixMilli(), revoke, l.Unverified,
-	).StringSlice()
+	)
+	if errors.Is(err, ErrNotReplicated) {
+		return User{}, false, err
+	}
 	if err != nil {
 		return User{}, false, unavailable(err)
 	}

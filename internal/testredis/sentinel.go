@@ -1,12 +1,16 @@
 package testredis
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // SentinelSet is a master, one replica and three Sentinels (quorum 2)
@@ -93,4 +97,34 @@ func retry(f func() (*Server, error)) (*Server, error) {
 		}
 	}
 	return nil, err
+}
+
+// WithReplica starts a master and one replica linked to it (no Sentinels).
+func WithReplica(t testing.TB) (master, replica *Server) {
+	t.Helper()
+	bin := lookup(t)
+	var err error
+	if master, err = retry(func() (*Server, error) { return start(t, bin) }); err != nil {
+		t.Fatalf("master: %v", err)
+	}
+	host, port, _ := strings.Cut(master.Addr, ":")
+	if replica, err = retry(func() (*Server, error) { return start(t, bin, "--replicaof", host, port) }); err != nil {
+		t.Fatalf("replica: %v", err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !linked(replica.Addr) || !strings.Contains(infoRepl(replica.Addr), "master_link_status:up") {
+		if time.Now().After(deadline) {
+			t.Fatal("the replica did not sync within 20s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return master, replica
+}
+
+func infoRepl(addr string) string {
+	cl := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return cl.Info(ctx, "replication").Val()
 }
