@@ -52,6 +52,7 @@ type Config struct {
 	// up to RedisWaitTimeout (OTPD_REDIS_WAIT_TIMEOUT, 250ms).
 	RedisWaitReplicas int
 	RedisWaitTimeout  time.Duration
+
 	ConfigFile   string
 	// HMACSecrets hash codes, newest first. Empty in embedded mode means
 	// "generate one at startup".
