@@ -53,7 +53,7 @@ type Config struct {
 	RedisWaitReplicas int
 	RedisWaitTimeout  time.Duration
 
-	ConfigFile   string
+	ConfigFile string
 	// HMACSecrets hash codes, newest first. Empty in embedded mode means
 	// "generate one at startup".
 	HMACSecrets [][]byte
