@@ -128,7 +128,72 @@ func TestClusterEveryFlowAcrossReplicas(t *testing.T) {
 	if ok.Load() != 1 {
 		t.Fatalf("%d concurrent verifies of one code succeeded, want 1", ok.Load())
 	}
+	p.distribution(t, 60)
 }
+
+// distribution runs n sign-up-or-in + verify flows across both replicas
+// and reports keys and commands per master (docs/scaling.md's table). Keys
+// must spread over the masters (no master above 2x the mean: the login-id
+// and user hash tags spread; a tag that collapsed them would fail). The
+// issue's 1.5x target is not met for commands while the queue is one
+// stream (docs/scaling.md, "Left open").
+func (p *clusterPair) distribution(t *testing.T, n int) {
+	t.Helper()
+	ctx := context.Background()
+	calls := func() map[string]int64 {
+		out := map[string]int64{}
+		_ = p.admin.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+			var total int64
+			for _, l := range strings.Split(m.Info(ctx, "commandstats").Val(), "\n") {
+				if i := strings.Index(l, "calls="); i >= 0 {
+					var c int64
+					fmt.Sscanf(l[i+len("calls="):], "%d", &c)
+					total += c
+				}
+			}
+			mu.Lock()
+			out[m.Options().Addr] = total
+			mu.Unlock()
+			return nil
+		})
+		return out
+	}
+	before := calls()
+	for i := range n {
+		id := fmt.Sprintf("dist%d@example.com", i)
+		start, verify := p.a, p.b
+		if i%2 == 1 {
+			start, verify = p.b, p.a
+		}
+		if s, r := start.post("/v1/auth/otp/signup-in/email", fmt.Sprintf(`{"loginId":%q}`, id)); s != 200 {
+			t.Fatalf("start %s: %d %v", id, s, r)
+		}
+		if s, r := verify.post("/v1/auth/otp/verify/email", fmt.Sprintf(`{"loginId":%q,"code":%q}`, id, start.code(id))); s != 200 {
+			t.Fatalf("verify %s: %d %v", id, s, r)
+		}
+	}
+	after := calls()
+	keys := map[string]int64{}
+	_ = p.admin.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		mu.Lock()
+		keys[m.Options().Addr] = m.DBSize(ctx).Val()
+		mu.Unlock()
+		return nil
+	})
+	var sum int64
+	for _, k := range keys {
+		sum += k
+	}
+	mean := float64(sum) / float64(len(keys))
+	for addr, k := range keys {
+		t.Logf("master %s: %d keys (%.2fx mean), %d commands during %d flows", addr, k, float64(k)/mean, after[addr]-before[addr], n)
+		if float64(k) > 2*mean {
+			t.Errorf("master %s holds %d keys, above 2x the mean %.1f", addr, k, mean)
+		}
+	}
+}
+
+var mu sync.Mutex
 
 // outcome is one SDK-level call during the load.
 type outcome struct {
