@@ -4,7 +4,7 @@ TOOL     := $(GO) tool -modfile=tools/go.mod
 BIN      := bin
 PKGS     := ./...
 
-.PHONY: all build run test test-short sdk-deps generate check-generated lint vet bench bench-go quickstart clean
+.PHONY: all build run test test-cluster test-short sdk-deps generate check-generated lint vet bench bench-go quickstart clean
 
 all: build
 
@@ -21,6 +21,13 @@ run:
 test: sdk-deps
 	@scripts/ensure-redis-server.sh || echo "warning: redis-server unavailable; real-Redis tests will skip (they fail under CI=true)" >&2
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+## test-cluster: only the real Redis Cluster / Sentinel / fault tests (also
+## part of `make test`): 3+3 Cluster failover, Sentinel failover, frozen
+## Redis, OOM, durability mode.
+test-cluster:
+	@scripts/ensure-redis-server.sh
+	$(GO) test -count=1 -timeout 10m -run 'Cluster|Sentinel|Frozen|OOM|Durable|ScriptError' ./server/ ./store/ ./redisconn/ ./internal/testredis/
 
 ## sdk-deps: install the pinned Descope Node SDK for the compatibility test.
 sdk-deps:

@@ -45,7 +45,15 @@ type Config struct {
 	RedisURL string
 	// RedisCluster reads RedisURL as a cluster URL.
 	RedisCluster bool
-	ConfigFile   string
+	// RedisTimeout bounds every Redis command (OTPD_REDIS_TIMEOUT, 1s).
+	RedisTimeout time.Duration
+	// RedisWaitReplicas > 0 is the durability mode: starts, verifies and
+	// logins WAIT for that many replicas (OTPD_REDIS_WAIT_REPLICAS, 0: off),
+	// up to RedisWaitTimeout (OTPD_REDIS_WAIT_TIMEOUT, 250ms).
+	RedisWaitReplicas int
+	RedisWaitTimeout  time.Duration
+
+	ConfigFile string
 	// HMACSecrets hash codes, newest first. Empty in embedded mode means
 	// "generate one at startup".
 	HMACSecrets [][]byte
@@ -217,6 +225,17 @@ func Load(env Env, read ReadFile) (*Config, error) {
 	}
 	errs = append(errs, c.loadListen(get, intVar)...)
 	c.Workers = intVar("OTPD_WORKERS", "4", 0, 1000)
+	if d, err := time.ParseDuration(get("OTPD_REDIS_TIMEOUT", "1s")); err != nil || d < 10*time.Millisecond || d > time.Minute {
+		errs = append(errs, errors.New("OTPD_REDIS_TIMEOUT: must be a duration 10ms..1m"))
+	} else {
+		c.RedisTimeout = d
+	}
+	c.RedisWaitReplicas = intVar("OTPD_REDIS_WAIT_REPLICAS", "0", 0, 5)
+	if d, err := time.ParseDuration(get("OTPD_REDIS_WAIT_TIMEOUT", "250ms")); err != nil || d < time.Millisecond || d >= c.RedisTimeout {
+		errs = append(errs, errors.New("OTPD_REDIS_WAIT_TIMEOUT: must be a duration >= 1ms and below OTPD_REDIS_TIMEOUT"))
+	} else {
+		c.RedisWaitTimeout = d
+	}
 	c.DeliveryMaxAttempts = intVar("OTPD_DELIVERY_MAX_ATTEMPTS", "6", 1, 1000)
 	if n, err := strconv.ParseInt(get("OTPD_QUEUE_MAXLEN", "100000"), 10, 64); err != nil || n < 100 {
 		errs = append(errs, errors.New("OTPD_QUEUE_MAXLEN: must be a number >= 100"))
