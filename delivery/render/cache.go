@@ -1,6 +1,7 @@
 package render
 
 import (
+	"crypto/rand"
 	"regexp"
 	"slices"
 	"strconv"
@@ -21,12 +22,19 @@ import (
 // escaper). Anything else (a function, a condition, a pipeline on the code)
 // is executed for every message.
 
-const (
-	codeMark  = "zQx9otpdCODE7kPw"
-	spellMark = "zQx9otpdSPELL7kPw"
-	// maxCached bounds the cache; it is emptied when full.
-	maxCached = 4096
-)
+// maxCached bounds the cache; it is emptied when full.
+const maxCached = 4096
+
+// marks are the placeholder codes a cacheable template is executed with.
+// They are random per Renderer: the caller's templateOptions reach the
+// output too, and an option spelling a known placeholder would have the
+// real code substituted wherever the caller put it (a link of theirs in
+// someone else's email).
+type marks struct{ code, spell string }
+
+func newMarks() marks {
+	return marks{code: "otpdcode" + rand.Text(), spell: "otpdspell" + rand.Text()}
+}
 
 var (
 	codeUse   = regexp.MustCompile(`\bCode(Spelled)?\b`)
@@ -71,17 +79,23 @@ func (c *outputCache) put(k, v string) {
 	c.m[k] = v
 }
 
-// key identifies the output of f for d, leaving out the code.
+// key identifies the output of f for d, leaving out the code. Every part
+// is length-prefixed: options are the caller's and may hold any byte, so
+// no separator could keep {"a": "b\x00c\x01d"} and {"a": "b", "c": "d"}
+// apart.
 func (f *file) key(d Data) string {
 	var b strings.Builder
-	b.WriteString(f.source)
-	for _, s := range []string{d.Channel, d.Purpose, d.ProductName, d.Locale, strconv.Itoa(d.ExpiresSeconds)} {
-		b.WriteByte(0)
+	part := func(s string) {
+		b.WriteString(strconv.Itoa(len(s)))
+		b.WriteByte(':')
 		b.WriteString(s)
 	}
+	part(f.source)
+	for _, s := range []string{d.Channel, d.Purpose, d.ProductName, d.Locale, strconv.Itoa(d.ExpiresSeconds)} {
+		part(s)
+	}
 	if f.shape.to {
-		b.WriteByte(0)
-		b.WriteString(d.To)
+		part(d.To)
 	}
 	if f.shape.opts {
 		keys := make([]string, 0, len(d.Options))
@@ -90,10 +104,8 @@ func (f *file) key(d Data) string {
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			b.WriteByte(0)
-			b.WriteString(k)
-			b.WriteByte(1)
-			b.WriteString(d.Options[k])
+			part(k)
+			part(d.Options[k])
 		}
 	}
 	return b.String()
@@ -101,12 +113,12 @@ func (f *file) key(d Data) string {
 
 // withCode puts the real code into an output rendered with the marks. (A
 // strings.Replacer built per call cost more than the templates it saves.)
-func withCode(out string, d Data) string {
-	if strings.Contains(out, codeMark) {
-		out = strings.ReplaceAll(out, codeMark, d.Code)
+func withCode(out string, d Data, m marks) string {
+	if strings.Contains(out, m.code) {
+		out = strings.ReplaceAll(out, m.code, d.Code)
 	}
-	if strings.Contains(out, spellMark) {
-		out = strings.ReplaceAll(out, spellMark, d.CodeSpelled)
+	if strings.Contains(out, m.spell) {
+		out = strings.ReplaceAll(out, m.spell, d.CodeSpelled)
 	}
 	return out
 }
