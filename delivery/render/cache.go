@@ -19,8 +19,9 @@ import (
 // A template qualifies only when every use of .Code and .CodeSpelled is a
 // plain {{.Code}} / {{.CodeSpelled}} action, so the code reaches the output
 // unchanged (digits and ", " are the same under every html/template
-// escaper). Anything else (a function, a condition, a pipeline on the code)
-// is executed for every message.
+// escaper), and no action uses the whole data (a bare . or $). Anything else
+// (a function, a condition, a pipeline on the code, {{printf "%v" .}}) is
+// executed for every message.
 
 // maxCached bounds the cache; it is emptied when full.
 const maxCached = 4096
@@ -41,6 +42,11 @@ var (
 	plainCode = regexp.MustCompile(`\{\{-?\s*\.Code(Spelled)?\s*-?\}\}`)
 	usesTo    = regexp.MustCompile(`\bTo\b`)
 	usesOpts  = regexp.MustCompile(`\bOptions?\b`)
+	// action and wholeData find a bare . or $ in an action: the whole data
+	// handed to printf, a variable or another template, whose output may
+	// show any field (the address, the options) without naming it.
+	action    = regexp.MustCompile(`(?s)\{\{.*?\}\}`)
+	wholeData = regexp.MustCompile(`(^|[^\w.$)\]])[.$]($|[^\w.])`)
 )
 
 // shape says which data a template's output depends on besides the code.
@@ -50,8 +56,12 @@ type shape struct {
 }
 
 func shapeOf(src string) shape {
+	whole := false
+	for _, a := range action.FindAllString(src, -1) {
+		whole = whole || wholeData.MatchString(a[2:len(a)-2])
+	}
 	return shape{
-		cacheable: len(codeUse.FindAllStringIndex(src, -1)) == len(plainCode.FindAllStringIndex(src, -1)),
+		cacheable: !whole && len(codeUse.FindAllStringIndex(src, -1)) == len(plainCode.FindAllStringIndex(src, -1)),
 		to:        usesTo.MatchString(src),
 		opts:      usesOpts.MatchString(src),
 	}

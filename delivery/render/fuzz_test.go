@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/otpd/otpd/delivery"
@@ -128,6 +129,62 @@ func FuzzRenderOptions(f *testing.F) {
 				if strings.ContainsAny(v, "<>") && strings.Contains(got.HTML, v) {
 					t.Fatalf("HTML holds %q unescaped: %s", v, got.HTML)
 				}
+			}
+		}
+	})
+}
+
+// FuzzRenderTemplate: a custom template is the operator's, but the output
+// cache must not change what it says, whatever it does with the data: two
+// messages to different people, with different options, render exactly as
+// executing the template gives (the second never shows the first one's
+// address, options or code).
+func FuzzRenderTemplate(f *testing.F) {
+	for _, s := range []string{
+		"{{.Code}} is your code", "{{.Code}} {{.}}", `{{.Code}} {{printf "%v" .}}`, "{{.Code}} {{$}}",
+		"{{.Code}} {{with $x := .}}{{$x.To}}{{end}}", "{{.Code}} {{template \"t\" .}}{{define \"t\"}}{{.To}}{{end}}",
+		`{{.Code}} {{range $k, $v := .Options}}{{$k}}{{end}}`, `{{.CodeSpelled}} {{.Option "app"}}`,
+		"{{.Code}} {{.To}} {{len .Options}}", "{{printf \"%s\" .Code}}", "{{.Code}}{{/* . */}}",
+	} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, src string, html bool) {
+		name := fileSMS
+		if html {
+			name = fileEmailHTML
+		}
+		fsys := fstest.MapFS{"custom/en/" + name: {Data: []byte(src)}}
+		fl, err := parse(fsys, "custom/en/"+name, name, "fuzz:"+name, "en")
+		if err != nil {
+			return // New refuses it
+		}
+		build := func(cache *outputCache) *Renderer {
+			return &Renderer{productName: "Acme", defaultLocale: "en", cache: cache, marks: newMarks(),
+				files:   map[fileKey]*file{{"custom", "en", name}: fl},
+				locales: map[string][]string{"custom": {"en"}}}
+		}
+		cached, fresh := build(&outputCache{}), build(nil)
+		if cached.dryRun(fileKey{"custom", "en", name}, fl) != nil {
+			return // New refuses it
+		}
+		channel := "sms"
+		if html {
+			// Only the HTML part is compared; the other parts are the
+			// embedded defaults, which this renderer does not hold.
+			channel = "email"
+		}
+		for i, m := range []delivery.Message{
+			{Channel: channel, To: "alice@example.com", Code: "111111", Purpose: "signin", TemplateID: "custom",
+				TemplateOptions: map[string]string{"app": "Alpha"}},
+			{Channel: channel, To: "bob@example.com", Code: "222222", Purpose: "signin", TemplateID: "custom",
+				TemplateOptions: map[string]string{"app": "Beta", "x": "y"}},
+		} {
+			d := newData(m.Code, m.Channel, m.Purpose, m.To, "Acme", 5*time.Minute, m.TemplateOptions)
+			got, _, gerr := cached.exec("custom", name, []string{"en"}, d)
+			want, _, werr := fresh.exec("custom", name, []string{"en"}, d)
+			if (gerr == nil) != (werr == nil) || got != want {
+				t.Fatalf("message %d: cached %q (%v), executed %q (%v)", i, got, gerr, want, werr)
 			}
 		}
 	})
