@@ -4,7 +4,7 @@ TOOL     := $(GO) tool -modfile=tools/go.mod
 BIN      := bin
 PKGS     := ./...
 
-.PHONY: all build run test test-cluster test-short sdk-deps generate check-generated lint vet bench bench-go quickstart clean
+.PHONY: all build run test test-cluster test-short fuzz sdk-deps generate check-generated lint vet bench bench-go quickstart clean
 
 all: build
 
@@ -42,6 +42,13 @@ quickstart:
 ## test-short: fast tests only (miniredis), no race detector.
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
+
+## fuzz: every fuzz target (go test -fuzz) for FUZZTIME each, one at a time
+## (docs/fuzzing.md); FUZZFLAGS="-parallel 1" on a shared machine.
+FUZZTIME  ?= 10s
+FUZZFLAGS ?=
+fuzz:
+	FUZZTIME=$(FUZZTIME) FUZZFLAGS="$(FUZZFLAGS)" GO=$(GO) scripts/fuzz.sh
 
 ## generate: regenerate gen/ from proto/ with the pinned tools in tools/go.mod.
 generate:

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -158,9 +159,17 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &secs); err != nil {
 		return fmt.Errorf("duration must be a string like \"5m\" or a number of seconds")
 	}
+	// Converting an out-of-range float is implementation-defined (amd64
+	// gives a negative duration, arm64 the largest): refuse it instead.
+	if secs > maxDurationSecs || secs < -maxDurationSecs {
+		return fmt.Errorf("duration %g seconds is out of range", secs)
+	}
 	*d = Duration(time.Duration(secs * float64(time.Second)))
 	return nil
 }
+
+// maxDurationSecs is about the longest time.Duration, in seconds (292 years).
+const maxDurationSecs = float64(math.MaxInt64/int64(time.Second)) - 1
 
 // MarshalJSON writes the Go duration string.
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }

@@ -304,9 +304,16 @@ func (w *Worker) reclaim(ctx context.Context) {
 }
 
 func (w *Worker) promoteDue(ctx context.Context) {
-	err := w.promote.Run(ctx, w.rdb, []string{StreamKey, DelayedKey}, w.clock.Now().UnixMilli(), 100, w.o.MaxLen).Err()
+	malformed, err := w.promote.Run(ctx, w.rdb, []string{StreamKey, DelayedKey, DeadKey},
+		w.clock.Now().UnixMilli(), 100, w.o.MaxLen, w.o.DeadMaxLen).Int()
 	if err != nil && ctx.Err() == nil {
 		w.log.Warn("queue promote failed", "error", err)
+	}
+	for range malformed {
+		w.count("", "dead")
+	}
+	if malformed > 0 {
+		w.log.Warn("malformed parked jobs dead-lettered", "entries", malformed, "reason", "malformed")
 	}
 }
 
