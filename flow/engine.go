@@ -33,6 +33,13 @@ type Engine struct {
 	log      *slog.Logger
 	metrics  *Metrics
 	jobs     Jobs
+	indexer  Indexer
+}
+
+// Indexer keeps the management API's search indexes in step with a user
+// whose searchable fields a login changed (first login, contact update).
+type Indexer interface {
+	Index(ctx context.Context, project string, u store.User) error
 }
 
 // Jobs seals a message into a delivery job for the start script to enqueue.
@@ -58,12 +65,14 @@ type Deps struct {
 	// Jobs, when set, sends codes through the durable queue; otherwise
 	// Sender is called inline after the start.
 	Jobs Jobs
+	// Indexer, when set, hears about new and changed users (search).
+	Indexer Indexer
 }
 
 // New returns an Engine.
 func New(d Deps) *Engine {
 	return &Engine{codes: d.Codes, users: d.Users, sessions: d.Sessions, accounts: d.Accounts, gen: d.Gen, hasher: d.Hasher,
-		sender: d.Sender, clock: d.Clock, random: d.Random, log: d.Log, metrics: d.Metrics, jobs: d.Jobs}
+		sender: d.Sender, clock: d.Clock, random: d.Random, log: d.Log, metrics: d.Metrics, jobs: d.Jobs, indexer: d.Indexer}
 }
 
 // StartInput is a sign-up, sign-in or sign-up-or-in request.
@@ -224,6 +233,11 @@ func (e *Engine) start(ctx context.Context, a startArgs) (StartOutput, error) {
 			return StartOutput{Masked: e.decoyMask(p, a.channel, loginID, loginAddr)}, nil
 		}
 		return StartOutput{}, apierr.ErrUserNotFound
+	case store.StartDisabled:
+		if p.EnumerationProtection && a.op == SignIn {
+			return StartOutput{Masked: e.decoyMask(p, a.channel, loginID, loginAddr)}, nil
+		}
+		return StartOutput{}, apierr.ErrUserDisabled
 	case store.StartNotOwner:
 		return StartOutput{}, apierr.ErrRefreshInvalid.With("The loginId does not belong to the signed-in user")
 	case store.StartNoAddress:

@@ -61,6 +61,11 @@ func (e *Engine) session(ctx context.Context, p *Project, c *token.Claims, op st
 	}
 	switch st {
 	case store.SessionOK:
+		if u.Status == store.StatusDisabled {
+			// Disabling revokes every token; this catches one minted
+			// by a verify that raced the change.
+			return store.User{}, apierr.ErrUserDisabled
+		}
 		return u, nil
 	case store.SessionRevoked, store.SessionNoUser:
 		return store.User{}, apierr.ErrRefreshRevoked

@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -23,6 +24,8 @@ type VerifyInput struct {
 	Code    string
 	// ClientIP is the end user's address (rate limits); "" when unknown.
 	ClientIP string
+	// UserAgent is the client's User-Agent, for the login history.
+	UserAgent string
 }
 
 // VerifyOutput is a successful verify: the tokens and the user.
@@ -82,6 +85,8 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		return VerifyOutput{}, apierr.ErrUserExists
 	case store.VerifyNotFound:
 		return VerifyOutput{}, apierr.ErrUserNotFound
+	case store.VerifyDisabled:
+		return VerifyOutput{}, apierr.ErrUserDisabled
 	default:
 		return VerifyOutput{}, fmt.Errorf("store: unknown verify status %q", res.Status)
 	}
@@ -109,14 +114,21 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		Project: p.ID, UserID: uid, LoginID: loginID, Contact: res.Contact,
 		Address: res.Address, Profile: pend.Profile, RefreshID: pair.RefreshID,
 		RefreshExpiry: pair.RefreshExpiry, Now: now, RevokeOthers: pend.RevokeOthers,
+		History: store.LoginRecord{Time: now, IP: in.ClientIP, UserAgent: in.UserAgent, Channel: string(in.Channel)},
 	}
 	if pend.Update != nil {
 		// The change is applied; only register the session.
 		login.Address = ""
 	}
 	user, first, err := e.users.CompleteLogin(ctx, login)
+	if errors.Is(err, store.ErrDisabled) {
+		return VerifyOutput{}, apierr.ErrUserDisabled
+	}
 	if err != nil {
 		return VerifyOutput{}, storeErr(err)
+	}
+	if first || pend.Update != nil {
+		e.index(ctx, p, user)
 	}
 	return VerifyOutput{Tokens: pair, User: user, FirstSeen: first}, nil
 }

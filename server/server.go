@@ -32,6 +32,7 @@ import (
 	"github.com/otpd/otpd/gateway"
 	otpv1 "github.com/otpd/otpd/gen/otp/v1"
 	"github.com/otpd/otpd/inproc"
+	"github.com/otpd/otpd/mgmt"
 	"github.com/otpd/otpd/middleware"
 	"github.com/otpd/otpd/otpcode"
 	"github.com/otpd/otpd/service"
@@ -139,8 +140,13 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	engine := flow.New(flow.Deps{Metrics: flowMetrics,
 		Codes: st, Users: st, Sessions: st, Accounts: st, Gen: otpcode.NewGenerator(cmp.Or(o.CodeRandom, o.Random)), Hasher: hasher,
-		Jobs: dlv.Producer, Clock: o.Clock, Random: o.Random, Log: o.Log,
+		Jobs: dlv.Producer, Clock: o.Clock, Random: o.Random, Log: o.Log, Indexer: st,
 	})
+	mgmtKeys, err := managementKeys(o.Config)
+	if err != nil {
+		return nil, err
+	}
+	users := mgmt.New(st, engine, o.Clock, o.Random, o.Log)
 
 	metrics, err := middleware.NewMetrics(o.Registry)
 	if err != nil {
@@ -158,6 +164,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		middleware.ClientIP(o.Config.TrustedProxies),
 		middleware.Errors(o.Log),
 		middleware.Auth(projects, otpv1.Session_GetKeys_FullMethodName),
+		middleware.ManagementAuth(mgmtKeys),
 	)
 
 	gs := grpc.NewServer(grpc.UnaryInterceptor(chain), grpc.MaxRecvMsgSize(gateway.MaxBodyBytes),
@@ -170,7 +177,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		otpv1.RegisterOtpSmsServer(r, service.NewPhone(flow.SMS, engine))
 		otpv1.RegisterOtpVoiceServer(r, service.NewPhone(flow.Voice, engine))
 		otpv1.RegisterOtpWhatsappServer(r, service.NewPhone(flow.WhatsApp, engine))
-		otpv1.RegisterSessionServer(r, service.NewSession(projects, engine))
+		otpv1.RegisterSessionServer(r, service.NewSession(projects, engine).WithHistory(st, o.Clock.Now))
+		otpv1.RegisterManagementServer(r, service.NewManagement(users))
 	}
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gs, hs)

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -30,6 +31,9 @@ type Scripter interface {
 	HGet(ctx context.Context, key, field string) *redis.StringCmd
 	HGetAll(ctx context.Context, key string) *redis.MapStringStringCmd
 	XAdd(ctx context.Context, a *redis.XAddArgs) *redis.StringCmd
+	// The management API's reads: login history, and records in batches.
+	LRange(ctx context.Context, key string, start, stop int64) *redis.StringSliceCmd
+	Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
 }
 
 // RedisStore implements Codes and Users on Redis.
@@ -71,7 +75,8 @@ func NewRedisStoreSplit(c Scripter, split bool) *RedisStore {
 // Preload loads the scripts into the server's cache so that the first
 // requests do not pay an EVAL fallback. Optional.
 func (s *RedisStore) Preload(ctx context.Context) error {
-	for _, sc := range []*redis.Script{s.start, s.verify, s.login, sessionScript, contactScript, bindScript, limitsScript} {
+	for _, sc := range []*redis.Script{s.start, s.verify, s.login, sessionScript, contactScript, bindScript, limitsScript,
+		mgmtUserScript, mgmtLoginScript, mgmtIndexScript, mgmtSearchScript} {
 		if err := sc.Load(ctx, s.c).Err(); err != nil {
 			return unavailable(err)
 		}
@@ -263,13 +268,22 @@ func (s *RedisStore) CompleteLogin(ctx context.Context, l Login) (User, bool, er
 	if l.RevokeOthers {
 		revoke = "1"
 	}
-	res, err := s.login.Run(ctx, s.c, sessionKeys(l.Project, l.UserID),
+	entry, err := historyEntry(l.History)
+	if err != nil {
+		return User{}, false, err
+	}
+	keys := append(sessionKeys(l.Project, l.UserID), HistoryKey(l.Project, l.UserID))
+	res, err := s.login.Run(ctx, s.c, keys,
 		l.UserID, l.LoginID, string(l.Contact), l.Address, l.Now.Unix(),
 		l.Profile.Name, l.Profile.GivenName, l.Profile.MiddleName, l.Profile.FamilyName,
 		l.RefreshID, rtExp, l.Now.UnixMilli(), revoke,
+		entry, HistoryMaxEntries, l.Now.Add(-HistoryMaxAge).UnixMilli(), HistoryMaxAge.Milliseconds(),
 	).StringSlice()
 	if err != nil {
 		return User{}, false, unavailable(err)
+	}
+	if len(res) == 1 && res[0] == "disabled" {
+		return User{}, false, ErrDisabled
 	}
 	if len(res) < 1 || len(res)%2 != 1 {
 		return User{}, false, errors.New("store: login.lua returned a malformed reply")
@@ -295,7 +309,15 @@ func userFromHash(f map[string]string) (User, error) {
 			MiddleName: f["middleName"],
 			FamilyName: f["familyName"],
 		},
-		Status: f["status"],
+		Status:  f["status"],
+		Test:    f["test"] == "1",
+		Picture: f["picture"],
+		Version: cmp.Or(f["mv"], "0"),
+	}
+	if ca := f["customAttributes"]; ca != "" {
+		if err := json.Unmarshal([]byte(ca), &u.CustomAttributes); err != nil {
+			return User{}, fmt.Errorf("store: user customAttributes: %w", err)
+		}
 	}
 	if ids := f["loginIds"]; ids != "" {
 		if err := json.Unmarshal([]byte(ids), &u.LoginIDs); err != nil {

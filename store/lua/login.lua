@@ -16,7 +16,17 @@
 -- ARGV[11] refresh token expiry, unix ms
 -- ARGV[12] now, unix ms
 -- ARGV[13] "1" to revoke every other refresh token of the user
--- Returns {firstSeen ("1"/"0"), HGETALL of the user...}
+-- KEYS[5]  login history      otpd:{P:U}:hist (list, newest first; see history below)
+-- ARGV[14] history entry (JSON with "t" = unix ms), "" for none
+-- ARGV[15] history: max entries kept
+-- ARGV[16] history: entries older than this (unix ms) are dropped
+-- ARGV[17] history: key TTL, ms
+-- Returns {firstSeen ("1"/"0"), HGETALL of the user...}, or {"disabled"}
+-- (nothing changed) when the user is disabled.
+-- [mgmt] a disabled user gets no session, even from a code sent before.
+if redis.call('HGET', KEYS[1], 'status') == 'disabled' then
+  return {'disabled'}
+end
 local first = '0'
 if redis.call('EXISTS', KEYS[1]) == 0 then
   first = '1'
@@ -44,6 +54,18 @@ if ARGV[10] ~= '' then
   if spent[2] and tonumber(spent[2]) > at then at = tonumber(spent[2]) end
   redis.call('PEXPIREAT', KEYS[2], at)
   redis.call('PEXPIREAT', KEYS[3], at)
+end
+-- [history] bounded by count and age.
+if ARGV[14] ~= '' then
+  redis.call('LPUSH', KEYS[5], ARGV[14])
+  redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[15]) - 1)
+  local cutoff = tonumber(ARGV[16])
+  while true do
+    local last = redis.call('LINDEX', KEYS[5], -1)
+    if not last or tonumber(cjson.decode(last).t) >= cutoff then break end
+    redis.call('RPOP', KEYS[5])
+  end
+  redis.call('PEXPIRE', KEYS[5], ARGV[17])
 end
 local out = redis.call('HGETALL', KEYS[1])
 table.insert(out, 1, first)

@@ -29,7 +29,7 @@
 --          ARGV[19] the job stream's max length. The stream is the last KEY.
 -- ARGV[20..] bucket triples (name, count, window ms), G then L
 -- Returns {status, address, extra}: status is ok | exists | notfound |
--- notowner | noaddress | limited. For limited, address is the bucket name
+-- notowner | noaddress | limited | disabled. For limited, address is the bucket name
 -- and extra the retry delay in ms; for ok, extra names the bucket a dry run
 -- would have refused ("" if none).
 -- With the "owner" rule a non-empty ARGV[4] is the new address of an update.
@@ -46,6 +46,11 @@ gcra_take(3, gNews, G, now)
 local uid = redis.call('HGET', KEYS[1], 'uid')
 if ARGV[1] == 'new' and uid then
   return {'exists', '', ''}
+end
+-- [mgmt] a disabled user (flag set on each login id by the management API)
+-- gets no code.
+if uid and redis.call('HGET', KEYS[1], 'dis') == '1' then
+  return {'disabled', '', ''}
 end
 if ARGV[1] == 'existing' and not uid then
   if ARGV[16] == '1' then gcra_take(3 + G, lNews, L, now) end
