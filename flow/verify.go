@@ -120,6 +120,16 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		// The change is applied; only register the session.
 		login.Address = ""
 	}
+	if res.NewUser && pend.Update == nil {
+		// What login.lua creates, indexed in the same round trip.
+		ix := store.User{UserID: uid, Status: "enabled", CreatedTime: time.Unix(now.Unix(), 0)}
+		if res.Contact == store.ContactPhone {
+			ix.Phone = res.Address
+		} else {
+			ix.Email = res.Address
+		}
+		login.Index = &ix
+	}
 	user, first, err := e.users.CompleteLogin(ctx, login)
 	if errors.Is(err, store.ErrDisabled) {
 		return VerifyOutput{}, apierr.ErrUserDisabled
@@ -127,7 +137,7 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 	if err != nil {
 		return VerifyOutput{}, storeErr(err)
 	}
-	if first || pend.Update != nil {
+	if pend.Update != nil {
 		e.index(ctx, p, user)
 	}
 	return VerifyOutput{Tokens: pair, User: user, FirstSeen: first}, nil

@@ -35,7 +35,7 @@ func (e *env) mustMgmt(method, path, body string) map[string]any {
 	e.t.Helper()
 	s, b := e.mgmt(method, path, body)
 	if s != 200 {
-		e.t.Fatalf("%s %s: %d %v", method, path, s, b)
+		e.t.Fatalf("%s %s: %d %v\n%s", method, path, s, b, grepLines(e.logs.String(), `"level":"ERROR"`))
 	}
 	return b
 }

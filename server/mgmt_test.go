@@ -15,7 +15,9 @@ func TestMgmtAuth(t *testing.T) {
 	t.Parallel()
 	other := config.Project{ID: "P2OtherProject00000000000002"}
 	e := newEnv(t, false, withProjects(config.Project{ID: pid}, other), defaultMgmtKeys(),
-		func(s *envSetup) { s.cfg.Projects[1].ManagementKeys = []string{"other=mk-other-project-0123456789abcdef0123"} })
+		func(s *envSetup) {
+			s.cfg.Projects[1].ManagementKeys = []string{"other=mk-other-project-0123456789abcdef0123"}
+		})
 	path := "/v1/mgmt/user?loginId=nobody@example.com"
 	for _, tc := range []struct {
 		name, auth string

@@ -320,9 +320,17 @@ type indexRec struct {
 	C int64  `json:"c"`
 }
 
+func indexArgs(u User) (string, error) {
+	b, err := json.Marshal(indexRec{E: u.Email, P: u.Phone, S: u.Status, T: u.Test, C: u.CreatedTime.UnixMilli()})
+	return string(b), err
+}
+
 // Index implements Directory.
 func (s *RedisStore) Index(ctx context.Context, project string, u User) error {
-	b, _ := json.Marshal(indexRec{E: u.Email, P: u.Phone, S: u.Status, T: u.Test, C: u.CreatedTime.UnixMilli()})
+	b, err := indexArgs(u)
+	if err != nil {
+		return err
+	}
 	if err := mgmtIndexScript.Run(ctx, s.c, indexKeys(project), u.UserID, b).Err(); err != nil {
 		return unavailable(err)
 	}

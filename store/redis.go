@@ -1,7 +1,6 @@
 package store
 
 import (
-	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -273,12 +272,17 @@ func (s *RedisStore) CompleteLogin(ctx context.Context, l Login) (User, bool, er
 		return User{}, false, err
 	}
 	keys := append(sessionKeys(l.Project, l.UserID), HistoryKey(l.Project, l.UserID))
-	res, err := s.login.Run(ctx, s.c, keys,
-		l.UserID, l.LoginID, string(l.Contact), l.Address, l.Now.Unix(),
+	args := []any{l.UserID, l.LoginID, string(l.Contact), l.Address, l.Now.Unix(),
 		l.Profile.Name, l.Profile.GivenName, l.Profile.MiddleName, l.Profile.FamilyName,
 		l.RefreshID, rtExp, l.Now.UnixMilli(), revoke,
 		entry, HistoryMaxEntries, l.Now.Add(-HistoryMaxAge).UnixMilli(), HistoryMaxAge.Milliseconds(),
-	).StringSlice()
+	}
+	var res []string
+	if l.Index != nil {
+		res, err = s.loginAndIndex(ctx, keys, args, l.Project, *l.Index)
+	} else {
+		res, err = s.login.Run(ctx, s.c, keys, args...).StringSlice()
+	}
 	if err != nil {
 		return User{}, false, unavailable(err)
 	}
@@ -312,7 +316,7 @@ func userFromHash(f map[string]string) (User, error) {
 		Status:  f["status"],
 		Test:    f["test"] == "1",
 		Picture: f["picture"],
-		Version: cmp.Or(f["mv"], "0"),
+		Version: f["mv"],
 	}
 	if ca := f["customAttributes"]; ca != "" {
 		if err := json.Unmarshal([]byte(ca), &u.CustomAttributes); err != nil {
@@ -328,4 +332,35 @@ func userFromHash(f map[string]string) (User, error) {
 		u.CreatedTime = time.Unix(ct, 0)
 	}
 	return u, nil
+}
+
+// loginAndIndex runs login.lua and the index update of a new user in one
+// pipelined round trip (on Cluster, one per node, in parallel). Both are
+// sent by EVALSHA; a server that lost its script cache answers NOSCRIPT,
+// and the pair is then run again one by one (the index update is
+// idempotent, and login.lua did not run).
+func (s *RedisStore) loginAndIndex(ctx context.Context, keys []string, args []any, project string, u User) ([]string, error) {
+	ix, err := indexArgs(u)
+	if err != nil {
+		return nil, err
+	}
+	var login *redis.Cmd
+	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		login = p.EvalSha(ctx, s.login.Hash(), keys, args...)
+		p.EvalSha(ctx, mgmtIndexScript.Hash(), indexKeys(project), u.UserID, ix)
+		return nil
+	})
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err := mgmtIndexScript.Run(ctx, s.c, indexKeys(project), u.UserID, ix).Err(); err != nil {
+			return nil, err
+		}
+		if login.Err() == nil {
+			return login.StringSlice()
+		}
+		return s.login.Run(ctx, s.c, keys, args...).StringSlice()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return login.StringSlice()
 }

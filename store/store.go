@@ -208,6 +208,9 @@ type Login struct {
 	RevokeOthers bool
 	// History is recorded in the user's login history (zero: nothing).
 	History LoginRecord
+	// Index, for a user this login creates, is indexed for the management
+	// API's search in the same round trip.
+	Index *User
 }
 
 // LoginRecord is one successful login in a user's history.

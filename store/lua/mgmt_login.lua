@@ -3,7 +3,9 @@
 -- addresses and disabled flag it carries (start.lua and verify.lua read
 -- them), or unbind it.
 --
--- KEYS[1] login index hash; KEYS[2..] its pending codes (one per channel)
+-- KEYS[1] login index hash; KEYS[2..] its pending codes (one per channel,
+-- deleted by unbind; a disabled user's codes stay, and verify.lua refuses
+-- them with a clear error)
 -- ARGV[1] op: bind (unbound or ours) | set (ours only) | unbind (ours only)
 -- ARGV[2] user id
 -- ARGV[3] JSON object of fields to set, ARGV[4] JSON array of fields to delete
@@ -23,8 +25,4 @@ redis.call('HSET', KEYS[1], 'uid', uid)
 for f, v in pairs(cjson.decode(ARGV[3])) do redis.call('HSET', KEYS[1], f, v) end
 local del = cjson.decode(ARGV[4])
 if #del > 0 then redis.call('HDEL', KEYS[1], unpack(del)) end
-if redis.call('HGET', KEYS[1], 'dis') == '1' then
-  -- A disabled user's pending codes die with the change.
-  for i = 2, #KEYS do redis.call('DEL', KEYS[i]) end
-end
 return {'ok', uid}

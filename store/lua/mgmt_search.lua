@@ -25,7 +25,7 @@ for i = 1, #KEYS do
   total = total + redis.call('ZCARD', KEYS[i])
   heads[i] = redis.call('ZRANGE', KEYS[i], 0, offset + count - 1, 'WITHSCORES')
 end
-local out, pos, n = {total}, {}, 0
+local out, pos, n = {tostring(total)}, {}, 0
 for i = 1, #KEYS do pos[i] = 1 end
 while n < offset + count do
   local best

@@ -9,7 +9,7 @@
 -- ARGV[4] "1" to revoke every refresh token (update)
 -- ARGV[5] JSON object of expected current values, {} for none (update):
 --         a mismatch changes nothing and answers conflict. Field "mv" is
---         the record's management version (missing = "0"); create and
+--         the record's management version (missing = ""); create and
 --         update bump it, so a read-modify-write can detect a race.
 -- Returns {status, HGETALL...}: ok | exists | nouser | conflict
 local op = ARGV[1]
@@ -26,9 +26,7 @@ if op == 'logout' then
 end
 if op == 'update' then
   for f, v in pairs(cjson.decode(ARGV[5])) do
-    local cur = redis.call('HGET', KEYS[1], f)
-    if f == 'mv' then cur = cur or '0' end
-    if (cur or '') ~= v then return {'conflict'} end
+    if (redis.call('HGET', KEYS[1], f) or '') ~= v then return {'conflict'} end
   end
   local del = cjson.decode(ARGV[3])
   if #del > 0 then redis.call('HDEL', KEYS[1], unpack(del)) end
