@@ -32,10 +32,11 @@ func (e *Engine) index(ctx context.Context, p *Project, u store.User) {
 // expiry and attempts), but sends nothing and returns the code. The caller
 // (the management API) checks that the user is a test user.
 func (e *Engine) TestCode(ctx context.Context, p *Project, ch Channel, loginID string) (string, error) {
-	id, loginAddr, err := normalizeLoginID(loginID, ch, p.DefaultPhoneRegion)
+	lid, err := normalizeLoginID(loginID, ch, p.DefaultPhoneRegion)
 	if err != nil {
 		return "", err
 	}
+	id, loginAddr := lid.ID, lid.Addr
 	payload, err := (&pending{}).encode()
 	if err != nil {
 		return "", err
@@ -80,8 +81,8 @@ func (e *Engine) TestCode(ctx context.Context, p *Project, ch Channel, loginID s
 // lower-cased and validated, a phone number in E.164, a user name trimmed
 // and lower-cased.
 func CanonicalLoginID(raw, region string) (string, error) {
-	id, _, err := normalizeLoginID(raw, Email, region)
-	return id, err
+	id, err := normalizeLoginID(raw, Email, region)
+	return id.ID, err
 }
 
 // ParseChannel reads a delivery method ("email", "sms", "voice",

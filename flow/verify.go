@@ -38,10 +38,11 @@ type VerifyOutput struct {
 // Verify checks a code and, on success, signs the user in.
 func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, error) {
 	p := in.Project
-	loginID, _, err := normalizeLoginID(in.LoginID, in.Channel, p.DefaultPhoneRegion)
+	id, err := normalizeLoginID(in.LoginID, in.Channel, p.DefaultPhoneRegion)
 	if err != nil {
 		return VerifyOutput{}, err
 	}
+	loginID := id.ID
 	code, err := normalizeCode(in.Code, p.CodeLength)
 	if err != nil {
 		return VerifyOutput{}, err
@@ -58,7 +59,7 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		}, purposes),
 		Now:       now,
 		NewUserID: newID,
-		Limits:    verifyLimits(p, loginID, in.ClientIP),
+		Limits:    verifyLimits(p, loginID, in.Channel, in.ClientIP),
 	})
 	if err != nil {
 		return VerifyOutput{}, storeErr(err)
@@ -112,21 +113,27 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 	}
 	login := store.Login{
 		Project: p.ID, UserID: uid, LoginID: loginID, Contact: res.Contact,
-		Address: res.Address, Profile: pend.Profile, RefreshID: pair.RefreshID,
+		Address: res.Address, Profile: pend.Profile, Unverified: pend.Other, RefreshID: pair.RefreshID,
 		RefreshExpiry: pair.RefreshExpiry, Now: now, RevokeOthers: pend.RevokeOthers,
 		History: store.LoginRecord{Time: now, IP: in.ClientIP, UserAgent: in.UserAgent, Channel: string(in.Channel)},
 	}
-	if pend.Update != nil {
-		// The change is applied; only register the session.
+	if pend.Update != nil || pend.OwnerID != "" {
+		// An update is applied already; a step-up or MFA code went to a
+		// contact the user had proven. Either way only register the
+		// session: a second factor never writes a contact or a login id.
 		login.Address = ""
 	}
 	if res.NewUser && pend.Update == nil {
 		// What login.lua creates, indexed in the same round trip.
 		ix := store.User{UserID: uid, Status: "enabled", CreatedTime: time.Unix(now.Unix(), 0)}
-		if res.Contact == store.ContactPhone {
-			ix.Phone = res.Address
-		} else {
-			ix.Email = res.Address
+		for _, a := range []string{res.Address, pend.Other} {
+			switch {
+			case a == "":
+			case strings.HasPrefix(a, "+"):
+				ix.Phone = a
+			default:
+				ix.Email = a
+			}
 		}
 		login.Index = &ix
 	}

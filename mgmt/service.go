@@ -206,14 +206,17 @@ func checkAttributes(m map[string]any) error {
 	return nil
 }
 
-// loginFields are the copies every login id of u carries: verified
-// addresses only (codes reach only vouched-for addresses) and the flag.
+// loginFields are the copies every login id of u carries: the addresses
+// codes may go to, and the disabled flag. An address qualifies when it is
+// verified, or when the operator made it one of the user's login ids (the
+// operator vouches for it; no end user can bind a login id this way).
+// Other addresses are kept on the record only: no code goes there.
 func loginFields(u store.User) store.LoginFields {
 	f := store.LoginFields{Disabled: u.Status == store.StatusDisabled}
-	if u.VerifiedEmail {
+	if u.VerifiedEmail || (u.Email != "" && slices.Contains(u.LoginIDs, u.Email)) {
 		f.Email = u.Email
 	}
-	if u.VerifiedPhone {
+	if u.VerifiedPhone || (u.Phone != "" && slices.Contains(u.LoginIDs, u.Phone)) {
 		f.Phone = u.Phone
 	}
 	return f

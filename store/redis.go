@@ -213,6 +213,9 @@ func (s *RedisStore) VerifyCode(ctx context.Context, a Attempt) (VerifyResult, e
 		args = append(args, c)
 	}
 	keys := append([]string{CodeKeyName(a.Key), LoginKey(a.Key.Project, a.Key.LoginID)}, bucketKeys(buckets)...)
+	if a.Limits.Clear != "" {
+		keys = append(keys, a.Limits.Clear)
+	}
 	res, err := s.verify.Run(ctx, s.c, keys, args...).StringSlice()
 	if err != nil {
 		return VerifyResult{}, unavailable(err)
@@ -274,7 +277,7 @@ func (s *RedisStore) CompleteLogin(ctx context.Context, l Login) (User, bool, er
 	keys := append(sessionKeys(l.Project, l.UserID), HistoryKey(l.Project, l.UserID))
 	args := []any{l.UserID, l.LoginID, string(l.Contact), l.Address, l.Now.Unix(),
 		l.Profile.Name, l.Profile.GivenName, l.Profile.MiddleName, l.Profile.FamilyName,
-		l.RefreshID, rtExp, l.Now.UnixMilli(), revoke,
+		l.RefreshID, rtExp, l.Now.UnixMilli(), revoke, l.Unverified,
 		entry, HistoryMaxEntries, l.Now.Add(-HistoryMaxAge).UnixMilli(), HistoryMaxAge.Milliseconds(),
 	}
 	var res []string

@@ -194,13 +194,16 @@ const StatusDisabled = "disabled"
 
 // Login is a verified login to record on the user.
 type Login struct {
-	Project   string
-	UserID    string
-	LoginID   string
-	Contact   Contact
-	Address   string
-	Profile   Profile
-	RefreshID string
+	Project string
+	UserID  string
+	LoginID string
+	Contact Contact
+	Address string
+	Profile Profile
+	// Unverified is an address of the other contact type than Contact,
+	// stored on a new user as not verified ("" for none).
+	Unverified string
+	RefreshID  string
 	// RefreshExpiry is when RefreshID's token expires.
 	RefreshExpiry time.Time
 	Now           time.Time

@@ -16,11 +16,13 @@
 -- ARGV[11] refresh token expiry, unix ms
 -- ARGV[12] now, unix ms
 -- ARGV[13] "1" to revoke every other refresh token of the user
+-- ARGV[14] an address of the other contact type, stored unverified on a new
+--          user ("" for none)
 -- KEYS[5]  login history      otpd:{P:U}:hist (list, newest first; see history below)
--- ARGV[14] history entry (JSON with "t" = unix ms), "" for none
--- ARGV[15] history: max entries kept
--- ARGV[16] history: entries older than this (unix ms) are dropped
--- ARGV[17] history: key TTL, ms
+-- ARGV[15] history entry (JSON with "t" = unix ms), "" for none
+-- ARGV[16] history: max entries kept
+-- ARGV[17] history: entries older than this (unix ms) are dropped
+-- ARGV[18] history: key TTL, ms
 -- Returns {firstSeen ("1"/"0"), HGETALL of the user...}, or {"disabled"}
 -- (nothing changed) when the user is disabled.
 -- [mgmt] a disabled user gets no session, even from a code sent before.
@@ -34,11 +36,19 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], 'userId', ARGV[1], 'loginIds', ids,
     'createdTime', ARGV[5], 'status', 'enabled',
     'name', ARGV[6], 'givenName', ARGV[7], 'middleName', ARGV[8], 'familyName', ARGV[9])
+  if ARGV[14] and ARGV[14] ~= '' then
+    local other = 'phone'
+    if string.sub(ARGV[14], 1, 1) ~= '+' then other = 'email' end
+    if other ~= ARGV[3] then redis.call('HSET', KEYS[1], other, ARGV[14]) end
+  end
 end
 local verifiedField = 'verifiedEmail'
 if ARGV[3] == 'phone' then verifiedField = 'verifiedPhone' end
 local current = redis.call('HGET', KEYS[1], ARGV[3])
-if ARGV[4] ~= '' and (not current or current == '' or current == ARGV[4]) then
+-- A proven address replaces an empty or unverified one, never another
+-- verified one (that takes an update).
+if ARGV[4] ~= '' and (not current or current == '' or current == ARGV[4]
+    or redis.call('HGET', KEYS[1], verifiedField) ~= '1') then
   redis.call('HSET', KEYS[1], ARGV[3], ARGV[4], verifiedField, '1')
 end
 if ARGV[13] == '1' then
@@ -56,16 +66,16 @@ if ARGV[10] ~= '' then
   redis.call('PEXPIREAT', KEYS[3], at)
 end
 -- [history] bounded by count and age.
-if ARGV[14] ~= '' then
-  redis.call('LPUSH', KEYS[5], ARGV[14])
-  redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[15]) - 1)
-  local cutoff = tonumber(ARGV[16])
+if ARGV[15] ~= '' then
+  redis.call('LPUSH', KEYS[5], ARGV[15])
+  redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[16]) - 1)
+  local cutoff = tonumber(ARGV[17])
   while true do
     local last = redis.call('LINDEX', KEYS[5], -1)
     if not last or tonumber(cjson.decode(last).t) >= cutoff then break end
     redis.call('RPOP', KEYS[5])
   end
-  redis.call('PEXPIRE', KEYS[5], ARGV[17])
+  redis.call('PEXPIRE', KEYS[5], ARGV[18])
 end
 local out = redis.call('HGETALL', KEYS[1])
 table.insert(out, 1, first)
