@@ -77,3 +77,9 @@ func userOf(t *testing.T, b map[string]any) map[string]any {
 }
 
 func errCodeOf(b map[string]any) string { s, _ := b["errorCode"].(string); return s }
+
+// raw2 is rawJSON for calls that answer a JSON object.
+func (e *env) raw2(method, path, auth string, hdr map[string]string) (int, any) {
+	e.t.Helper()
+	return e.rawJSON(method, path, "", auth, hdr)
+}

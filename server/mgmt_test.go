@@ -44,6 +44,11 @@ func TestMgmtAuth(t *testing.T) {
 			t.Errorf("%s: %v, want E112102", tc.name, b)
 		}
 	}
+	// A management key never comes from a cookie: only the Authorization
+	// header carries it (Auth reads a DSR cookie for session calls).
+	if s, b := e.raw2("GET", path, "Bearer "+pid, map[string]string{"Cookie": "DSR=" + mgmtKey}); s != 401 {
+		t.Errorf("management key in the DSR cookie: %d %v", s, b)
+	}
 	// The other project's key works for the other project only.
 	if s, b := e.do("GET", path, "", "Bearer "+other.ID+":mk-other-project-0123456789abcdef0123"); s != 404 {
 		t.Errorf("other project with its own key: %d %v", s, b)
