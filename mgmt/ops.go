@@ -179,15 +179,6 @@ func (s *Service) conflict(ctx context.Context, p *flow.Project, uid string, c s
 	return nil
 }
 
-// SetName sets a user's names.
-func (s *Service) SetName(ctx context.Context, p *flow.Project, loginID string, pr store.Profile) (store.User, error) {
-	uid, err := s.resolve(ctx, p, Ref{LoginID: loginID})
-	if err != nil {
-		return store.User{}, err
-	}
-	return s.modify(ctx, p, uid, func(u *store.User) error { u.Profile = pr; return nil })
-}
-
 // SetAttribute sets one custom attribute (nil removes it).
 func (s *Service) SetAttribute(ctx context.Context, p *flow.Project, loginID, key string, value any) (store.User, error) {
 	if key == "" {

@@ -36,7 +36,7 @@ func checkNodeManagement(t *testing.T, result nodeResult, check func(string, boo
 	check("mLoadById", ok("mLoadById") && data("mLoadById")["email"] == "mgmt.node@example.com")
 	check("mUpdate", ok("mUpdate") && data("mUpdate")["name"] == "Renamed" && fmt.Sprint(data("mUpdate")["customAttributes"]) == "map[]")
 	check("mPatch", ok("mPatch") && data("mPatch")["givenName"] == "Given" && data("mPatch")["name"] == "Renamed")
-	check("mName", ok("mName") && data("mName")["name"] == "Display")
+	check("mName", ok("mName") && data("mName")["name"] == "Display" && data("mName")["givenName"] == "Given")
 	check("mAttr", ok("mAttr") && fmt.Sprint(data("mAttr")["customAttributes"]) == "map[seats:5]")
 	check("mEmail", ok("mEmail") && data("mEmail")["email"] == "mgmt.new@example.com" && data("mEmail")["verifiedEmail"] == true)
 	check("mPhone", ok("mPhone") && data("mPhone")["phone"] == "+14155550188")

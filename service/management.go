@@ -220,8 +220,8 @@ func (s *Management) UpdateName(ctx context.Context, r *otpv1.MgmtNameRequest) (
 	if err != nil {
 		return nil, err
 	}
-	return userOut(s.m.SetName(ctx, p, r.GetLoginId(), store.Profile{
-		Name: r.GetDisplayName(), GivenName: r.GetGivenName(), MiddleName: r.GetMiddleName(), FamilyName: r.GetFamilyName(),
+	return userOut(s.m.PatchUser(ctx, p, r.GetLoginId(), mgmt.Patch{
+		Name: r.DisplayName, GivenName: r.GivenName, MiddleName: r.MiddleName, FamilyName: r.FamilyName,
 	}))
 }
 

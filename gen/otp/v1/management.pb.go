@@ -979,14 +979,14 @@ func (x *MgmtPhoneRequest) GetFailOnConflict() bool {
 	return false
 }
 
-// MgmtNameRequest sets a user's names.
+// MgmtNameRequest sets a user's names; names left out are kept.
 type MgmtNameRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	LoginId       string                 `protobuf:"bytes,1,opt,name=login_id,json=loginId,proto3" json:"login_id,omitempty"`
-	DisplayName   string                 `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
-	GivenName     string                 `protobuf:"bytes,3,opt,name=given_name,json=givenName,proto3" json:"given_name,omitempty"`
-	MiddleName    string                 `protobuf:"bytes,4,opt,name=middle_name,json=middleName,proto3" json:"middle_name,omitempty"`
-	FamilyName    string                 `protobuf:"bytes,5,opt,name=family_name,json=familyName,proto3" json:"family_name,omitempty"`
+	DisplayName   *string                `protobuf:"bytes,2,opt,name=display_name,json=displayName,proto3,oneof" json:"display_name,omitempty"`
+	GivenName     *string                `protobuf:"bytes,3,opt,name=given_name,json=givenName,proto3,oneof" json:"given_name,omitempty"`
+	MiddleName    *string                `protobuf:"bytes,4,opt,name=middle_name,json=middleName,proto3,oneof" json:"middle_name,omitempty"`
+	FamilyName    *string                `protobuf:"bytes,5,opt,name=family_name,json=familyName,proto3,oneof" json:"family_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1029,29 +1029,29 @@ func (x *MgmtNameRequest) GetLoginId() string {
 }
 
 func (x *MgmtNameRequest) GetDisplayName() string {
-	if x != nil {
-		return x.DisplayName
+	if x != nil && x.DisplayName != nil {
+		return *x.DisplayName
 	}
 	return ""
 }
 
 func (x *MgmtNameRequest) GetGivenName() string {
-	if x != nil {
-		return x.GivenName
+	if x != nil && x.GivenName != nil {
+		return *x.GivenName
 	}
 	return ""
 }
 
 func (x *MgmtNameRequest) GetMiddleName() string {
-	if x != nil {
-		return x.MiddleName
+	if x != nil && x.MiddleName != nil {
+		return *x.MiddleName
 	}
 	return ""
 }
 
 func (x *MgmtNameRequest) GetFamilyName() string {
-	if x != nil {
-		return x.FamilyName
+	if x != nil && x.FamilyName != nil {
+		return *x.FamilyName
 	}
 	return ""
 }
@@ -1382,16 +1382,20 @@ const file_otp_v1_management_proto_rawDesc = "" +
 	"\blogin_id\x18\x01 \x01(\tR\aloginId\x12\x14\n" +
 	"\x05phone\x18\x02 \x01(\tR\x05phone\x12\x1a\n" +
 	"\bverified\x18\x03 \x01(\bR\bverified\x12(\n" +
-	"\x10fail_on_conflict\x18\x04 \x01(\bR\x0efailOnConflict\"\xb0\x01\n" +
+	"\x10fail_on_conflict\x18\x04 \x01(\bR\x0efailOnConflict\"\x84\x02\n" +
 	"\x0fMgmtNameRequest\x12\x19\n" +
-	"\blogin_id\x18\x01 \x01(\tR\aloginId\x12!\n" +
-	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12\x1d\n" +
+	"\blogin_id\x18\x01 \x01(\tR\aloginId\x12&\n" +
+	"\fdisplay_name\x18\x02 \x01(\tH\x00R\vdisplayName\x88\x01\x01\x12\"\n" +
 	"\n" +
-	"given_name\x18\x03 \x01(\tR\tgivenName\x12\x1f\n" +
-	"\vmiddle_name\x18\x04 \x01(\tR\n" +
-	"middleName\x12\x1f\n" +
-	"\vfamily_name\x18\x05 \x01(\tR\n" +
-	"familyName\"\x9d\x01\n" +
+	"given_name\x18\x03 \x01(\tH\x01R\tgivenName\x88\x01\x01\x12$\n" +
+	"\vmiddle_name\x18\x04 \x01(\tH\x02R\n" +
+	"middleName\x88\x01\x01\x12$\n" +
+	"\vfamily_name\x18\x05 \x01(\tH\x03R\n" +
+	"familyName\x88\x01\x01B\x0f\n" +
+	"\r_display_nameB\r\n" +
+	"\v_given_nameB\x0e\n" +
+	"\f_middle_nameB\x0e\n" +
+	"\f_family_name\"\x9d\x01\n" +
 	"\x1aMgmtCustomAttributeRequest\x12\x19\n" +
 	"\blogin_id\x18\x01 \x01(\tR\aloginId\x12#\n" +
 	"\rattribute_key\x18\x02 \x01(\tR\fattributeKey\x12?\n" +
@@ -1529,6 +1533,7 @@ func file_otp_v1_management_proto_init() {
 	}
 	file_otp_v1_messages_proto_init()
 	file_otp_v1_management_proto_msgTypes[1].OneofWrappers = []any{}
+	file_otp_v1_management_proto_msgTypes[12].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
