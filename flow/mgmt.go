@@ -53,7 +53,6 @@ func (e *Engine) TestCode(ctx context.Context, p *Project, ch Channel, loginID s
 		Hash:           e.hasher.Sum(otpcode.Input{Project: p.ID, Channel: string(ch), LoginID: id, Purpose: string(SignIn), Code: code}),
 		Contact:        ch.Contact(),
 		NewUserAddress: loginAddr,
-		LoginAddress:   loginAddr,
 		Payload:        payload,
 		MaxAttempts:    p.MaxAttempts,
 		ExpiresAt:      now.Add(p.CodeTTL),
