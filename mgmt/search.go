@@ -77,7 +77,11 @@ func (s *Service) Search(ctx context.Context, p *flow.Project, q Query) ([]store
 			return nil, 0, storeErr(err)
 		}
 		users, err := s.st.Users(ctx, p.ID, ids)
-		return users, total, storeErr(err)
+		if err != nil {
+			return nil, 0, storeErr(err)
+		}
+		s.dropStale(ctx, p, ids, users)
+		return users, total, nil
 	}
 	cands, err := s.candidates(ctx, p, f)
 	if err != nil {
@@ -172,5 +176,25 @@ func (s *Service) candidates(ctx context.Context, p *flow.Project, f filters) ([
 	default:
 		ids, err := s.st.Lookup(ctx, p.ID, store.ContactPhone, f.phones)
 		return ids, storeErr(err)
+	}
+}
+
+// dropStale removes index entries of users whose record is gone (a user
+// merged away by an update flow, or a crash between two steps of a
+// delete), so the next page and total are right.
+func (s *Service) dropStale(ctx context.Context, p *flow.Project, ids []string, users []store.User) {
+	if len(users) == len(ids) {
+		return
+	}
+	have := make(map[string]bool, len(users))
+	for _, u := range users {
+		have[u.UserID] = true
+	}
+	for _, id := range ids {
+		if !have[id] {
+			if err := s.st.Unindex(ctx, p.ID, id); err != nil {
+				s.log.WarnContext(ctx, "stale index entry not removed", "project", p.ID, "user", id, "error", err)
+			}
+		}
 	}
 }

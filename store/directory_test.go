@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -123,6 +124,28 @@ func TestIndexPaging(t *testing.T) {
 		}
 		if _, total, _ := s.Page(ctx, "P", all, 0, 10); total != 5 {
 			t.Fatalf("after unindex: %d", total)
+		}
+	})
+}
+
+// TestLoginRefusedForDisabledUser: login.lua gives a disabled user no
+// session and records nothing, even when its code was verified before the
+// user was disabled.
+func TestLoginRefusedForDisabledUser(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := store.NewRedisStore(c)
+		if _, err := s.WriteUser(ctx, "P", "U9", store.UserWrite{Create: true, Set: map[string]string{"userId": "U9", "status": "disabled"}}); err != nil {
+			t.Fatal(err)
+		}
+		l := login("U9", t0, "ua")
+		l.RefreshID, l.RefreshExpiry = "jti", t0.Add(time.Hour)
+		if _, _, err := s.CompleteLogin(ctx, l); !errors.Is(err, store.ErrDisabled) {
+			t.Fatalf("login of a disabled user: %v", err)
+		}
+		if n := c.Exists(ctx, store.RefreshKey("P", "U9"), store.HistoryKey("P", "U9")).Val(); n != 0 {
+			t.Fatalf("a disabled user's login left %d keys", n)
 		}
 	})
 }
