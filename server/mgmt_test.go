@@ -222,8 +222,10 @@ func TestMgmtSearch(t *testing.T) {
 	if b := e.mustMgmt("POST", "/v2/mgmt/user/search/test", `{"testUsersOnly":true,"withTestUser":true}`); len(b["users"].([]any)) != 1 {
 		t.Errorf("search/test: %v", b)
 	}
-	if b := e.mustMgmt("POST", "/v1/mgmt/user/search", `{"loginIds":["u0"]}`); len(b["users"].([]any)) != 1 {
-		t.Errorf("v1 search: %v", b)
+	for _, path := range []string{"/v1/mgmt/user/search", "/v1/mgmt/user/search/test"} {
+		if b := e.mustMgmt("POST", path, `{"loginIds":["u0","t0"],"withTestUser":true}`); len(b["users"].([]any)) != 2 {
+			t.Errorf("%s: %v", path, b)
+		}
 	}
 	// Bad filters are refused with a Descope error, not ignored.
 	for _, body := range []string{`{"statuses":["frozen"]}`, `{"tenantIds":["T1"]}`, `{"limit":100,"page":101}`, `{"emails":["not an email"]}`} {
