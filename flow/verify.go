@@ -115,7 +115,8 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		Project: p.ID, UserID: uid, LoginID: loginID, Contact: res.Contact,
 		Address: res.Address, Profile: pend.Profile, Unverified: pend.Other, RefreshID: pair.RefreshID,
 		RefreshExpiry: pair.RefreshExpiry, Now: now, RevokeOthers: pend.RevokeOthers,
-		History: store.LoginRecord{Time: now, IP: in.ClientIP, UserAgent: in.UserAgent, Channel: string(in.Channel)},
+		History:          store.LoginRecord{Time: now, IP: in.ClientIP, UserAgent: in.UserAgent, Channel: string(in.Channel)},
+		MaxRefreshTokens: p.MaxRefreshTokens,
 	}
 	if pend.Update != nil || pend.OwnerID != "" {
 		// An update is applied already; a step-up or MFA code went to a

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -67,7 +68,7 @@ func NewRedisStoreSplit(c Scripter, split bool) *RedisStore {
 		split:  split,
 		start:  redis.NewScript(limitsLib + startSrc),
 		verify: redis.NewScript(limitsLib + verifySrc),
-		login:  redis.NewScript(loginSrc),
+		login:  redis.NewScript(refreshLib + loginSrc),
 	}
 }
 
@@ -113,10 +114,13 @@ func UserKey(project, userID string) string { return userTag(project, userID) + 
 // RefreshKey is the refresh-token-id set of a user.
 func RefreshKey(project, userID string) string { return userTag(project, userID) + "rt" }
 
-// sessionKeys are the user record and its three refresh-token keys.
+// sessionKeys are the user record, its refresh-token keys (rt, rtg, see
+// lua/refresh_lib.lua), and two keys of an older release (rtf, rtr: they
+// grew with every rotation), never read, removed by logout-all, revoke
+// others and DropUser, else left to expire.
 func sessionKeys(project, userID string) []string {
 	t := userTag(project, userID)
-	return []string{t + "user", t + "rt", t + "rtf", t + "rtr"}
+	return []string{t + "user", t + "rt", t + "rtg", t + "rtf", t + "rtr"}
 }
 
 func unavailable(err error) error {
@@ -278,6 +282,7 @@ func (s *RedisStore) CompleteLogin(ctx context.Context, l Login) (User, bool, er
 	args := []any{l.UserID, l.LoginID, string(l.Contact), l.Address, l.Now.Unix(),
 		l.Profile.Name, l.Profile.GivenName, l.Profile.MiddleName, l.Profile.FamilyName,
 		l.RefreshID, rtExp, l.Now.UnixMilli(), revoke, l.Unverified,
+		cmp.Or(max(l.MaxRefreshTokens, 0), DefaultMaxRefreshTokens),
 		entry, HistoryMaxEntries, l.Now.Add(-HistoryMaxAge).UnixMilli(), HistoryMaxAge.Milliseconds(),
 	}
 	var res []string

@@ -206,6 +206,10 @@ type Login struct {
 	Now           time.Time
 	// RevokeOthers drops every other refresh token of the user.
 	RevokeOthers bool
+	// MaxRefreshTokens caps the user's live refresh tokens (token
+	// families): registering one more evicts the oldest. 0 means
+	// DefaultMaxRefreshTokens.
+	MaxRefreshTokens int
 	// History is recorded in the user's login history (zero: nothing).
 	History LoginRecord
 	// Index, for a user this login creates, is indexed for the management
@@ -220,6 +224,10 @@ type LoginRecord struct {
 	UserAgent string
 	Channel   string
 }
+
+// DefaultMaxRefreshTokens is the cap on a user's live refresh tokens when
+// Login.MaxRefreshTokens is 0 (there is always one).
+const DefaultMaxRefreshTokens = 100
 
 // Users holds user records and their refresh-token ids.
 type Users interface {

@@ -1,11 +1,13 @@
 -- login.lua: finish a verified login on the user's own slot: create the user
 -- record on first sight, mark the address verified, and register the new
 -- refresh token id so the session endpoints can revoke it.
+-- refresh_lib.lua is prepended.
 --
 -- KEYS[1]  user hash          otpd:{P:U}:user
--- KEYS[2]  refresh token ids  otpd:{P:U}:rt   (sorted set: jti -> expiry ms)
--- KEYS[3]  token families     otpd:{P:U}:rtf  (hash: jti -> family)
--- KEYS[4]  spent tokens       otpd:{P:U}:rtr  (sorted set, see session.lua)
+-- KEYS[2]  token families     otpd:{P:U}:rt   (see refresh_lib.lua)
+-- KEYS[3]  generations        otpd:{P:U}:rtg  (see refresh_lib.lua)
+-- KEYS[4], KEYS[5]  otpd:{P:U}:rtf, rtr: keys of an older release, removed
+--          with the others by ARGV[13]; never read
 -- ARGV[1]  user id
 -- ARGV[2]  login id
 -- ARGV[3]  contact field: "email" or "phone"
@@ -18,11 +20,12 @@
 -- ARGV[13] "1" to revoke every other refresh token of the user
 -- ARGV[14] an address of the other contact type, stored unverified on a new
 --          user ("" for none)
--- KEYS[5]  login history      otpd:{P:U}:hist (list, newest first; see history below)
--- ARGV[15] history entry (JSON with "t" = unix ms), "" for none
--- ARGV[16] history: max entries kept
--- ARGV[17] history: entries older than this (unix ms) are dropped
--- ARGV[18] history: key TTL, ms
+-- ARGV[15] the most token families the user keeps (the oldest are evicted)
+-- KEYS[6]  login history      otpd:{P:U}:hist (list, newest first; see history below)
+-- ARGV[16] history entry (JSON with "t" = unix ms), "" for none
+-- ARGV[17] history: max entries kept
+-- ARGV[18] history: entries older than this (unix ms) are dropped
+-- ARGV[19] history: key TTL, ms
 -- Returns {firstSeen ("1"/"0"), HGETALL of the user...}, or {"disabled"}
 -- (nothing changed) when the user is disabled.
 -- [mgmt] a disabled user gets no session, even from a code sent before.
@@ -52,30 +55,27 @@ if ARGV[4] ~= '' and (not current or current == '' or current == ARGV[4]
   redis.call('HSET', KEYS[1], ARGV[3], ARGV[4], verifiedField, '1')
 end
 if ARGV[13] == '1' then
-  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+  redis.call('DEL', KEYS[2], KEYS[3])
+  redis.call('UNLINK', KEYS[4], KEYS[5])
 end
 if ARGV[10] ~= '' then
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[12])
+  -- The new token starts a family of its own.
+  rt_sweep(KEYS[2], KEYS[3], ARGV[12])
   redis.call('ZADD', KEYS[2], ARGV[11], ARGV[10])
-  redis.call('HSET', KEYS[3], ARGV[10], ARGV[10])
-  local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-  local spent = redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')
-  local at = tonumber(last[2])
-  if spent[2] and tonumber(spent[2]) > at then at = tonumber(spent[2]) end
-  redis.call('PEXPIREAT', KEYS[2], at)
-  redis.call('PEXPIREAT', KEYS[3], at)
+  rt_evict(KEYS[2], KEYS[3], tonumber(ARGV[15]), ARGV[10])
+  rt_expire(KEYS[2], KEYS[3])
 end
 -- [history] bounded by count and age.
-if ARGV[15] ~= '' then
-  redis.call('LPUSH', KEYS[5], ARGV[15])
-  redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[16]) - 1)
-  local cutoff = tonumber(ARGV[17])
+if ARGV[16] ~= '' then
+  redis.call('LPUSH', KEYS[6], ARGV[16])
+  redis.call('LTRIM', KEYS[6], 0, tonumber(ARGV[17]) - 1)
+  local cutoff = tonumber(ARGV[18])
   while true do
-    local last = redis.call('LINDEX', KEYS[5], -1)
+    local last = redis.call('LINDEX', KEYS[6], -1)
     if not last or tonumber(cjson.decode(last).t) >= cutoff then break end
-    redis.call('RPOP', KEYS[5])
+    redis.call('RPOP', KEYS[6])
   end
-  redis.call('PEXPIRE', KEYS[5], ARGV[18])
+  redis.call('PEXPIRE', KEYS[6], ARGV[19])
 end
 local out = redis.call('HGETALL', KEYS[1])
 table.insert(out, 1, first)

@@ -1,8 +1,8 @@
 -- mgmt_user.lua: the management API's writes to one user, on the user's
 -- slot.
 --
--- KEYS[1] user hash, KEYS[2] rt, KEYS[3] rtf, KEYS[4] rtr (see session.lua),
--- KEYS[5] login history
+-- KEYS[1] user hash, KEYS[2] rt, KEYS[3] rtg, KEYS[4] rtf, KEYS[5] rtr (see
+-- session.lua), KEYS[6] login history
 -- ARGV[1] op: create | update | delete | logout
 -- ARGV[2] JSON object of fields to set (create, update)
 -- ARGV[3] JSON array of fields to delete (update)
@@ -15,13 +15,15 @@
 local op = ARGV[1]
 local exists = redis.call('EXISTS', KEYS[1]) == 1
 if op == 'delete' then
-  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[6])
+  redis.call('UNLINK', KEYS[4], KEYS[5])
   return {'ok'}
 end
 if op == 'create' and exists then return {'exists'} end
 if op ~= 'create' and not exists then return {'nouser'} end
 if op == 'logout' then
-  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+  redis.call('DEL', KEYS[2], KEYS[3])
+  redis.call('UNLINK', KEYS[4], KEYS[5])
   return {'ok'}
 end
 if op == 'update' then
@@ -30,7 +32,10 @@ if op == 'update' then
   end
   local del = cjson.decode(ARGV[3])
   if #del > 0 then redis.call('HDEL', KEYS[1], unpack(del)) end
-  if ARGV[4] == '1' then redis.call('DEL', KEYS[2], KEYS[3], KEYS[4]) end
+  if ARGV[4] == '1' then
+    redis.call('DEL', KEYS[2], KEYS[3])
+    redis.call('UNLINK', KEYS[4], KEYS[5])
+  end
 end
 local set = {}
 for f, v in pairs(cjson.decode(ARGV[2])) do
