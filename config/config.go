@@ -139,6 +139,15 @@ type Project struct {
 	EnumerationProtection bool `json:"enumerationProtection,omitempty"`
 	// Delivery is templates and providers.
 	Delivery Delivery `json:"delivery,omitzero"`
+	// ManagementKeysFile (one key per line) and ManagementKeysEnv (the
+	// name of a variable holding comma-separated keys) name where the
+	// project's management keys are; the keys themselves never appear in
+	// the config file. An entry is "<id>=<key>" or a bare key. Several may
+	// be active at once (rotation). None: the management API answers 401.
+	ManagementKeysFile string `json:"managementKeysFile,omitempty"`
+	ManagementKeysEnv  string `json:"managementKeysEnv,omitempty"`
+	// ManagementKeys are the entries read from those (not from the file).
+	ManagementKeys []string `json:"-"`
 }
 
 // Duration is a time.Duration written as "5m", "90s" in files.
@@ -289,6 +298,10 @@ func Load(env Env, read ReadFile) (*Config, error) {
 			p.SigningKeyFiles = []string{kf}
 		}
 		p.Algorithm = get("OTPD_TOKEN_ALGORITHM", "")
+		p.ManagementKeysFile = get("OTPD_MANAGEMENT_KEYS_FILE", "")
+		if _, ok := env("OTPD_MANAGEMENT_KEYS"); ok {
+			p.ManagementKeysEnv = "OTPD_MANAGEMENT_KEYS"
+		}
 		c.Projects = []Project{p}
 	}
 	seen := map[string]bool{}
@@ -298,6 +311,15 @@ func Load(env Env, read ReadFile) (*Config, error) {
 		for _, e := range p.validate(c.Embedded()) {
 			errs = append(errs, fmt.Errorf("project %d (%q): %w", i, p.ID, e))
 		}
+		inline := ""
+		if p.ManagementKeysEnv != "" {
+			inline, _ = env(p.ManagementKeysEnv)
+		}
+		keys, err := secretList("managementKeysEnv", inline, p.ManagementKeysFile, read)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("project %d (%q): management keys: %w", i, p.ID, err))
+		}
+		p.ManagementKeys = keys
 		if seen[p.ID] {
 			errs = append(errs, fmt.Errorf("project %q is listed twice", p.ID))
 		}

@@ -35,6 +35,7 @@ import (
 	otpv1 "github.com/otpd/otpd/gen/otp/v1"
 	"github.com/otpd/otpd/grpcbounds"
 	"github.com/otpd/otpd/inproc"
+	"github.com/otpd/otpd/mgmt"
 	"github.com/otpd/otpd/middleware"
 	"github.com/otpd/otpd/otpcode"
 	"github.com/otpd/otpd/service"
@@ -149,8 +150,13 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	engine := flow.New(flow.Deps{Metrics: flowMetrics,
 		Codes: st, Users: st, Sessions: st, Accounts: st, Gen: otpcode.NewGenerator(cmp.Or(o.CodeRandom, o.Random)), Hasher: hasher,
-		Jobs: dlv.Producer, Options: dlv, Clock: o.Clock, Random: o.Random, Log: o.Log,
+		Jobs: dlv.Producer, Options: dlv, Clock: o.Clock, Random: o.Random, Log: o.Log, Indexer: st,
 	})
+	mgmtKeys, err := managementKeys(o.Config)
+	if err != nil {
+		return nil, err
+	}
+	users := mgmt.New(st, engine, o.Clock, o.Random, o.Log)
 
 	metrics, err := middleware.NewMetrics(o.Registry)
 	if err != nil {
@@ -169,6 +175,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 			Trusted: o.Config.TrustedProxies, IPv6Bits: o.Config.ClientIPv6Bits, InProcess: inproc.IsInProcess}),
 		middleware.Errors(o.Log),
 		middleware.Auth(projects, otpv1.Session_GetKeys_FullMethodName),
+		middleware.ManagementAuth(mgmtKeys),
 	)
 
 	// Messages up to twice the REST body limit are read, so that one over
@@ -189,7 +196,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		otpv1.RegisterOtpSmsServer(r, service.NewPhone(flow.SMS, engine))
 		otpv1.RegisterOtpVoiceServer(r, service.NewPhone(flow.Voice, engine))
 		otpv1.RegisterOtpWhatsappServer(r, service.NewPhone(flow.WhatsApp, engine))
-		otpv1.RegisterSessionServer(r, service.NewSession(projects, engine))
+		otpv1.RegisterSessionServer(r, service.NewSession(projects, engine).WithHistory(st, o.Clock.Now))
+		otpv1.RegisterManagementServer(r, service.NewManagement(users))
 	}
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gsr, hs)

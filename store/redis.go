@@ -33,6 +33,8 @@ type Scripter interface {
 	HGet(ctx context.Context, key, field string) *redis.StringCmd
 	HGetAll(ctx context.Context, key string) *redis.MapStringStringCmd
 	XAdd(ctx context.Context, a *redis.XAddArgs) *redis.StringCmd
+	// The management API's reads: login history, and records in batches.
+	LRange(ctx context.Context, key string, start, stop int64) *redis.StringSliceCmd
 	Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
 }
 
@@ -133,7 +135,8 @@ func NewRedisStoreSplit(c Scripter, split bool) *RedisStore {
 // Preload loads the scripts into the server's cache so that the first
 // requests do not pay an EVAL fallback. Optional.
 func (s *RedisStore) Preload(ctx context.Context) error {
-	for _, sc := range []*redis.Script{s.start, s.verify, s.login, sessionScript, contactScript, bindScript, limitsScript} {
+	for _, sc := range []*redis.Script{s.start, s.verify, s.login, sessionScript, contactScript, bindScript, limitsScript,
+		mgmtUserScript, mgmtLoginScript, mgmtIndexScript, mgmtSearchScript} {
 		if err := sc.Load(ctx, s.c).Err(); err != nil {
 			return unavailable(err)
 		}
@@ -360,17 +363,34 @@ func (s *RedisStore) CompleteLogin(ctx context.Context, l Login) (User, bool, er
 	if l.RevokeOthers {
 		revoke = "1"
 	}
-	res, err := s.run(ctx, s.login, sessionKeys(l.Project, l.UserID),
-		l.UserID, l.LoginID, string(l.Contact), l.Address, l.Now.Unix(),
+	entry, err := historyEntry(l.History)
+	if err != nil {
+		return User{}, false, err
+	}
+	keys := append(sessionKeys(l.Project, l.UserID), HistoryKey(l.Project, l.UserID))
+	args := []any{l.UserID, l.LoginID, string(l.Contact), l.Address, l.Now.Unix(),
 		l.Profile.Name, l.Profile.GivenName, l.Profile.MiddleName, l.Profile.FamilyName,
 		l.RefreshID, rtExp, l.Now.UnixMilli(), revoke, l.Unverified,
 		cmp.Or(max(l.MaxRefreshTokens, 0), DefaultMaxRefreshTokens),
-	)
+		entry, HistoryMaxEntries, l.Now.Add(-HistoryMaxAge).UnixMilli(), HistoryMaxAge.Milliseconds(),
+	}
+	var res []string
+	if l.Index != nil {
+		// A first login also writes the project's search index, pipelined
+		// with login.lua (one round trip; the durability WAIT does not
+		// cover this path, see docs/scaling.md).
+		res, err = s.loginAndIndex(ctx, keys, args, l.Project, *l.Index)
+	} else {
+		res, err = s.run(ctx, s.login, keys, args...)
+	}
 	if errors.Is(err, ErrNotReplicated) {
 		return User{}, false, err
 	}
 	if err != nil {
 		return User{}, false, unavailable(err)
+	}
+	if len(res) == 1 && res[0] == "disabled" {
+		return User{}, false, ErrDisabled
 	}
 	if len(res) < 1 || len(res)%2 != 1 {
 		return User{}, false, errors.New("store: login.lua returned a malformed reply")
@@ -396,7 +416,15 @@ func userFromHash(f map[string]string) (User, error) {
 			MiddleName: f["middleName"],
 			FamilyName: f["familyName"],
 		},
-		Status: f["status"],
+		Status:  f["status"],
+		Test:    f["test"] == "1",
+		Picture: f["picture"],
+		Version: f["mv"],
+	}
+	if ca := f["customAttributes"]; ca != "" {
+		if err := json.Unmarshal([]byte(ca), &u.CustomAttributes); err != nil {
+			return User{}, fmt.Errorf("store: user customAttributes: %w", err)
+		}
 	}
 	if ids := f["loginIds"]; ids != "" {
 		if err := json.Unmarshal([]byte(ids), &u.LoginIDs); err != nil {
@@ -407,4 +435,35 @@ func userFromHash(f map[string]string) (User, error) {
 		u.CreatedTime = time.Unix(ct, 0)
 	}
 	return u, nil
+}
+
+// loginAndIndex runs login.lua and the index update of a new user in one
+// pipelined round trip (on Cluster, one per node, in parallel). Both are
+// sent by EVALSHA; a server that lost its script cache answers NOSCRIPT,
+// and the pair is then run again one by one (the index update is
+// idempotent, and login.lua did not run).
+func (s *RedisStore) loginAndIndex(ctx context.Context, keys []string, args []any, project string, u User) ([]string, error) {
+	ix, err := indexArgs(u)
+	if err != nil {
+		return nil, err
+	}
+	var login *redis.Cmd
+	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		login = p.EvalSha(ctx, s.login.Hash(), keys, args...)
+		p.EvalSha(ctx, mgmtIndexScript.Hash(), indexKeys(project), u.UserID, ix)
+		return nil
+	})
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err := mgmtIndexScript.Run(ctx, s.c, indexKeys(project), u.UserID, ix).Err(); err != nil {
+			return nil, err
+		}
+		if login.Err() == nil {
+			return login.StringSlice()
+		}
+		return s.login.Run(ctx, s.c, keys, args...).StringSlice()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return login.StringSlice()
 }
