@@ -69,7 +69,13 @@ type Config struct {
 	// CORSOrigins may call the REST API from a browser; "*" is any.
 	// Default: "*" in embedded mode, none otherwise.
 	CORSOrigins []string
-	Projects    []Project
+	// DevConsole serves the development console (/dev/): on by default in
+	// embedded mode only; OTPD_DEV_CONSOLE=true forces it on (also with a
+	// real Redis, and for non-loopback clients), false turns it off.
+	DevConsole bool
+	// DevConsoleForced is OTPD_DEV_CONSOLE=true.
+	DevConsoleForced bool
+	Projects         []Project
 }
 
 // Embedded reports whether otpd runs on the in-process Redis.
@@ -180,6 +186,15 @@ func Load(env Env, read ReadFile) (*Config, error) {
 		}
 	}
 	var errs []error
+	switch v := get("OTPD_DEV_CONSOLE", ""); v {
+	case "":
+		c.DevConsole = c.Embedded()
+	case "true":
+		c.DevConsole, c.DevConsoleForced = true, true
+	case "false":
+	default:
+		errs = append(errs, fmt.Errorf("OTPD_DEV_CONSOLE: %q must be true or false (unset: on in embedded mode only)", v))
+	}
 	for _, t := range strings.Split(get("OTPD_TRUSTED_PROXIES", ""), ",") {
 		if t = strings.TrimSpace(t); t == "" {
 			continue

@@ -192,6 +192,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		"/healthz": http.HandlerFunc(s.healthz),
 		"/metrics": promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}),
 	}
+	devRoutes(ctx, o, dlv, extra)
 	if o.Pprof {
 		extra["/debug/pprof/"] = http.HandlerFunc(pprof.Index)
 		extra["/debug/pprof/profile"] = http.HandlerFunc(pprof.Profile)
