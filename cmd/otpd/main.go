@@ -82,7 +82,11 @@ func realMain(ctx context.Context, args []string) error {
 	}
 	log.Info("otpd serving", "grpc", gl.Addr().String(), "http", hl.Addr().String(),
 		"projects", ids, "embeddedRedis", cfg.Embedded())
-	fmt.Fprintf(os.Stderr, "\notpd: project id %v; gRPC on %s, REST on http://%s\n\n", ids, gl.Addr(), hl.Addr())
+	fmt.Fprintf(os.Stderr, "\notpd: project id %v; gRPC on %s, REST on http://%s\n", ids, gl.Addr(), hl.Addr())
+	if cfg.DevConsole {
+		fmt.Fprintf(os.Stderr, "otpd: development console on http://%s/dev/ (codes in clear; development only)\n", hl.Addr())
+	}
+	fmt.Fprintln(os.Stderr)
 	return srv.Serve(ctx, gl, hl)
 }
 
