@@ -33,6 +33,7 @@ type Engine struct {
 	log      *slog.Logger
 	metrics  *Metrics
 	jobs     Jobs
+	options  DeliveryOptions
 }
 
 // Jobs seals a message into a delivery job for the start script to enqueue.
@@ -58,12 +59,15 @@ type Deps struct {
 	// Jobs, when set, sends codes through the durable queue; otherwise
 	// Sender is called inline after the start.
 	Jobs Jobs
+	// Options, when set, refuses starts naming a template or provider the
+	// project does not have.
+	Options DeliveryOptions
 }
 
 // New returns an Engine.
 func New(d Deps) *Engine {
 	return &Engine{codes: d.Codes, users: d.Users, sessions: d.Sessions, accounts: d.Accounts, gen: d.Gen, hasher: d.Hasher,
-		sender: d.Sender, clock: d.Clock, random: d.Random, log: d.Log, metrics: d.Metrics, jobs: d.Jobs}
+		sender: d.Sender, clock: d.Clock, random: d.Random, log: d.Log, metrics: d.Metrics, jobs: d.Jobs, options: d.Options}
 }
 
 // StartInput is a sign-up, sign-in or sign-up-or-in request.
@@ -76,6 +80,10 @@ type StartInput struct {
 	// email/phone/voice/whatsapp, else user.email/user.phone); "" if none.
 	Address string
 	Profile store.Profile
+	// OtherAddress is the request's address of the other contact type
+	// (user.email on a phone channel, user.phone on email): a new user
+	// gets it unverified.
+	OtherAddress string
 	// Caller is the signed-in user behind a step-up or MFA start (from the
 	// refresh JWT); nil otherwise.
 	Caller *Caller
@@ -101,48 +109,137 @@ type StartOutput struct {
 
 // Start begins a flow: validate, check the user rule, store the code's
 // hash, hand the code to delivery.
+//
+// Where the code goes (DESIGN.md: a code reaches only an address its user
+// has proven):
+//   - an existing user: the stored, verified contact of the channel,
+//     whatever the request says (start.lua reads it from the login index,
+//     which only ever holds verified addresses);
+//   - step-up and MFA: the signed-in user's verified contact; a request
+//     address is refused;
+//   - a new login id that is an address of the channel: that address; a
+//     different request address is refused;
+//   - a new user-name login id: the request address;
+//   - a new login id that is an address of the other contact type (a phone
+//     number on the email channel): never bound; sign-up is refused and
+//     sign-up-or-in acts as sign-in.
 func (e *Engine) Start(ctx context.Context, in StartInput) (StartOutput, error) {
 	p := in.Project
-	loginID, loginAddr, err := normalizeLoginID(in.LoginID, in.Channel, p.DefaultPhoneRegion)
+	id, err := normalizeLoginID(in.LoginID, in.Channel, p.DefaultPhoneRegion)
 	if err != nil {
 		return StartOutput{}, err
 	}
-	newAddr := loginAddr
+	var body string
 	if in.Address != "" {
-		if newAddr, err = normalizeAddress(in.Address, in.Channel, p.DefaultPhoneRegion); err != nil {
+		if body, err = normalizeAddress(in.Address, in.Channel, p.DefaultPhoneRegion); err != nil {
 			return StartOutput{}, err
 		}
 	}
 	if err := checkCustomClaims(in.CustomClaims); err != nil {
 		return StartOutput{}, err
 	}
-	pend := pending{Profile: in.Profile, Nsec: in.CustomClaims, RevokeOthers: in.RevokeOthers}
-	rule := in.Op.rule()
-	if in.StepUp || in.MFA {
-		if in.Caller == nil {
-			return StartOutput{}, apierr.ErrRefreshInvalid.With("loginOptions.stepup and loginOptions.mfa need the refresh JWT: send 'Bearer <ProjectID>:<RefreshJWT>'")
-		}
-		if in.Op == SignUp {
-			return StartOutput{}, apierr.ErrValidation.With("stepup and mfa apply to sign-in, not sign-up")
-		}
-		rule = store.RuleOwner
-		pend.OwnerID, pend.StepUp, pend.MFA, pend.AMR = in.Caller.UserID, in.StepUp, in.MFA, in.Caller.AMR
+	if err := e.checkDelivery(p, in.Channel, in.TemplateID, in.ProviderID); err != nil {
+		return StartOutput{}, err
 	}
-	return e.start(ctx, startArgs{
-		project: p, channel: in.Channel, op: in.Op, rule: rule, loginID: loginID, ip: in.ClientIP,
-		newAddr: newAddr, loginAddr: loginAddr, owner: pend.OwnerID, pending: pend,
+	pend := pending{Profile: in.Profile, Nsec: in.CustomClaims, RevokeOthers: in.RevokeOthers}
+	if pend.Other, err = unverifiedContact(in.OtherAddress, in.Channel, p.DefaultPhoneRegion); err != nil {
+		return StartOutput{}, err
+	}
+	a := startArgs{
+		project: p, channel: in.Channel, op: in.Op, rule: in.Op.rule(), loginID: id.ID, ip: in.ClientIP,
+		loginAddr: id.Addr, pending: pend,
 		msg: delivery.Message{Locale: in.Locale, TemplateID: in.TemplateID,
 			TemplateOptions: in.TemplateOptions, ProviderID: in.ProviderID},
-	})
+	}
+	switch {
+	case in.StepUp || in.MFA:
+		if err := e.secondFactor(&a, in, body); err != nil {
+			return StartOutput{}, err
+		}
+	case id.Kind != kindName && id.Addr == "":
+		// An address of the other contact type: only its proven owner may
+		// bind it, through its own channel (or update with addToLoginIDs).
+		if in.Op == SignUp {
+			return StartOutput{}, apierr.ErrInvalidArgument.With("A loginId that is %s is registered through the %s channel, where the code goes to it; "+
+				"to add it to an account, verify it with update %s and addToLoginIDs", kindNoun(id.Kind), kindChannels(id.Kind), id.Kind.contact())
+		}
+		a.rule = store.RuleExisting
+	case id.Addr != "":
+		if body != "" && body != id.Addr && in.Op != SignIn {
+			return StartOutput{}, apierr.ErrInvalidArgument.With("A loginId that is %s receives the code itself: leave the %s field out or send the same address", kindNoun(id.Kind), id.Kind.contact())
+		}
+		a.newAddr = id.Addr
+	default:
+		a.newAddr = body
+	}
+	if a.rule == store.RuleExisting {
+		// Existing users get the code at their stored address; a request
+		// address is never used.
+		a.newAddr = ""
+	}
+	return e.start(ctx, a)
+}
+
+// secondFactor sets up a step-up or MFA start: the signed-in owner of the
+// login id gets the code at their own verified contact for the channel.
+func (e *Engine) secondFactor(a *startArgs, in StartInput, body string) error {
+	if in.Caller == nil {
+		return apierr.ErrRefreshInvalid.With("loginOptions.stepup and loginOptions.mfa need the refresh JWT: send 'Bearer <ProjectID>:<RefreshJWT>'")
+	}
+	if in.Op == SignUp {
+		return apierr.ErrValidation.With("stepup and mfa apply to sign-in, not sign-up")
+	}
+	if body != "" {
+		return apierr.ErrInvalidArgument.With("A step-up or MFA code goes to the user's verified %s; the request may not name an address", in.Channel.Contact())
+	}
+	dest := verifiedContact(in.Caller.User, in.Channel.Contact())
+	if dest == "" {
+		if in.Channel == Email {
+			return apierr.ErrInvalidArgument.With("The user has no verified email address: add one with update email (POST /v1/auth/otp/update/email), which proves it")
+		}
+		return apierr.ErrInvalidArgument.With("The user has no verified phone number: add one with update phone (POST /v1/auth/otp/update/phone/%s), which proves it", in.Channel)
+	}
+	a.rule, a.newAddr, a.owner = store.RuleOwner, dest, in.Caller.UserID
+	a.pending.OwnerID, a.pending.StepUp, a.pending.MFA, a.pending.AMR = in.Caller.UserID, in.StepUp, in.MFA, in.Caller.AMR
+	return nil
+}
+
+// verifiedContact is the user's proven address of a contact type, or "".
+func verifiedContact(u store.User, c store.Contact) string {
+	if c == store.ContactEmail && u.VerifiedEmail {
+		return u.Email
+	}
+	if c == store.ContactPhone && u.VerifiedPhone {
+		return u.Phone
+	}
+	return ""
+}
+
+func kindNoun(k idKind) string {
+	if k == kindEmail {
+		return "an email address"
+	}
+	return "a phone number"
+}
+
+func kindChannels(k idKind) string {
+	if k == kindEmail {
+		return "email"
+	}
+	return "sms, voice or whatsapp"
 }
 
 // startArgs is a validated start, shared by sign-in/up and update.
 type startArgs struct {
-	project            *Project
-	channel            Channel
-	op                 Op
-	rule               store.Rule
-	loginID            string
+	project *Project
+	channel Channel
+	op      Op
+	rule    store.Rule
+	loginID string
+	// newAddr is where the code goes when start.lua does not pick the
+	// stored address: a new user's address, an update's new address, or a
+	// second factor's verified contact. loginAddr is the login id when it
+	// is an address of the channel (rate limits and phone policy only).
 	newAddr, loginAddr string
 	owner              string
 	ip                 string
@@ -219,14 +316,20 @@ func (e *Engine) start(ctx context.Context, a startArgs) (StartOutput, error) {
 	case store.StartExists:
 		return StartOutput{}, apierr.ErrUserExists
 	case store.StartNotFound:
-		if p.EnumerationProtection && a.op == SignIn {
-			// Answer as for a known user; send nothing.
+		if p.EnumerationProtection {
+			// Answer as for a known user; send nothing (start.lua left a
+			// decoy record, so verify attempts count the same way).
 			return StartOutput{Masked: e.decoyMask(p, a.channel, loginID, loginAddr)}, nil
 		}
 		return StartOutput{}, apierr.ErrUserNotFound
 	case store.StartNotOwner:
 		return StartOutput{}, apierr.ErrRefreshInvalid.With("The loginId does not belong to the signed-in user")
 	case store.StartNoAddress:
+		if p.EnumerationProtection && a.rule != store.RuleNew && a.rule != store.RuleOwner {
+			// A known user with no address on this channel looks like an
+			// unknown one.
+			return StartOutput{Masked: e.decoyMask(p, a.channel, loginID, loginAddr)}, nil
+		}
 		if a.channel == Email {
 			return StartOutput{}, apierr.ErrInvalidArgument.With("No email address to send the code to: send an email address as loginId or in the email field")
 		}

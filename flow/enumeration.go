@@ -3,6 +3,8 @@ package flow
 import (
 	"encoding/binary"
 
+	"github.com/nyaruka/phonenumbers"
+
 	"github.com/otpd/otpd/otpcode"
 )
 
@@ -24,6 +26,22 @@ func (e *Engine) decoyMask(p *Project, ch Channel, loginID, loginAddr string) st
 		first := byte('a' + v%26)
 		return string(first) + "***@" + decoyDomains[(v>>8)%uint64(len(decoyDomains))]
 	}
-	last := (v >> 16) % 100
-	return maskAddress(ch, "+1000000000"+string(rune('0'+last/10))+string(rune('0'+last%10)))
+	return maskAddress(ch, decoyPhone(p.DefaultPhoneRegion, v>>16))
+}
+
+// decoyPhone is a plausible mobile number of the project's default region
+// (the United States when it has none), with its last two digits taken
+// from v: its mask has the length and shape of a real number's there.
+func decoyPhone(region string, v uint64) string {
+	if region == "" {
+		region = "US"
+	}
+	n := phonenumbers.GetExampleNumberForType(region, phonenumbers.MOBILE)
+	if n == nil {
+		n = phonenumbers.GetExampleNumberForType("US", phonenumbers.MOBILE)
+	}
+	e164 := []byte(phonenumbers.Format(n, phonenumbers.E164))
+	last := v % 100
+	e164[len(e164)-2], e164[len(e164)-1] = byte('0'+last/10), byte('0'+last%10)
+	return string(e164)
 }

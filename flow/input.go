@@ -5,47 +5,105 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/secure/precis"
+
 	"github.com/otpd/otpd/address"
 	"github.com/otpd/otpd/apierr"
+	"github.com/otpd/otpd/store"
 )
 
 // maxLoginIDLen bounds login ids (bytes, after trimming).
 const maxLoginIDLen = 256
 
+// idKind is what a login id is: an email address, a phone number, or a
+// user name. An address-shaped login id is bound to a user only when a code
+// sent to that very address is verified.
+type idKind int
+
+const (
+	kindName idKind = iota
+	kindEmail
+	kindPhone
+)
+
+// contact is the channel contact an address-shaped login id is ("" for a
+// user name).
+func (k idKind) contact() store.Contact {
+	switch k {
+	case kindEmail:
+		return store.ContactEmail
+	case kindPhone:
+		return store.ContactPhone
+	}
+	return ""
+}
+
+// loginID is a normalised login id.
+type loginID struct {
+	ID   string
+	Kind idKind
+	// Addr is ID when it is an address of the channel's contact type, else "".
+	Addr string
+}
+
 // normalizeLoginID returns the canonical login id: an email lower-cased and
-// validated, a phone number in E.164, anything else (a user name) trimmed
-// and lower-cased. It also returns the login id as an address of the
-// channel's contact type when it is one ("" otherwise).
-func normalizeLoginID(raw string, ch Channel, region string) (id, asAddress string, err error) {
+// validated, a phone number in E.164, anything else a user name under the
+// PRECIS UsernameCaseMapped profile (RFC 8265), applied to each
+// space-separated part: case-folded, NFC, and refused when it holds
+// control, format (zero-width, bidi), symbol-compatibility or other
+// characters that let two different login ids look the same.
+func normalizeLoginID(raw string, ch Channel, region string) (loginID, error) {
 	s := strings.TrimSpace(raw)
 	if s == "" {
-		return "", "", apierr.ErrMissingArgument.With("The loginId field is required")
+		return loginID{}, apierr.ErrMissingArgument.With("The loginId field is required")
 	}
 	if len(s) > maxLoginIDLen || !utf8.ValidString(s) || strings.IndexFunc(s, unicode.IsControl) >= 0 {
-		return "", "", apierr.ErrInvalidArgument.With("The loginId is not valid")
+		return loginID{}, apierr.ErrInvalidArgument.With("The loginId is not valid")
 	}
+	var id loginID
 	switch {
 	case address.LooksLikeEmail(s):
 		e, err := address.NormalizeEmail(s)
 		if err != nil {
-			return "", "", apierr.ErrInvalidArgument.With("The loginId is not a valid email address")
+			return loginID{}, apierr.ErrInvalidArgument.With("The loginId is not a valid email address")
 		}
-		if ch.Contact() == "email" {
-			return e, e, nil
-		}
-		return e, "", nil
+		id = loginID{ID: e, Kind: kindEmail}
 	case looksLikePhone(s):
 		p, err := address.NormalizePhone(s, region)
 		if err != nil {
-			return "", "", apierr.ErrInvalidArgument.With("The loginId is not a valid phone number")
+			return loginID{}, apierr.ErrInvalidArgument.With("The loginId is not a valid phone number")
 		}
-		if ch.Contact() == "phone" {
-			return p, p, nil
-		}
-		return p, "", nil
+		id = loginID{ID: p, Kind: kindPhone}
 	default:
-		return strings.ToLower(s), "", nil
+		name, err := normalizeUserName(s)
+		if err != nil {
+			return loginID{}, err
+		}
+		return loginID{ID: name, Kind: kindName}, nil
 	}
+	if id.Kind.contact() == ch.Contact() {
+		id.Addr = id.ID
+	}
+	return id, nil
+}
+
+// normalizeUserName applies PRECIS UsernameCaseMapped to each part of a
+// user name separated by spaces (RFC 8265 §3.1 allows an application to
+// accept spaces that way); runs of spaces become one.
+func normalizeUserName(s string) (string, error) {
+	parts := strings.Fields(s)
+	for i, part := range parts {
+		n, err := precis.UsernameCaseMapped.String(part)
+		if err != nil {
+			return "", apierr.ErrInvalidArgument.With("The loginId holds characters a user name may not have (invisible, format or symbol characters)")
+		}
+		parts[i] = n
+	}
+	out := strings.Join(parts, " ")
+	if len(out) > maxLoginIDLen {
+		return "", apierr.ErrInvalidArgument.With("The loginId is not valid")
+	}
+	return out, nil
 }
 
 // looksLikePhone: a leading '+', or only digits and phone punctuation with

@@ -11,6 +11,9 @@ import (
 // pending is what a start leaves for its verify, inside the code record.
 type pending struct {
 	Profile store.Profile `json:"p,omitzero"`
+	// Other is an unverified address of the other contact type for a new
+	// user (see unverifiedContact).
+	Other string `json:"x,omitempty"`
 	// OwnerID is the signed-in user a step-up, MFA or update start came
 	// from; the verify must resolve to the same user.
 	OwnerID      string         `json:"o,omitempty"`
@@ -29,7 +32,7 @@ type pendingUpdate struct {
 }
 
 func (p *pending) encode() ([]byte, error) {
-	if p.OwnerID == "" && !p.StepUp && !p.MFA && len(p.Nsec) == 0 && !p.RevokeOthers && p.Update == nil && p.Profile == (store.Profile{}) {
+	if p.OwnerID == "" && !p.StepUp && !p.MFA && len(p.Nsec) == 0 && !p.RevokeOthers && p.Update == nil && p.Profile == (store.Profile{}) && p.Other == "" {
 		return nil, nil
 	}
 	return json.Marshal(p)

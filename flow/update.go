@@ -40,7 +40,7 @@ func (e *Engine) UpdateStart(ctx context.Context, in UpdateInput) (StartOutput, 
 	if in.Caller == nil {
 		return StartOutput{}, apierr.ErrRefreshInvalid
 	}
-	loginID, _, err := normalizeLoginID(in.LoginID, in.Channel, p.DefaultPhoneRegion)
+	id, err := normalizeLoginID(in.LoginID, in.Channel, p.DefaultPhoneRegion)
 	if err != nil {
 		return StartOutput{}, err
 	}
@@ -55,14 +55,19 @@ func (e *Engine) UpdateStart(ctx context.Context, in UpdateInput) (StartOutput, 
 	if err != nil {
 		return StartOutput{}, err
 	}
-	// Refuse a conflict before a code is sent; verify checks again.
-	if !in.MergeExisting {
+	if err := e.checkDelivery(p, in.Channel, in.TemplateID, in.ProviderID); err != nil {
+		return StartOutput{}, err
+	}
+	// Refuse a conflict before a code is sent; verify checks again. With
+	// enumeration protection the conflict is told only at verify, once the
+	// new address is proven, so a signed-in user cannot probe login ids.
+	if !in.MergeExisting && !p.EnumerationProtection {
 		if err := e.checkConflict(ctx, p, addr, in.Caller.UserID); err != nil {
 			return StartOutput{}, err
 		}
 	}
 	return e.start(ctx, startArgs{
-		project: p, channel: in.Channel, op: update, rule: store.RuleOwner, loginID: loginID, ip: in.ClientIP,
+		project: p, channel: in.Channel, op: update, rule: store.RuleOwner, loginID: id.ID, ip: in.ClientIP,
 		newAddr: addr, owner: in.Caller.UserID,
 		pending: pending{OwnerID: in.Caller.UserID, MFA: in.MFA, AMR: in.Caller.AMR, Nsec: in.Caller.Nsec,
 			Update: &pendingUpdate{AddLoginID: in.AddLoginID, MergeExisting: in.MergeExisting}},

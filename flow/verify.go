@@ -35,10 +35,11 @@ type VerifyOutput struct {
 // Verify checks a code and, on success, signs the user in.
 func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, error) {
 	p := in.Project
-	loginID, _, err := normalizeLoginID(in.LoginID, in.Channel, p.DefaultPhoneRegion)
+	id, err := normalizeLoginID(in.LoginID, in.Channel, p.DefaultPhoneRegion)
 	if err != nil {
 		return VerifyOutput{}, err
 	}
+	loginID := id.ID
 	code, err := normalizeCode(in.Code, p.CodeLength)
 	if err != nil {
 		return VerifyOutput{}, err
@@ -107,11 +108,13 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 	}
 	login := store.Login{
 		Project: p.ID, UserID: uid, LoginID: loginID, Contact: res.Contact,
-		Address: res.Address, Profile: pend.Profile, RefreshID: pair.RefreshID,
+		Address: res.Address, Profile: pend.Profile, Unverified: pend.Other, RefreshID: pair.RefreshID,
 		RefreshExpiry: pair.RefreshExpiry, Now: now, RevokeOthers: pend.RevokeOthers,
 	}
-	if pend.Update != nil {
-		// The change is applied; only register the session.
+	if pend.Update != nil || pend.OwnerID != "" {
+		// An update is applied already; a step-up or MFA code went to a
+		// contact the user had proven. Either way only register the
+		// session: a second factor never writes a contact or a login id.
 		login.Address = ""
 	}
 	user, first, err := e.users.CompleteLogin(ctx, login)

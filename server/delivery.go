@@ -16,6 +16,7 @@ import (
 	"github.com/otpd/otpd/delivery/queue"
 	"github.com/otpd/otpd/delivery/render"
 	"github.com/otpd/otpd/delivery/seal"
+	"github.com/otpd/otpd/flow"
 )
 
 // projectDelivery is one project's templates and providers.
@@ -32,7 +33,26 @@ type Delivery struct {
 	Producer *queue.Producer
 	// Log is the development log provider (whether or not a project uses
 	// it); the development console observes it.
-	Log *delivery.LogProvider
+	Log      *delivery.LogProvider
+	projects map[string]projectDelivery
+}
+
+var _ flow.DeliveryOptions = (*Delivery)(nil)
+
+// HasTemplate implements flow.DeliveryOptions.
+func (d *Delivery) HasTemplate(project, templateID string) bool {
+	pd, ok := d.projects[project]
+	return ok && pd.render.Locales(templateID) != nil
+}
+
+// HasProvider implements flow.DeliveryOptions.
+func (d *Delivery) HasProvider(project, channel, providerID string) bool {
+	pd, ok := d.projects[project]
+	if !ok {
+		return false
+	}
+	_, err := pd.router.For(channel, providerID)
+	return err == nil
 }
 
 // BuildDelivery makes the sealer, each project's renderer and providers,
@@ -100,7 +120,7 @@ func BuildDelivery(cfg *config.Config, read config.ReadFile, env config.Env, cod
 		return prov.Send(ctx, delivery.Outgoing{ID: j.ID, Attempt: j.Attempt, Project: j.Project, Channel: j.Channel,
 			To: j.To, Code: j.Code, ExpiresAt: j.ExpiresAt, Rendered: rendered})
 	}
-	return &Delivery{Sealer: s, Handler: handler, Producer: queue.NewProducer(s, cfg.QueueMaxLen, rand.Reader), Log: logProvider}, nil
+	return &Delivery{Sealer: s, Handler: handler, Producer: queue.NewProducer(s, cfg.QueueMaxLen, rand.Reader), projects: byProject, Log: logProvider}, nil
 }
 
 func newProvider(pc config.Provider, read config.ReadFile, env config.Env, hc *http.Client, clk func() time.Time, logp delivery.Provider) (delivery.Provider, error) {

@@ -43,6 +43,10 @@ func (c channel) start(ctx context.Context, op flow.Op, req *otpv1.StartRequest)
 	if u := req.GetUser(); u != nil && op != flow.SignIn {
 		in.Profile = store.Profile{Name: u.GetName(), GivenName: u.GetGivenName(),
 			MiddleName: u.GetMiddleName(), FamilyName: u.GetFamilyName()}
+		in.OtherAddress = u.GetPhone()
+		if c.ch != flow.Email {
+			in.OtherAddress = u.GetEmail()
+		}
 	}
 	if o := req.GetLoginOptions(); o != nil {
 		in.Locale, in.TemplateID, in.TemplateOptions = o.GetLocale(), o.GetTemplateId(), o.GetTemplateOptions()

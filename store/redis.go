@@ -266,7 +266,7 @@ func (s *RedisStore) CompleteLogin(ctx context.Context, l Login) (User, bool, er
 	res, err := s.login.Run(ctx, s.c, sessionKeys(l.Project, l.UserID),
 		l.UserID, l.LoginID, string(l.Contact), l.Address, l.Now.Unix(),
 		l.Profile.Name, l.Profile.GivenName, l.Profile.MiddleName, l.Profile.FamilyName,
-		l.RefreshID, rtExp, l.Now.UnixMilli(), revoke,
+		l.RefreshID, rtExp, l.Now.UnixMilli(), revoke, l.Unverified,
 	).StringSlice()
 	if err != nil {
 		return User{}, false, unavailable(err)

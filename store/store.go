@@ -188,7 +188,10 @@ type Login struct {
 	Contact   Contact
 	Address   string
 	Profile   Profile
-	RefreshID string
+	// Unverified is an address of the other contact type than Contact,
+	// stored on a new user as not verified ("" for none).
+	Unverified string
+	RefreshID  string
 	// RefreshExpiry is when RefreshID's token expires.
 	RefreshExpiry time.Time
 	Now           time.Time

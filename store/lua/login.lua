@@ -16,6 +16,8 @@
 -- ARGV[11] refresh token expiry, unix ms
 -- ARGV[12] now, unix ms
 -- ARGV[13] "1" to revoke every other refresh token of the user
+-- ARGV[14] an address of the other contact type, stored unverified on a new
+--          user ("" for none)
 -- Returns {firstSeen ("1"/"0"), HGETALL of the user...}
 local first = '0'
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -24,11 +26,19 @@ if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], 'userId', ARGV[1], 'loginIds', ids,
     'createdTime', ARGV[5], 'status', 'enabled',
     'name', ARGV[6], 'givenName', ARGV[7], 'middleName', ARGV[8], 'familyName', ARGV[9])
+  if ARGV[14] and ARGV[14] ~= '' then
+    local other = 'phone'
+    if string.sub(ARGV[14], 1, 1) ~= '+' then other = 'email' end
+    if other ~= ARGV[3] then redis.call('HSET', KEYS[1], other, ARGV[14]) end
+  end
 end
 local verifiedField = 'verifiedEmail'
 if ARGV[3] == 'phone' then verifiedField = 'verifiedPhone' end
 local current = redis.call('HGET', KEYS[1], ARGV[3])
-if ARGV[4] ~= '' and (not current or current == '' or current == ARGV[4]) then
+-- A proven address replaces an empty or unverified one, never another
+-- verified one (that takes an update).
+if ARGV[4] ~= '' and (not current or current == '' or current == ARGV[4]
+    or redis.call('HGET', KEYS[1], verifiedField) ~= '1') then
   redis.call('HSET', KEYS[1], ARGV[3], ARGV[4], verifiedField, '1')
 end
 if ARGV[13] == '1' then

@@ -15,7 +15,8 @@
 -- ARGV[7]  expiry, unix ms
 -- ARGV[8]  record TTL, ms (longer than the code's life, so a late verify can say "expired")
 -- ARGV[9]  opaque payload for verify ("" if none)
--- ARGV[10] the login id itself when it is a valid address of the channel, else ""
+-- ARGV[10] unused (was the login id as an address; an existing user's code
+--          never falls back to it: only a verified address is used)
 -- ARGV[11] the owning user id for the "owner" rule
 -- ARGV[12] G: number of project-wide rate-limit buckets (KEYS[3..3+G-1])
 -- ARGV[13] L: number of login-id buckets (the next L KEYS), charged only
@@ -32,7 +33,9 @@
 -- notowner | noaddress | limited. For limited, address is the bucket name
 -- and extra the retry delay in ms; for ok, extra names the bucket a dry run
 -- would have refused ("" if none).
--- With the "owner" rule a non-empty ARGV[4] is the new address of an update.
+-- With the "owner" rule ARGV[4] is the destination the engine chose (an
+-- update's new address, or a step-up/MFA code's verified contact); the
+-- record keeps the owner ('o') so that verify binds nothing for it.
 local G, L, now = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
 local gDenied, gRetry, gNews = gcra(3, 20, G, now)
 local lDenied, lRetry, lNews = gcra(3 + G, 20 + 3 * G, L, now)
@@ -44,32 +47,50 @@ end
 gcra_take(3, gNews, G, now)
 
 local uid = redis.call('HGET', KEYS[1], 'uid')
+-- decoy: under enumeration protection (ARGV[16]), a start that sends
+-- nothing to a sign-in still charges the login id's buckets and leaves a
+-- record no code can match, so verify attempts count and die exactly as
+-- for a real code.
+local function decoy(status)
+  if ARGV[16] ~= '1' then return {status, '', ''} end
+  gcra_take(3 + G, lNews, L, now)
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[2], 'h', 'decoy', 'p', ARGV[3], 'to', '', 'a', 0,
+    'm', ARGV[6], 'e', ARGV[7], 'u', '', 'f', ARGV[5], 'c', ARGV[14])
+  redis.call('PEXPIRE', KEYS[2], ARGV[8])
+  return {status, '', ''}
+end
 if ARGV[1] == 'new' and uid then
   return {'exists', '', ''}
 end
 if ARGV[1] == 'existing' and not uid then
-  if ARGV[16] == '1' then gcra_take(3 + G, lNews, L, now) end
-  return {'notfound', '', ''}
+  return decoy('notfound')
 end
 if ARGV[1] == 'owner' and uid ~= ARGV[11] then
   return {'notowner', '', ''}
 end
+-- Where the code goes: an existing user's stored address for the channel
+-- (the login index holds only addresses a verified code reached); under
+-- the owner rule the address the caller chose (a second factor's verified
+-- contact, an update's new address); for a new user ARGV[4]. A request
+-- address never redirects an existing user's code.
 local addr
-if ARGV[1] == 'owner' and ARGV[4] ~= '' then
+if ARGV[1] == 'owner' then
   addr = ARGV[4]
 elseif uid then
-  addr = redis.call('HGET', KEYS[1], ARGV[5])
-  if not addr or addr == '' then addr = ARGV[10] end
+  addr = redis.call('HGET', KEYS[1], ARGV[5]) or ''
 else
   addr = ARGV[4]
 end
 if addr == '' then
+  if uid and ARGV[1] ~= 'owner' then return decoy('noaddress') end
   return {'noaddress', '', ''}
 end
 gcra_take(3 + G, lNews, L, now)
 redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[2], 'h', ARGV[2], 'p', ARGV[3], 'to', addr, 'a', 0,
-  'm', ARGV[6], 'e', ARGV[7], 'u', ARGV[9], 'f', ARGV[5], 'c', ARGV[14])
+  'm', ARGV[6], 'e', ARGV[7], 'u', ARGV[9], 'f', ARGV[5], 'c', ARGV[14], 'o', ARGV[11],
+  'n', uid and '0' or '1')
 redis.call('PEXPIRE', KEYS[2], ARGV[8])
 if ARGV[17] ~= '' then
   redis.call('XADD', KEYS[3 + G + L], 'MAXLEN', ARGV[19], '*',

@@ -25,7 +25,7 @@ gcra_take(3, news, B, now)
 local dry = denied or ''
 local first = 5 + 3 * B
 
-local rec = redis.call('HMGET', KEYS[1], 'h', 'p', 'to', 'a', 'm', 'e', 'u', 'f', 'c')
+local rec = redis.call('HMGET', KEYS[1], 'h', 'p', 'to', 'a', 'm', 'e', 'u', 'f', 'c', 'o', 'n')
 local stored = rec[1]
 if not stored then
   return {'nocode', '', '', '', '', '0', '0', dry}
@@ -54,18 +54,23 @@ end
 local purpose = rec[2]
 local uid = redis.call('HGET', KEYS[2], 'uid')
 redis.call('DEL', KEYS[1])
-if purpose == 'signup' and uid then
+-- A code issued to a new user ('n') binds the login id to a new user id;
+-- if a user took the login id meanwhile, the code (sent to an address that
+-- user never proved) must not sign into it. A code issued to an existing
+-- user went to an address the login index holds already: nothing to bind.
+-- (Records from before 'n' existed: new when the login id is unbound.)
+local new = not uid
+if rec[11] then new = rec[11] == '1' end
+if new and uid then
   return {'exists', '', '', '', '', '0', '0', dry}
 end
-if (purpose == 'signin' or purpose == 'update') and not uid then
+if not new and not uid then
   return {'notfound', '', '', '', '', '0', '0', dry}
 end
 local fresh = '0'
-if not uid then
+if new then
   uid = ARGV[2]
   fresh = '1'
   redis.call('HSET', KEYS[2], 'uid', uid, rec[8], rec[3])
-elseif purpose ~= 'update' and redis.call('HEXISTS', KEYS[2], rec[8]) == 0 then
-  redis.call('HSET', KEYS[2], rec[8], rec[3])
 end
 return {'ok', purpose, rec[3], rec[7] or '', uid, fresh, '0', dry}
