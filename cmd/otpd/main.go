@@ -4,6 +4,7 @@
 //
 //	otpd          serve gRPC and REST (and, unless OTPD_WORKERS=0, deliver)
 //	otpd worker   only deliver queued messages (needs OTPD_REDIS_URL)
+//	otpd keygen | config check | version | deadletters   operator tools (otpd help)
 package main
 
 import (
@@ -39,6 +40,9 @@ func main() {
 }
 
 func realMain(ctx context.Context, args []string) error {
+	if handled, err := runTool(ctx, args, toolEnv{stdout: os.Stdout, stderr: os.Stderr, env: os.LookupEnv, read: os.ReadFile}); handled {
+		return err
+	}
 	cfg, err := config.Load(os.LookupEnv, os.ReadFile)
 	if err != nil {
 		return err
@@ -49,7 +53,7 @@ func realMain(ctx context.Context, args []string) error {
 	case len(args) == 1 && args[0] == "worker":
 		return runWorker(ctx, cfg, clk, log)
 	case len(args) > 0:
-		return fmt.Errorf("unknown arguments %q (usage: otpd [worker])", args)
+		return fmt.Errorf("unknown arguments %q (see otpd help)", args)
 	}
 
 	rdb, closeRedis, err := openRedis(cfg, clk, log)
