@@ -2,6 +2,7 @@ package devconsole_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpd/otpd"
 	"github.com/otpd/otpd/config"
 	"github.com/otpd/otpd/delivery"
 	"github.com/otpd/otpd/devconsole"
@@ -267,5 +269,25 @@ func TestConsoleOnlyInEmbeddedMode(t *testing.T) {
 	}, nil)
 	if err == nil || !strings.Contains(err.Error(), "OTPD_DEV_CONSOLE") {
 		t.Errorf("OTPD_DEV_CONSOLE=yes: %v", err)
+	}
+}
+
+// TestOpenAPIServed: otpd serves the generated spec at /openapi.json, in
+// every mode (not only with the console).
+func TestOpenAPIServed(t *testing.T) {
+	base := startOtpd(t, map[string]string{"OTPD_DEV_CONSOLE": "false"})
+	res, err := http.Get(base + "/openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || res.Header.Get("Content-Type") != "application/json" || !bytes.Equal(b, otpd.OpenAPI) {
+		t.Errorf("/openapi.json: %d %s, %d bytes", res.StatusCode, res.Header.Get("Content-Type"), len(b))
+	}
+	if res, err := http.Get(base + "/dev/"); err != nil || res.StatusCode == 200 {
+		t.Errorf("OTPD_DEV_CONSOLE=false still serves /dev/: %v", err)
+	} else {
+		res.Body.Close()
 	}
 }
