@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -36,6 +37,7 @@ import (
 	"github.com/otpd/otpd/otpcode"
 	"github.com/otpd/otpd/service"
 	"github.com/otpd/otpd/store"
+	"github.com/otpd/otpd/tracing"
 )
 
 // Options are the server's dependencies. Zero values get production
@@ -63,6 +65,9 @@ type Options struct {
 	Env config.Env
 	// ShutdownTimeout bounds graceful shutdown (10s by default).
 	ShutdownTimeout time.Duration
+	// Tracer, when set, traces gRPC, REST, Redis and deliveries (package
+	// tracing; nil: off).
+	Tracer trace.TracerProvider
 	// WorkerOptions tune the in-process delivery workers (Concurrency and
 	// MaxAttempts default to the config's OTPD_WORKERS and
 	// OTPD_DELIVERY_MAX_ATTEMPTS).
@@ -124,6 +129,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	dlv.Handler = tracing.Deliveries(o.Tracer, dlv.Handler)
+	if err := tracing.InstrumentRedis(o.Tracer, o.Redis); err != nil {
+		return nil, err
+	}
 	queueMetrics, err := queue.NewMetrics(o.Registry)
 	if err != nil {
 		return nil, err
@@ -163,7 +172,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	gs := grpc.NewServer(grpc.UnaryInterceptor(chain), grpc.MaxRecvMsgSize(gateway.MaxBodyBytes),
 		// Reuse handler goroutines: a fresh goroutine per RPC regrows its
 		// stack on every call (copystack was 9% of a start's CPU).
-		grpc.NumStreamWorkers(streamWorkers))
+		grpc.NumStreamWorkers(streamWorkers), tracing.GRPCServerOption(o.Tracer))
 	local := inproc.New(chain)
 	for _, r := range []grpc.ServiceRegistrar{gs, local} {
 		otpv1.RegisterOtpEmailServer(r, service.NewEmail(engine))
@@ -209,7 +218,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.rest = rest
+	s.rest = tracing.HTTPHandler(o.Tracer, rest)
 	return s, nil
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/otpd/otpd/delivery/queue"
 	"github.com/otpd/otpd/server"
 	"github.com/otpd/otpd/store"
+	"github.com/otpd/otpd/tracing"
 )
 
 func main() {
@@ -61,8 +62,13 @@ func realMain(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeRedis()
+	tp, stopTracing, err := tracing.Setup(ctx, os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	defer stopTracing(context.WithoutCancel(ctx))
 
-	opts := server.Options{
+	opts := server.Options{Tracer: tp,
 		Config: cfg, Redis: rdb, Clock: clk, Log: log, CodeLog: os.Stdout, Registry: newRegistry(),
 		Pprof: os.Getenv("OTPD_PPROF") == "true",
 	}
@@ -135,6 +141,15 @@ func runWorker(ctx context.Context, cfg *config.Config, clk clock.Clock, log *sl
 	if err != nil {
 		return err
 	}
+	tp, stopTracing, err := tracing.Setup(ctx, os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	defer stopTracing(context.WithoutCancel(ctx))
+	if err := tracing.InstrumentRedis(tp, rdb); err != nil {
+		return err
+	}
+	dlv.Handler = tracing.Deliveries(tp, dlv.Handler)
 	m, err := queue.NewMetrics(reg)
 	if err != nil {
 		return err
