@@ -17,10 +17,16 @@ type Rate struct {
 type Limits struct {
 	// DryRun logs and counts refusals without refusing.
 	DryRun bool `json:"dryRun,omitempty"`
-	// Sends (starts that store a code) per login id, all channels.
+	// SendsPerRecipient is the primary per-user limit, like Descope's
+	// "number of retries and attempts timeframe": codes one recipient (a
+	// destination address, per channel) may receive.
+	SendsPerRecipient *Rate `json:"sendsPerRecipient,omitempty"`
+	// Sends (starts that store a code) per login id, all channels: a
+	// broader cap over every channel and flow of one login id.
 	SendsPerLoginID *Rate `json:"sendsPerLoginId,omitempty"`
 	// ResendCooldown is the least time between two codes for one login id
-	// on one channel.
+	// on one channel (an update's: for its new address). Off (0) by
+	// default; a verified code clears it.
 	ResendCooldown *Duration `json:"resendCooldown,omitempty"`
 	// Starts per client IP, all channels.
 	SendsPerIP *Rate `json:"sendsPerIp,omitempty"`
@@ -40,9 +46,10 @@ type Limits struct {
 
 // The default limits.
 var (
-	DefaultSendsPerLoginID     = Rate{5, Duration(10 * time.Minute)}
-	DefaultResendCooldown      = Duration(30 * time.Second)
-	DefaultSendsPerIP          = Rate{30, Duration(time.Hour)}
+	DefaultSendsPerRecipient   = Rate{10, Duration(10 * time.Minute)}
+	DefaultSendsPerLoginID     = Rate{30, Duration(time.Hour)}
+	DefaultResendCooldown      = Duration(0)
+	DefaultSendsPerIP          = Rate{100, Duration(time.Hour)}
 	DefaultSendsPerPhonePrefix = Rate{30, Duration(time.Hour)}
 	DefaultPhonePrefixDigits   = 8
 	DefaultSendsPerCountry     = Rate{500, Duration(time.Hour)}
@@ -58,7 +65,7 @@ func DefaultProjectSendsPerHour() map[string]int {
 // Unlimited returns Limits with every limit off (tests, benchmarks).
 func Unlimited() Limits {
 	zero, zd := &Rate{}, Duration(0)
-	return Limits{SendsPerLoginID: zero, ResendCooldown: &zd, SendsPerIP: zero, SendsPerPhonePrefix: zero,
+	return Limits{SendsPerRecipient: zero, SendsPerLoginID: zero, ResendCooldown: &zd, SendsPerIP: zero, SendsPerPhonePrefix: zero,
 		SendsPerCountry: zero, VerifiesPerIP: zero, VerifiesPerLoginID: zero,
 		ProjectSendsPerHour: map[string]int{"email": 0, "sms": 0, "voice": 0, "whatsapp": 0}}
 }
@@ -70,6 +77,7 @@ func (l *Limits) applyDefaults() {
 			*r = &v
 		}
 	}
+	set(&l.SendsPerRecipient, DefaultSendsPerRecipient)
 	set(&l.SendsPerLoginID, DefaultSendsPerLoginID)
 	set(&l.SendsPerIP, DefaultSendsPerIP)
 	set(&l.SendsPerPhonePrefix, DefaultSendsPerPhonePrefix)
@@ -96,7 +104,7 @@ func (l *Limits) applyDefaults() {
 
 func (l *Limits) validate() []error {
 	var errs []error
-	for name, r := range map[string]*Rate{"sendsPerLoginId": l.SendsPerLoginID, "sendsPerIp": l.SendsPerIP,
+	for name, r := range map[string]*Rate{"sendsPerRecipient": l.SendsPerRecipient, "sendsPerLoginId": l.SendsPerLoginID, "sendsPerIp": l.SendsPerIP,
 		"sendsPerPhonePrefix": l.SendsPerPhonePrefix, "sendsPerCountry": l.SendsPerCountry,
 		"verifiesPerIp": l.VerifiesPerIP, "verifiesPerLoginId": l.VerifiesPerLoginID} {
 		if r.Count < 0 || (r.Count > 0 && r.Window.D() < time.Second) || r.Window.D() > 31*24*time.Hour {

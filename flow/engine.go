@@ -302,7 +302,7 @@ func (e *Engine) start(ctx context.Context, a startArgs) (StartOutput, error) {
 		ExpiresAt:      expires,
 		Retain:         p.CodeTTL + verifyGrace,
 		Now:            now,
-		Limits:         startLimits(p, a.channel, loginID, dest, a.ip),
+		Limits:         startLimits(p, a, dest),
 	})
 	if err != nil {
 		return StartOutput{}, storeErr(err)

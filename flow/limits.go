@@ -17,14 +17,15 @@ import (
 
 // Limit names, as reported in errors, logs and metrics.
 const (
-	LimitSendsPerLoginID = "sends_per_login_id"
-	LimitResendCooldown  = "resend_cooldown"
-	LimitSendsPerIP      = "sends_per_ip"
-	LimitSendsPerPrefix  = "sends_per_phone_prefix"
-	LimitSendsPerCountry = "sends_per_country"
-	LimitProjectBudget   = "project_sends_per_hour"
-	LimitVerifiesPerIP   = "verifies_per_ip"
-	LimitVerifiesPerID   = "verifies_per_login_id"
+	LimitSendsPerLoginID   = "sends_per_login_id"
+	LimitSendsPerRecipient = "sends_per_recipient"
+	LimitResendCooldown    = "resend_cooldown"
+	LimitSendsPerIP        = "sends_per_ip"
+	LimitSendsPerPrefix    = "sends_per_phone_prefix"
+	LimitSendsPerCountry   = "sends_per_country"
+	LimitProjectBudget     = "project_sends_per_hour"
+	LimitVerifiesPerIP     = "verifies_per_ip"
+	LimitVerifiesPerID     = "verifies_per_login_id"
 )
 
 // Metrics count refusals by limit.
@@ -67,44 +68,90 @@ func bucket(name, key string, r *config.Rate) store.Bucket {
 	return store.Bucket{Name: name, Key: key, Count: r.Count, Window: r.Window.D()}
 }
 
-// startLimits are the buckets a start charges. dest is the destination
-// phone number when the request determines it ("" otherwise: email, or an
+// startLimits are the buckets a start charges. phone is the destination
+// number when the request determines it ("" otherwise: email, or an
 // existing user reached through a user name, whose number was checked when
 // it was stored).
-func startLimits(p *Project, ch Channel, loginID, dest, ip string) store.Limits {
+//
+// Per-recipient budgets are the primary per-user limit. The recipient of a
+// start is fixed by its login id and channel (an existing user's stored
+// contact, an address-shaped login id, a second factor's verified contact):
+// that bucket lives on the login id's slot and is charged only when a code
+// is stored, so a start that sends nothing answers its own error. When the
+// request names the recipient (a new user name's address, an update's new
+// address) the address itself is charged as well, project-wide, so many
+// login ids cannot flood one address; an update is charged to the address
+// it sends to, not to the login id.
+func startLimits(p *Project, a startArgs, phone string) store.Limits {
 	l := p.Limits
+	ch, loginID := a.channel, a.loginID
 	out := store.Limits{DryRun: l.DryRun, ChargeRefused: p.EnumerationProtection}
-	if ip != "" && on(l.SendsPerIP) {
-		out.Global = append(out.Global, bucket(LimitSendsPerIP, store.LimitKey(p.ID, "send-ip", ip), l.SendsPerIP))
+	if a.ip != "" && on(l.SendsPerIP) {
+		out.Global = append(out.Global, bucket(LimitSendsPerIP, store.LimitKey(p.ID, "send-ip", a.ip), l.SendsPerIP))
 	}
-	if dest != "" && (on(l.SendsPerPhonePrefix) || on(l.SendsPerCountry)) {
-		digits := dest[1:]
+	if phone != "" && (on(l.SendsPerPhonePrefix) || on(l.SendsPerCountry)) {
+		digits := phone[1:]
 		if len(digits) > l.PhonePrefixDigits {
 			digits = digits[:l.PhonePrefixDigits]
 		}
 		if on(l.SendsPerPhonePrefix) {
 			out.Global = append(out.Global, bucket(LimitSendsPerPrefix, store.LimitKey(p.ID, "send-prefix", string(ch), digits), l.SendsPerPhonePrefix))
 		}
-		if cc := regionOf(dest); cc != "" && on(l.SendsPerCountry) {
+		if cc := regionOf(phone); cc != "" && on(l.SendsPerCountry) {
 			out.Global = append(out.Global, bucket(LimitSendsPerCountry, store.LimitKey(p.ID, "send-country", string(ch), cc), l.SendsPerCountry))
 		}
 	}
 	if n := l.ProjectSendsPerHour[string(ch)]; n > 0 {
 		out.Global = append(out.Global, store.Bucket{Name: LimitProjectBudget, Key: store.LimitKey(p.ID, "send-project", string(ch)), Count: n, Window: time.Hour})
 	}
+	named := a.namedRecipient()
+	if on(l.SendsPerRecipient) {
+		if named != "" {
+			out.Global = append(out.Global, bucket(LimitSendsPerRecipient, store.LimitKey(p.ID, "send-to", string(ch), named), l.SendsPerRecipient))
+		}
+		if a.op != update {
+			out.Login = append(out.Login, bucket(LimitSendsPerRecipient, store.LoginLimitKey(p.ID, loginID, "send:"+string(ch)), l.SendsPerRecipient))
+		}
+	}
 	if on(l.SendsPerLoginID) {
 		out.Login = append(out.Login, bucket(LimitSendsPerLoginID, store.LoginLimitKey(p.ID, loginID, "send"), l.SendsPerLoginID))
 	}
 	if cd := l.ResendCooldown; cd != nil && *cd > 0 {
-		out.Login = append(out.Login, store.Bucket{Name: LimitResendCooldown, Key: store.LoginLimitKey(p.ID, loginID, "cooldown:"+string(ch)), Count: 1, Window: cd.D()})
+		if a.op == update {
+			out.Global = append(out.Global, store.Bucket{Name: LimitResendCooldown, Key: store.LimitKey(p.ID, "cooldown", string(ch), a.newAddr), Count: 1, Window: cd.D()})
+		} else {
+			out.Login = append(out.Login, store.Bucket{Name: LimitResendCooldown, Key: cooldownKey(p, loginID, ch), Count: 1, Window: cd.D()})
+		}
 	}
 	return out
 }
 
+// cooldownKey is a login id's resend cooldown on a channel; a verified
+// code clears it, so the next flow is never held back.
+func cooldownKey(p *Project, loginID string, ch Channel) string {
+	return store.LoginLimitKey(p.ID, loginID, "cooldown:"+string(ch))
+}
+
+// namedRecipient is the address the request chose for this start, when it
+// is not fixed by the login id: an update's new address, or a new user
+// name's address ("" otherwise).
+func (a startArgs) namedRecipient() string {
+	switch {
+	case a.op == update:
+		return a.newAddr
+	case a.rule != store.RuleOwner && a.newAddr != "" && a.newAddr != a.loginAddr:
+		return a.newAddr
+	}
+	return ""
+}
+
 // verifyLimits are the buckets every verify attempt charges.
-func verifyLimits(p *Project, loginID, ip string) store.Limits {
+func verifyLimits(p *Project, loginID string, ch Channel, ip string) store.Limits {
 	l := p.Limits
 	out := store.Limits{DryRun: l.DryRun}
+	if cd := l.ResendCooldown; cd != nil && *cd > 0 {
+		out.Clear = cooldownKey(p, loginID, ch)
+	}
 	if ip != "" && on(l.VerifiesPerIP) {
 		out.Global = append(out.Global, bucket(LimitVerifiesPerIP, store.LimitKey(p.ID, "verify-ip", ip), l.VerifiesPerIP))
 	}

@@ -56,7 +56,7 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		}, purposes),
 		Now:       now,
 		NewUserID: newID,
-		Limits:    verifyLimits(p, loginID, in.ClientIP),
+		Limits:    verifyLimits(p, loginID, in.Channel, in.ClientIP),
 	})
 	if err != nil {
 		return VerifyOutput{}, storeErr(err)

@@ -59,7 +59,7 @@ func TestRESTErrors(t *testing.T) {
 		{"logout without a token", "POST", "/v1/auth/logout", `{}`, "bearer", 401, "E064002"},
 		{"reserved custom claim", "POST", "/v1/auth/otp/signup-in/email", `{"loginId":"c@example.com","loginOptions":{"customClaims":{"sub":"admin"}}}`, "bearer", 400, "E011002"},
 	}
-	before := e.dump()
+	before := e.state()
 	sent := e.messages()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -79,7 +79,7 @@ func TestRESTErrors(t *testing.T) {
 			}
 		})
 	}
-	if after := e.dump(); fmt.Sprint(after) != fmt.Sprint(before) {
+	if after := e.state(); fmt.Sprint(after) != fmt.Sprint(before) {
 		t.Errorf("refused requests changed Redis:\nbefore %v\nafter  %v", before, after)
 	}
 	if e.messages() != sent {
@@ -150,7 +150,7 @@ func TestGRPCErrors(t *testing.T) {
 			}
 		})
 	}
-	if n := len(e.dump()); n != 0 {
+	if n := len(e.state()); n != 0 {
 		t.Fatalf("refused gRPC calls wrote %d keys", n)
 	}
 }

@@ -161,8 +161,9 @@ func newEnvAt(t testing.TB, start time.Time, real bool, opts ...envOption) *env 
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Tests run without abuse limits unless they set some (limits_test.go).
-	cfg.Projects[0].Limits = config.Unlimited()
+	// Tests run on the default abuse limits, as an adopter's otpd does;
+	// withProject(s) replaces the project (and its limits) when a test
+	// needs others.
 	setup := &envSetup{cfg: cfg, files: map[string][]byte{}}
 	for _, o := range opts {
 		o(setup)
@@ -350,6 +351,21 @@ func (e *env) dump() map[string][]string {
 			}
 		default:
 			e.t.Fatalf("key %s has unexpected type", k)
+		}
+	}
+	return out
+}
+
+// state is dump without the buckets that count refusals by design: the
+// project-wide ones (a start that sends nothing still spends its client's
+// per-IP allowance and the project's budget, so refusals cannot be probed
+// at full speed) and the verify buckets (every attempt counts).
+func (e *env) state() map[string][]string {
+	e.t.Helper()
+	out := e.dump()
+	for k := range out {
+		if strings.Contains(k, ":rl}:") || strings.HasSuffix(k, "}:rl:verify") {
+			delete(out, k)
 		}
 	}
 	return out

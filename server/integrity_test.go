@@ -22,12 +22,24 @@ import (
 // and that it stored, charged and sent nothing.
 func (e *env) refusedUnchanged(wantStatus int, wantCode string, call func() (int, map[string]any)) map[string]any {
 	e.t.Helper()
-	before, sent := e.dump(), e.messages()
+	return e.refused(e.dump, wantStatus, wantCode, call)
+}
+
+// refusedNoSend is refusedUnchanged for a start refused after Redis was
+// asked (no address on record): only project-wide buckets may be charged.
+func (e *env) refusedNoSend(wantStatus int, wantCode string, call func() (int, map[string]any)) map[string]any {
+	e.t.Helper()
+	return e.refused(e.state, wantStatus, wantCode, call)
+}
+
+func (e *env) refused(dump func() map[string][]string, wantStatus int, wantCode string, call func() (int, map[string]any)) map[string]any {
+	e.t.Helper()
+	before, sent := dump(), e.messages()
 	s, b := call()
 	if s != wantStatus || b["errorCode"] != wantCode {
 		e.t.Fatalf("got %d %v, want %d %s", s, b, wantStatus, wantCode)
 	}
-	if after := e.dump(); !reflect.DeepEqual(before, after) {
+	if after := dump(); !reflect.DeepEqual(before, after) {
 		e.t.Fatalf("a refused call changed Redis:\nbefore %v\nafter  %v", before, after)
 	}
 	if e.messages() != sent {
@@ -183,7 +195,7 @@ func TestExistingUserNeverGetsCodeAtAnUnprovenLoginID(t *testing.T) {
 	if err := e.redis.HSet(ctx, store.LoginKey(e.project, "+14155550123"), "uid", "U2ATTACKER", "email", "attacker@evil.test").Err(); err != nil {
 		t.Fatal(err)
 	}
-	e.refusedUnchanged(400, "E011002", func() (int, map[string]any) {
+	e.refusedNoSend(400, "E011002", func() (int, map[string]any) {
 		return e.post("/v1/auth/otp/signin/sms", `{"loginId":"+14155550123"}`)
 	})
 }
@@ -282,7 +294,7 @@ func TestSMSSignUpStoresUserEmailUnverified(t *testing.T) {
 	if u["email"] != "s@example.com" || u["verifiedEmail"] != false || u["verifiedPhone"] != true {
 		t.Fatalf("user: %v", u)
 	}
-	e.refusedUnchanged(400, "E011002", func() (int, map[string]any) {
+	e.refusedNoSend(400, "E011002", func() (int, map[string]any) {
 		return e.post("/v1/auth/otp/signin/email", `{"loginId":"+14155550133"}`)
 	})
 	e.refusedUnchanged(400, "E011002", func() (int, map[string]any) {

@@ -42,6 +42,9 @@ type Limits struct {
 	// ChargeRefused charges the Login buckets also when a sign-in is
 	// refused for an unknown user (enumeration protection).
 	ChargeRefused bool
+	// Clear, on a verify, is a key on the login id's slot that a
+	// successful verify deletes (the resend cooldown); "" for none.
+	Clear string
 }
 
 // LimitKey is the key of a project-wide bucket. All of a project's

@@ -209,6 +209,9 @@ func (s *RedisStore) VerifyCode(ctx context.Context, a Attempt) (VerifyResult, e
 		args = append(args, c)
 	}
 	keys := append([]string{CodeKeyName(a.Key), LoginKey(a.Key.Project, a.Key.LoginID)}, bucketKeys(buckets)...)
+	if a.Limits.Clear != "" {
+		keys = append(keys, a.Limits.Clear)
+	}
 	res, err := s.verify.Run(ctx, s.c, keys, args...).StringSlice()
 	if err != nil {
 		return VerifyResult{}, unavailable(err)

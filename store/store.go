@@ -182,12 +182,12 @@ type User struct {
 
 // Login is a verified login to record on the user.
 type Login struct {
-	Project   string
-	UserID    string
-	LoginID   string
-	Contact   Contact
-	Address   string
-	Profile   Profile
+	Project string
+	UserID  string
+	LoginID string
+	Contact Contact
+	Address string
+	Profile Profile
 	// Unverified is an address of the other contact type than Contact,
 	// stored on a new user as not verified ("" for none).
 	Unverified string

@@ -36,15 +36,21 @@
 -- With the "owner" rule ARGV[4] is the destination the engine chose (an
 -- update's new address, or a step-up/MFA code's verified contact); the
 -- record keeps the owner ('o') so that verify binds nothing for it.
+-- Project-wide buckets are checked and charged first; then the existence
+-- rule answers its own error (a start that sends nothing is not refused by
+-- a send limit); then the login id's buckets, charged only with a code.
 local G, L, now = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
+local dryRun = ARGV[15] == '1'
 local gDenied, gRetry, gNews = gcra(3, 20, G, now)
-local lDenied, lRetry, lNews = gcra(3 + G, 20 + 3 * G, L, now)
-local denied, retry = gDenied, gRetry
-if not denied then denied, retry = lDenied, lRetry end
-if denied and ARGV[15] ~= '1' then
-  return {'limited', denied, tostring(retry)}
+if gDenied and not dryRun then
+  return {'limited', gDenied, tostring(gRetry)}
 end
 gcra_take(3, gNews, G, now)
+local lDenied, lRetry, lNews = gcra(3 + G, 20 + 3 * G, L, now)
+local denied = gDenied or lDenied
+local function loginLimited()
+  return lDenied and not dryRun
+end
 
 local uid = redis.call('HGET', KEYS[1], 'uid')
 -- decoy: under enumeration protection (ARGV[16]), a start that sends
@@ -53,6 +59,7 @@ local uid = redis.call('HGET', KEYS[1], 'uid')
 -- for a real code.
 local function decoy(status)
   if ARGV[16] ~= '1' then return {status, '', ''} end
+  if loginLimited() then return {'limited', lDenied, tostring(lRetry)} end
   gcra_take(3 + G, lNews, L, now)
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[2], 'h', 'decoy', 'p', ARGV[3], 'to', '', 'a', 0,
@@ -85,6 +92,9 @@ end
 if addr == '' then
   if uid and ARGV[1] ~= 'owner' then return decoy('noaddress') end
   return {'noaddress', '', ''}
+end
+if loginLimited() then
+  return {'limited', lDenied, tostring(lRetry)}
 end
 gcra_take(3 + G, lNews, L, now)
 redis.call('DEL', KEYS[2])

@@ -5,7 +5,9 @@
 --
 -- KEYS[1]  pending code hash  otpd:{P:L}:code:<channel>
 -- KEYS[2]  login index hash   otpd:{P:L}:login
--- KEYS[3..] rate-limit buckets, charged on every attempt
+-- KEYS[3..2+B] rate-limit buckets, charged on every attempt
+-- KEYS[3+B] (optional) a key a successful verify deletes: the login id's
+--          resend cooldown, so a verified code never holds back the next flow
 -- ARGV[1]  now, unix ms
 -- ARGV[2]  candidate user id for a new user
 -- ARGV[3]  number of buckets B, ARGV[4] "1" for a dry run
@@ -73,4 +75,5 @@ if new then
   fresh = '1'
   redis.call('HSET', KEYS[2], 'uid', uid, rec[8], rec[3])
 end
+if KEYS[3 + B] then redis.call('DEL', KEYS[3 + B]) end
 return {'ok', purpose, rec[3], rec[7] or '', uid, fresh, '0', dry}
