@@ -33,8 +33,9 @@ func runKeygen(args []string, te toolEnv) error {
 	alg := fs.String("alg", config.DefaultAlgorithm, "signing algorithm: ES256, EdDSA or RS256")
 	only := fs.String("only", "", "write one kind only: signing, hmac, seal or management (default: all)")
 	project := fs.String("project", config.DefaultProjectID, "project id for the config snippet")
+	keep := fs.Bool("keep", false, "keep files that exist (and use them in the snippet); write only the missing ones")
 	fs.Usage = func() {
-		fmt.Fprintln(te.stderr, "usage: otpd keygen [-dir DIR] [-alg ES256|EdDSA|RS256] [-only KIND] [-project ID]")
+		fmt.Fprintln(te.stderr, "usage: otpd keygen [-dir DIR] [-alg ES256|EdDSA|RS256] [-only KIND] [-project ID] [-keep]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -62,41 +63,57 @@ func runKeygen(args []string, te toolEnv) error {
 		return err
 	}
 	stamp := time.Now().UTC().Format("20060102")
+	write := func(name string, gen func() ([]byte, error)) error {
+		if *keep {
+			if _, err := os.Stat(name); err == nil {
+				fmt.Fprintf(te.stderr, "keygen: keeping %s\n", name)
+				return nil
+			}
+		}
+		b, err := gen()
+		if err != nil {
+			return fmt.Errorf("keygen: %w", err)
+		}
+		return writeSecret(name, b)
+	}
 	var env, yaml []string
 	if kinds["signing"] {
-		k, err := token.GenerateKey(a)
+		name := filepath.Join(abs, "signing-"+strings.ToLower(string(a))+".pem")
+		err := write(name, func() ([]byte, error) {
+			k, err := token.GenerateKey(a)
+			if err != nil {
+				return nil, err
+			}
+			return k.MarshalPEM()
+		})
 		if err != nil {
-			return fmt.Errorf("keygen: %w", err)
-		}
-		pem, err := k.MarshalPEM()
-		if err != nil {
-			return fmt.Errorf("keygen: %w", err)
-		}
-		name := filepath.Join(abs, fmt.Sprintf("signing-%s-%s.pem", strings.ToLower(string(a)), stamp))
-		if err := writeSecret(name, pem); err != nil {
 			return err
 		}
 		env = append(env, "OTPD_SIGNING_KEY_FILE="+name, "OTPD_TOKEN_ALGORITHM="+string(a))
-		yaml = append(yaml, "    algorithm: "+string(a), "    signingKeyFiles:", "      - "+name+"   # kid "+k.ID())
+		yaml = append(yaml, "    algorithm: "+string(a), "    signingKeyFiles:", "      - "+name)
 	}
 	if kinds["hmac"] {
 		name := filepath.Join(abs, "hmac-secrets")
-		if err := writeSecret(name, []byte(hex.EncodeToString(random(hmacSecretBytes))+"\n")); err != nil {
+		if err := write(name, func() ([]byte, error) { return []byte(hex.EncodeToString(random(hmacSecretBytes)) + "\n"), nil }); err != nil {
 			return err
 		}
 		env = append(env, "OTPD_HMAC_SECRETS_FILE="+name)
 	}
 	if kinds["seal"] {
 		name := filepath.Join(abs, "seal-keys")
-		if err := writeSecret(name, []byte(base64.StdEncoding.EncodeToString(random(sealKeyBytes))+"\n")); err != nil {
+		if err := write(name, func() ([]byte, error) {
+			return []byte(base64.StdEncoding.EncodeToString(random(sealKeyBytes)) + "\n"), nil
+		}); err != nil {
 			return err
 		}
 		env = append(env, "OTPD_SEAL_KEYS_FILE="+name)
 	}
 	if kinds["management"] {
 		name := filepath.Join(abs, "management-keys")
-		entry := "mk-" + stamp + "=" + base64.RawURLEncoding.EncodeToString(random(mgmtKeyBytes))
-		if err := writeSecret(name, []byte(entry+"\n")); err != nil {
+		err := write(name, func() ([]byte, error) {
+			return []byte("mk-" + stamp + "=" + base64.RawURLEncoding.EncodeToString(random(mgmtKeyBytes)) + "\n"), nil
+		})
+		if err != nil {
 			return err
 		}
 		env = append(env, "OTPD_MANAGEMENT_KEYS_FILE="+name)
@@ -134,7 +151,7 @@ func random(n int) []byte {
 func writeSecret(name string, b []byte) error {
 	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("keygen: %s exists; not overwriting a key that may be in use (choose another -dir)", name)
+		return fmt.Errorf("keygen: %s exists; not overwriting a key that may be in use (choose another -dir, or -keep to reuse it)", name)
 	}
 	if err != nil {
 		return fmt.Errorf("keygen: %w", err)

@@ -102,8 +102,18 @@ func TestKeygenOutputLoads(t *testing.T) {
 			if _, _, err := run(t, nil, "keygen", "-dir", dir, "-alg", string(alg), "-only", "hmac"); err == nil || !strings.Contains(err.Error(), "not overwriting") {
 				t.Errorf("second keygen into the same folder: %v, want a refusal", err)
 			}
-			if got, _ := os.ReadFile(env["OTPD_HMAC_SECRETS_FILE"]); len(got) != 65 {
-				t.Errorf("HMAC secrets file changed: %q", got)
+			before, _ := os.ReadFile(env["OTPD_HMAC_SECRETS_FILE"])
+			if len(before) != 65 {
+				t.Errorf("HMAC secrets file: %q", before)
+			}
+			// -keep reuses what exists (a container's keygen step on every
+			// start) and prints the same settings.
+			out2, _, err := run(t, nil, "keygen", "-dir", dir, "-alg", string(alg), "-keep")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after, _ := os.ReadFile(env["OTPD_HMAC_SECRETS_FILE"]); !bytes.Equal(before, after) || envLines(out2)["OTPD_SIGNING_KEY_FILE"] != env["OTPD_SIGNING_KEY_FILE"] {
+				t.Error("keygen -keep replaced a key")
 			}
 		})
 	}
