@@ -67,7 +67,8 @@ type Config struct {
 	// X-Real-IP (REST) or x-otpd-client-ip (gRPC) name the client.
 	TrustedProxies []netip.Prefix
 	// CORSOrigins may call the REST API from a browser; "*" is any.
-	// Default: "*" in embedded mode, none otherwise.
+	// Default: "*" in embedded mode, none otherwise; "*" with a real Redis
+	// needs OTPD_CORS_ALLOW_ANY=true.
 	CORSOrigins []string
 	// DevConsole serves the development console (/dev/): on by default in
 	// embedded mode only; OTPD_DEV_CONSOLE=true forces it on (also with a
@@ -75,7 +76,18 @@ type Config struct {
 	DevConsole bool
 	// DevConsoleForced is OTPD_DEV_CONSOLE=true.
 	DevConsoleForced bool
-	Projects         []Project
+	// AdminAddr serves /metrics and /debug/pprof/ ("" = no admin listener).
+	AdminAddr string
+	// GRPCReflection registers the reflection service (grpcurl, ghz).
+	GRPCReflection bool
+	// GRPCMaxConnsPerIP and GRPCMaxConns cap gRPC connections per client
+	// key (see ClientIPv6Bits) and in all; 0 = no cap.
+	GRPCMaxConnsPerIP, GRPCMaxConns int
+	// ClientIPv6Bits is the prefix length an IPv6 client is keyed by, for
+	// per-IP limits and connection caps.
+	ClientIPv6Bits int
+
+	Projects []Project
 }
 
 // Embedded reports whether otpd runs on the in-process Redis.
@@ -176,15 +188,6 @@ func Load(env Env, read ReadFile) (*Config, error) {
 		ConfigFile:        get("OTPD_CONFIG", ""),
 		WorkerMetricsAddr: get("OTPD_WORKER_METRICS_ADDR", ""),
 	}
-	def := ""
-	if c.Embedded() {
-		def = "*"
-	}
-	for _, o := range strings.Split(get("OTPD_CORS_ORIGINS", def), ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			c.CORSOrigins = append(c.CORSOrigins, o)
-		}
-	}
 	var errs []error
 	switch v := get("OTPD_DEV_CONSOLE", ""); v {
 	case "":
@@ -221,6 +224,7 @@ func Load(env Env, read ReadFile) (*Config, error) {
 		}
 		return n
 	}
+	errs = append(errs, c.loadListen(get, intVar)...)
 	c.Workers = intVar("OTPD_WORKERS", "4", 0, 1000)
 	c.DeliveryMaxAttempts = intVar("OTPD_DELIVERY_MAX_ATTEMPTS", "6", 1, 1000)
 	if n, err := strconv.ParseInt(get("OTPD_QUEUE_MAXLEN", "100000"), 10, 64); err != nil || n < 100 {

@@ -135,7 +135,7 @@ func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, err
 	keys := append([]string{LoginKey(c.Key.Project, c.Key.LoginID), CodeKeyName(c.Key)}, bucketKeys(global)...)
 	keys = append(keys, bucketKeys(login)...)
 	args := []any{string(c.Rule), c.Hash, c.Purpose, c.NewUserAddress, string(c.Contact),
-		c.MaxAttempts, c.ExpiresAt.UnixMilli(), c.lifetimeMs(), c.Payload, c.LoginAddress, c.OwnerID,
+		c.MaxAttempts, c.ExpiresAt.UnixMilli(), c.lifetimeMs(), c.Payload, "", c.OwnerID,
 		len(global), len(login), c.Now.UnixMilli(), dryFlag(c.Limits.DryRun), dryFlag(c.Limits.ChargeRefused)}
 	inScript := c.Job != nil && !s.split
 	if inScript {

@@ -56,7 +56,6 @@ func newCode(loginID, code string, rule store.Rule) store.NewCode {
 		Hash:           hash(code),
 		Contact:        store.ContactEmail,
 		NewUserAddress: loginID,
-		LoginAddress:   loginID,
 		MaxAttempts:    3,
 		ExpiresAt:      t0.Add(5 * time.Minute),
 		Retain:         15 * time.Minute,
@@ -133,7 +132,7 @@ func TestExistingUserGetsCodeAtStoredAddress(t *testing.T) {
 		ctx := context.Background()
 		s := store.NewRedisStore(c)
 		nc := newCode("alice", "111111", store.RuleAny)
-		nc.NewUserAddress, nc.LoginAddress = "alice@x.io", ""
+		nc.NewUserAddress = "alice@x.io"
 		if res, _ := s.StartCode(ctx, nc); res.Address != "alice@x.io" {
 			t.Fatalf("new user address: %+v", res)
 		}
@@ -142,14 +141,14 @@ func TestExistingUserGetsCodeAtStoredAddress(t *testing.T) {
 		}
 		// Someone else asks for alice's code to go to their own address.
 		nc = newCode("alice", "222222", store.RuleAny)
-		nc.NewUserAddress, nc.LoginAddress = "mallory@evil.io", ""
+		nc.NewUserAddress = "mallory@evil.io"
 		res, err := s.StartCode(ctx, nc)
 		if err != nil || res.Address != "alice@x.io" {
 			t.Fatalf("existing user must get the code at the stored address: %+v %v", res, err)
 		}
 		// No address at all for a new user.
 		nc = newCode("bob", "1", store.RuleAny)
-		nc.NewUserAddress, nc.LoginAddress = "", ""
+		nc.NewUserAddress = ""
 		if res, _ := s.StartCode(ctx, nc); res.Status != store.StartNoAddress {
 			t.Fatalf("no address: %+v", res)
 		}
