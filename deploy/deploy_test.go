@@ -95,7 +95,14 @@ func TestComposeAndKubernetesConfigsPassConfigCheck(t *testing.T) {
 			t.Fatal(err)
 		}
 		var c struct {
+			Name     string         `json:"name"`
+			Volumes  map[string]any `json:"volumes"`
 			Services map[string]struct {
+				Build       string            `json:"build"`
+				Image       string            `json:"image"`
+				Restart     string            `json:"restart"`
+				ReadOnly    bool              `json:"read_only"`
+				Healthcheck map[string]any    `json:"healthcheck"`
 				Command     []string          `json:"command"`
 				Environment map[string]string `json:"environment"`
 				Volumes     []string          `json:"volumes"`
