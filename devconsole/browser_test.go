@@ -187,6 +187,9 @@ func TestBrowserSignUpByEmail(t *testing.T) {
 	if !strings.Contains(me, email) {
 		t.Errorf("me answered %q, want the login id %s", me, email)
 	}
+	if err := steps(ctx, t, chromedp.Sleep(300*time.Millisecond)); err != nil { // let the message frame paint
+		t.Fatal(err)
+	}
 	screenshot(t, ctx, "console-try.png")
 
 	// Starting again right away meets the resend cooldown (429 with
