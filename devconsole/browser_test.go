@@ -169,7 +169,7 @@ func TestBrowserSignUpByEmail(t *testing.T) {
 		into(chromedp.Text(chromedp.CSS(`#sessionClaims`)), &claims),
 		into(chromedp.Text(chromedp.CSS(`#status`)), &status),
 		chromedp.Click(chromedp.CSS(`#me`)),
-		chromedp.WaitVisible(`//div[@id="status"][contains(., "/v1/auth/me")]`),
+		chromedp.WaitVisible(`//div[@id="status"][contains(., "/v1/auth/me →")]`),
 		into(chromedp.Text(chromedp.CSS(`#result`)), &me),
 	)
 	if err != nil {
