@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -45,7 +46,15 @@ type Config struct {
 	RedisURL string
 	// RedisCluster reads RedisURL as a cluster URL.
 	RedisCluster bool
-	ConfigFile   string
+	// RedisTimeout bounds every Redis command (OTPD_REDIS_TIMEOUT, 1s).
+	RedisTimeout time.Duration
+	// RedisWaitReplicas > 0 is the durability mode: starts, verifies and
+	// logins WAIT for that many replicas (OTPD_REDIS_WAIT_REPLICAS, 0: off),
+	// up to RedisWaitTimeout (OTPD_REDIS_WAIT_TIMEOUT, 250ms).
+	RedisWaitReplicas int
+	RedisWaitTimeout  time.Duration
+
+	ConfigFile string
 	// HMACSecrets hash codes, newest first. Empty in embedded mode means
 	// "generate one at startup".
 	HMACSecrets [][]byte
@@ -117,6 +126,12 @@ type Project struct {
 	// RefreshRotation issues a new refresh JWT on every refresh; a reused
 	// old one revokes its whole family.
 	RefreshRotation bool `json:"refreshRotation,omitempty"`
+	// RefreshRotationGrace: a rotated refresh JWT presented again within it
+	// is answered, not treated as reuse (default 10s; 0 turns it off).
+	RefreshRotationGrace *Duration `json:"refreshRotationGrace,omitempty"`
+	// MaxRefreshTokensPerUser caps a user's live refresh JWTs (token
+	// families); a sign-in past it evicts the oldest (default 100).
+	MaxRefreshTokensPerUser int `json:"maxRefreshTokensPerUser,omitempty"`
 	// SessionTokenResponseMethod and RefreshTokenResponseMethod are
 	// "response_body" (default) or "cookies" (Descope's project settings).
 	SessionTokenResponseMethod string `json:"sessionTokenResponseMethod,omitempty"`
@@ -150,9 +165,17 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &secs); err != nil {
 		return fmt.Errorf("duration must be a string like \"5m\" or a number of seconds")
 	}
+	// Converting an out-of-range float is implementation-defined (amd64
+	// gives a negative duration, arm64 the largest): refuse it instead.
+	if secs > maxDurationSecs || secs < -maxDurationSecs {
+		return fmt.Errorf("duration %g seconds is out of range", secs)
+	}
 	*d = Duration(time.Duration(secs * float64(time.Second)))
 	return nil
 }
+
+// maxDurationSecs is about the longest time.Duration, in seconds (292 years).
+const maxDurationSecs = float64(math.MaxInt64/int64(time.Second)) - 1
 
 // MarshalJSON writes the Go duration string.
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
@@ -226,6 +249,17 @@ func Load(env Env, read ReadFile) (*Config, error) {
 	}
 	errs = append(errs, c.loadListen(get, intVar)...)
 	c.Workers = intVar("OTPD_WORKERS", "4", 0, 1000)
+	if d, err := time.ParseDuration(get("OTPD_REDIS_TIMEOUT", "1s")); err != nil || d < 10*time.Millisecond || d > time.Minute {
+		errs = append(errs, errors.New("OTPD_REDIS_TIMEOUT: must be a duration 10ms..1m"))
+	} else {
+		c.RedisTimeout = d
+	}
+	c.RedisWaitReplicas = intVar("OTPD_REDIS_WAIT_REPLICAS", "0", 0, 5)
+	if d, err := time.ParseDuration(get("OTPD_REDIS_WAIT_TIMEOUT", "250ms")); err != nil || d < time.Millisecond || d >= c.RedisTimeout {
+		errs = append(errs, errors.New("OTPD_REDIS_WAIT_TIMEOUT: must be a duration >= 1ms and below OTPD_REDIS_TIMEOUT"))
+	} else {
+		c.RedisWaitTimeout = d
+	}
 	c.DeliveryMaxAttempts = intVar("OTPD_DELIVERY_MAX_ATTEMPTS", "6", 1, 1000)
 	if n, err := strconv.ParseInt(get("OTPD_QUEUE_MAXLEN", "100000"), 10, 64); err != nil || n < 100 {
 		errs = append(errs, errors.New("OTPD_QUEUE_MAXLEN: must be a number >= 100"))
@@ -347,6 +381,7 @@ func (p *Project) applyDefaults() {
 	if p.CookiePath == "" {
 		p.CookiePath = DefaultCookiePath
 	}
+	p.applySessionDefaults()
 	p.Limits.applyDefaults()
 }
 
@@ -388,6 +423,7 @@ func (p *Project) validate(embedded bool) []error {
 			bad("%s %q: must be response_body or cookies", name, m)
 		}
 	}
+	errs = append(errs, p.validateSessions()...)
 	errs = append(errs, p.Limits.validate()...)
 	errs = append(errs, p.Delivery.validate(embedded)...)
 	errs = append(errs, validatePolicies(p.PhonePolicy)...)

@@ -96,6 +96,7 @@ type Server struct {
 	timeout  time.Duration
 	redis    redis.UniversalClient
 	worker   *queue.Worker // nil when OTPD_WORKERS is 0
+	watch    *healthWatch
 	conns    grpcbounds.ConnLimits
 }
 
@@ -147,7 +148,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 
-	st := store.NewRedisStore(o.Redis)
+	st := store.NewRedisStore(o.Redis).Durable(o.Config.RedisWaitReplicas, o.Config.RedisWaitTimeout)
 	if err := st.Preload(ctx); err != nil {
 		o.Log.Warn("could not preload Redis scripts; they load on first use", "error", err)
 	}
@@ -231,8 +232,12 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		wo.MaxLen, wo.DeadMaxLen = o.Config.QueueMaxLen, o.Config.QueueMaxLen
 		s.worker = queue.NewWorker(o.Redis, dlv.Sealer, dlv.Handler, o.Clock, o.Log, queueMetrics, wo)
 	}
-	s.admin = adminHandler(o.Registry, http.HandlerFunc(s.healthz), o.Pprof)
-	extra := map[string]http.Handler{"/healthz": http.HandlerFunc(s.healthz)}
+	s.watch = &healthWatch{redis: o.Redis, grpc: hs, log: o.Log}
+	if s.worker != nil {
+		s.watch.workers = s.worker
+	}
+	s.admin = adminHandler(o.Registry, http.HandlerFunc(s.watch.serveHTTP), o.Pprof)
+	extra := map[string]http.Handler{"/healthz": http.HandlerFunc(s.watch.serveHTTP)}
 	devRoutes(ctx, o, dlv, extra)
 	rest, err := gateway.New(ctx, gateway.Options{
 		Conn:        local,
@@ -273,19 +278,6 @@ func adminHandler(reg *prometheus.Registry, healthz http.Handler, withPprof bool
 	return mux
 }
 
-// healthz answers 200 when Redis answers, 503 otherwise.
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
-	defer cancel()
-	w.Header().Set("Content-Type", "application/json")
-	if err := s.redis.Ping(ctx).Err(); err != nil {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = io.WriteString(w, `{"status":"NOT_SERVING"}`)
-		return
-	}
-	_, _ = io.WriteString(w, `{"status":"SERVING"}`)
-}
-
 // Listeners are where a Server serves. Admin may be nil (no admin
 // listener).
 type Listeners struct {
@@ -317,10 +309,13 @@ func (s *Server) ServeListeners(ctx context.Context, l Listeners) error {
 		go func() { _ = asrv.Serve(l.Admin) }()
 		defer asrv.Close()
 	}
-	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	errc := make(chan error, 2)
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
+	// gRPC health follows the same Redis probe as /healthz.
+	_ = s.watch.check(ctx, 0)
+	watchDone := make(chan struct{})
+	go func() { defer close(watchDone); s.watch.run(workCtx) }()
 	workDone := make(chan struct{})
 	go func() {
 		defer close(workDone)
@@ -357,6 +352,7 @@ func (s *Server) ServeListeners(ctx context.Context, l Listeners) error {
 	}
 	// Workers stop last: jobs in flight finish; waiting jobs stay queued.
 	stopWork()
+	<-watchDone
 	select {
 	case <-workDone:
 	case <-sctx.Done():

@@ -340,11 +340,13 @@ func TestRoundTrips(t *testing.T) {
 			_, _, _ = s.CompleteLogin(ctx, store.Login{Project: "P1", UserID: v.UserID, LoginID: "f@x.io",
 				Contact: store.ContactEmail, Address: "f@x.io", RefreshID: "j", RefreshExpiry: t0.Add(time.Hour), Now: t0})
 		})
-		count("refresh with rotation", 1, func() {
-			_, st, _ := s.Session(ctx, store.SessionRequest{Op: store.OpRefresh, Project: "P1", UserID: v.UserID, ID: "j",
-				Now: t0, NewID: "j2", NewExpiry: t0.Add(time.Hour)})
-			if st != store.SessionOK {
-				t.Errorf("refresh: %s", st)
+		count("refresh with rotation and limits", 1, func() {
+			r, _ := s.Session(ctx, store.SessionRequest{Op: store.OpRefresh, Project: "P1", UserID: v.UserID,
+				Token: store.RefreshID{Family: "j"}, Now: t0, Rotate: true, Grace: 10 * time.Second, Limits: store.Limits{
+					Global: []store.Bucket{{Name: "refreshes_per_ip", Key: store.LimitKey("P1", "refresh-ip", "10.0.0.1"), Count: 5, Window: time.Minute}},
+					Login:  []store.Bucket{{Name: "refreshes_per_user", Key: store.UserLimitKey("P1", v.UserID, "refresh"), Count: 5, Window: time.Minute}}}})
+			if r.Status != store.SessionOK || r.Generation != 1 {
+				t.Errorf("refresh: %+v", r)
 			}
 		})
 	})

@@ -194,7 +194,15 @@ type Login struct {
 	Now           time.Time
 	// RevokeOthers drops every other refresh token of the user.
 	RevokeOthers bool
+	// MaxRefreshTokens caps the user's live refresh tokens (token
+	// families): registering one more evicts the oldest. 0 means
+	// DefaultMaxRefreshTokens.
+	MaxRefreshTokens int
 }
+
+// DefaultMaxRefreshTokens is the cap on a user's live refresh tokens when
+// Login.MaxRefreshTokens is 0 (there is always one).
+const DefaultMaxRefreshTokens = 100
 
 // Users holds user records and their refresh-token ids.
 type Users interface {
