@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -63,7 +64,7 @@ func runDeadLetters(ctx context.Context, args []string, te toolEnv) error {
 	if cfg.Embedded() {
 		return errors.New("deadletters needs OTPD_REDIS_URL: the embedded Redis lives inside the serving process")
 	}
-	rdb, closeRedis, err := openRedis(cfg, clock.Real{}, nil)
+	rdb, closeRedis, err := openRedis(cfg, clock.Real{}, slog.New(slog.NewTextHandler(te.stderr, nil)))
 	if err != nil {
 		return err
 	}
