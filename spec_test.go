@@ -34,9 +34,10 @@ func routes(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	type binding map[string]any // get/post/… → path, body, additional_bindings
 	var f struct {
 		HTTP struct {
-			Rules []map[string]string `json:"rules"`
+			Rules []binding `json:"rules"`
 		} `json:"http"`
 	}
 	if err := yaml.Unmarshal(b, &f); err != nil {
@@ -44,13 +45,23 @@ func routes(t *testing.T) []string {
 	}
 	camel := regexp.MustCompile(`_([a-z])`)
 	var out []string
-	for _, r := range f.HTTP.Rules {
+	var add func(r binding)
+	add = func(r binding) {
 		for _, m := range []string{"get", "post", "put", "patch", "delete"} {
-			if p, ok := r[m]; ok {
+			if p, ok := r[m].(string); ok {
 				p = camel.ReplaceAllStringFunc(p, func(s string) string { return strings.ToUpper(s[1:]) })
 				out = append(out, strings.ToUpper(m)+" "+p)
 			}
 		}
+		extra, _ := r["additional_bindings"].([]any)
+		for _, b := range extra {
+			if m, ok := b.(map[string]any); ok {
+				add(m)
+			}
+		}
+	}
+	for _, r := range f.HTTP.Rules {
+		add(r)
 	}
 	slices.Sort(out)
 	return out
