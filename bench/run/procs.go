@@ -154,7 +154,7 @@ func startRedis(ctx context.Context, dir string) (*redisProc, error) {
 type targets struct {
 	otpd               *proc
 	otpdGRPC, otpdHTTP string
-	base               map[string]*proc // echo, redis, sign
+	base               map[string]*proc // echo, redis, sign, sign2
 	baseAddr           map[string]string
 	projectID          string
 }
@@ -170,7 +170,7 @@ func (t *targets) otpdPeakRSS() int64 { return t.otpd.peakRSS() }
 
 func startTargets(ctx context.Context, o options, b binaries, r *redisProc) (*targets, error) {
 	t := &targets{base: map[string]*proc{}, baseAddr: map[string]string{}, projectID: "P2benchmark00000000000000000"}
-	for _, mode := range []string{"echo", "redis", "sign"} {
+	for _, mode := range []string{"echo", "redis", "sign", "sign2"} {
 		cmd := exec.CommandContext(ctx, b.baseline, "-mode", mode, "-redis", r.addr)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
