@@ -55,10 +55,10 @@ type outputCache struct {
 	m  map[string]string
 }
 
-func (c *outputCache) get(k string) (string, bool) {
+func (c *outputCache) get(k []byte) (string, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	v, ok := c.m[k]
+	v, ok := c.m[string(k)]
 	return v, ok
 }
 
@@ -71,17 +71,21 @@ func (c *outputCache) put(k, v string) {
 	c.m[k] = v
 }
 
-// key identifies the output of f for d, leaving out the code.
-func (f *file) key(d Data) string {
-	var b strings.Builder
-	b.WriteString(f.source)
-	for _, s := range []string{d.Channel, d.Purpose, d.ProductName, d.Locale, strconv.Itoa(d.ExpiresSeconds)} {
-		b.WriteByte(0)
-		b.WriteString(s)
+// key appends to b what identifies the output of f for d, leaving out the
+// code. The caller looks it up without converting it to a string (no
+// allocation on a hit); d.Options are sorted into it only when the template
+// reads them.
+func (f *file) key(b []byte, d Data) []byte {
+	b = append(b, f.source...)
+	for _, s := range [...]string{d.Channel, d.Purpose, d.ProductName, d.Locale} {
+		b = append(b, 0)
+		b = append(b, s...)
 	}
+	b = append(b, 0)
+	b = strconv.AppendInt(b, int64(d.ExpiresSeconds), 10)
 	if f.shape.to {
-		b.WriteByte(0)
-		b.WriteString(d.To)
+		b = append(b, 0)
+		b = append(b, d.To...)
 	}
 	if f.shape.opts {
 		keys := make([]string, 0, len(d.Options))
@@ -90,13 +94,13 @@ func (f *file) key(d Data) string {
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			b.WriteByte(0)
-			b.WriteString(k)
-			b.WriteByte(1)
-			b.WriteString(d.Options[k])
+			b = append(b, 0)
+			b = append(b, k...)
+			b = append(b, 1)
+			b = append(b, d.Options[k]...)
 		}
 	}
-	return b.String()
+	return b
 }
 
 // withCode puts the real code into an output rendered with the marks. (A
