@@ -4,7 +4,7 @@ TOOL     := $(GO) tool -modfile=tools/go.mod
 BIN      := bin
 PKGS     := ./...
 
-.PHONY: all build run test test-short sdk-deps generate check-generated lint vet bench bench-go clean
+.PHONY: all build run test test-short sdk-deps generate check-generated lint vet bench bench-go quickstart clean
 
 all: build
 
@@ -27,6 +27,10 @@ sdk-deps:
 	@if command -v npm >/dev/null 2>&1; then \
 		test -d sdktest/node/node_modules/@descope/node-sdk || (cd sdktest/node && npm ci --no-audit --no-fund --loglevel=error); \
 	else echo "warning: npm not found; the Node SDK test will skip (it fails under CI=true)" >&2; fi
+
+## quickstart: run README.md's quick-start block as written (CI does).
+quickstart:
+	scripts/check-quickstart.sh
 
 ## test-short: fast tests only (miniredis), no race detector.
 test-short:

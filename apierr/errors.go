@@ -102,6 +102,10 @@ var (
 	// ErrMethodNotAllowed: the path exists with another HTTP method.
 	ErrMethodNotAllowed = def("E011405", codes.Unimplemented, http.StatusMethodNotAllowed,
 		"Method not allowed", "The path does not accept this HTTP method")
+	// ErrHeadersTooLarge: the request's headers exceed the REST limit.
+	// (otpd's code; Descope documents none.)
+	ErrHeadersTooLarge = def("E011431", codes.InvalidArgument, http.StatusRequestHeaderFieldsTooLarge,
+		"Request headers too large", "The request headers are too large")
 	// ErrUnimplemented: the operation is declared but not served yet.
 	ErrUnimplemented = def("E011501", codes.Unimplemented, http.StatusNotImplemented,
 		"Not implemented", "This operation is not implemented by this server")
@@ -160,7 +164,7 @@ var (
 func All() []*Error {
 	return []*Error{
 		ErrBadRequest, ErrInvalidArgument, ErrValidation, ErrMissingArgument,
-		ErrUnauthorized, ErrNotFound, ErrMethodNotAllowed, ErrUnimplemented,
+		ErrUnauthorized, ErrNotFound, ErrMethodNotAllowed, ErrHeadersTooLarge, ErrUnimplemented,
 		ErrWrongCode, ErrTooManyAttempts, ErrCodeExpired, ErrUserExists, ErrUserNotFound,
 		ErrUpdateConflict, ErrRefreshRevoked, ErrRefreshInvalid, ErrNumberNotAllowed, ErrRateLimited,
 		ErrInternal, ErrUnavailable,

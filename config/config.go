@@ -67,9 +67,21 @@ type Config struct {
 	// X-Real-IP (REST) or x-otpd-client-ip (gRPC) name the client.
 	TrustedProxies []netip.Prefix
 	// CORSOrigins may call the REST API from a browser; "*" is any.
-	// Default: "*" in embedded mode, none otherwise.
+	// Default: "*" in embedded mode, none otherwise; "*" with a real Redis
+	// needs OTPD_CORS_ALLOW_ANY=true.
 	CORSOrigins []string
-	Projects    []Project
+	// AdminAddr serves /metrics and /debug/pprof/ ("" = no admin listener).
+	AdminAddr string
+	// GRPCReflection registers the reflection service (grpcurl, ghz).
+	GRPCReflection bool
+	// GRPCMaxConnsPerIP and GRPCMaxConns cap gRPC connections per client
+	// key (see ClientIPv6Bits) and in all; 0 = no cap.
+	GRPCMaxConnsPerIP, GRPCMaxConns int
+	// ClientIPv6Bits is the prefix length an IPv6 client is keyed by, for
+	// per-IP limits and connection caps.
+	ClientIPv6Bits int
+
+	Projects []Project
 }
 
 // Embedded reports whether otpd runs on the in-process Redis.
@@ -99,6 +111,12 @@ type Project struct {
 	// RefreshRotation issues a new refresh JWT on every refresh; a reused
 	// old one revokes its whole family.
 	RefreshRotation bool `json:"refreshRotation,omitempty"`
+	// RefreshRotationGrace: a rotated refresh JWT presented again within it
+	// is answered, not treated as reuse (default 10s; 0 turns it off).
+	RefreshRotationGrace *Duration `json:"refreshRotationGrace,omitempty"`
+	// MaxRefreshTokensPerUser caps a user's live refresh JWTs (token
+	// families); a sign-in past it evicts the oldest (default 100).
+	MaxRefreshTokensPerUser int `json:"maxRefreshTokensPerUser,omitempty"`
 	// SessionTokenResponseMethod and RefreshTokenResponseMethod are
 	// "response_body" (default) or "cookies" (Descope's project settings).
 	SessionTokenResponseMethod string `json:"sessionTokenResponseMethod,omitempty"`
@@ -170,15 +188,6 @@ func Load(env Env, read ReadFile) (*Config, error) {
 		ConfigFile:        get("OTPD_CONFIG", ""),
 		WorkerMetricsAddr: get("OTPD_WORKER_METRICS_ADDR", ""),
 	}
-	def := ""
-	if c.Embedded() {
-		def = "*"
-	}
-	for _, o := range strings.Split(get("OTPD_CORS_ORIGINS", def), ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			c.CORSOrigins = append(c.CORSOrigins, o)
-		}
-	}
 	var errs []error
 	for _, t := range strings.Split(get("OTPD_TRUSTED_PROXIES", ""), ",") {
 		if t = strings.TrimSpace(t); t == "" {
@@ -206,6 +215,7 @@ func Load(env Env, read ReadFile) (*Config, error) {
 		}
 		return n
 	}
+	errs = append(errs, c.loadListen(get, intVar)...)
 	c.Workers = intVar("OTPD_WORKERS", "4", 0, 1000)
 	c.DeliveryMaxAttempts = intVar("OTPD_DELIVERY_MAX_ATTEMPTS", "6", 1, 1000)
 	if n, err := strconv.ParseInt(get("OTPD_QUEUE_MAXLEN", "100000"), 10, 64); err != nil || n < 100 {
@@ -328,6 +338,7 @@ func (p *Project) applyDefaults() {
 	if p.CookiePath == "" {
 		p.CookiePath = DefaultCookiePath
 	}
+	p.applySessionDefaults()
 	p.Limits.applyDefaults()
 }
 
@@ -369,6 +380,7 @@ func (p *Project) validate(embedded bool) []error {
 			bad("%s %q: must be response_body or cookies", name, m)
 		}
 	}
+	errs = append(errs, p.validateSessions()...)
 	errs = append(errs, p.Limits.validate()...)
 	errs = append(errs, p.Delivery.validate(embedded)...)
 	errs = append(errs, validatePolicies(p.PhonePolicy)...)

@@ -42,6 +42,9 @@ type Limits struct {
 	// per-code attempt cap).
 	VerifiesPerIP      *Rate `json:"verifiesPerIp,omitempty"`
 	VerifiesPerLoginID *Rate `json:"verifiesPerLoginId,omitempty"`
+	// Refreshes (POST /v1/auth/refresh) per user and per client IP.
+	RefreshesPerUser *Rate `json:"refreshesPerUser,omitempty"`
+	RefreshesPerIP   *Rate `json:"refreshesPerIp,omitempty"`
 }
 
 // The default limits.
@@ -66,7 +69,7 @@ func DefaultProjectSendsPerHour() map[string]int {
 func Unlimited() Limits {
 	zero, zd := &Rate{}, Duration(0)
 	return Limits{SendsPerRecipient: zero, SendsPerLoginID: zero, ResendCooldown: &zd, SendsPerIP: zero, SendsPerPhonePrefix: zero,
-		SendsPerCountry: zero, VerifiesPerIP: zero, VerifiesPerLoginID: zero,
+		SendsPerCountry: zero, VerifiesPerIP: zero, VerifiesPerLoginID: zero, RefreshesPerUser: zero, RefreshesPerIP: zero,
 		ProjectSendsPerHour: map[string]int{"email": 0, "sms": 0, "voice": 0, "whatsapp": 0}}
 }
 
@@ -84,6 +87,8 @@ func (l *Limits) applyDefaults() {
 	set(&l.SendsPerCountry, DefaultSendsPerCountry)
 	set(&l.VerifiesPerIP, DefaultVerifiesPerIP)
 	set(&l.VerifiesPerLoginID, DefaultVerifiesPerLoginID)
+	set(&l.RefreshesPerUser, DefaultRefreshesPerUser)
+	set(&l.RefreshesPerIP, DefaultRefreshesPerIP)
 	if l.ResendCooldown == nil {
 		d := DefaultResendCooldown
 		l.ResendCooldown = &d
@@ -106,7 +111,8 @@ func (l *Limits) validate() []error {
 	var errs []error
 	for name, r := range map[string]*Rate{"sendsPerRecipient": l.SendsPerRecipient, "sendsPerLoginId": l.SendsPerLoginID, "sendsPerIp": l.SendsPerIP,
 		"sendsPerPhonePrefix": l.SendsPerPhonePrefix, "sendsPerCountry": l.SendsPerCountry,
-		"verifiesPerIp": l.VerifiesPerIP, "verifiesPerLoginId": l.VerifiesPerLoginID} {
+		"verifiesPerIp": l.VerifiesPerIP, "verifiesPerLoginId": l.VerifiesPerLoginID,
+		"refreshesPerUser": l.RefreshesPerUser, "refreshesPerIp": l.RefreshesPerIP} {
 		if r.Count < 0 || (r.Count > 0 && r.Window.D() < time.Second) || r.Window.D() > 31*24*time.Hour {
 			errs = append(errs, fmt.Errorf("limits.%s: count must be >= 0 and window between 1s and 31 days", name))
 		}

@@ -295,7 +295,6 @@ func (e *Engine) start(ctx context.Context, a startArgs) (StartOutput, error) {
 		Hash:           e.hasher.Sum(otpcode.Input{Project: p.ID, Channel: string(a.channel), LoginID: loginID, Purpose: string(a.op), Code: code}),
 		Contact:        a.channel.Contact(),
 		NewUserAddress: newAddr,
-		LoginAddress:   loginAddr,
 		OwnerID:        a.owner,
 		Payload:        payload,
 		MaxAttempts:    p.MaxAttempts,

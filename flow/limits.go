@@ -26,6 +26,8 @@ const (
 	LimitProjectBudget     = "project_sends_per_hour"
 	LimitVerifiesPerIP     = "verifies_per_ip"
 	LimitVerifiesPerID     = "verifies_per_login_id"
+	LimitRefreshesPerIP    = "refreshes_per_ip"
+	LimitRefreshesPerUser  = "refreshes_per_user"
 )
 
 // Metrics count refusals by limit.
@@ -157,6 +159,20 @@ func verifyLimits(p *Project, loginID string, ch Channel, ip string) store.Limit
 	}
 	if on(l.VerifiesPerLoginID) {
 		out.Login = append(out.Login, bucket(LimitVerifiesPerID, store.LoginLimitKey(p.ID, loginID, "verify"), l.VerifiesPerLoginID))
+	}
+	return out
+}
+
+// refreshLimits are the buckets a refresh charges: the client IP's (every
+// refresh with a valid signature) and the user's (live tokens only).
+func refreshLimits(p *Project, userID, ip string) store.Limits {
+	l := p.Limits
+	out := store.Limits{DryRun: l.DryRun}
+	if ip != "" && on(l.RefreshesPerIP) {
+		out.Global = append(out.Global, bucket(LimitRefreshesPerIP, store.LimitKey(p.ID, "refresh-ip", ip), l.RefreshesPerIP))
+	}
+	if on(l.RefreshesPerUser) {
+		out.Login = append(out.Login, bucket(LimitRefreshesPerUser, store.UserLimitKey(p.ID, userID, "refresh"), l.RefreshesPerUser))
 	}
 	return out
 }

@@ -23,6 +23,11 @@ type Project struct {
 	// RotateRefresh issues a new refresh token on every refresh and
 	// treats a reused old one as theft (its family is revoked).
 	RotateRefresh bool
+	// RefreshGrace is how long after a rotation the previous generation
+	// is still answered (0: not at all).
+	RefreshGrace time.Duration
+	// MaxRefreshTokens caps a user's live refresh tokens (token families).
+	MaxRefreshTokens int
 	// SessionCookie / RefreshCookie deliver the tokens as DS / DSR cookies
 	// on REST; with RefreshCookie the body omits refreshJwt.
 	SessionCookie bool

@@ -2,9 +2,10 @@ package flow
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
-	"time"
+	"io"
 
 	"github.com/otpd/otpd/apierr"
 	"github.com/otpd/otpd/store"
@@ -28,11 +29,11 @@ func (e *Engine) Authenticate(ctx context.Context, p *Project, refreshJWT string
 	if err != nil {
 		return nil, err
 	}
-	u, err := e.session(ctx, p, c, store.OpCheck, "", time.Time{})
+	res, err := e.session(ctx, p, c, store.SessionRequest{Op: store.OpCheck, Grace: p.RefreshGrace})
 	if err != nil {
 		return nil, err
 	}
-	return &Caller{UserID: c.Subject, AMR: c.AMR, Nsec: c.Nsec, Claims: c, User: u}, nil
+	return &Caller{UserID: c.Subject, AMR: c.AMR, Nsec: c.Nsec, Claims: c, User: res.User}, nil
 }
 
 func (e *Engine) verifyRefresh(p *Project, refreshJWT string) (*token.Claims, error) {
@@ -52,23 +53,30 @@ func (e *Engine) verifyRefresh(p *Project, refreshJWT string) (*token.Claims, er
 }
 
 // session runs one refresh-token operation and maps its outcome.
-func (e *Engine) session(ctx context.Context, p *Project, c *token.Claims, op store.SessionOp, newID string, newExp time.Time) (store.User, error) {
-	u, st, err := e.sessions.Session(ctx, store.SessionRequest{
-		Op: op, Project: p.ID, UserID: c.Subject, ID: c.ID, Now: e.clock.Now(), NewID: newID, NewExpiry: newExp,
-	})
-	if err != nil {
-		return store.User{}, storeErr(err)
+func (e *Engine) session(ctx context.Context, p *Project, c *token.Claims, r store.SessionRequest) (store.SessionResult, error) {
+	id, ok := store.ParseRefreshID(c.ID)
+	if !ok {
+		return store.SessionResult{}, apierr.ErrRefreshInvalid
 	}
-	switch st {
+	r.Project, r.UserID, r.Token, r.Now = p.ID, c.Subject, id, e.clock.Now()
+	res, err := e.sessions.Session(ctx, r)
+	if err != nil {
+		return store.SessionResult{}, storeErr(err)
+	}
+	e.refused(ctx, p, res.WouldLimit, true)
+	switch res.Status {
 	case store.SessionOK:
-		return u, nil
+		return res, nil
+	case store.SessionLimited:
+		e.refused(ctx, p, res.Limit, false)
+		return store.SessionResult{}, rateLimited(res.Limit, res.RetryAfter)
 	case store.SessionRevoked, store.SessionNoUser:
-		return store.User{}, apierr.ErrRefreshRevoked
+		return store.SessionResult{}, apierr.ErrRefreshRevoked
 	case store.SessionReused:
 		e.log.WarnContext(ctx, "refresh token reuse: token family revoked", "project", p.ID, "user", c.Subject)
-		return store.User{}, apierr.ErrRefreshRevoked.With("The refresh token was already used; its sessions were revoked. Sign in again")
+		return store.SessionResult{}, apierr.ErrRefreshRevoked.With("The refresh token was already used; its sessions were revoked. Sign in again")
 	default:
-		return store.User{}, fmt.Errorf("store: unknown session status %q", st)
+		return store.SessionResult{}, fmt.Errorf("store: unknown session status %q", res.Status)
 	}
 }
 
@@ -80,35 +88,44 @@ type RefreshOutput struct {
 }
 
 // Refresh issues a new session JWT for a live refresh JWT, carrying its
-// factors and custom claims. With rotation, it also issues a new refresh
-// JWT (same family, same end) and spends the old one.
-func (e *Engine) Refresh(ctx context.Context, p *Project, refreshJWT string) (RefreshOutput, error) {
+// factors and custom claims. With rotation, it also issues a refresh JWT
+// of the family's next generation (same end) and spends the old one; the
+// previous generation presented again within the project's grace period
+// gets another token of the current generation instead (two tabs
+// refreshing at once, a retry whose answer was lost). ip is the client's
+// address for the per-IP limit ("" when unknown).
+func (e *Engine) Refresh(ctx context.Context, p *Project, refreshJWT, ip string) (RefreshOutput, error) {
 	c, err := e.verifyRefresh(p, refreshJWT)
+	if err != nil {
+		return RefreshOutput{}, err
+	}
+	res, err := e.session(ctx, p, c, store.SessionRequest{Op: store.OpRefresh, Rotate: p.RotateRefresh,
+		Grace: p.RefreshGrace, Limits: refreshLimits(p, c.Subject, ip)})
 	if err != nil {
 		return RefreshOutput{}, err
 	}
 	subj := token.Subject{UserID: c.Subject, AMR: c.AMR, Nsec: c.Nsec}
 	if !p.RotateRefresh {
-		u, err := e.session(ctx, p, c, store.OpRefresh, "", time.Time{})
-		if err != nil {
-			return RefreshOutput{}, err
-		}
 		sess, exp, err := p.Issuer.MintSession(subj)
 		if err != nil {
 			return RefreshOutput{}, err
 		}
-		return RefreshOutput{Tokens: token.Pair{Session: sess, SessionExpiry: exp, Refresh: refreshJWT, RefreshExpiry: c.Expiry, RefreshID: c.ID}, User: u}, nil
+		return RefreshOutput{Tokens: token.Pair{Session: sess, SessionExpiry: exp, Refresh: refreshJWT, RefreshExpiry: c.Expiry, RefreshID: c.ID}, User: res.User}, nil
 	}
-	subj.RefreshUntil = c.Expiry
+	// The family's state has moved on; if minting fails now, the caller's
+	// retry within the grace period is answered.
+	var nonce [6]byte
+	if _, err := io.ReadFull(e.random, nonce[:]); err != nil {
+		return RefreshOutput{}, fmt.Errorf("refresh token nonce: %w", err)
+	}
+	id, _ := store.ParseRefreshID(c.ID)
+	id.Generation = res.Generation
+	subj.RefreshUntil, subj.RefreshID = c.Expiry, id.JTI(base64.RawURLEncoding.EncodeToString(nonce[:]))
 	pair, err := p.Issuer.Mint(subj)
 	if err != nil {
 		return RefreshOutput{}, err
 	}
-	u, err := e.session(ctx, p, c, store.OpRefresh, pair.RefreshID, pair.RefreshExpiry)
-	if err != nil {
-		return RefreshOutput{}, err
-	}
-	return RefreshOutput{Tokens: pair, User: u}, nil
+	return RefreshOutput{Tokens: pair, User: res.User}, nil
 }
 
 // Logout revokes the presented refresh JWT, or with all every refresh JWT
@@ -123,7 +140,7 @@ func (e *Engine) Logout(ctx context.Context, p *Project, refreshJWT string, all 
 	if all {
 		op = store.OpLogoutAll
 	}
-	_, err = e.session(ctx, p, c, op, "", time.Time{})
+	_, err = e.session(ctx, p, c, store.SessionRequest{Op: op, Grace: p.RefreshGrace})
 	return err
 }
 

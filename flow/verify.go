@@ -110,6 +110,7 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		Project: p.ID, UserID: uid, LoginID: loginID, Contact: res.Contact,
 		Address: res.Address, Profile: pend.Profile, Unverified: pend.Other, RefreshID: pair.RefreshID,
 		RefreshExpiry: pair.RefreshExpiry, Now: now, RevokeOthers: pend.RevokeOthers,
+		MaxRefreshTokens: p.MaxRefreshTokens,
 	}
 	if pend.Update != nil || pend.OwnerID != "" {
 		// An update is applied already; a step-up or MFA code went to a

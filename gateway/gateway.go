@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"golang.org/x/net/http/httpguts"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
@@ -30,6 +31,16 @@ import (
 
 // MaxBodyBytes bounds a request body; larger bodies are refused (E011001).
 const MaxBodyBytes = 64 << 10
+
+// MaxHeaderBytes bounds a request's line and headers; larger ones are
+// refused with 431 E011431 in Descope's shape. The http.Server's own limit
+// (which answers in plain text) must be larger: ServerMaxHeaderBytes.
+const MaxHeaderBytes = 32 << 10
+
+// ServerMaxHeaderBytes is the http.Server's MaxHeaderBytes: headers up to
+// it are read so that MaxHeaderBytes can refuse them in Descope's shape;
+// beyond it net/http answers a plain-text 431 before any handler runs.
+const ServerMaxHeaderBytes = 256 << 10
 
 // Options configure the REST handler.
 type Options struct {
@@ -80,7 +91,7 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 		}
 	}
 	var api http.Handler = mux
-	return cors(o.CORSOrigins, cleanPath(withPeer(limitBody(route(api, o.Extra))))), nil
+	return cors(o.CORSOrigins, limitHeaders(o.Rejected, cleanPath(withPeer(limitBody(route(api, o.Extra)))))), nil
 }
 
 // bodyJSON is grpc-gateway's JSONPb with a request decoder that parses the
@@ -118,10 +129,17 @@ func outgoingHeader(key string) (string, bool) {
 }
 
 // incomingHeader forwards X-Real-IP (honoured only from trusted proxies)
-// besides grpc-gateway's defaults.
+// and grpc-gateway's permanent headers (Cookie as grpcgateway-cookie). It
+// drops grpc-gateway's Grpc-Metadata-* pass-through: a REST client must
+// not set gRPC metadata, which the chain would read as if a trusted gRPC
+// caller had sent it (x-otpd-client-ip, x-real-ip, authorization).
 func incomingHeader(key string) (string, bool) {
-	if strings.EqualFold(key, "X-Real-Ip") {
+	switch {
+	case strings.EqualFold(key, "X-Real-Ip"):
 		return "x-real-ip", true
+	case len(key) >= len(runtime.MetadataHeaderPrefix) &&
+		strings.EqualFold(key[:len(runtime.MetadataHeaderPrefix)], runtime.MetadataHeaderPrefix):
+		return "", false
 	}
 	return runtime.DefaultHeaderMatcher(key)
 }
@@ -219,6 +237,28 @@ func withPeer(next http.Handler) http.Handler {
 	})
 }
 
+// limitHeaders refuses a request whose line and headers, counted as on
+// the wire, exceed MaxHeaderBytes.
+func limitHeaders(rejected func(*http.Request, *apierr.Error), next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := len(r.Method) + len(r.RequestURI) + len(r.Proto) + 4 + len("Host: \r\n") + len(r.Host)
+		for k, vs := range r.Header {
+			for _, v := range vs {
+				n += len(k) + len(v) + 4
+			}
+		}
+		if n > MaxHeaderBytes {
+			e := apierr.ErrHeadersTooLarge.With("The request headers are larger than %d bytes", MaxHeaderBytes)
+			if rejected != nil {
+				rejected(r, e)
+			}
+			WriteError(w, e)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 func limitBody(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > MaxBodyBytes {
@@ -230,28 +270,75 @@ func limitBody(next http.Handler) http.Handler {
 	})
 }
 
+// corsHeaders are the request headers a preflight always allows: those
+// Descope's SDKs send, including the device tokens the web SDK adds when a
+// page has them in localStorage. Requested headers beyond these are
+// echoed (see allowHeaders).
+const corsHeaders = "Authorization, Content-Type, X-Descope-Sdk-Name, X-Descope-Sdk-Version, " +
+	"X-Descope-Sdk-Session-Id, X-Descope-Project-Id, X-Descope-Refresh-Cookie-Name, " +
+	"X-Descope-Sdk-Node-Version, X-Descope-Sdk-Go-Version, X-Descope-Sdk-Python-Version, " +
+	"X-Descope-Sdk-Sha, X-Descope-Sdk-Uuid, X-Descope-License, X-External-Rid, " +
+	"X-Descope-Trusted-Device-Token, X-Descope-Known-Device-Token"
+
+// Bounds on the echoed Access-Control-Request-Headers.
+const (
+	maxRequestedHeaders    = 64
+	maxRequestedHeaderName = 128
+)
+
+// allowHeaders is corsHeaders plus every header name the preflight asks
+// for that is a valid HTTP token (at most maxRequestedHeaders names of
+// maxRequestedHeaderName bytes): an allowed origin is trusted to call with
+// whatever headers its SDK version sends, and a header otpd does not read
+// changes nothing.
+func allowHeaders(requested []string) string {
+	out := corsHeaders
+	n := 0
+	for _, line := range requested {
+		for _, name := range strings.Split(line, ",") {
+			name = strings.TrimSpace(name)
+			if name == "" || len(name) > maxRequestedHeaderName || !httpguts.ValidHeaderFieldName(name) {
+				continue
+			}
+			if n++; n > maxRequestedHeaders {
+				return out
+			}
+			if !containsFold(out, name) {
+				out += ", " + name
+			}
+		}
+	}
+	return out
+}
+
+// containsFold reports whether the comma-separated list has name, in any
+// case.
+func containsFold(list, name string) bool {
+	for _, v := range strings.Split(list, ",") {
+		if strings.EqualFold(strings.TrimSpace(v), name) {
+			return true
+		}
+	}
+	return false
+}
+
 // cors lets browser clients on allowed origins (Descope's web SDK uses
 // credentials: 'include') call otpd: it echoes an allowed Origin and allows
-// the headers the SDKs send.
+// the headers the SDKs send. Every response says Vary: Origin, so a cache
+// never serves one origin's answer to another.
 func cors(allowed []string, next http.Handler) http.Handler {
-	if len(allowed) == 0 {
-		return next
-	}
-	any := slices.Contains(allowed, "*")
-	const allowHeaders = "Authorization, Content-Type, X-Descope-Sdk-Name, X-Descope-Sdk-Version, " +
-		"X-Descope-Sdk-Session-Id, X-Descope-Project-Id, X-Descope-Refresh-Cookie-Name, " +
-		"X-Descope-Sdk-Node-Version, X-Descope-Sdk-Go-Version, X-Descope-Sdk-Python-Version, " +
-		"X-Descope-Sdk-Sha, X-Descope-Sdk-Uuid, X-Descope-License, X-External-Rid"
+	anyOrigin := slices.Contains(allowed, "*")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Add("Vary", "Origin")
 		origin := r.Header.Get("Origin")
-		if origin != "" && (any || slices.Contains(allowed, origin)) {
-			h := w.Header()
+		if origin != "" && (anyOrigin || slices.Contains(allowed, origin)) {
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Credentials", "true")
-			h.Add("Vary", "Origin")
 			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+				h.Add("Vary", "Access-Control-Request-Method, Access-Control-Request-Headers")
 				h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-				h.Set("Access-Control-Allow-Headers", allowHeaders)
+				h.Set("Access-Control-Allow-Headers", allowHeaders(r.Header.Values("Access-Control-Request-Headers")))
 				h.Set("Access-Control-Max-Age", "600")
 				w.WriteHeader(http.StatusNoContent)
 				return

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 
+	"github.com/otpd/otpd/ipkey"
 	"github.com/otpd/otpd/service"
 )
 
@@ -17,17 +18,33 @@ import (
 // pass the end user's IP.
 const ClientIPHeader = "x-otpd-client-ip"
 
+// ClientIPOptions configure ClientIP.
+type ClientIPOptions struct {
+	// Trusted are the proxies (and internal gRPC callers) whose forwarded
+	// client IP is believed.
+	Trusted []netip.Prefix
+	// IPv6Bits keys an IPv6 client by its prefix of this length (ipkey.Of).
+	IPv6Bits int
+	// InProcess reports calls that came through the REST gateway. For
+	// them x-otpd-client-ip is never read: it is a gRPC-only channel from
+	// a trusted peer on the gRPC listener, and the peer of a REST call is
+	// the HTTP client.
+	InProcess func(context.Context) bool
+}
+
 // ClientIP decides who the end user is, for rate limits:
 //   - the connection's peer address, unless the peer is a trusted proxy;
-//   - from a trusted peer: x-otpd-client-ip (gRPC), else the right-most
-//     X-Forwarded-For entry that is not itself a trusted proxy (the REST
-//     gateway appends the connection's address to that header), else
-//     X-Real-IP.
+//   - from a trusted peer: x-otpd-client-ip (native gRPC only), else the
+//     right-most X-Forwarded-For entry that is not itself a trusted proxy
+//     (the REST gateway appends the connection's address to that header),
+//     else X-Real-IP.
 //
 // Untrusted peers cannot move themselves to another IP with these headers.
-func ClientIP(trusted []netip.Prefix) grpc.UnaryServerInterceptor {
+// The result is the client's bucket key (ipkey.Of): IPv6 clients are
+// keyed by their prefix, so one network cannot mint unlimited buckets.
+func ClientIP(o ClientIPOptions) grpc.UnaryServerInterceptor {
 	isTrusted := func(a netip.Addr) bool {
-		for _, p := range trusted {
+		for _, p := range o.Trusted {
 			if p.Contains(a.Unmap()) {
 				return true
 			}
@@ -35,27 +52,28 @@ func ClientIP(trusted []netip.Prefix) grpc.UnaryServerInterceptor {
 		return false
 	}
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		return h(service.WithClientIP(ctx, resolve(ctx, isTrusted)), req)
+		viaREST := o.InProcess != nil && o.InProcess(ctx)
+		return h(service.WithClientIP(ctx, ipkey.Of(resolve(ctx, isTrusted, viaREST), o.IPv6Bits)), req)
 	}
 }
 
-func resolve(ctx context.Context, isTrusted func(netip.Addr) bool) string {
+func resolve(ctx context.Context, isTrusted func(netip.Addr) bool, viaREST bool) netip.Addr {
 	p, ok := peer.FromContext(ctx)
 	if !ok {
-		return ""
+		return netip.Addr{}
 	}
 	ta, ok := p.Addr.(*net.TCPAddr)
 	if !ok {
-		return ""
+		return netip.Addr{}
 	}
 	ip := ta.AddrPort().Addr().Unmap()
 	if !isTrusted(ip) {
-		return ip.String()
+		return ip
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
-	if v := first(md, ClientIPHeader); v != "" {
+	if v := first(md, ClientIPHeader); v != "" && !viaREST {
 		if a, err := netip.ParseAddr(v); err == nil {
-			return a.Unmap().String()
+			return a.Unmap()
 		}
 	}
 	if xff := md.Get("x-forwarded-for"); len(xff) > 0 {
@@ -66,16 +84,16 @@ func resolve(ctx context.Context, isTrusted func(netip.Addr) bool) string {
 				break
 			}
 			if a = a.Unmap(); !isTrusted(a) {
-				return a.String()
+				return a
 			}
 		}
 	}
 	if v := first(md, "x-real-ip"); v != "" {
 		if a, err := netip.ParseAddr(v); err == nil {
-			return a.Unmap().String()
+			return a.Unmap()
 		}
 	}
-	return ip.String()
+	return ip
 }
 
 func first(md metadata.MD, k string) string {

@@ -168,7 +168,7 @@ func TestRejectedRESTRequestsAreObserved(t *testing.T) {
 			t.Errorf("no log line with %s:\n%s", code, logs)
 		}
 	}
-	resp, err := http.Get(e.base + "/metrics")
+	resp, err := http.Get(e.admin + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

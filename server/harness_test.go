@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -63,6 +64,12 @@ type env struct {
 	cancel  context.CancelFunc
 	served  chan error
 	project string
+	// admin is the admin listener's base URL (/metrics, /debug/pprof/).
+	admin string
+	// grpcAddr is the gRPC listener's address.
+	grpcAddr string
+	// registry holds the server's metrics.
+	registry *prometheus.Registry
 }
 
 // envSetup is what options may change before the server starts.
@@ -72,6 +79,7 @@ type envSetup struct {
 	cfg     *config.Config
 	redis   redis.UniversalClient // shared with another env when set
 	files   map[string][]byte     // key files the config names
+	server  []func(*server.Options)
 }
 
 type envOption func(*envSetup)
@@ -92,6 +100,11 @@ func withProjects(ps ...config.Project) envOption {
 }
 
 func withProject(p config.Project) envOption { return withProjects(p) }
+
+// withServer changes the server's options before it is built.
+func withServer(f func(*server.Options)) envOption {
+	return func(s *envSetup) { s.server = append(s.server, f) }
+}
 
 // withRedis shares a Redis (and the code-hashing secret) with another env.
 func withRedis(r redis.UniversalClient) envOption {
@@ -186,7 +199,7 @@ func newEnvAt(t testing.TB, start time.Time, real bool, opts ...envOption) *env 
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
-	srv, err := server.New(ctx, server.Options{Config: cfg, Redis: rdb, Clock: clk, Log: log, CodeLog: e.codes, Random: rand.Reader,
+	so := server.Options{Config: cfg, Redis: rdb, Clock: clk, Log: log, CodeLog: e.codes, Random: rand.Reader,
 		CodeRandom: setup.codes,
 		WorkerOptions: queue.Options{Block: 50 * time.Millisecond, Poll: 10 * time.Millisecond, ClaimIdle: 5 * time.Second,
 			Backoff: func(int) time.Duration { return 10 * time.Millisecond }},
@@ -195,7 +208,13 @@ func newEnvAt(t testing.TB, start time.Time, real bool, opts ...envOption) *env 
 				return b, nil
 			}
 			return nil, errors.New("no such file")
-		}})
+		}}
+	for _, f := range setup.server {
+		f(&so)
+	}
+	e.registry = cmp.Or(so.Registry, prometheus.NewRegistry())
+	so.Registry = e.registry
+	srv, err := server.New(ctx, so)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,8 +226,14 @@ func newEnvAt(t testing.TB, start time.Time, real bool, opts ...envOption) *env 
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { e.served <- srv.Serve(ctx, gl, hl) }()
+	al, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { e.served <- srv.ServeListeners(ctx, server.Listeners{GRPC: gl, HTTP: hl, Admin: al}) }()
 	e.base = "http://" + hl.Addr().String()
+	e.admin = "http://" + al.Addr().String()
+	e.grpcAddr = gl.Addr().String()
 	e.conn, err = grpc.NewClient(gl.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
@@ -226,6 +251,21 @@ func newEnvAt(t testing.TB, start time.Time, real bool, opts ...envOption) *env 
 		}
 	})
 	return e
+}
+
+// metrics returns /metrics from the admin listener.
+func (e *env) metrics() string {
+	e.t.Helper()
+	resp, err := http.Get(e.admin + "/metrics")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		e.t.Fatalf("admin /metrics: %d %s", resp.StatusCode, b)
+	}
+	return string(b)
 }
 
 // authCtx is a gRPC context authenticated for the test project.

@@ -129,7 +129,7 @@ func TestDryRunCountsButAllows(t *testing.T) {
 			t.Fatalf("dry run refused: %d %s", st, b)
 		}
 	}
-	_, _, m := e.raw("GET", "/metrics", "", nil)
+	m := e.metrics()
 	if !strings.Contains(m, `otpd_limit_refusals_total{dry_run="true",limit="sends_per_ip",project="`+pid+`"} 2`) {
 		t.Fatalf("metrics lack the dry-run refusals:\n%s", grepLines(m, "otpd_limit"))
 	}
@@ -164,6 +164,18 @@ func TestClientIPFromProxies(t *testing.T) {
 		{"trusted proxy: same client twice", true, []map[string]string{{"X-Forwarded-For": "203.0.113.5"}, {"X-Forwarded-For": "10.9.9.9, 203.0.113.5"}}, []int{200, 429}},
 		{"trusted proxy: X-Real-IP", true, []map[string]string{{"X-Real-IP": "203.0.113.8"}, {"X-Real-IP": "203.0.113.9"}}, []int{200, 200}},
 		{"untrusted peer cannot pick its IP", false, []map[string]string{{"X-Forwarded-For": "203.0.113.5"}, {"X-Forwarded-For": "198.51.100.7"}, {"X-Real-IP": "192.0.2.1"}}, []int{200, 429, 429}},
+		// gRPC metadata sent as REST headers never names the client, even
+		// through a trusted proxy (issue 10 §3: 6 of 6 were accepted).
+		{"REST cannot set gRPC client-IP metadata", true, []map[string]string{
+			{"Grpc-Metadata-X-Otpd-Client-Ip": "203.0.113.5"}, {"Grpc-Metadata-X-Otpd-Client-Ip": "203.0.113.6"},
+			{"Grpc-Metadata-X-Real-Ip": "203.0.113.7"}, {"Grpc-Metadata-X-Forwarded-For": "203.0.113.8"}}, []int{200, 429, 429, 429}},
+		{"untrusted REST peer cannot set gRPC client-IP metadata", false, []map[string]string{
+			{"Grpc-Metadata-X-Otpd-Client-Ip": "203.0.113.5"}, {"Grpc-Metadata-X-Otpd-Client-Ip": "203.0.113.6"}}, []int{200, 429}},
+		// IPv6 clients are keyed by their /64: walking one's own network
+		// does not mint new buckets; another /64 is another client.
+		{"IPv6 keyed by /64", true, []map[string]string{
+			{"X-Forwarded-For": "2001:db8:1:2::1"}, {"X-Forwarded-For": "2001:db8:1:2:ffff::9"},
+			{"X-Forwarded-For": "2001:db8:1:3::1"}, {"X-Real-IP": "2001:db8:1:3::2"}}, []int{200, 429, 200, 429}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

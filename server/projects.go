@@ -65,10 +65,11 @@ func buildProjects(o Options) (flow.ProjectMap, error) {
 			ID: pc.ID, CodeLength: pc.CodeLength, CodeTTL: pc.CodeTTL.D(), MaxAttempts: pc.MaxAttempts,
 			DefaultPhoneRegion: pc.DefaultPhoneRegion, CookieDomain: pc.CookieDomain, CookiePath: pc.CookiePath,
 			RefreshTTL: pc.RefreshTTL.D(), SessionTTL: pc.SessionTTL.D(), Issuer: iss, Keys: ks,
-			RotateRefresh: pc.RefreshRotation,
-			SessionCookie: pc.SessionTokenResponseMethod == "cookies",
-			RefreshCookie: pc.RefreshTokenResponseMethod == "cookies",
-			Limits:        pc.Limits, PhonePolicy: pc.PhonePolicy,
+			RotateRefresh: pc.RefreshRotation, RefreshGrace: pc.RefreshRotationGrace.D(),
+			MaxRefreshTokens: pc.MaxRefreshTokensPerUser,
+			SessionCookie:    pc.SessionTokenResponseMethod == "cookies",
+			RefreshCookie:    pc.RefreshTokenResponseMethod == "cookies",
+			Limits:           pc.Limits, PhonePolicy: pc.PhonePolicy,
 			EnumerationProtection: pc.EnumerationProtection,
 		}
 	}

@@ -15,6 +15,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +33,7 @@ import (
 	"github.com/otpd/otpd/flow"
 	"github.com/otpd/otpd/gateway"
 	otpv1 "github.com/otpd/otpd/gen/otp/v1"
+	"github.com/otpd/otpd/grpcbounds"
 	"github.com/otpd/otpd/inproc"
 	"github.com/otpd/otpd/middleware"
 	"github.com/otpd/otpd/otpcode"
@@ -55,12 +58,16 @@ type Options struct {
 	// CodeRandom, when set, feeds only the code generator (the benchmark
 	// build uses it to make codes known; see cmd/otpd/bench.go).
 	CodeRandom io.Reader
-	// Pprof serves /debug/pprof/ on the REST listener (OTPD_PPROF=true).
+	// Pprof serves /debug/pprof/ on the admin listener (OTPD_PPROF=true).
 	Pprof bool
 	// ReadFile reads key files.
 	ReadFile config.ReadFile
 	// Env looks up secrets named by *Env settings (os.LookupEnv by default).
 	Env config.Env
+	// FirstMessageTimeout is how long a gRPC stream may stay open before
+	// its request message arrives (grpcbounds.FirstMessageTimeout by
+	// default).
+	FirstMessageTimeout time.Duration
 	// ShutdownTimeout bounds graceful shutdown (10s by default).
 	ShutdownTimeout time.Duration
 	// WorkerOptions tune the in-process delivery workers (Concurrency and
@@ -77,12 +84,14 @@ const streamWorkers = 256
 type Server struct {
 	grpc     *grpc.Server
 	rest     http.Handler
+	admin    http.Handler
 	health   *health.Server
 	projects flow.ProjectMap
 	log      *slog.Logger
 	timeout  time.Duration
 	redis    redis.UniversalClient
 	worker   *queue.Worker // nil when OTPD_WORKERS is 0
+	conns    grpcbounds.ConnLimits
 }
 
 // New assembles a server.
@@ -155,17 +164,26 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	chain := middleware.Chain(
 		middleware.Observe(o.Log, metrics, o.Clock, transport),
 		middleware.Recover(o.Log),
-		middleware.ClientIP(o.Config.TrustedProxies),
+		middleware.ClientIP(middleware.ClientIPOptions{
+			Trusted: o.Config.TrustedProxies, IPv6Bits: o.Config.ClientIPv6Bits, InProcess: inproc.IsInProcess}),
 		middleware.Errors(o.Log),
 		middleware.Auth(projects, otpv1.Session_GetKeys_FullMethodName),
 	)
 
-	gs := grpc.NewServer(grpc.UnaryInterceptor(chain), grpc.MaxRecvMsgSize(gateway.MaxBodyBytes),
+	// Messages up to twice the REST body limit are read, so that one over
+	// the limit gets E011001 with ErrorInfo (middleware.Decoder); beyond
+	// that grpc-go refuses it alone (ResourceExhausted).
+	decoder := middleware.NewDecoder(gateway.MaxBodyBytes)
+	gs := grpc.NewServer(append(grpcbounds.ServerOptions(2*gateway.MaxBodyBytes, o.FirstMessageTimeout),
+		grpc.ForceServerCodecV2(decoder.Codec()),
+		grpc.ChainUnaryInterceptor(chain),
 		// Reuse handler goroutines: a fresh goroutine per RPC regrows its
 		// stack on every call (copystack was 9% of a start's CPU).
-		grpc.NumStreamWorkers(streamWorkers))
+		grpc.NumStreamWorkers(streamWorkers))...)
 	local := inproc.New(chain)
-	for _, r := range []grpc.ServiceRegistrar{gs, local} {
+	// Every service on gs is registered through the decoder.
+	gsr := decoder.Register(gs)
+	for _, r := range []grpc.ServiceRegistrar{gsr, local} {
 		otpv1.RegisterOtpEmailServer(r, service.NewEmail(engine))
 		otpv1.RegisterOtpSmsServer(r, service.NewPhone(flow.SMS, engine))
 		otpv1.RegisterOtpVoiceServer(r, service.NewPhone(flow.Voice, engine))
@@ -173,10 +191,26 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		otpv1.RegisterSessionServer(r, service.NewSession(projects, engine))
 	}
 	hs := health.NewServer()
-	healthpb.RegisterHealthServer(gs, hs)
-	reflection.Register(gs)
+	healthpb.RegisterHealthServer(gsr, hs)
+	if o.Config.GRPCReflection {
+		reflection.Register(gsr)
+	}
 
-	s := &Server{grpc: gs, health: hs, projects: projects, log: o.Log, timeout: o.ShutdownTimeout, redis: o.Redis}
+	refusedConns := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "otpd_grpc_connections_refused_total",
+		Help: "gRPC connections closed at accept by a connection cap (per_ip or total).",
+	}, []string{"reason"})
+	if err := o.Registry.Register(refusedConns); err != nil {
+		return nil, err
+	}
+	s := &Server{grpc: gs, health: hs, projects: projects, log: o.Log, timeout: o.ShutdownTimeout, redis: o.Redis,
+		conns: grpcbounds.ConnLimits{
+			PerIP: o.Config.GRPCMaxConnsPerIP, Total: o.Config.GRPCMaxConns, IPv6Bits: o.Config.ClientIPv6Bits,
+			Trusted: func(a netip.Addr) bool {
+				return slices.ContainsFunc(o.Config.TrustedProxies, func(p netip.Prefix) bool { return p.Contains(a) })
+			},
+			Refused: func(reason string) { refusedConns.WithLabelValues(reason).Inc() },
+		}}
 	if o.Config.Workers > 0 {
 		wo := o.WorkerOptions
 		if wo.Concurrency == 0 {
@@ -188,17 +222,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		wo.MaxLen, wo.DeadMaxLen = o.Config.QueueMaxLen, o.Config.QueueMaxLen
 		s.worker = queue.NewWorker(o.Redis, dlv.Sealer, dlv.Handler, o.Clock, o.Log, queueMetrics, wo)
 	}
-	extra := map[string]http.Handler{
-		"/healthz": http.HandlerFunc(s.healthz),
-		"/metrics": promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}),
-	}
-	if o.Pprof {
-		extra["/debug/pprof/"] = http.HandlerFunc(pprof.Index)
-		extra["/debug/pprof/profile"] = http.HandlerFunc(pprof.Profile)
-		extra["/debug/pprof/heap"] = pprof.Handler("heap")
-		extra["/debug/pprof/allocs"] = pprof.Handler("allocs")
-		o.Log.Warn("pprof is served on the REST listener (OTPD_PPROF=true); do not expose it publicly")
-	}
+	s.admin = adminHandler(o.Registry, http.HandlerFunc(s.healthz), o.Pprof)
+	extra := map[string]http.Handler{"/healthz": http.HandlerFunc(s.healthz)}
 	rest, err := gateway.New(ctx, gateway.Options{
 		Conn:        local,
 		CORSOrigins: o.Config.CORSOrigins,
@@ -218,6 +243,26 @@ func (s *Server) Projects() flow.ProjectMap { return s.projects }
 // Handler returns the REST handler.
 func (s *Server) Handler() http.Handler { return s.rest }
 
+// AdminHandler returns the admin handler: /metrics, /healthz and, with
+// Options.Pprof, /debug/pprof/.
+func (s *Server) AdminHandler() http.Handler { return s.admin }
+
+// adminHandler serves what must not share the public REST port: metrics
+// (they name every method, limit and error rate) and profiles.
+func adminHandler(reg *prometheus.Registry, healthz http.Handler, withPprof bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /healthz", healthz)
+	if withPprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
 // healthz answers 200 when Redis answers, 503 otherwise.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
@@ -231,17 +276,36 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, `{"status":"SERVING"}`)
 }
 
-// Serve serves gRPC on gl and REST on hl until ctx ends, then shuts down
-// gracefully: health turns NOT_SERVING, in-flight calls finish (bounded by
-// the shutdown timeout), listeners close.
+// Listeners are where a Server serves. Admin may be nil (no admin
+// listener).
+type Listeners struct {
+	GRPC, HTTP, Admin net.Listener
+}
+
+// Serve serves gRPC on gl and REST on hl, without an admin listener; see
+// ServeListeners.
 func (s *Server) Serve(ctx context.Context, gl, hl net.Listener) error {
+	return s.ServeListeners(ctx, Listeners{GRPC: gl, HTTP: hl})
+}
+
+// ServeListeners serves gRPC, REST and admin until ctx ends, then shuts
+// down gracefully: health turns NOT_SERVING, in-flight calls finish
+// (bounded by the shutdown timeout), listeners close.
+func (s *Server) ServeListeners(ctx context.Context, l Listeners) error {
+	gl, hl := l.GRPC, l.HTTP
 	hsrv := &http.Server{
 		Handler:           s.rest,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    32 << 10,
+		MaxHeaderBytes:    gateway.ServerMaxHeaderBytes,
+	}
+	if l.Admin != nil {
+		// Profiles take up to their ?seconds; no write timeout.
+		asrv := &http.Server{Handler: s.admin, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 32 << 10}
+		go func() { _ = asrv.Serve(l.Admin) }()
+		defer asrv.Close()
 	}
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	errc := make(chan error, 2)
@@ -256,7 +320,7 @@ func (s *Server) Serve(ctx context.Context, gl, hl net.Listener) error {
 			}
 		}
 	}()
-	go func() { errc <- s.grpc.Serve(gl) }()
+	go func() { errc <- s.grpc.Serve(grpcbounds.Listen(gl, s.conns)) }()
 	go func() {
 		if err := hsrv.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
 			errc <- err

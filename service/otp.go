@@ -15,7 +15,7 @@ type Engine interface {
 	Verify(ctx context.Context, in flow.VerifyInput) (flow.VerifyOutput, error)
 	UpdateStart(ctx context.Context, in flow.UpdateInput) (flow.StartOutput, error)
 	Authenticate(ctx context.Context, p *flow.Project, refreshJWT string) (*flow.Caller, error)
-	Refresh(ctx context.Context, p *flow.Project, refreshJWT string) (flow.RefreshOutput, error)
+	Refresh(ctx context.Context, p *flow.Project, refreshJWT, clientIP string) (flow.RefreshOutput, error)
 	Logout(ctx context.Context, p *flow.Project, refreshJWT string, all bool) error
 	Me(ctx context.Context, p *flow.Project, refreshJWT string) (store.User, error)
 }

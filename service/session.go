@@ -53,7 +53,7 @@ func (s *Session) Refresh(ctx context.Context, _ *otpv1.RefreshRequest) (*otpv1.
 	if !ok {
 		return nil, apierr.ErrUnauthorized
 	}
-	out, err := s.engine.Refresh(ctx, p, RefreshJWTFrom(ctx))
+	out, err := s.engine.Refresh(ctx, p, RefreshJWTFrom(ctx), ClientIPFrom(ctx))
 	if err != nil {
 		return nil, err
 	}

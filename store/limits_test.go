@@ -125,7 +125,7 @@ func TestStartEnqueuesTheJob(t *testing.T) {
 			return &store.Job{ID: id, Payload: "sealed-" + id, Stream: "otpd:{q}:jobs", MaxLen: 100}
 		}
 		nc := newCode("alice", "1", store.RuleAny)
-		nc.NewUserAddress, nc.LoginAddress, nc.Job = "alice@x.io", "", job("j1")
+		nc.NewUserAddress, nc.Job = "alice@x.io", job("j1")
 		if r, err := s.StartCode(ctx, nc); err != nil || r.Status != store.StartOK {
 			t.Fatalf("start: %+v %v", r, err)
 		}

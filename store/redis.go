@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -64,7 +65,7 @@ func NewRedisStoreSplit(c Scripter, split bool) *RedisStore {
 		split:  split,
 		start:  redis.NewScript(limitsLib + startSrc),
 		verify: redis.NewScript(limitsLib + verifySrc),
-		login:  redis.NewScript(loginSrc),
+		login:  redis.NewScript(refreshLib + loginSrc),
 	}
 }
 
@@ -109,10 +110,13 @@ func UserKey(project, userID string) string { return userTag(project, userID) + 
 // RefreshKey is the refresh-token-id set of a user.
 func RefreshKey(project, userID string) string { return userTag(project, userID) + "rt" }
 
-// sessionKeys are the user record and its three refresh-token keys.
+// sessionKeys are the user record, its refresh-token keys (rt, rtg, see
+// lua/refresh_lib.lua), and two keys of an older release (rtf, rtr: they
+// grew with every rotation), never read, removed by logout-all, revoke
+// others and DropUser, else left to expire.
 func sessionKeys(project, userID string) []string {
 	t := userTag(project, userID)
-	return []string{t + "user", t + "rt", t + "rtf", t + "rtr"}
+	return []string{t + "user", t + "rt", t + "rtg", t + "rtf", t + "rtr"}
 }
 
 func unavailable(err error) error {
@@ -135,7 +139,7 @@ func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, err
 	keys := append([]string{LoginKey(c.Key.Project, c.Key.LoginID), CodeKeyName(c.Key)}, bucketKeys(global)...)
 	keys = append(keys, bucketKeys(login)...)
 	args := []any{string(c.Rule), c.Hash, c.Purpose, c.NewUserAddress, string(c.Contact),
-		c.MaxAttempts, c.ExpiresAt.UnixMilli(), c.lifetimeMs(), c.Payload, c.LoginAddress, c.OwnerID,
+		c.MaxAttempts, c.ExpiresAt.UnixMilli(), c.lifetimeMs(), c.Payload, "", c.OwnerID,
 		len(global), len(login), c.Now.UnixMilli(), dryFlag(c.Limits.DryRun), dryFlag(c.Limits.ChargeRefused)}
 	inScript := c.Job != nil && !s.split
 	if inScript {
@@ -270,6 +274,7 @@ func (s *RedisStore) CompleteLogin(ctx context.Context, l Login) (User, bool, er
 		l.UserID, l.LoginID, string(l.Contact), l.Address, l.Now.Unix(),
 		l.Profile.Name, l.Profile.GivenName, l.Profile.MiddleName, l.Profile.FamilyName,
 		l.RefreshID, rtExp, l.Now.UnixMilli(), revoke, l.Unverified,
+		cmp.Or(max(l.MaxRefreshTokens, 0), DefaultMaxRefreshTokens),
 	).StringSlice()
 	if err != nil {
 		return User{}, false, unavailable(err)

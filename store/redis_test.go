@@ -56,7 +56,6 @@ func newCode(loginID, code string, rule store.Rule) store.NewCode {
 		Hash:           hash(code),
 		Contact:        store.ContactEmail,
 		NewUserAddress: loginID,
-		LoginAddress:   loginID,
 		MaxAttempts:    3,
 		ExpiresAt:      t0.Add(5 * time.Minute),
 		Retain:         15 * time.Minute,
@@ -133,7 +132,7 @@ func TestExistingUserGetsCodeAtStoredAddress(t *testing.T) {
 		ctx := context.Background()
 		s := store.NewRedisStore(c)
 		nc := newCode("alice", "111111", store.RuleAny)
-		nc.NewUserAddress, nc.LoginAddress = "alice@x.io", ""
+		nc.NewUserAddress = "alice@x.io"
 		if res, _ := s.StartCode(ctx, nc); res.Address != "alice@x.io" {
 			t.Fatalf("new user address: %+v", res)
 		}
@@ -142,14 +141,14 @@ func TestExistingUserGetsCodeAtStoredAddress(t *testing.T) {
 		}
 		// Someone else asks for alice's code to go to their own address.
 		nc = newCode("alice", "222222", store.RuleAny)
-		nc.NewUserAddress, nc.LoginAddress = "mallory@evil.io", ""
+		nc.NewUserAddress = "mallory@evil.io"
 		res, err := s.StartCode(ctx, nc)
 		if err != nil || res.Address != "alice@x.io" {
 			t.Fatalf("existing user must get the code at the stored address: %+v %v", res, err)
 		}
 		// No address at all for a new user.
 		nc = newCode("bob", "1", store.RuleAny)
-		nc.NewUserAddress, nc.LoginAddress = "", ""
+		nc.NewUserAddress = ""
 		if res, _ := s.StartCode(ctx, nc); res.Status != store.StartNoAddress {
 			t.Fatalf("no address: %+v", res)
 		}
@@ -341,11 +340,13 @@ func TestRoundTrips(t *testing.T) {
 			_, _, _ = s.CompleteLogin(ctx, store.Login{Project: "P1", UserID: v.UserID, LoginID: "f@x.io",
 				Contact: store.ContactEmail, Address: "f@x.io", RefreshID: "j", RefreshExpiry: t0.Add(time.Hour), Now: t0})
 		})
-		count("refresh with rotation", 1, func() {
-			_, st, _ := s.Session(ctx, store.SessionRequest{Op: store.OpRefresh, Project: "P1", UserID: v.UserID, ID: "j",
-				Now: t0, NewID: "j2", NewExpiry: t0.Add(time.Hour)})
-			if st != store.SessionOK {
-				t.Errorf("refresh: %s", st)
+		count("refresh with rotation and limits", 1, func() {
+			r, _ := s.Session(ctx, store.SessionRequest{Op: store.OpRefresh, Project: "P1", UserID: v.UserID,
+				Token: store.RefreshID{Family: "j"}, Now: t0, Rotate: true, Grace: 10 * time.Second, Limits: store.Limits{
+					Global: []store.Bucket{{Name: "refreshes_per_ip", Key: store.LimitKey("P1", "refresh-ip", "10.0.0.1"), Count: 5, Window: time.Minute}},
+					Login:  []store.Bucket{{Name: "refreshes_per_user", Key: store.UserLimitKey("P1", v.UserID, "refresh"), Count: 5, Window: time.Minute}}}})
+			if r.Status != store.SessionOK || r.Generation != 1 {
+				t.Errorf("refresh: %+v", r)
 			}
 		})
 	})

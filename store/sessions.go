@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
 var (
+	//go:embed lua/refresh_lib.lua
+	refreshLib string
 	//go:embed lua/session.lua
 	sessionSrc string
 	//go:embed lua/contact.lua
@@ -19,7 +22,7 @@ var (
 	//go:embed lua/bind.lua
 	bindSrc string
 
-	sessionScript = redis.NewScript(sessionSrc)
+	sessionScript = redis.NewScript(refreshLib + limitsLib + sessionSrc)
 	contactScript = redis.NewScript(contactSrc)
 	bindScript    = redis.NewScript(bindSrc)
 )
@@ -30,9 +33,10 @@ type SessionStatus string
 // Session outcomes.
 const (
 	SessionOK      SessionStatus = "ok"
-	SessionRevoked SessionStatus = "revoked" // logged out, expired, or never issued here
-	SessionReused  SessionStatus = "reused"  // a rotated token came back: its family is now revoked
+	SessionRevoked SessionStatus = "revoked" // logged out, expired, evicted, rotated away, or never issued here
+	SessionReused  SessionStatus = "reused"  // a rotated token came back after the grace period: its family is now revoked
 	SessionNoUser  SessionStatus = "nouser"  // the user record is gone
+	SessionLimited SessionStatus = "limited" // a refresh rate limit refused: nothing changed
 )
 
 // SessionOp names what to do with a presented refresh token.
@@ -41,8 +45,8 @@ type SessionOp string
 // The operations.
 const (
 	OpCheck     SessionOp = "check"     // is it live? (me, step-up, update)
-	OpRefresh   SessionOp = "refresh"   // live, and rotate when NewID is set
-	OpLogout    SessionOp = "logout"    // revoke it
+	OpRefresh   SessionOp = "refresh"   // live, and rotate when Rotate is set
+	OpLogout    SessionOp = "logout"    // revoke its family
 	OpLogoutAll SessionOp = "logoutall" // revoke every token of the user
 )
 
@@ -52,18 +56,50 @@ type SessionRequest struct {
 	Op      SessionOp
 	Project string
 	UserID  string
-	ID      string // the token's jti
-	Now     time.Time
-	// Rotation: the new refresh token's jti and expiry (OpRefresh only).
-	NewID     string
-	NewExpiry time.Time
+	// Token is the presented token's family and generation (its jti).
+	Token RefreshID
+	Now   time.Time
+	// Rotate (OpRefresh) moves the family to its next generation, whose
+	// number SessionResult.Generation returns for the new token's jti.
+	Rotate bool
+	// Grace is how long after a rotation the previous generation is still
+	// live. Presented to OpRefresh within it, it rotates nothing and the
+	// result names the current generation (a late duplicate gets a token
+	// of it); after it, it is reuse and revokes the family.
+	Grace time.Duration
+	// Limits (OpRefresh only): Global are the project-wide buckets (per
+	// client IP), charged by every refresh; Login are the user's own
+	// buckets (keys on the user's slot, see UserLimitKey), charged only by
+	// a live token.
+	Limits Limits
+}
+
+// SessionResult is the outcome of a SessionRequest.
+type SessionResult struct {
+	Status SessionStatus
+	// User is the token's user (SessionOK, except for logouts).
+	User User
+	// Generation is the generation to mint (SessionOK).
+	Generation int64
+	// Limit and RetryAfter: the refusing bucket (SessionLimited).
+	Limit      string
+	RetryAfter time.Duration
+	// WouldLimit names the bucket that would have refused in a dry run.
+	WouldLimit string
 }
 
 // Sessions tracks refresh tokens so that logout takes effect at once.
 type Sessions interface {
-	// Session applies op to a presented token in one round trip and, when
-	// the token is live, returns the user.
-	Session(ctx context.Context, r SessionRequest) (User, SessionStatus, error)
+	// Session applies op to a presented token in one round trip (two on
+	// Redis Cluster with project-wide limits) and, when the token is live,
+	// returns the user. Its Redis time does not depend on the user's
+	// history: the state is one entry per live family, capped per user.
+	Session(ctx context.Context, r SessionRequest) (SessionResult, error)
+}
+
+// UserLimitKey is the key of a user's own bucket (on the user's slot).
+func UserLimitKey(project, userID, name string) string {
+	return userTag(project, userID) + "rl:" + name
 }
 
 // ContactChange is a verified email/phone change (or a merge) to apply to
@@ -106,25 +142,62 @@ var (
 )
 
 // Session implements Sessions.
-func (s *RedisStore) Session(ctx context.Context, r SessionRequest) (User, SessionStatus, error) {
-	var newExp int64
-	if r.NewID != "" {
-		newExp = r.NewExpiry.UnixMilli()
+func (s *RedisStore) Session(ctx context.Context, r SessionRequest) (SessionResult, error) {
+	var global, own []Bucket
+	var would string
+	if r.Op == OpRefresh {
+		global, own = active(r.Limits.Global), active(r.Limits.Login)
+		if len(own) > 1 {
+			return SessionResult{}, errors.New("store: at most one per-user refresh bucket")
+		}
+		if s.split && len(global) > 0 {
+			limited, w, retry, err := s.applyLimits(ctx, global, r.Now, r.Limits.DryRun)
+			if err != nil || limited != "" {
+				return SessionResult{Status: SessionLimited, Limit: limited, RetryAfter: retry}, err
+			}
+			would, global = w, nil
+		}
 	}
-	res, err := sessionScript.Run(ctx, s.c, sessionKeys(r.Project, r.UserID),
-		string(r.Op), r.ID, r.Now.UnixMilli(), r.NewID, newExp).StringSlice()
+	keys := sessionKeys(r.Project, r.UserID)
+	if len(own) == 1 {
+		keys = append(keys, own[0].Key)
+	} else {
+		keys = append(keys, UserLimitKey(r.Project, r.UserID, "refresh"))
+	}
+	keys = append(keys, bucketKeys(global)...)
+	rotate := ""
+	if r.Rotate {
+		rotate = "1"
+	}
+	args := []any{string(r.Op), r.Token.Family, r.Token.Generation, r.Now.UnixMilli(), rotate, r.Grace.Milliseconds(),
+		len(global), len(own), dryFlag(r.Limits.DryRun)}
+	args = appendTriples(appendTriples(args, global), own)
+	res, err := sessionScript.Run(ctx, s.c, keys, args...).StringSlice()
 	if err != nil {
-		return User{}, "", unavailable(err)
+		return SessionResult{}, unavailable(err)
 	}
 	if len(res) == 0 {
-		return User{}, "", errors.New("store: session.lua returned nothing")
+		return SessionResult{}, errShape("session.lua")
 	}
-	st := SessionStatus(res[0])
-	if st != SessionOK || len(res) == 1 {
-		return User{}, st, nil
+	out := SessionResult{Status: SessionStatus(res[0]), WouldLimit: would}
+	switch {
+	case out.Status == SessionLimited && len(res) == 3:
+		ms, _ := strconv.ParseInt(res[2], 10, 64)
+		out.Limit, out.RetryAfter = res[1], time.Duration(ms)*time.Millisecond
+	case out.Status == SessionOK && len(res) >= 3:
+		if out.Generation, err = strconv.ParseInt(res[1], 10, 64); err != nil {
+			return SessionResult{}, errShape("session.lua")
+		}
+		if out.WouldLimit == "" {
+			out.WouldLimit = res[2]
+		}
+		if out.User, err = userFromReply(res[3:]); err != nil {
+			return SessionResult{}, err
+		}
+	case len(res) != 1:
+		return SessionResult{}, errShape("session.lua")
 	}
-	u, err := userFromReply(res[1:])
-	return u, st, err
+	return out, nil
 }
 
 func userFromReply(flat []string) (User, error) {
@@ -205,6 +278,6 @@ func (s *RedisStore) BindLogin(ctx context.Context, project, loginID, userID, ex
 
 // DropUser implements Accounts.
 func (s *RedisStore) DropUser(ctx context.Context, project, userID string) error {
-	_, _, err := s.Session(ctx, SessionRequest{Op: "drop", Project: project, UserID: userID})
+	_, err := s.Session(ctx, SessionRequest{Op: "drop", Project: project, UserID: userID})
 	return err
 }

@@ -12,31 +12,42 @@ import (
 	"github.com/otpd/otpd/store"
 )
 
-// loginUser creates user U1 with a live refresh token jti.
+// loginUser creates user U1 with a live refresh token jti (a new family).
 func loginUser(t *testing.T, s *store.RedisStore, jti string, revokeOthers bool) {
 	t.Helper()
+	loginAt(t, s, jti, t0, 0, revokeOthers)
+}
+
+func loginAt(t *testing.T, s *store.RedisStore, jti string, now time.Time, maxTokens int, revokeOthers bool) {
+	t.Helper()
 	_, _, err := s.CompleteLogin(context.Background(), store.Login{Project: "P1", UserID: "U1", LoginID: "u1@x.io",
-		Contact: store.ContactEmail, Address: "u1@x.io", RefreshID: jti, RefreshExpiry: t0.Add(time.Hour), Now: t0,
-		RevokeOthers: revokeOthers})
+		Contact: store.ContactEmail, Address: "u1@x.io", RefreshID: jti, RefreshExpiry: now.Add(time.Hour), Now: now,
+		RevokeOthers: revokeOthers, MaxRefreshTokens: maxTokens})
 	if err != nil {
 		t.Fatal(err)
 	}
 }
 
-func session(t *testing.T, s *store.RedisStore, op store.SessionOp, jti string, rotateTo string) store.SessionStatus {
+// tok names a token: family f, generation g.
+func tok(f string, g int64) store.RefreshID { return store.RefreshID{Family: f, Generation: g} }
+
+// sessionAt runs op at now with the given rotation and grace.
+func sessionAt(t *testing.T, s *store.RedisStore, op store.SessionOp, id store.RefreshID, now time.Time, rotate bool, grace time.Duration) store.SessionResult {
 	t.Helper()
-	r := store.SessionRequest{Op: op, Project: "P1", UserID: "U1", ID: jti, Now: t0.Add(time.Minute)}
-	if rotateTo != "" {
-		r.NewID, r.NewExpiry = rotateTo, t0.Add(time.Hour)
-	}
-	u, st, err := s.Session(context.Background(), r)
+	r, err := s.Session(context.Background(), store.SessionRequest{Op: op, Project: "P1", UserID: "U1", Token: id, Now: now,
+		Rotate: rotate, Grace: grace})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st == store.SessionOK && op != store.OpLogout && op != store.OpLogoutAll && u.UserID != "U1" {
-		t.Fatalf("%s %s: ok without the user: %+v", op, jti, u)
+	if r.Status == store.SessionOK && op != store.OpLogout && op != store.OpLogoutAll && r.User.UserID != "U1" {
+		t.Fatalf("%s %+v: ok without the user: %+v", op, id, r)
 	}
-	return st
+	return r
+}
+
+func session(t *testing.T, s *store.RedisStore, op store.SessionOp, id store.RefreshID, rotate bool) store.SessionStatus {
+	t.Helper()
+	return sessionAt(t, s, op, id, t0.Add(time.Minute), rotate, 0).Status
 }
 
 func TestRefreshTokenLifecycle(t *testing.T) {
@@ -46,29 +57,33 @@ func TestRefreshTokenLifecycle(t *testing.T) {
 		loginUser(t, s, "a", false)
 		loginUser(t, s, "b", false)
 		steps := []struct {
-			op       store.SessionOp
-			jti, new string
-			want     store.SessionStatus
+			op      store.SessionOp
+			id      store.RefreshID
+			rotate  bool
+			want    store.SessionStatus
+			wantGen int64
 		}{
-			{store.OpCheck, "a", "", store.SessionOK},
-			{store.OpCheck, "never-issued", "", store.SessionRevoked},
-			{store.OpRefresh, "a", "", store.SessionOK},   // no rotation: a stays live
-			{store.OpRefresh, "a", "a2", store.SessionOK}, // rotation: a is spent, a2 live
-			{store.OpCheck, "a2", "", store.SessionOK},
-			{store.OpCheck, "a", "", store.SessionRevoked},
-			{store.OpRefresh, "a2", "a3", store.SessionOK},
-			// The spent token a comes back: the whole family (a, a2, a3) dies, b lives.
-			{store.OpRefresh, "a", "a4", store.SessionReused},
-			{store.OpCheck, "a3", "", store.SessionRevoked},
-			{store.OpCheck, "a4", "", store.SessionRevoked},
-			{store.OpCheck, "b", "", store.SessionOK},
-			{store.OpLogout, "b", "", store.SessionOK},
-			{store.OpCheck, "b", "", store.SessionRevoked},
-			{store.OpLogout, "b", "", store.SessionRevoked},
+			{store.OpCheck, tok("a", 0), false, store.SessionOK, 0},
+			{store.OpCheck, tok("never-issued", 0), false, store.SessionRevoked, 0},
+			{store.OpRefresh, tok("a", 0), false, store.SessionOK, 0}, // no rotation: a stays live
+			{store.OpRefresh, tok("a", 0), true, store.SessionOK, 1},  // rotation: a.0 spent, a.1 live
+			{store.OpCheck, tok("a", 1), false, store.SessionOK, 1},
+			{store.OpCheck, tok("a", 0), false, store.SessionRevoked, 0},
+			{store.OpCheck, tok("a", 7), false, store.SessionRevoked, 0}, // never minted
+			{store.OpRefresh, tok("a", 1), true, store.SessionOK, 2},
+			// The spent a.0 comes back: the whole family dies, b lives.
+			{store.OpRefresh, tok("a", 0), true, store.SessionReused, 0},
+			{store.OpCheck, tok("a", 2), false, store.SessionRevoked, 0},
+			{store.OpRefresh, tok("a", 2), true, store.SessionRevoked, 0},
+			{store.OpCheck, tok("b", 0), false, store.SessionOK, 0},
+			{store.OpLogout, tok("b", 0), false, store.SessionOK, 0},
+			{store.OpCheck, tok("b", 0), false, store.SessionRevoked, 0},
+			{store.OpLogout, tok("b", 0), false, store.SessionRevoked, 0},
 		}
 		for i, st := range steps {
-			if got := session(t, s, st.op, st.jti, st.new); got != st.want {
-				t.Fatalf("step %d: %s %s -> %s, want %s", i, st.op, st.jti, got, st.want)
+			r := sessionAt(t, s, st.op, st.id, t0.Add(time.Minute), st.rotate, 0)
+			if r.Status != st.want || r.Status == store.SessionOK && st.op != store.OpLogout && r.Generation != st.wantGen {
+				t.Fatalf("step %d: %s %+v -> %s gen %d, want %s gen %d", i, st.op, st.id, r.Status, r.Generation, st.want, st.wantGen)
 			}
 		}
 		assertTTLs(t, c)
@@ -82,22 +97,24 @@ func TestLogoutAllAndRevokeOthers(t *testing.T) {
 		for _, j := range []string{"a", "b", "c"} {
 			loginUser(t, s, j, false)
 		}
-		if got := session(t, s, store.OpLogoutAll, "b", ""); got != store.SessionOK {
+		if got := session(t, s, store.OpRefresh, tok("c", 0), true); got != store.SessionOK {
+			t.Fatalf("rotate c: %s", got)
+		}
+		if got := session(t, s, store.OpLogoutAll, tok("b", 0), false); got != store.SessionOK {
 			t.Fatalf("logoutall: %s", got)
 		}
-		for _, j := range []string{"a", "b", "c"} {
-			if got := session(t, s, store.OpCheck, j, ""); got != store.SessionRevoked {
-				t.Fatalf("%s after logoutall: %s", j, got)
+		for _, id := range []store.RefreshID{tok("a", 0), tok("b", 0), tok("c", 1)} {
+			if got := session(t, s, store.OpCheck, id, false); got != store.SessionRevoked {
+				t.Fatalf("%+v after logoutall: %s", id, got)
 			}
 		}
 		loginUser(t, s, "d", false)
 		loginUser(t, s, "e", true) // revokeOtherSessions
-		if session(t, s, store.OpCheck, "d", "") != store.SessionRevoked || session(t, s, store.OpCheck, "e", "") != store.SessionOK {
+		if session(t, s, store.OpCheck, tok("d", 0), false) != store.SessionRevoked || session(t, s, store.OpCheck, tok("e", 0), false) != store.SessionOK {
 			t.Fatal("revokeOthers must leave only the new token live")
 		}
 		// Expired tokens are dead even before Redis drops them.
-		r := store.SessionRequest{Op: store.OpCheck, Project: "P1", UserID: "U1", ID: "e", Now: t0.Add(2 * time.Hour)}
-		if _, st, _ := s.Session(context.Background(), r); st != store.SessionRevoked {
+		if st := sessionAt(t, s, store.OpCheck, tok("e", 0), t0.Add(2*time.Hour), false, 0).Status; st != store.SessionRevoked {
 			t.Fatalf("expired token: %s", st)
 		}
 	})
@@ -138,8 +155,8 @@ func TestContactChangeAndBind(t *testing.T) {
 		if err := s.DropUser(ctx, "P1", "U1"); err != nil {
 			t.Fatal(err)
 		}
-		if n := c.Exists(ctx, store.UserKey("P1", "U1"), store.RefreshKey("P1", "U1")).Val(); n != 0 {
-			t.Fatalf("%d keys left after DropUser", n)
+		if keys := c.Keys(ctx, "otpd:{P1:U1}:*").Val(); len(keys) != 0 {
+			t.Fatalf("keys left after DropUser: %v", keys)
 		}
 	})
 }

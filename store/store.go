@@ -53,12 +53,9 @@ type NewCode struct {
 	Hash    []byte
 	Contact Contact
 	// NewUserAddress is where the code goes when the login id has no user
-	// yet (normalised); "" when the request named none.
+	// yet (normalised); "" when there is none. An existing user's code goes
+	// to the address the login index holds, never to this or the login id.
 	NewUserAddress string
-	// LoginAddress is the login id itself when it is a valid address of the
-	// channel, else "". Existing users get the code at their stored address,
-	// falling back to this.
-	LoginAddress string
 	// OwnerID is the user the login id must belong to under RuleOwner.
 	// With RuleOwner, a non-empty NewUserAddress is where an update's code
 	// goes (the new address).
@@ -197,7 +194,15 @@ type Login struct {
 	Now           time.Time
 	// RevokeOthers drops every other refresh token of the user.
 	RevokeOthers bool
+	// MaxRefreshTokens caps the user's live refresh tokens (token
+	// families): registering one more evicts the oldest. 0 means
+	// DefaultMaxRefreshTokens.
+	MaxRefreshTokens int
 }
+
+// DefaultMaxRefreshTokens is the cap on a user's live refresh tokens when
+// Login.MaxRefreshTokens is 0 (there is always one).
+const DefaultMaxRefreshTokens = 100
 
 // Users holds user records and their refresh-token ids.
 type Users interface {

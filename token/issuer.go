@@ -90,6 +90,9 @@ type Subject struct {
 	// RefreshUntil, when set, caps the refresh token's expiry (rotation
 	// keeps a token family's original end instead of sliding it).
 	RefreshUntil time.Time
+	// RefreshID, when set, is the refresh token's jti instead of a random
+	// one (rotation names the token's family and generation in it).
+	RefreshID string
 }
 
 // Pair is a freshly minted session and refresh token.
@@ -151,6 +154,9 @@ func (i *Issuer) Mint(s Subject) (Pair, error) {
 	}
 	c.DRN, c.Exp, c.SU = DRNRefresh, refreshExp.Unix(), false
 	c.JTI = base64.RawURLEncoding.EncodeToString(ids[jtiBytes:])
+	if s.RefreshID != "" {
+		c.JTI = s.RefreshID
+	}
 	refresh, err := key.sign(&c, nsec)
 	if err != nil {
 		return Pair{}, err

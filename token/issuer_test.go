@@ -253,3 +253,19 @@ func TestMintSessionAndRefreshUntil(t *testing.T) {
 		t.Fatalf("RefreshUntil must never extend past the TTL: %v", p.RefreshExpiry)
 	}
 }
+
+// TestMintWithRefreshID: a rotation names the refresh token's jti; the
+// session token keeps a random one.
+func TestMintWithRefreshID(t *testing.T) {
+	t.Parallel()
+	keys := mustKeySet(t, cachedKey(t, ES256))
+	iss := mustIssuer(t, Config{ProjectID: "P1"}, keys, func() time.Time { return t0 })
+	pair, err := iss.Mint(Subject{UserID: "U1", RefreshID: "fam.2.nonce"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, s := decodeSegment(t, strings.Split(pair.Refresh, ".")[1]), decodeSegment(t, strings.Split(pair.Session, ".")[1])
+	if r["jti"] != "fam.2.nonce" || pair.RefreshID != "fam.2.nonce" || s["jti"] != expectedJTI(0) {
+		t.Fatalf("refresh jti %v (pair %q), session jti %v", r["jti"], pair.RefreshID, s["jti"])
+	}
+}

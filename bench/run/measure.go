@@ -135,7 +135,7 @@ func waitDrained(ctx context.Context, r *redisProc) error {
 }
 
 func (t *targets) profile(ctx context.Context, file string, d time.Duration) error {
-	req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", t.otpdHTTP, int(d.Seconds())), nil)
+	req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", t.otpdAdmin, int(d.Seconds())), nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err

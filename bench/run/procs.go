@@ -154,6 +154,7 @@ func startRedis(ctx context.Context, dir string) (*redisProc, error) {
 type targets struct {
 	otpd               *proc
 	otpdGRPC, otpdHTTP string
+	otpdAdmin          string           // /metrics and /debug/pprof/
 	base               map[string]*proc // echo, redis, sign, sign2
 	baseAddr           map[string]string
 	projectID          string
@@ -194,7 +195,12 @@ func startTargets(ctx context.Context, o options, b binaries, r *redisProc) (*ta
 	if err != nil {
 		return nil, err
 	}
+	ap, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	t.otpdGRPC, t.otpdHTTP = fmt.Sprintf("127.0.0.1:%d", gp), fmt.Sprintf("127.0.0.1:%d", hp)
+	t.otpdAdmin = fmt.Sprintf("127.0.0.1:%d", ap)
 	key, err := token.GenerateKey(token.ES256)
 	if err != nil {
 		return nil, err
@@ -230,7 +236,7 @@ func startTargets(ctx context.Context, o options, b binaries, r *redisProc) (*ta
 	_, _ = rand.Read(seal)
 	cmd := exec.CommandContext(ctx, b.otpd)
 	cmd.Env = append(os.Environ(),
-		"OTPD_GRPC_ADDR="+t.otpdGRPC, "OTPD_HTTP_ADDR="+t.otpdHTTP, "OTPD_REDIS_URL=redis://"+r.addr,
+		"OTPD_GRPC_ADDR="+t.otpdGRPC, "OTPD_HTTP_ADDR="+t.otpdHTTP, "OTPD_ADMIN_ADDR="+t.otpdAdmin, "OTPD_REDIS_URL=redis://"+r.addr,
 		"OTPD_CONFIG="+cfgFile, "OTPD_HMAC_SECRETS="+base64.RawURLEncoding.EncodeToString(secret)+"-hmac-secret",
 		"OTPD_SEAL_KEYS="+base64.StdEncoding.EncodeToString(seal), "OTPD_PPROF=true")
 	log, _ := os.Create(filepath.Join(o.dir, "otpd.log"))

@@ -76,6 +76,15 @@ func realMain(ctx context.Context, args []string) error {
 		gl.Close()
 		return fmt.Errorf("HTTP listener: %w", err)
 	}
+	var al net.Listener
+	if cfg.AdminAddr != "" {
+		if al, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+			gl.Close()
+			hl.Close()
+			return fmt.Errorf("admin listener (OTPD_ADMIN_ADDR): %w", err)
+		}
+		log.Info("admin listener: /metrics, /healthz and (OTPD_PPROF=true) /debug/pprof/", "addr", al.Addr().String())
+	}
 	ids := make([]string, 0, len(cfg.Projects))
 	for _, p := range cfg.Projects {
 		ids = append(ids, p.ID)
@@ -83,7 +92,7 @@ func realMain(ctx context.Context, args []string) error {
 	log.Info("otpd serving", "grpc", gl.Addr().String(), "http", hl.Addr().String(),
 		"projects", ids, "embeddedRedis", cfg.Embedded())
 	fmt.Fprintf(os.Stderr, "\notpd: project id %v; gRPC on %s, REST on http://%s\n\n", ids, gl.Addr(), hl.Addr())
-	return srv.Serve(ctx, gl, hl)
+	return srv.ServeListeners(ctx, server.Listeners{GRPC: gl, HTTP: hl, Admin: al})
 }
 
 // openRedis connects to OTPD_REDIS_URL, or starts the embedded miniredis.

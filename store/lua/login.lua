@@ -1,11 +1,13 @@
 -- login.lua: finish a verified login on the user's own slot: create the user
 -- record on first sight, mark the address verified, and register the new
 -- refresh token id so the session endpoints can revoke it.
+-- refresh_lib.lua is prepended.
 --
 -- KEYS[1]  user hash          otpd:{P:U}:user
--- KEYS[2]  refresh token ids  otpd:{P:U}:rt   (sorted set: jti -> expiry ms)
--- KEYS[3]  token families     otpd:{P:U}:rtf  (hash: jti -> family)
--- KEYS[4]  spent tokens       otpd:{P:U}:rtr  (sorted set, see session.lua)
+-- KEYS[2]  token families     otpd:{P:U}:rt   (see refresh_lib.lua)
+-- KEYS[3]  generations        otpd:{P:U}:rtg  (see refresh_lib.lua)
+-- KEYS[4], KEYS[5]  otpd:{P:U}:rtf, rtr: keys of an older release, removed
+--          with the others by ARGV[13]; never read
 -- ARGV[1]  user id
 -- ARGV[2]  login id
 -- ARGV[3]  contact field: "email" or "phone"
@@ -18,6 +20,7 @@
 -- ARGV[13] "1" to revoke every other refresh token of the user
 -- ARGV[14] an address of the other contact type, stored unverified on a new
 --          user ("" for none)
+-- ARGV[15] the most token families the user keeps (the oldest are evicted)
 -- Returns {firstSeen ("1"/"0"), HGETALL of the user...}
 local first = '0'
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -42,18 +45,15 @@ if ARGV[4] ~= '' and (not current or current == '' or current == ARGV[4]
   redis.call('HSET', KEYS[1], ARGV[3], ARGV[4], verifiedField, '1')
 end
 if ARGV[13] == '1' then
-  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+  redis.call('DEL', KEYS[2], KEYS[3])
+  redis.call('UNLINK', KEYS[4], KEYS[5])
 end
 if ARGV[10] ~= '' then
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[12])
+  -- The new token starts a family of its own.
+  rt_sweep(KEYS[2], KEYS[3], ARGV[12])
   redis.call('ZADD', KEYS[2], ARGV[11], ARGV[10])
-  redis.call('HSET', KEYS[3], ARGV[10], ARGV[10])
-  local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
-  local spent = redis.call('ZRANGE', KEYS[4], -1, -1, 'WITHSCORES')
-  local at = tonumber(last[2])
-  if spent[2] and tonumber(spent[2]) > at then at = tonumber(spent[2]) end
-  redis.call('PEXPIREAT', KEYS[2], at)
-  redis.call('PEXPIREAT', KEYS[3], at)
+  rt_evict(KEYS[2], KEYS[3], tonumber(ARGV[15]), ARGV[10])
+  rt_expire(KEYS[2], KEYS[3])
 end
 local out = redis.call('HGETALL', KEYS[1])
 table.insert(out, 1, first)

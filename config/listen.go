@@ -1,0 +1,75 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/otpd/otpd/ipkey"
+)
+
+// Defaults of the listener and exposure settings (docs/hardening.md).
+const (
+	// DefaultAdminAddr serves /metrics and /debug/pprof/: loopback only.
+	DefaultAdminAddr = "127.0.0.1:9090"
+	// DefaultGRPCMaxConnsPerIP bounds the gRPC connections one client
+	// (IPv4 address or IPv6 prefix) holds; trusted proxies are exempt.
+	DefaultGRPCMaxConnsPerIP = 16
+	// DefaultGRPCMaxConns bounds all gRPC connections.
+	DefaultGRPCMaxConns = 4096
+)
+
+// loadListen reads the listener and exposure settings: the admin
+// listener, gRPC reflection and connection caps, the IPv6 prefix clients
+// are keyed by, and the CORS origins ("*" is refused outside embedded mode
+// unless OTPD_CORS_ALLOW_ANY=true).
+func (c *Config) loadListen(get func(k, def string) string, intVar func(name, def string, lo, hi int) int) []error {
+	var errs []error
+	c.AdminAddr = get("OTPD_ADMIN_ADDR", DefaultAdminAddr)
+	if strings.EqualFold(c.AdminAddr, "off") {
+		c.AdminAddr = ""
+	}
+	if c.AdminAddr != "" && c.AdminAddr == c.HTTPAddr {
+		errs = append(errs, errors.New("OTPD_ADMIN_ADDR: must differ from OTPD_HTTP_ADDR (metrics and pprof must not share the public port)"))
+	}
+	reflection, err := boolVar(get, "OTPD_GRPC_REFLECTION", true)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.GRPCReflection = reflection
+	c.GRPCMaxConnsPerIP = intVar("OTPD_GRPC_MAX_CONNS_PER_IP", fmt.Sprint(DefaultGRPCMaxConnsPerIP), 0, 1<<20)
+	c.GRPCMaxConns = intVar("OTPD_GRPC_MAX_CONNS", fmt.Sprint(DefaultGRPCMaxConns), 0, 1<<20)
+	c.ClientIPv6Bits = intVar("OTPD_CLIENT_IPV6_PREFIX", fmt.Sprint(ipkey.DefaultIPv6Bits), 32, 128)
+
+	def := ""
+	if c.Embedded() {
+		def = "*"
+	}
+	for _, o := range strings.Split(get("OTPD_CORS_ORIGINS", def), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.CORSOrigins = append(c.CORSOrigins, o)
+		}
+	}
+	forced, err := boolVar(get, "OTPD_CORS_ALLOW_ANY", false)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, o := range c.CORSOrigins {
+		if o == "*" && !c.Embedded() && !forced {
+			errs = append(errs, errors.New("OTPD_CORS_ORIGINS: \"*\" lets every web page call otpd with the user's cookies; list your origins, or set OTPD_CORS_ALLOW_ANY=true to force it"))
+		}
+	}
+	return errs
+}
+
+// boolVar reads "true" or "false".
+func boolVar(get func(k, def string) string, name string, def bool) (bool, error) {
+	switch v := strings.ToLower(get(name, fmt.Sprint(def))); v {
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	default:
+		return def, fmt.Errorf("%s: must be true or false, not %q", name, v)
+	}
+}

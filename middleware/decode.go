@@ -1,0 +1,156 @@
+package middleware
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding"
+	"google.golang.org/grpc/mem"
+
+	"github.com/otpd/otpd/apierr"
+)
+
+// Decoder makes a gRPC request whose message cannot be read (not
+// protobuf, invalid UTF-8 in a string, larger than the limit) a domain
+// error, apierr.ErrBadRequest, that runs through the interceptor chain: it
+// is logged and counted like every other call and answered InvalidArgument
+// with ErrorInfo.
+//
+// grpc-go alone answers such a request Internal (or ResourceExhausted)
+// without ErrorInfo and writes that status itself, before a handler or
+// interceptor could change it. So the Decoder's codec never fails: it
+// notes the failure against the message, and the handlers registered
+// through Register find the note and take the error path. Every service
+// on a server that uses Codec must be registered through Register, or the
+// notes of its failed messages would never be collected.
+type Decoder struct {
+	max    int
+	failed sync.Map // message pointer → error
+}
+
+// NewDecoder returns a Decoder refusing messages over max bytes. The
+// server's own grpc.MaxRecvMsgSize must be larger, or grpc-go refuses them
+// first.
+func NewDecoder(max int) *Decoder { return &Decoder{max: max} }
+
+var errTooLarge = errors.New("message too large")
+
+// Codec is the server codec (grpc.ForceServerCodecV2): protobuf, noting
+// failures instead of returning them.
+func (d *Decoder) Codec() encoding.CodecV2 {
+	return noteCodec{CodecV2: encoding.GetCodecV2("proto"), d: d}
+}
+
+type noteCodec struct {
+	encoding.CodecV2
+	d *Decoder
+}
+
+func (c noteCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	if data.Len() > c.d.max {
+		c.d.failed.Store(v, errTooLarge)
+		return nil
+	}
+	if err := c.CodecV2.Unmarshal(data, v); err != nil {
+		c.d.failed.Store(v, err)
+	}
+	return nil
+}
+
+// refusal returns the caller-facing error for a message that failed to
+// decode, and forgets the note.
+func (d *Decoder) refusal(v any) *apierr.Error {
+	err, ok := d.failed.LoadAndDelete(v)
+	if !ok {
+		return nil
+	}
+	if err == errTooLarge {
+		return apierr.ErrBadRequest.With("The request message is larger than %d bytes", d.max)
+	}
+	return apierr.ErrBadRequest.With("The request is not a valid protobuf message for this operation")
+}
+
+// Register returns a registrar that registers services on r with handlers
+// that turn a noted decode failure into apierr.ErrBadRequest.
+func (d *Decoder) Register(r grpc.ServiceRegistrar) *Registrar { return &Registrar{r: r, d: d} }
+
+// Registrar registers services through a Decoder. It also serves
+// GetServiceInfo when the underlying registrar does (reflection needs it).
+type Registrar struct {
+	r grpc.ServiceRegistrar
+	d *Decoder
+}
+
+// GetServiceInfo is the underlying server's.
+func (g *Registrar) GetServiceInfo() map[string]grpc.ServiceInfo {
+	if s, ok := g.r.(interface {
+		GetServiceInfo() map[string]grpc.ServiceInfo
+	}); ok {
+		return s.GetServiceInfo()
+	}
+	return nil
+}
+
+// RegisterService registers the service with wrapped handlers.
+func (g *Registrar) RegisterService(desc *grpc.ServiceDesc, impl any) {
+	c := *desc
+	c.Methods = make([]grpc.MethodDesc, len(desc.Methods))
+	for i, m := range desc.Methods {
+		m.Handler = g.unary("/"+desc.ServiceName+"/"+m.MethodName, m.Handler)
+		c.Methods[i] = m
+	}
+	c.Streams = make([]grpc.StreamDesc, len(desc.Streams))
+	for i, s := range desc.Streams {
+		orig := s.Handler
+		s.Handler = func(srv any, ss grpc.ServerStream) error {
+			return orig(srv, &noteStream{ServerStream: ss, d: g.d})
+		}
+		c.Streams[i] = s
+	}
+	g.r.RegisterService(&c, impl)
+}
+
+type unaryHandler = func(srv any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error)
+
+func (g *Registrar) unary(full string, orig unaryHandler) unaryHandler {
+	return func(srv any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
+		var bad *apierr.Error
+		resp, err := orig(srv, ctx, func(v any) error {
+			derr := dec(v)
+			// Always collect the note, also when grpc-go failed the call
+			// for another reason after decoding.
+			if b := g.d.refusal(v); b != nil && derr == nil {
+				bad = b
+				return b
+			}
+			return derr
+		}, ic)
+		if bad == nil {
+			return resp, err
+		}
+		// The generated handler returned before the chain: run it now,
+		// with a handler that refuses.
+		refuse := func(context.Context, any) (any, error) { return nil, bad }
+		if ic == nil {
+			return refuse(ctx, nil)
+		}
+		return ic(ctx, nil, &grpc.UnaryServerInfo{Server: srv, FullMethod: full}, refuse)
+	}
+}
+
+// noteStream turns a noted failure into an error on a streaming call
+// (health Watch, reflection).
+type noteStream struct {
+	grpc.ServerStream
+	d *Decoder
+}
+
+func (s *noteStream) RecvMsg(m any) error {
+	err := s.ServerStream.RecvMsg(m)
+	if b := s.d.refusal(m); b != nil && err == nil {
+		return apierr.ToStatus(b).Err()
+	}
+	return err
+}

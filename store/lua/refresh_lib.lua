@@ -1,0 +1,50 @@
+-- refresh_lib.lua: a user's refresh-token state, prepended to login.lua and
+-- session.lua. Two keys on the user's slot:
+--   rt   sorted set  family -> expiry ms: one member per live token family.
+--                    A family is the jti of the token a sign-in issued; its
+--                    rotations keep its member and its expiry.
+--   rtg  hash        family -> "generation:rotatedAtMs", only for families
+--                    that have rotated (absent: generation 0).
+-- Both are bounded by the per-user cap, and no function here does more than
+-- a constant (RT_BATCH) or cap-bounded amount of work, whatever the user's
+-- history: rotations leave no trace but the new generation number.
+local RT_BATCH = 128
+
+-- rt_sweep forgets up to RT_BATCH expired families (the rest next time).
+local function rt_sweep(rt, rtg, now)
+  local gone = redis.call('ZRANGEBYSCORE', rt, '-inf', now, 'LIMIT', 0, RT_BATCH)
+  if #gone > 0 then
+    redis.call('ZREM', rt, unpack(gone))
+    redis.call('HDEL', rtg, unpack(gone))
+  end
+end
+
+-- rt_evict keeps at most cap families by dropping the oldest (the soonest
+-- to expire; every family lives refreshTTL from its sign-in), never keep,
+-- and at most RT_BATCH per call (an oversized set from an older release
+-- shrinks over a few sign-ins).
+local function rt_evict(rt, rtg, cap, keep)
+  local over = redis.call('ZCARD', rt) - cap
+  if over <= 0 then return end
+  if over > RT_BATCH then over = RT_BATCH end
+  local n = 0
+  for _, f in ipairs(redis.call('ZRANGE', rt, 0, over)) do
+    if f ~= keep and n < over then
+      redis.call('ZREM', rt, f)
+      redis.call('HDEL', rtg, f)
+      n = n + 1
+    end
+  end
+end
+
+-- rt_expire makes both keys expire with the last family, or deletes them.
+local function rt_expire(rt, rtg)
+  local top = redis.call('ZRANGE', rt, -1, -1, 'WITHSCORES')
+  if not top[2] then
+    redis.call('DEL', rt, rtg)
+    return
+  end
+  local at = string.format('%d', tonumber(top[2]))
+  redis.call('PEXPIREAT', rt, at)
+  if redis.call('EXISTS', rtg) == 1 then redis.call('PEXPIREAT', rtg, at) end
+end
