@@ -215,6 +215,7 @@ func startTargets(ctx context.Context, o options, b binaries, r *redisProc) (*ta
   - id: %s
     signingKeyFiles: [%s]
     limits:
+      sendsPerRecipient: %s
       sendsPerLoginId: %s
       resendCooldown: 0s
       sendsPerIp: %s
@@ -222,11 +223,13 @@ func startTargets(ctx context.Context, o options, b binaries, r *redisProc) (*ta
       sendsPerCountry: %s
       verifiesPerIp: %s
       verifiesPerLoginId: %s
+      refreshesPerUser: %s
+      refreshesPerIp: %s
       projectSendsPerHour: {email: 0, sms: 0, voice: 0, whatsapp: 0}
     delivery:
       providers:
         - {id: noop, type: noop, channels: [email, sms, voice, whatsapp]}
-`, t.projectID, keyFile, off, off, off, off, off, off)
+`, t.projectID, keyFile, off, off, off, off, off, off, off, off, off)
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
