@@ -107,7 +107,7 @@ func report(w io.Writer, o options, m map[string]result, rss int64, mem memRepor
 		le("verify p99 / (d) p99", v50.p99/d50.p99, 2),
 		le("login p99 / (b)+(d) login p99", l50.p99/bd50.p99, 2),
 		{"errors, all runs", float64(errs), "== 0", errs == 0},
-		{fmt.Sprintf("otpd peak RSS (MB, up to c=%d)", slices.Max(o.conc)), float64(rss) / (1 << 20), "< 150", rss > 0 && rss < 150<<20},
+		{fmt.Sprintf("otpd peak RSS MB (c<=%d)", slices.Max(o.conc)), float64(rss) / (1 << 20), "< 150", rss > 0 && rss < 150<<20},
 		{"Redis bytes per pending code", mem.usedPerCode, "< 300", mem.usedPerCode > 0 && mem.usedPerCode < 300},
 		le("REST start CPU / gRPC", rs50.cpuPerReq/s50.cpuPerReq, 1.5),
 		le("REST verify CPU / gRPC", rv50.cpuPerReq/v50.cpuPerReq, 1.5),
