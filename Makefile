@@ -4,7 +4,7 @@ TOOL     := $(GO) tool -modfile=tools/go.mod
 BIN      := bin
 PKGS     := ./...
 
-.PHONY: all build run test test-short sdk-deps generate check-generated lint vet bench bench-go quickstart clean
+.PHONY: all build run test test-cluster test-short fuzz sdk-deps generate check-generated lint vet bench bench-go quickstart clean
 
 all: build
 
@@ -22,6 +22,13 @@ test: sdk-deps
 	@scripts/ensure-redis-server.sh || echo "warning: redis-server unavailable; real-Redis tests will skip (they fail under CI=true)" >&2
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
+## test-cluster: only the real Redis Cluster / Sentinel / fault tests (also
+## part of `make test`): 3+3 Cluster failover, Sentinel failover, frozen
+## Redis, OOM, durability mode.
+test-cluster:
+	@scripts/ensure-redis-server.sh
+	$(GO) test -count=1 -timeout 10m -run 'Cluster|Sentinel|Frozen|OOM|Durable|ScriptError' ./server/ ./store/ ./redisconn/ ./internal/testredis/
+
 ## sdk-deps: install the pinned Descope Node SDK for the compatibility test.
 sdk-deps:
 	@if command -v npm >/dev/null 2>&1; then \
@@ -35,6 +42,13 @@ quickstart:
 ## test-short: fast tests only (miniredis), no race detector.
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
+
+## fuzz: every fuzz target (go test -fuzz) for FUZZTIME each, one at a time
+## (docs/fuzzing.md); FUZZFLAGS="-parallel 1" on a shared machine.
+FUZZTIME  ?= 10s
+FUZZFLAGS ?=
+fuzz:
+	FUZZTIME=$(FUZZTIME) FUZZFLAGS="$(FUZZFLAGS)" GO=$(GO) scripts/fuzz.sh
 
 ## generate: regenerate gen/ from proto/ with the pinned tools in tools/go.mod.
 generate:

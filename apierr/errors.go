@@ -134,6 +134,33 @@ var (
 		"Auth user update conflict", "The address belongs to another user; set onMergeUseExisting to merge")
 )
 
+// ErrUserDisabled: the user was disabled through the management API; no
+// code is sent and no session is issued or refreshed. (Descope's code for
+// this is unconfirmed; otpd uses E062109.)
+var ErrUserDisabled = def("E062109", codes.PermissionDenied, http.StatusForbidden,
+	"User disabled", "The user is disabled")
+
+// ErrTenantNotFound: tenant/select named a tenant the user is not in
+// (otpd has no tenants, so every id).
+var ErrTenantNotFound = def("E011002", codes.InvalidArgument, http.StatusBadRequest,
+	"Invalid argument", "The user is not a member of this tenant")
+
+// Management errors (E112xxx).
+var (
+	// ErrMgmtUnauthorized: no management key, or not a key of the project.
+	ErrMgmtUnauthorized = def("E011401", codes.Unauthenticated, http.StatusUnauthorized,
+		"Unauthorized", "A valid management key is required: 'Bearer <ProjectID>:<ManagementKey>'")
+	// ErrMgmtUserNotFound: the management API found no such user.
+	ErrMgmtUserNotFound = def("E112102", codes.NotFound, http.StatusNotFound,
+		"User not found", "Cannot find user")
+	// ErrMgmtUserExists: create for a login id that already has a user.
+	ErrMgmtUserExists = def("E112103", codes.AlreadyExists, http.StatusConflict,
+		"User already exists", "A user with this login id already exists")
+	// ErrMgmtNotTestUser: a test-only operation on an ordinary user.
+	ErrMgmtNotTestUser = def("E112104", codes.FailedPrecondition, http.StatusBadRequest,
+		"Not a test user", "This operation is allowed for test users only")
+)
+
 // Session errors (E064xxx).
 var (
 	// ErrRefreshRevoked: the refresh token was logged out, revoked, or
@@ -167,6 +194,7 @@ func All() []*Error {
 		ErrUnauthorized, ErrNotFound, ErrMethodNotAllowed, ErrHeadersTooLarge, ErrUnimplemented,
 		ErrWrongCode, ErrTooManyAttempts, ErrCodeExpired, ErrUserExists, ErrUserNotFound,
 		ErrUpdateConflict, ErrRefreshRevoked, ErrRefreshInvalid, ErrNumberNotAllowed, ErrRateLimited,
+		ErrUserDisabled, ErrMgmtUserNotFound, ErrMgmtUserExists, ErrMgmtNotTestUser,
 		ErrInternal, ErrUnavailable,
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -45,7 +46,15 @@ type Config struct {
 	RedisURL string
 	// RedisCluster reads RedisURL as a cluster URL.
 	RedisCluster bool
-	ConfigFile   string
+	// RedisTimeout bounds every Redis command (OTPD_REDIS_TIMEOUT, 1s).
+	RedisTimeout time.Duration
+	// RedisWaitReplicas > 0 is the durability mode: starts, verifies and
+	// logins WAIT for that many replicas (OTPD_REDIS_WAIT_REPLICAS, 0: off),
+	// up to RedisWaitTimeout (OTPD_REDIS_WAIT_TIMEOUT, 250ms).
+	RedisWaitReplicas int
+	RedisWaitTimeout  time.Duration
+
+	ConfigFile string
 	// HMACSecrets hash codes, newest first. Empty in embedded mode means
 	// "generate one at startup".
 	HMACSecrets [][]byte
@@ -130,6 +139,15 @@ type Project struct {
 	EnumerationProtection bool `json:"enumerationProtection,omitempty"`
 	// Delivery is templates and providers.
 	Delivery Delivery `json:"delivery,omitzero"`
+	// ManagementKeysFile (one key per line) and ManagementKeysEnv (the
+	// name of a variable holding comma-separated keys) name where the
+	// project's management keys are; the keys themselves never appear in
+	// the config file. An entry is "<id>=<key>" or a bare key. Several may
+	// be active at once (rotation). None: the management API answers 401.
+	ManagementKeysFile string `json:"managementKeysFile,omitempty"`
+	ManagementKeysEnv  string `json:"managementKeysEnv,omitempty"`
+	// ManagementKeys are the entries read from those (not from the file).
+	ManagementKeys []string `json:"-"`
 }
 
 // Duration is a time.Duration written as "5m", "90s" in files.
@@ -150,9 +168,17 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &secs); err != nil {
 		return fmt.Errorf("duration must be a string like \"5m\" or a number of seconds")
 	}
+	// Converting an out-of-range float is implementation-defined (amd64
+	// gives a negative duration, arm64 the largest): refuse it instead.
+	if secs > maxDurationSecs || secs < -maxDurationSecs {
+		return fmt.Errorf("duration %g seconds is out of range", secs)
+	}
 	*d = Duration(time.Duration(secs * float64(time.Second)))
 	return nil
 }
+
+// maxDurationSecs is about the longest time.Duration, in seconds (292 years).
+const maxDurationSecs = float64(math.MaxInt64/int64(time.Second)) - 1
 
 // MarshalJSON writes the Go duration string.
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
@@ -217,6 +243,17 @@ func Load(env Env, read ReadFile) (*Config, error) {
 	}
 	errs = append(errs, c.loadListen(get, intVar)...)
 	c.Workers = intVar("OTPD_WORKERS", "4", 0, 1000)
+	if d, err := time.ParseDuration(get("OTPD_REDIS_TIMEOUT", "1s")); err != nil || d < 10*time.Millisecond || d > time.Minute {
+		errs = append(errs, errors.New("OTPD_REDIS_TIMEOUT: must be a duration 10ms..1m"))
+	} else {
+		c.RedisTimeout = d
+	}
+	c.RedisWaitReplicas = intVar("OTPD_REDIS_WAIT_REPLICAS", "0", 0, 5)
+	if d, err := time.ParseDuration(get("OTPD_REDIS_WAIT_TIMEOUT", "250ms")); err != nil || d < time.Millisecond || d >= c.RedisTimeout {
+		errs = append(errs, errors.New("OTPD_REDIS_WAIT_TIMEOUT: must be a duration >= 1ms and below OTPD_REDIS_TIMEOUT"))
+	} else {
+		c.RedisWaitTimeout = d
+	}
 	c.DeliveryMaxAttempts = intVar("OTPD_DELIVERY_MAX_ATTEMPTS", "6", 1, 1000)
 	if n, err := strconv.ParseInt(get("OTPD_QUEUE_MAXLEN", "100000"), 10, 64); err != nil || n < 100 {
 		errs = append(errs, errors.New("OTPD_QUEUE_MAXLEN: must be a number >= 100"))
@@ -261,6 +298,10 @@ func Load(env Env, read ReadFile) (*Config, error) {
 			p.SigningKeyFiles = []string{kf}
 		}
 		p.Algorithm = get("OTPD_TOKEN_ALGORITHM", "")
+		p.ManagementKeysFile = get("OTPD_MANAGEMENT_KEYS_FILE", "")
+		if _, ok := env("OTPD_MANAGEMENT_KEYS"); ok {
+			p.ManagementKeysEnv = "OTPD_MANAGEMENT_KEYS"
+		}
 		c.Projects = []Project{p}
 	}
 	seen := map[string]bool{}
@@ -270,6 +311,15 @@ func Load(env Env, read ReadFile) (*Config, error) {
 		for _, e := range p.validate(c.Embedded()) {
 			errs = append(errs, fmt.Errorf("project %d (%q): %w", i, p.ID, e))
 		}
+		inline := ""
+		if p.ManagementKeysEnv != "" {
+			inline, _ = env(p.ManagementKeysEnv)
+		}
+		keys, err := secretList("managementKeysEnv", inline, p.ManagementKeysFile, read)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("project %d (%q): management keys: %w", i, p.ID, err))
+		}
+		p.ManagementKeys = keys
 		if seen[p.ID] {
 			errs = append(errs, fmt.Errorf("project %q is listed twice", p.ID))
 		}

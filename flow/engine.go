@@ -34,6 +34,13 @@ type Engine struct {
 	metrics  *Metrics
 	jobs     Jobs
 	options  DeliveryOptions
+	indexer  Indexer
+}
+
+// Indexer keeps the management API's search indexes in step with a user
+// whose searchable fields a login changed (a contact update).
+type Indexer interface {
+	Index(ctx context.Context, project string, u store.User) error
 }
 
 // Jobs seals a message into a delivery job for the start script to enqueue.
@@ -62,12 +69,15 @@ type Deps struct {
 	// Options, when set, refuses starts naming a template or provider the
 	// project does not have.
 	Options DeliveryOptions
+	// Indexer, when set, hears about new and changed users (search).
+	Indexer Indexer
 }
 
 // New returns an Engine.
 func New(d Deps) *Engine {
 	return &Engine{codes: d.Codes, users: d.Users, sessions: d.Sessions, accounts: d.Accounts, gen: d.Gen, hasher: d.Hasher,
-		sender: d.Sender, clock: d.Clock, random: d.Random, log: d.Log, metrics: d.Metrics, jobs: d.Jobs, options: d.Options}
+		sender: d.Sender, clock: d.Clock, random: d.Random, log: d.Log, metrics: d.Metrics, jobs: d.Jobs, options: d.Options,
+		indexer: d.Indexer}
 }
 
 // StartInput is a sign-up, sign-in or sign-up-or-in request.
@@ -321,6 +331,11 @@ func (e *Engine) start(ctx context.Context, a startArgs) (StartOutput, error) {
 			return StartOutput{Masked: e.decoyMask(p, a.channel, loginID, loginAddr)}, nil
 		}
 		return StartOutput{}, apierr.ErrUserNotFound
+	case store.StartDisabled:
+		if p.EnumerationProtection && a.op == SignIn {
+			return StartOutput{Masked: e.decoyMask(p, a.channel, loginID, loginAddr)}, nil
+		}
+		return StartOutput{}, apierr.ErrUserDisabled
 	case store.StartNotOwner:
 		return StartOutput{}, apierr.ErrRefreshInvalid.With("The loginId does not belong to the signed-in user")
 	case store.StartNoAddress:

@@ -66,6 +66,11 @@ func (e *Engine) session(ctx context.Context, p *Project, c *token.Claims, r sto
 	e.refused(ctx, p, res.WouldLimit, true)
 	switch res.Status {
 	case store.SessionOK:
+		if res.User.Status == store.StatusDisabled {
+			// Disabling revokes every token; this catches one minted
+			// by a verify that raced the change.
+			return store.SessionResult{}, apierr.ErrUserDisabled
+		}
 		return res, nil
 	case store.SessionLimited:
 		e.refused(ctx, p, res.Limit, false)

@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -23,6 +24,8 @@ type VerifyInput struct {
 	Code    string
 	// ClientIP is the end user's address (rate limits); "" when unknown.
 	ClientIP string
+	// UserAgent is the client's User-Agent, for the login history.
+	UserAgent string
 }
 
 // VerifyOutput is a successful verify: the tokens and the user.
@@ -83,6 +86,8 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		return VerifyOutput{}, apierr.ErrUserExists
 	case store.VerifyNotFound:
 		return VerifyOutput{}, apierr.ErrUserNotFound
+	case store.VerifyDisabled:
+		return VerifyOutput{}, apierr.ErrUserDisabled
 	default:
 		return VerifyOutput{}, fmt.Errorf("store: unknown verify status %q", res.Status)
 	}
@@ -110,6 +115,7 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		Project: p.ID, UserID: uid, LoginID: loginID, Contact: res.Contact,
 		Address: res.Address, Profile: pend.Profile, Unverified: pend.Other, RefreshID: pair.RefreshID,
 		RefreshExpiry: pair.RefreshExpiry, Now: now, RevokeOthers: pend.RevokeOthers,
+		History:          store.LoginRecord{Time: now, IP: in.ClientIP, UserAgent: in.UserAgent, Channel: string(in.Channel)},
 		MaxRefreshTokens: p.MaxRefreshTokens,
 	}
 	if pend.Update != nil || pend.OwnerID != "" {
@@ -118,9 +124,29 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		// session: a second factor never writes a contact or a login id.
 		login.Address = ""
 	}
+	if res.NewUser && pend.Update == nil {
+		// What login.lua creates, indexed in the same round trip.
+		ix := store.User{UserID: uid, Status: "enabled", CreatedTime: time.Unix(now.Unix(), 0)}
+		for _, a := range []string{res.Address, pend.Other} {
+			switch {
+			case a == "":
+			case strings.HasPrefix(a, "+"):
+				ix.Phone = a
+			default:
+				ix.Email = a
+			}
+		}
+		login.Index = &ix
+	}
 	user, first, err := e.users.CompleteLogin(ctx, login)
+	if errors.Is(err, store.ErrDisabled) {
+		return VerifyOutput{}, apierr.ErrUserDisabled
+	}
 	if err != nil {
 		return VerifyOutput{}, storeErr(err)
+	}
+	if pend.Update != nil {
+		e.index(ctx, p, user)
 	}
 	return VerifyOutput{Tokens: pair, User: user, FirstSeen: first}, nil
 }

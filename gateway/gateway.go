@@ -85,6 +85,9 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 		func(ctx context.Context, m *runtime.ServeMux, c grpc.ClientConnInterface) error {
 			return otpv1.RegisterSessionHandlerClient(ctx, m, otpv1.NewSessionClient(c))
 		},
+		func(ctx context.Context, m *runtime.ServeMux, c grpc.ClientConnInterface) error {
+			return otpv1.RegisterManagementHandlerClient(ctx, m, otpv1.NewManagementClient(c))
+		},
 	} {
 		if err := reg(ctx, mux, o.Conn); err != nil {
 			return nil, err

@@ -55,17 +55,20 @@ func authorization(ctx context.Context) string {
 }
 
 // refreshCookie reads the DSR cookie a browser sent (REST only; the
-// gateway forwards the Cookie header as grpcgateway-cookie metadata).
+// gateway forwards the Cookie header as grpcgateway-cookie metadata): the
+// first non-empty one. Malformed cookies beside it (a flag cookie without
+// '=', a UTF-8 or JSON value a page's script set) are skipped, as
+// net/http's Request.Cookie does; http.ParseCookie would refuse the whole
+// header and lose the session.
 func refreshCookie(ctx context.Context) string {
-	for _, line := range metadata.ValueFromIncomingContext(ctx, "grpcgateway-cookie") {
-		cookies, err := http.ParseCookie(line)
-		if err != nil {
-			continue
-		}
-		for _, c := range cookies {
-			if c.Name == "DSR" && c.Value != "" {
-				return c.Value
-			}
+	lines := metadata.ValueFromIncomingContext(ctx, "grpcgateway-cookie")
+	if len(lines) == 0 {
+		return ""
+	}
+	r := http.Request{Header: http.Header{"Cookie": lines}}
+	for _, c := range r.CookiesNamed("DSR") {
+		if c.Value != "" {
+			return c.Value
 		}
 	}
 	return ""

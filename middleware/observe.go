@@ -139,6 +139,9 @@ func Observe(log *slog.Logger, m *Metrics, clk clock.Clock, transport TransportF
 		if note.project != "" {
 			attrs = append(attrs, slog.String("project", note.project))
 		}
+		if note.mgmtKey != "" {
+			attrs = append(attrs, slog.String("mgmtKey", note.mgmtKey))
+		}
 		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 			attrs = append(attrs, slog.String("peer", p.Addr.String()))
 		}
@@ -150,7 +153,7 @@ func Observe(log *slog.Logger, m *Metrics, clk clock.Clock, transport TransportF
 type noteKey struct{}
 
 // callNote is filled by inner interceptors for the log line.
-type callNote struct{ project string }
+type callNote struct{ project, mgmtKey string }
 
 func noteProject(ctx context.Context, id string) {
 	if n, ok := ctx.Value(noteKey{}).(*callNote); ok {

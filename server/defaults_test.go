@@ -23,6 +23,7 @@ func TestDefaultLimitsAllowRealFlows(t *testing.T) {
 	e.post2xx("/v1/auth/otp/signup/email", `{"loginId":"ada@example.com"}`)
 	first := e.code("ada@example.com")
 	e.post2xx("/v1/auth/otp/signup/email", `{"loginId":"ada@example.com"}`)
+	e.drain() // deliver in order: the newest code must be the last one logged
 	e.clock.Add(5 * time.Second)
 	e.post2xx("/v1/auth/otp/signup/email", `{"loginId":"ada@example.com"}`)
 	if s, b := e.post("/v1/auth/otp/verify/email", fmt.Sprintf(`{"loginId":"ada@example.com","code":%q}`, first)); s != 401 && first != e.code("ada@example.com") {

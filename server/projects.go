@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/otpd/otpd/config"
 	"github.com/otpd/otpd/flow"
+	"github.com/otpd/otpd/mgmt"
 	"github.com/otpd/otpd/token"
 )
 
@@ -74,4 +76,14 @@ func buildProjects(o Options) (flow.ProjectMap, error) {
 		}
 	}
 	return out, nil
+}
+
+// managementKeys reads each project's management keys (from files or the
+// environment, never the config file) into a key ring.
+func managementKeys(c *config.Config) (*mgmt.KeyRing, error) {
+	entries := map[string][]string{}
+	for _, p := range c.Projects {
+		entries[p.ID] = p.ManagementKeys
+	}
+	return mgmt.NewKeyRing(entries)
 }

@@ -31,10 +31,10 @@ func TestDescopeNodeSDK(t *testing.T) {
 		}
 		t.Skipf("node SDK not installed (run: cd sdktest/node && npm ci): %v", err)
 	}
-	e := newEnvAt(t, time.Now(), false) // the SDK checks exp against the wall clock
+	e := newEnvAt(t, time.Now(), false, defaultMgmtKeys()) // the SDK checks exp against the wall clock
 	cmd := exec.Command(node, "flow.mjs")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "OTPD_BASE_URL="+e.base, "OTPD_PROJECT_ID="+e.project)
+	cmd.Env = append(os.Environ(), "OTPD_BASE_URL="+e.base, "OTPD_PROJECT_ID="+e.project, "OTPD_MGMT_KEY="+mgmtKeyRotated)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	var stderr strings.Builder
@@ -106,4 +106,6 @@ func TestDescopeNodeSDK(t *testing.T) {
 	check("wrongCode", result["wrongCode"]["ok"] == false && errCode("wrongCode") == "E061102")
 	check("smsStart", result["smsStart"]["ok"] == true && data("smsStart", "maskedPhone") == "**********77")
 	check("smsVerify", result["smsVerify"]["ok"] == true && result["smsVerify"]["phone"] == "+14155550177")
+	checkNodeSessionExtras(t, result, check, errCode)
+	checkNodeManagement(t, result, check, errCode)
 }

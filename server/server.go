@@ -35,6 +35,7 @@ import (
 	otpv1 "github.com/otpd/otpd/gen/otp/v1"
 	"github.com/otpd/otpd/grpcbounds"
 	"github.com/otpd/otpd/inproc"
+	"github.com/otpd/otpd/mgmt"
 	"github.com/otpd/otpd/middleware"
 	"github.com/otpd/otpd/otpcode"
 	"github.com/otpd/otpd/service"
@@ -91,6 +92,7 @@ type Server struct {
 	timeout  time.Duration
 	redis    redis.UniversalClient
 	worker   *queue.Worker // nil when OTPD_WORKERS is 0
+	watch    *healthWatch
 	conns    grpcbounds.ConnLimits
 }
 
@@ -138,7 +140,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 
-	st := store.NewRedisStore(o.Redis)
+	st := store.NewRedisStore(o.Redis).Durable(o.Config.RedisWaitReplicas, o.Config.RedisWaitTimeout)
 	if err := st.Preload(ctx); err != nil {
 		o.Log.Warn("could not preload Redis scripts; they load on first use", "error", err)
 	}
@@ -148,8 +150,13 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	engine := flow.New(flow.Deps{Metrics: flowMetrics,
 		Codes: st, Users: st, Sessions: st, Accounts: st, Gen: otpcode.NewGenerator(cmp.Or(o.CodeRandom, o.Random)), Hasher: hasher,
-		Jobs: dlv.Producer, Options: dlv, Clock: o.Clock, Random: o.Random, Log: o.Log,
+		Jobs: dlv.Producer, Options: dlv, Clock: o.Clock, Random: o.Random, Log: o.Log, Indexer: st,
 	})
+	mgmtKeys, err := managementKeys(o.Config)
+	if err != nil {
+		return nil, err
+	}
+	users := mgmt.New(st, engine, o.Clock, o.Random, o.Log)
 
 	metrics, err := middleware.NewMetrics(o.Registry)
 	if err != nil {
@@ -168,6 +175,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 			Trusted: o.Config.TrustedProxies, IPv6Bits: o.Config.ClientIPv6Bits, InProcess: inproc.IsInProcess}),
 		middleware.Errors(o.Log),
 		middleware.Auth(projects, otpv1.Session_GetKeys_FullMethodName),
+		middleware.ManagementAuth(mgmtKeys),
 	)
 
 	// Messages up to twice the REST body limit are read, so that one over
@@ -188,7 +196,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		otpv1.RegisterOtpSmsServer(r, service.NewPhone(flow.SMS, engine))
 		otpv1.RegisterOtpVoiceServer(r, service.NewPhone(flow.Voice, engine))
 		otpv1.RegisterOtpWhatsappServer(r, service.NewPhone(flow.WhatsApp, engine))
-		otpv1.RegisterSessionServer(r, service.NewSession(projects, engine))
+		otpv1.RegisterSessionServer(r, service.NewSession(projects, engine).WithHistory(st, o.Clock.Now))
+		otpv1.RegisterManagementServer(r, service.NewManagement(users))
 	}
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(gsr, hs)
@@ -222,8 +231,12 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		wo.MaxLen, wo.DeadMaxLen = o.Config.QueueMaxLen, o.Config.QueueMaxLen
 		s.worker = queue.NewWorker(o.Redis, dlv.Sealer, dlv.Handler, o.Clock, o.Log, queueMetrics, wo)
 	}
-	s.admin = adminHandler(o.Registry, http.HandlerFunc(s.healthz), o.Pprof)
-	extra := map[string]http.Handler{"/healthz": http.HandlerFunc(s.healthz)}
+	s.watch = &healthWatch{redis: o.Redis, grpc: hs, log: o.Log}
+	if s.worker != nil {
+		s.watch.workers = s.worker
+	}
+	s.admin = adminHandler(o.Registry, http.HandlerFunc(s.watch.serveHTTP), o.Pprof)
+	extra := map[string]http.Handler{"/healthz": http.HandlerFunc(s.watch.serveHTTP)}
 	rest, err := gateway.New(ctx, gateway.Options{
 		Conn:        local,
 		CORSOrigins: o.Config.CORSOrigins,
@@ -263,19 +276,6 @@ func adminHandler(reg *prometheus.Registry, healthz http.Handler, withPprof bool
 	return mux
 }
 
-// healthz answers 200 when Redis answers, 503 otherwise.
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
-	defer cancel()
-	w.Header().Set("Content-Type", "application/json")
-	if err := s.redis.Ping(ctx).Err(); err != nil {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = io.WriteString(w, `{"status":"NOT_SERVING"}`)
-		return
-	}
-	_, _ = io.WriteString(w, `{"status":"SERVING"}`)
-}
-
 // Listeners are where a Server serves. Admin may be nil (no admin
 // listener).
 type Listeners struct {
@@ -307,10 +307,13 @@ func (s *Server) ServeListeners(ctx context.Context, l Listeners) error {
 		go func() { _ = asrv.Serve(l.Admin) }()
 		defer asrv.Close()
 	}
-	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	errc := make(chan error, 2)
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
+	// gRPC health follows the same Redis probe as /healthz.
+	_ = s.watch.check(ctx, 0)
+	watchDone := make(chan struct{})
+	go func() { defer close(watchDone); s.watch.run(workCtx) }()
 	workDone := make(chan struct{})
 	go func() {
 		defer close(workDone)
@@ -347,6 +350,7 @@ func (s *Server) ServeListeners(ctx context.Context, l Listeners) error {
 	}
 	// Workers stop last: jobs in flight finish; waiting jobs stay queued.
 	stopWork()
+	<-watchDone
 	select {
 	case <-workDone:
 	case <-sctx.Done():

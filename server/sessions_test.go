@@ -253,8 +253,22 @@ func TestCookieMode(t *testing.T) {
 	if r := withDSR("GET", "/v1/auth/me"); r.StatusCode != 200 {
 		t.Fatalf("me with the DSR cookie: %d", r.StatusCode)
 	}
+	// A browser sends the page's other cookies too, malformed ones
+	// included (a flag cookie, a JSON value, a trailing ';'): the DSR
+	// cookie is still read.
+	req, _ = http.NewRequest("POST", e.base+"/v1/auth/refresh", nil)
+	req.Header.Set("Authorization", "Bearer "+pid)
+	req.Header.Set("Cookie", `seen; consent={"ads":false}; DSR=`+cookies["DSR"].Value+";")
+	r, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Body.Close()
+	if r.StatusCode != 200 {
+		t.Fatalf("refresh with the DSR cookie among malformed cookies: %d", r.StatusCode)
+	}
 	// Logout clears both cookies.
-	r := withDSR("POST", "/v1/auth/logout")
+	r = withDSR("POST", "/v1/auth/logout")
 	if got := strings.Join(r.Header.Values("Set-Cookie"), "\n"); r.StatusCode != 200 || strings.Count(got, "Max-Age=0") != 2 {
 		t.Fatalf("logout cookies: %d %q", r.StatusCode, got)
 	}

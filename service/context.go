@@ -3,6 +3,8 @@ package service
 import (
 	"context"
 
+	"google.golang.org/grpc/metadata"
+
 	"github.com/otpd/otpd/flow"
 )
 
@@ -43,4 +45,16 @@ func ProjectFrom(ctx context.Context) (*flow.Project, bool) {
 func RefreshJWTFrom(ctx context.Context) string {
 	s, _ := ctx.Value(refreshKey).(string)
 	return s
+}
+
+// userAgent is the client's User-Agent: the browser's or SDK's header over
+// REST (forwarded by the gateway), the gRPC client's otherwise.
+func userAgent(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	for _, k := range []string{"grpcgateway-user-agent", "user-agent"} {
+		if v := md.Get(k); len(v) > 0 && v[0] != "" {
+			return v[0]
+		}
+	}
+	return ""
 }

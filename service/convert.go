@@ -102,7 +102,22 @@ func userResponse(u store.User) *otpv1.UserResponse {
 		CreatedTime:   int32(u.CreatedTime.Unix()),
 		RoleNames:     []string{},
 		// Always an object, never null: the SDKs index into it.
-		CustomAttributes: &structpb.Struct{},
+		CustomAttributes: attributes(u.CustomAttributes),
 		UserTenants:      []*otpv1.UserTenant{},
+		Test:             u.Test,
+		Picture:          u.Picture,
 	}
+}
+
+// attributes converts stored custom attributes (JSON values) to a Struct;
+// always an object.
+func attributes(m map[string]any) *structpb.Struct {
+	if len(m) == 0 {
+		return &structpb.Struct{}
+	}
+	st, err := structpb.NewStruct(m)
+	if err != nil {
+		return &structpb.Struct{}
+	}
+	return st
 }

@@ -137,7 +137,7 @@ func (c channel) Verify(ctx context.Context, req *otpv1.VerifyRequest) (*otpv1.J
 		return nil, apierr.ErrUnauthorized
 	}
 	out, err := c.engine.Verify(ctx, flow.VerifyInput{Project: p, Channel: c.ch, LoginID: req.GetLoginId(), Code: req.GetCode(),
-		ClientIP: ClientIPFrom(ctx)})
+		ClientIP: ClientIPFrom(ctx), UserAgent: userAgent(ctx)})
 	if err != nil {
 		return nil, err
 	}

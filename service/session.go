@@ -2,11 +2,14 @@ package service
 
 import (
 	"context"
+	"errors"
+	"time"
 
 	"github.com/otpd/otpd/apierr"
 	"github.com/otpd/otpd/flow"
 	otpv1 "github.com/otpd/otpd/gen/otp/v1"
 	"github.com/otpd/otpd/inproc"
+	"github.com/otpd/otpd/store"
 )
 
 // Session is the session service: refresh, logout, me, and each project's
@@ -15,6 +18,8 @@ import (
 type Session struct {
 	projects flow.Projects
 	engine   Engine
+	history  HistoryReader
+	now      func() time.Time
 }
 
 var _ otpv1.SessionServer = (*Session)(nil)
@@ -109,4 +114,71 @@ func (s *Session) Me(ctx context.Context, _ *otpv1.MeRequest) (*otpv1.UserRespon
 		return nil, err
 	}
 	return userResponse(u), nil
+}
+
+// HistoryReader reads a user's login history (the store).
+type HistoryReader interface {
+	History(ctx context.Context, project, userID string, now time.Time) ([]store.LoginRecord, error)
+}
+
+// WithHistory lets the service answer History from r, with now as the
+// clock.
+func (s *Session) WithHistory(r HistoryReader, now func() time.Time) *Session {
+	s.history, s.now = r, now
+	return s
+}
+
+// History returns the signed-in user's recent logins, newest first: at
+// most store.HistoryMaxEntries, none older than store.HistoryMaxAge. City
+// and country are empty (no GeoIP database).
+func (s *Session) History(ctx context.Context, _ *otpv1.MeRequest) (*otpv1.LoginHistoryResponse, error) {
+	p, ok := ProjectFrom(ctx)
+	if !ok {
+		return nil, apierr.ErrUnauthorized
+	}
+	c, err := s.engine.Authenticate(ctx, p, RefreshJWTFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	out := &otpv1.LoginHistoryResponse{History: []*otpv1.LoginHistoryEntry{}}
+	if s.history == nil {
+		return out, nil
+	}
+	rs, err := s.history.History(ctx, p.ID, c.UserID, s.now())
+	if err != nil {
+		return nil, errors.Join(apierr.ErrUnavailable, err)
+	}
+	for _, r := range rs {
+		out.History = append(out.History, historyEntry(c.UserID, r))
+	}
+	return out, nil
+}
+
+// MyTenants lists the signed-in user's tenants: otpd has none, so the
+// list is always empty (what Descope answers for a user without tenants).
+func (s *Session) MyTenants(ctx context.Context, _ *otpv1.MyTenantsRequest) (*otpv1.MyTenantsResponse, error) {
+	p, ok := ProjectFrom(ctx)
+	if !ok {
+		return nil, apierr.ErrUnauthorized
+	}
+	if _, err := s.engine.Authenticate(ctx, p, RefreshJWTFrom(ctx)); err != nil {
+		return nil, err
+	}
+	return &otpv1.MyTenantsResponse{Tenants: []*otpv1.Tenant{}}, nil
+}
+
+// SelectTenant would make a tenant current; a user of otpd is in no
+// tenant, so every id is unknown (E011002, 400).
+func (s *Session) SelectTenant(ctx context.Context, r *otpv1.SelectTenantRequest) (*otpv1.JWTResponse, error) {
+	p, ok := ProjectFrom(ctx)
+	if !ok {
+		return nil, apierr.ErrUnauthorized
+	}
+	if _, err := s.engine.Authenticate(ctx, p, RefreshJWTFrom(ctx)); err != nil {
+		return nil, err
+	}
+	if r.GetTenant() == "" {
+		return nil, apierr.ErrMissingArgument.With("The tenant field is required")
+	}
+	return nil, apierr.ErrTenantNotFound
 }

@@ -17,7 +17,39 @@ var (
 	limitsSrc string
 
 	limitsScript = redis.NewScript(limitsLib + limitsSrc)
+
+	//go:embed lua/undo.lua
+	undoSrc    string
+	undoScript = redis.NewScript(undoSrc)
 )
+
+// undoTimeout bounds the compensation of a failed start: it runs after the
+// request's own Redis call failed, so it gets a fresh, short deadline.
+const undoTimeout = 500 * time.Millisecond
+
+// undo takes back a start's charges (and its code, when hash is set and
+// the code is still ours). Best effort: it runs on the failure path, and a
+// second failure is reported to the caller's log only through err.
+func (s *RedisStore) undo(ctx context.Context, codeKey string, hash []byte, bs []Bucket) error {
+	if len(bs) == 0 && hash == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+	defer cancel()
+	keys := []string{codeKey}
+	args := []any{string(hash)}
+	if hash == nil {
+		if len(bs) == 0 {
+			return nil
+		}
+		keys[0] = bs[0].Key
+	}
+	for _, b := range bs {
+		keys = append(keys, b.Key)
+		args = append(args, b.Count, b.Window.Milliseconds())
+	}
+	return undoScript.Run(ctx, s.c, keys, args...).Err()
+}
 
 // Bucket is one rate limit to charge: Count events per Window, with a
 // burst of Count (GCRA). Buckets with Count <= 0 are skipped.

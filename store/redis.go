@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/otpd/otpd/redisconn"
 )
 
 var (
@@ -31,6 +33,9 @@ type Scripter interface {
 	HGet(ctx context.Context, key, field string) *redis.StringCmd
 	HGetAll(ctx context.Context, key string) *redis.MapStringStringCmd
 	XAdd(ctx context.Context, a *redis.XAddArgs) *redis.StringCmd
+	// The management API's reads: login history, and records in batches.
+	LRange(ctx context.Context, key string, start, stop int64) *redis.StringSliceCmd
+	Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
 }
 
 // RedisStore implements Codes and Users on Redis.
@@ -42,6 +47,64 @@ type RedisStore struct {
 	start  *redis.Script
 	verify *redis.Script
 	login  *redis.Script
+	// waitReplicas > 0 is the durability mode: the scripts that store,
+	// consume or bind (start, verify, login) are followed by WAIT for that
+	// many replicas on the same connection, up to waitTimeout.
+	waitReplicas int
+	waitTimeout  time.Duration
+}
+
+// Durable turns on the durability mode (replicas 0: off) and returns s.
+// A script whose WAIT does not reach `replicas` replicas within timeout
+// answers ErrUnavailable: its effect is on the master but may not survive a
+// failover (see docs/scaling.md).
+func (s *RedisStore) Durable(replicas int, timeout time.Duration) *RedisStore {
+	s.waitReplicas, s.waitTimeout = replicas, timeout
+	return s
+}
+
+// ErrNotReplicated is wrapped (with ErrUnavailable) when the durability
+// mode's WAIT times out.
+var ErrNotReplicated = errors.New("store: the write did not reach the required replicas in time")
+
+// run runs a script; in the durability mode it pipelines EVAL and WAIT on
+// one connection of the master that owns keys[0] (WAIT covers only that
+// connection's writes).
+func (s *RedisStore) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) ([]string, error) {
+	if s.waitReplicas <= 0 {
+		return sc.Run(ctx, s.c, keys, args...).StringSlice()
+	}
+	var node interface {
+		Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
+	} = s.c
+	if cc, ok := s.c.(*redis.ClusterClient); ok {
+		m, err := cc.MasterForKey(ctx, keys[0])
+		if err != nil {
+			return nil, err
+		}
+		node = m
+	}
+	var ev *redis.Cmd
+	var wait *redis.IntCmd
+	_, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
+		ev = sc.Eval(ctx, p, keys, args...)
+		wait = redis.NewIntCmd(ctx, "wait", s.waitReplicas, s.waitTimeout.Milliseconds())
+		return p.Process(ctx, wait)
+	})
+	if ev == nil || ev.Err() != nil {
+		if ev != nil {
+			err = ev.Err()
+		}
+		return nil, err
+	}
+	res, rerr := ev.StringSlice()
+	if rerr != nil {
+		return nil, rerr
+	}
+	if n, werr := wait.Result(); werr != nil || n < int64(s.waitReplicas) {
+		return res, fmt.Errorf("%w: %w (%d of %d, %v)", ErrUnavailable, ErrNotReplicated, n, s.waitReplicas, werr)
+	}
+	return res, nil
 }
 
 var (
@@ -72,7 +135,8 @@ func NewRedisStoreSplit(c Scripter, split bool) *RedisStore {
 // Preload loads the scripts into the server's cache so that the first
 // requests do not pay an EVAL fallback. Optional.
 func (s *RedisStore) Preload(ctx context.Context) error {
-	for _, sc := range []*redis.Script{s.start, s.verify, s.login, sessionScript, contactScript, bindScript, limitsScript} {
+	for _, sc := range []*redis.Script{s.start, s.verify, s.login, sessionScript, contactScript, bindScript, limitsScript,
+		mgmtUserScript, mgmtLoginScript, mgmtIndexScript, mgmtSearchScript} {
 		if err := sc.Load(ctx, s.c).Err(); err != nil {
 			return unavailable(err)
 		}
@@ -119,24 +183,36 @@ func sessionKeys(project, userID string) []string {
 	return []string{t + "user", t + "rt", t + "rtg", t + "rtf", t + "rtr"}
 }
 
+// unavailable classifies a Redis failure: real unavailability wraps
+// ErrUnavailable (503, safe to retry); anything else (a Lua runtime error,
+// WRONGTYPE, NOSCRIPT...) is a plain error the API answers 500.
 func unavailable(err error) error {
-	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	if redisconn.Unavailable(err) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return fmt.Errorf("store: redis: %w", err)
 }
 
 func errShape(script string) error { return fmt.Errorf("store: %s returned a malformed reply", script) }
 
-// StartCode implements Codes in one round trip (two in split-slot mode).
+// StartCode implements Codes in one round trip (three in split-slot mode:
+// project-wide limits, the login id's script, the queue). Every failure it
+// reports as ErrUnavailable leaves nothing that refuses the retry: a
+// failure after a step that charged undoes that step (see undo.lua and
+// docs/scaling.md).
 func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, error) {
 	global, login := active(c.Limits.Global), active(c.Limits.Login)
 	var would string
+	var charged []Bucket // project-wide buckets charged in their own round trip
 	if s.split {
 		limited, w, retry, err := s.applyLimits(ctx, global, c.Now, c.Limits.DryRun)
 		if err != nil || limited != "" {
 			return StartResult{Status: StartLimited, Limit: limited, RetryAfter: retry}, err
 		}
-		would, global = w, nil
+		would, charged, global = w, global, nil
 	}
-	keys := append([]string{LoginKey(c.Key.Project, c.Key.LoginID), CodeKeyName(c.Key)}, bucketKeys(global)...)
+	codeKey := CodeKeyName(c.Key)
+	keys := append([]string{LoginKey(c.Key.Project, c.Key.LoginID), codeKey}, bucketKeys(global)...)
 	keys = append(keys, bucketKeys(login)...)
 	args := []any{string(c.Rule), c.Hash, c.Purpose, c.NewUserAddress, string(c.Contact),
 		c.MaxAttempts, c.ExpiresAt.UnixMilli(), c.lifetimeMs(), c.Payload, "", c.OwnerID,
@@ -149,9 +225,23 @@ func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, err
 		args = append(args, "", "", 0)
 	}
 	args = appendTriples(appendTriples(args, global), login)
-	res, err := s.start.Run(ctx, s.c, keys, args...).StringSlice()
+	// undo takes the start back when a step after the charges fails (the
+	// script may have run even when its reply was lost).
+	undo := func(cause error) error {
+		if err := s.undo(ctx, codeKey, c.Hash, append(global, login...)); err != nil {
+			cause = errors.Join(cause, fmt.Errorf("undoing the start: %w", err))
+		}
+		if err := s.undo(ctx, "", nil, charged); err != nil {
+			cause = errors.Join(cause, fmt.Errorf("refunding the project-wide limits: %w", err))
+		}
+		return cause
+	}
+	res, err := s.run(ctx, s.start, keys, args...)
+	if errors.Is(err, ErrNotReplicated) {
+		return StartResult{}, undo(err)
+	}
 	if err != nil {
-		return StartResult{}, unavailable(err)
+		return StartResult{}, undo(unavailable(err))
 	}
 	if len(res) != 3 {
 		return StartResult{}, errShape("start.lua")
@@ -167,7 +257,7 @@ func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, err
 	if r.Status == StartOK && c.Job != nil && !inScript {
 		// Split-slot mode: the stream lives in another slot.
 		if err := s.enqueue(ctx, c.Job, r.Address, c.ExpiresAt); err != nil {
-			return StartResult{}, err
+			return StartResult{}, undo(err)
 		}
 	}
 	return r, nil
@@ -216,7 +306,10 @@ func (s *RedisStore) VerifyCode(ctx context.Context, a Attempt) (VerifyResult, e
 	if a.Limits.Clear != "" {
 		keys = append(keys, a.Limits.Clear)
 	}
-	res, err := s.verify.Run(ctx, s.c, keys, args...).StringSlice()
+	res, err := s.run(ctx, s.verify, keys, args...)
+	if errors.Is(err, ErrNotReplicated) {
+		return VerifyResult{}, err
+	}
 	if err != nil {
 		return VerifyResult{}, unavailable(err)
 	}
@@ -270,14 +363,34 @@ func (s *RedisStore) CompleteLogin(ctx context.Context, l Login) (User, bool, er
 	if l.RevokeOthers {
 		revoke = "1"
 	}
-	res, err := s.login.Run(ctx, s.c, sessionKeys(l.Project, l.UserID),
-		l.UserID, l.LoginID, string(l.Contact), l.Address, l.Now.Unix(),
+	entry, err := historyEntry(l.History)
+	if err != nil {
+		return User{}, false, err
+	}
+	keys := append(sessionKeys(l.Project, l.UserID), HistoryKey(l.Project, l.UserID))
+	args := []any{l.UserID, l.LoginID, string(l.Contact), l.Address, l.Now.Unix(),
 		l.Profile.Name, l.Profile.GivenName, l.Profile.MiddleName, l.Profile.FamilyName,
 		l.RefreshID, rtExp, l.Now.UnixMilli(), revoke, l.Unverified,
 		cmp.Or(max(l.MaxRefreshTokens, 0), DefaultMaxRefreshTokens),
-	).StringSlice()
+		entry, HistoryMaxEntries, l.Now.Add(-HistoryMaxAge).UnixMilli(), HistoryMaxAge.Milliseconds(),
+	}
+	var res []string
+	if l.Index != nil {
+		// A first login also writes the project's search index, pipelined
+		// with login.lua (one round trip; the durability WAIT does not
+		// cover this path, see docs/scaling.md).
+		res, err = s.loginAndIndex(ctx, keys, args, l.Project, *l.Index)
+	} else {
+		res, err = s.run(ctx, s.login, keys, args...)
+	}
+	if errors.Is(err, ErrNotReplicated) {
+		return User{}, false, err
+	}
 	if err != nil {
 		return User{}, false, unavailable(err)
+	}
+	if len(res) == 1 && res[0] == "disabled" {
+		return User{}, false, ErrDisabled
 	}
 	if len(res) < 1 || len(res)%2 != 1 {
 		return User{}, false, errors.New("store: login.lua returned a malformed reply")
@@ -303,7 +416,15 @@ func userFromHash(f map[string]string) (User, error) {
 			MiddleName: f["middleName"],
 			FamilyName: f["familyName"],
 		},
-		Status: f["status"],
+		Status:  f["status"],
+		Test:    f["test"] == "1",
+		Picture: f["picture"],
+		Version: f["mv"],
+	}
+	if ca := f["customAttributes"]; ca != "" {
+		if err := json.Unmarshal([]byte(ca), &u.CustomAttributes); err != nil {
+			return User{}, fmt.Errorf("store: user customAttributes: %w", err)
+		}
 	}
 	if ids := f["loginIds"]; ids != "" {
 		if err := json.Unmarshal([]byte(ids), &u.LoginIDs); err != nil {
@@ -314,4 +435,35 @@ func userFromHash(f map[string]string) (User, error) {
 		u.CreatedTime = time.Unix(ct, 0)
 	}
 	return u, nil
+}
+
+// loginAndIndex runs login.lua and the index update of a new user in one
+// pipelined round trip (on Cluster, one per node, in parallel). Both are
+// sent by EVALSHA; a server that lost its script cache answers NOSCRIPT,
+// and the pair is then run again one by one (the index update is
+// idempotent, and login.lua did not run).
+func (s *RedisStore) loginAndIndex(ctx context.Context, keys []string, args []any, project string, u User) ([]string, error) {
+	ix, err := indexArgs(u)
+	if err != nil {
+		return nil, err
+	}
+	var login *redis.Cmd
+	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		login = p.EvalSha(ctx, s.login.Hash(), keys, args...)
+		p.EvalSha(ctx, mgmtIndexScript.Hash(), indexKeys(project), u.UserID, ix)
+		return nil
+	})
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err := mgmtIndexScript.Run(ctx, s.c, indexKeys(project), u.UserID, ix).Err(); err != nil {
+			return nil, err
+		}
+		if login.Err() == nil {
+			return login.StringSlice()
+		}
+		return s.login.Run(ctx, s.c, keys, args...).StringSlice()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return login.StringSlice()
 }

@@ -95,6 +95,7 @@ const (
 	StartNoAddress StartStatus = "noaddress" // nowhere to send the code
 	StartNotOwner  StartStatus = "notowner"  // RuleOwner, but another user (or none) owns the login id
 	StartLimited   StartStatus = "limited"   // a rate limit refused: nothing sent, no code replaced
+	StartDisabled  StartStatus = "disabled"  // the user is disabled (management API): nothing sent
 )
 
 // StartResult says what happened and where the code goes.
@@ -132,6 +133,7 @@ const (
 	VerifyExists   VerifyStatus = "exists"   // sign-up code, but a user appeared meanwhile
 	VerifyNotFound VerifyStatus = "notfound" // sign-in code, but the user is gone
 	VerifyLimited  VerifyStatus = "limited"  // a rate limit refused: no attempt counted
+	VerifyDisabled VerifyStatus = "disabled" // right code, but the user is disabled: code spent, no session
 )
 
 // VerifyResult is what a verify attempt found.
@@ -175,7 +177,17 @@ type User struct {
 	Profile
 	CreatedTime time.Time
 	Status      string
+	// Management fields (package mgmt): a test user, a picture URL, and
+	// custom attributes (JSON object).
+	Test             bool
+	Picture          string
+	CustomAttributes map[string]any
+	// Version counts management writes (UserWrite.Expect "mv").
+	Version string
 }
+
+// StatusDisabled is the status of a user who may not sign in.
+const StatusDisabled = "disabled"
 
 // Login is a verified login to record on the user.
 type Login struct {
@@ -198,6 +210,19 @@ type Login struct {
 	// families): registering one more evicts the oldest. 0 means
 	// DefaultMaxRefreshTokens.
 	MaxRefreshTokens int
+	// History is recorded in the user's login history (zero: nothing).
+	History LoginRecord
+	// Index, for a user this login creates, is indexed for the management
+	// API's search in the same round trip.
+	Index *User
+}
+
+// LoginRecord is one successful login in a user's history.
+type LoginRecord struct {
+	Time      time.Time
+	IP        string
+	UserAgent string
+	Channel   string
 }
 
 // DefaultMaxRefreshTokens is the cap on a user's live refresh tokens when
@@ -207,7 +232,8 @@ const DefaultMaxRefreshTokens = 100
 // Users holds user records and their refresh-token ids.
 type Users interface {
 	// CompleteLogin creates the user on first sight, marks the address
-	// verified, and registers the refresh token id. It returns the user and
-	// whether this was the user's first login.
+	// verified, registers the refresh token id and records the login in the
+	// user's history. It returns the user and whether this was the user's
+	// first login; ErrDisabled when the user is disabled.
 	CompleteLogin(ctx context.Context, l Login) (User, bool, error)
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/otpd/otpd/clock"
 	"github.com/otpd/otpd/config"
 	"github.com/otpd/otpd/delivery/queue"
+	"github.com/otpd/otpd/redisconn"
 	"github.com/otpd/otpd/server"
 	"github.com/otpd/otpd/store"
 )
@@ -102,22 +103,14 @@ func openRedis(cfg *config.Config, clk clock.Clock, log *slog.Logger) (redis.Uni
 		if err != nil {
 			return nil, nil, fmt.Errorf("embedded redis: %w", err)
 		}
+		redisconn.Bound(e.Client, cfg.RedisTimeout)
 		log.Warn("using the embedded in-process Redis: all state is lost when otpd stops; set OTPD_REDIS_URL for production")
 		return e.Client, e.Close, nil
 	}
-	if cfg.RedisCluster {
-		opts, err := redis.ParseClusterURL(cfg.RedisURL)
-		if err != nil {
-			return nil, nil, fmt.Errorf("OTPD_REDIS_URL: %w", err)
-		}
-		c := redis.NewClusterClient(opts)
-		return c, func() { _ = c.Close() }, nil
-	}
-	opts, err := redis.ParseURL(cfg.RedisURL)
+	c, err := redisconn.Open(redisconn.Options{URL: cfg.RedisURL, Cluster: cfg.RedisCluster, Timeout: cfg.RedisTimeout})
 	if err != nil {
-		return nil, nil, fmt.Errorf("OTPD_REDIS_URL: %w", err)
+		return nil, nil, err
 	}
-	c := redis.NewClient(opts)
 	return c, func() { _ = c.Close() }, nil
 }
 

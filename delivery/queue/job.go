@@ -3,8 +3,10 @@
 //
 // Guarantees (at-least-once):
 //   - A start enqueues its job in the same Redis round trip that stores the
-//     code (the store's start script runs XADD), then returns: no RPC waits
-//     on a provider, and a provider outage never fails a start.
+//     code (the store's start script runs XADD) on a single node or
+//     Sentinel; on Redis Cluster the XADD is the start's next round trip,
+//     and a failed XADD undoes the start (see store.RedisStore.StartCode).
+//     No RPC waits on a provider, and a provider outage never fails a start.
 //   - Job payloads are sealed (package seal) with the job id as bound data;
 //     the code is never in Redis in clear. The destination address is
 //     stored in clear next to the sealed payload (it is in the user record
@@ -14,7 +16,11 @@
 //     failure, or the last allowed attempt, moves it to the dead-letter
 //     stream with the reason. Nothing is dropped silently.
 //   - A worker that dies holding a job leaves it pending in the group;
-//     another worker reclaims it (XAUTOCLAIM) after ClaimIdle. A job can
+//     another worker reclaims it (XAUTOCLAIM) after ClaimIdle. A live
+//     worker keeps the idle time of jobs waiting in its batch low, so they
+//     are never reclaimed from it.
+//   - Redis errors, at startup or later, never stop a worker: it retries
+//     every second and reports its state (Worker.State). A job can
 //     therefore be delivered twice; every attempt carries the same job id,
 //     which providers send as an idempotency key.
 //   - A job whose code has expired is dropped (and counted), never sent.

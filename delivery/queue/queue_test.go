@@ -275,3 +275,72 @@ func TestStreamsAreBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestSlowBatchIsNotReclaimedByLiveWorkers: a worker that read several jobs
+// at once and sends them one by one, slowly, keeps them: a second, live
+// worker does not reclaim the ones still waiting in the batch, so every job
+// is sent exactly once (before: 17 jobs made 22 sends with a 3.5 s provider).
+func TestSlowBatchIsNotReclaimedByLiveWorkers(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, c *redis.Client) {
+		s := sealer(t)
+		for i := range 6 {
+			enqueue(t, c, s, fmt.Sprintf("slow%d", i), "123456", time.Now().Add(time.Minute))
+		}
+		var mu sync.Mutex
+		sends := map[string]int{}
+		slow := func(_ context.Context, j queue.Job) error {
+			time.Sleep(150 * time.Millisecond)
+			mu.Lock()
+			sends[j.ID]++
+			mu.Unlock()
+			return nil
+		}
+		o := queue.Options{Concurrency: 1, ClaimIdle: 400 * time.Millisecond}
+		o.Consumer = "A"
+		run(t, c, s, slow, o)
+		time.Sleep(20 * time.Millisecond) // A reads the whole batch
+		o.Consumer = "B"
+		run(t, c, s, slow, o)
+		waitFor(t, "all jobs sent and acknowledged", func() bool {
+			mu.Lock()
+			n := len(sends)
+			mu.Unlock()
+			p := c.XPending(context.Background(), queue.StreamKey, queue.Group).Val()
+			return n == 6 && (p == nil || p.Count == 0)
+		})
+		time.Sleep(300 * time.Millisecond)
+		mu.Lock()
+		defer mu.Unlock()
+		for id, n := range sends {
+			if n != 1 {
+				t.Errorf("job %s sent %d times", id, n)
+			}
+		}
+	})
+}
+
+// TestWorkerSurvivesRedisDownAtStartup: a worker started while Redis
+// refuses connections keeps trying (state "redis-error"), and delivers once
+// Redis is up (before: "creating the consumer group: connection refused"
+// stopped it for good).
+func TestWorkerSurvivesRedisDownAtStartup(t *testing.T) {
+	t.Parallel()
+	port := testredis.FreePort(t)
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { _ = c.Close() })
+	s := sealer(t)
+	r := &recorder{}
+	w := queue.NewWorker(c, s, r.handle, clock.Real{}, quiet, nil, queue.Options{Block: 100 * time.Millisecond, Poll: 10 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = w.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, "the worker to report the outage", func() bool { return w.State() == queue.StateWaiting })
+	testredis.RealOn(t, port)
+	enqueue(t, c, s, "late", "424242", time.Now().Add(time.Minute))
+	waitFor(t, "delivery after Redis came up", func() bool { return len(r.calls()) == 1 })
+	if w.State() != queue.StateRunning {
+		t.Fatalf("state %q, want running", w.State())
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -134,6 +135,23 @@ type Worker struct {
 	retry   *redis.Script
 	promote *redis.Script
 	dead    *redis.Script
+	state   atomic.Value // string: see State
+}
+
+// Worker states (State).
+const (
+	StateStarting = "starting"    // creating the consumer group
+	StateRunning  = "running"     // the last read succeeded
+	StateWaiting  = "redis-error" // reads fail; retrying every second
+	StateStopped  = "stopped"
+)
+
+// State is the worker's health: starting, running, redis-error, stopped.
+func (w *Worker) State() string {
+	if s, ok := w.state.Load().(string); ok {
+		return s
+	}
+	return StateStopped
 }
 
 // NewWorker returns a worker; Run starts it.
@@ -152,11 +170,25 @@ func EnsureGroup(ctx context.Context, rdb redis.UniversalClient) error {
 	return nil
 }
 
-// Run consumes until ctx ends; jobs in flight finish first.
+// Run consumes until ctx ends; jobs in flight finish first. Redis being
+// unreachable, at startup or later, never stops it: it retries every
+// second (reporting StateWaiting) until Redis answers.
 func (w *Worker) Run(ctx context.Context) error {
-	if err := EnsureGroup(ctx, w.rdb); err != nil {
-		return fmt.Errorf("queue: creating the consumer group: %w", err)
+	w.state.Store(StateStarting)
+	defer w.state.Store(StateStopped)
+	for {
+		err := EnsureGroup(ctx, w.rdb)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		w.state.Store(StateWaiting)
+		w.log.Warn("queue: cannot create the consumer group yet; retrying", "error", err)
+		sleep(ctx, time.Second)
 	}
+	w.state.Store(StateRunning)
 	var wg sync.WaitGroup
 	for range w.o.Concurrency {
 		wg.Go(func() { w.consume(ctx) })
@@ -187,7 +219,9 @@ func (w *Worker) consume(ctx context.Context) {
 		}).Result()
 		if err != nil {
 			switch {
-			case errors.Is(err, redis.Nil) || ctx.Err() != nil:
+			case ctx.Err() != nil:
+			case errors.Is(err, redis.Nil): // nothing new within Block
+				w.state.Store(StateRunning)
 			case strings.HasPrefix(err.Error(), "NOGROUP"):
 				// The stream was deleted (e.g. FLUSHALL): recreate it.
 				if gerr := EnsureGroup(ctx, w.rdb); gerr != nil {
@@ -195,21 +229,50 @@ func (w *Worker) consume(ctx context.Context) {
 					sleep(ctx, time.Second)
 				}
 			default:
+				w.state.Store(StateWaiting)
 				w.log.Warn("queue read failed", "error", err)
 				sleep(ctx, time.Second)
 			}
 			continue
 		}
-		var done []string
+		w.state.Store(StateRunning)
 		for _, s := range res {
-			for _, m := range s.Messages {
-				if w.process(context.WithoutCancel(ctx), m) {
-					done = append(done, m.ID)
-				}
-			}
+			w.processBatch(context.WithoutCancel(ctx), s.Messages)
 		}
-		w.ack(context.WithoutCancel(ctx), done...)
 	}
+}
+
+// processBatch handles a read's jobs one by one. Jobs still waiting in the
+// batch stay pending under this consumer; so that no other worker reclaims
+// them as stalled (their idle time counts from the read), their idle time
+// is reset (XCLAIM ... JUSTID to ourselves) whenever ClaimIdle/4 has passed
+// since the read or the last reset. A job's idle time therefore stays below
+// ClaimIdle/4 + SendTimeout, which the defaults keep under ClaimIdle
+// (7.5s + 15s < 30s): only a dead or stuck worker's jobs are reclaimed.
+// Finished jobs are acknowledged together, at the end or at a reset.
+func (w *Worker) processBatch(ctx context.Context, msgs []redis.XMessage) {
+	var done []string
+	fresh := time.Now()
+	for i, m := range msgs {
+		if i > 0 && time.Since(fresh) > w.o.ClaimIdle/4 {
+			w.ack(ctx, done...)
+			done = done[:0]
+			ids := make([]string, 0, len(msgs)-i)
+			for _, r := range msgs[i:] {
+				ids = append(ids, r.ID)
+			}
+			if err := w.rdb.XClaimJustID(ctx, &redis.XClaimArgs{
+				Stream: StreamKey, Group: Group, Consumer: w.o.Consumer, MinIdle: 0, Messages: ids,
+			}).Err(); err != nil && !errors.Is(err, redis.Nil) {
+				w.log.Warn("queue: could not refresh the batch's jobs; another worker may reclaim them", "error", err)
+			}
+			fresh = time.Now()
+		}
+		if w.process(ctx, m) {
+			done = append(done, m.ID)
+		}
+	}
+	w.ack(ctx, done...)
 }
 
 func sleep(ctx context.Context, d time.Duration) {
@@ -241,9 +304,16 @@ func (w *Worker) reclaim(ctx context.Context) {
 }
 
 func (w *Worker) promoteDue(ctx context.Context) {
-	err := w.promote.Run(ctx, w.rdb, []string{StreamKey, DelayedKey}, w.clock.Now().UnixMilli(), 100, w.o.MaxLen).Err()
+	malformed, err := w.promote.Run(ctx, w.rdb, []string{StreamKey, DelayedKey, DeadKey},
+		w.clock.Now().UnixMilli(), 100, w.o.MaxLen, w.o.DeadMaxLen).Int()
 	if err != nil && ctx.Err() == nil {
 		w.log.Warn("queue promote failed", "error", err)
+	}
+	for range malformed {
+		w.count("", "dead")
+	}
+	if malformed > 0 {
+		w.log.Warn("malformed parked jobs dead-lettered", "entries", malformed, "reason", "malformed")
 	}
 }
 

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"crypto/rand"
 	"regexp"
 	"slices"
 	"strconv"
@@ -18,21 +19,36 @@ import (
 // A template qualifies only when every use of .Code and .CodeSpelled is a
 // plain {{.Code}} / {{.CodeSpelled}} action, so the code reaches the output
 // unchanged (digits and ", " are the same under every html/template
-// escaper). Anything else (a function, a condition, a pipeline on the code)
-// is executed for every message.
+// escaper), and no action uses the whole data (a bare . or $). Anything else
+// (a function, a condition, a pipeline on the code, {{printf "%v" .}}) is
+// executed for every message.
 
-const (
-	codeMark  = "zQx9otpdCODE7kPw"
-	spellMark = "zQx9otpdSPELL7kPw"
-	// maxCached bounds the cache; it is emptied when full.
-	maxCached = 4096
-)
+// maxCached bounds the cache; it is emptied when full.
+const maxCached = 4096
+
+// marks are the placeholder codes a cacheable template is executed with.
+// They are random per Renderer: the caller's templateOptions reach the
+// output too, and an option spelling a known placeholder would have the
+// real code substituted wherever the caller put it (a link of theirs in
+// someone else's email).
+type marks struct{ code, spell string }
+
+// newMarks starts each mark with "zQ": a substring search skips ahead on
+// the first byte, and 'z' is rare in messages.
+func newMarks() marks {
+	return marks{code: "zQc" + rand.Text(), spell: "zQs" + rand.Text()}
+}
 
 var (
 	codeUse   = regexp.MustCompile(`\bCode(Spelled)?\b`)
 	plainCode = regexp.MustCompile(`\{\{-?\s*\.Code(Spelled)?\s*-?\}\}`)
 	usesTo    = regexp.MustCompile(`\bTo\b`)
 	usesOpts  = regexp.MustCompile(`\bOptions?\b`)
+	// action and wholeData find a bare . or $ in an action: the whole data
+	// handed to printf, a variable or another template, whose output may
+	// show any field (the address, the options) without naming it.
+	action    = regexp.MustCompile(`(?s)\{\{.*?\}\}`)
+	wholeData = regexp.MustCompile(`(^|[^\w.$)\]])[.$]($|[^\w.])`)
 )
 
 // shape says which data a template's output depends on besides the code.
@@ -42,8 +58,12 @@ type shape struct {
 }
 
 func shapeOf(src string) shape {
+	whole := false
+	for _, a := range action.FindAllString(src, -1) {
+		whole = whole || wholeData.MatchString(a[2:len(a)-2])
+	}
 	return shape{
-		cacheable: len(codeUse.FindAllStringIndex(src, -1)) == len(plainCode.FindAllStringIndex(src, -1)),
+		cacheable: !whole && len(codeUse.FindAllStringIndex(src, -1)) == len(plainCode.FindAllStringIndex(src, -1)),
 		to:        usesTo.MatchString(src),
 		opts:      usesOpts.MatchString(src),
 	}
@@ -72,20 +92,25 @@ func (c *outputCache) put(k, v string) {
 }
 
 // key appends to b what identifies the output of f for d, leaving out the
-// code. The caller looks it up without converting it to a string (no
-// allocation on a hit); d.Options are sorted into it only when the template
-// reads them.
+// code; the caller looks it up without converting it to a string (no
+// allocation on a hit). Every part is length-prefixed: options are the
+// caller's and may hold any byte, so no separator could keep
+// {"a": "b\x00c\x01d"} and {"a": "b", "c": "d"} apart. (The expiry is
+// digits, ended by ':'.)
 func (f *file) key(b []byte, d Data) []byte {
-	b = append(b, f.source...)
-	for _, s := range [...]string{d.Channel, d.Purpose, d.ProductName, d.Locale} {
-		b = append(b, 0)
-		b = append(b, s...)
+	part := func(b []byte, s string) []byte {
+		b = strconv.AppendInt(b, int64(len(s)), 10)
+		b = append(b, ':')
+		return append(b, s...)
 	}
-	b = append(b, 0)
+	b = part(b, f.source)
+	for _, s := range [...]string{d.Channel, d.Purpose, d.ProductName, d.Locale} {
+		b = part(b, s)
+	}
 	b = strconv.AppendInt(b, int64(d.ExpiresSeconds), 10)
+	b = append(b, ':')
 	if f.shape.to {
-		b = append(b, 0)
-		b = append(b, d.To...)
+		b = part(b, d.To)
 	}
 	if f.shape.opts {
 		keys := make([]string, 0, len(d.Options))
@@ -94,10 +119,8 @@ func (f *file) key(b []byte, d Data) []byte {
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			b = append(b, 0)
-			b = append(b, k...)
-			b = append(b, 1)
-			b = append(b, d.Options[k]...)
+			b = part(b, k)
+			b = part(b, d.Options[k])
 		}
 	}
 	return b
@@ -105,12 +128,12 @@ func (f *file) key(b []byte, d Data) []byte {
 
 // withCode puts the real code into an output rendered with the marks. (A
 // strings.Replacer built per call cost more than the templates it saves.)
-func withCode(out string, d Data) string {
-	if strings.Contains(out, codeMark) {
-		out = strings.ReplaceAll(out, codeMark, d.Code)
+func withCode(out string, d Data, m marks) string {
+	if strings.Contains(out, m.code) {
+		out = strings.ReplaceAll(out, m.code, d.Code)
 	}
-	if strings.Contains(out, spellMark) {
-		out = strings.ReplaceAll(out, spellMark, d.CodeSpelled)
+	if strings.Contains(out, m.spell) {
+		out = strings.ReplaceAll(out, m.spell, d.CodeSpelled)
 	}
 	return out
 }

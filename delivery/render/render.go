@@ -62,6 +62,7 @@ type Renderer struct {
 	files         map[fileKey]*file
 	locales       map[string][]string // template ID -> sorted locales
 	cache         *outputCache
+	marks         marks
 }
 
 type fileKey struct{ id, locale, name string }
@@ -86,6 +87,7 @@ func New(o Options) (*Renderer, error) {
 		files:         map[fileKey]*file{},
 		locales:       map[string][]string{},
 		cache:         &outputCache{},
+		marks:         newMarks(),
 	}
 	if r.productName == "" {
 		r.productName = "otpd"
@@ -206,9 +208,9 @@ func (r *Renderer) exec(id, name string, chain []string, d Data) (string, string
 	if f.shape.cacheable && r.cache != nil {
 		key = f.key(keyBuf[:0], d)
 		if out, ok := r.cache.get(key); ok {
-			return withCode(out, orig), f.locale, nil
+			return withCode(out, orig, r.marks), f.locale, nil
 		}
-		d.Code, d.CodeSpelled = codeMark, spellMark
+		d.Code, d.CodeSpelled = r.marks.code, r.marks.spell
 	}
 	var b strings.Builder
 	if err := f.tmpl.Execute(&b, d); err != nil {
@@ -219,7 +221,7 @@ func (r *Renderer) exec(id, name string, chain []string, d Data) (string, string
 		return out, f.locale, nil
 	}
 	r.cache.put(string(key), out)
-	return withCode(out, orig), f.locale, nil
+	return withCode(out, orig, r.marks), f.locale, nil
 }
 
 // find returns the first file named name for id along chain, or nil.

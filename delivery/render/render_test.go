@@ -333,8 +333,14 @@ func TestCachedRenderingMatchesFresh(t *testing.T) {
 		if a != b {
 			t.Fatalf("message %d: cached\n%+v\nfresh\n%+v", i, a, b)
 		}
-		if !strings.Contains(a.Text, m.Code) && m.Channel != "voice" || strings.Contains(a.Text+a.HTML+a.Subject, "zQx9") {
+		if !strings.Contains(a.Text, m.Code) && m.Channel != "voice" || strings.Contains(a.Text+a.HTML+a.Subject, cached.marks.code) ||
+			strings.Contains(a.Text+a.HTML+a.Subject, cached.marks.spell) {
 			t.Fatalf("message %d: code missing or a placeholder leaked: %+v", i, a)
+		}
+	}
+	for k, f := range cached.files {
+		if !f.shape.cacheable {
+			t.Errorf("shipped template %v is not cacheable", k)
 		}
 	}
 	for src, want := range map[string]bool{
@@ -342,6 +348,10 @@ func TestCachedRenderingMatchesFresh(t *testing.T) {
 		"{{printf \"%s\" .Code}}":                            false,
 		"{{if .Code}}x{{end}}{{.Code}}":                      false,
 		"{{.Code | len}}":                                    false,
+		"{{.Code}} {{.}}":                                    false,
+		"{{.Code}} {{printf \"%v\" $}}":                      false,
+		"{{.Code}} {{template \"t\" .}}":                     false,
+		"{{.Code}} {{$.To}} {{ .Option \"app\" }} 1. 2.":     true,
 	} {
 		if got := shapeOf(src).cacheable; got != want {
 			t.Errorf("shapeOf(%q).cacheable = %v, want %v", src, got, want)

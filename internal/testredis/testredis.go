@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -70,16 +71,22 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func start(t testing.TB, bin string) (*Server, error) {
+func start(t testing.TB, bin string, extra ...string) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(bin,
+	return startAt(t, bin, port, dir, append([]string{
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", dir,
-		"--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning")
+		"--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning"}, extra...)...)
+}
+
+// startAt runs bin with args (the server listens on port) and waits for PING.
+func startAt(t testing.TB, bin string, port int, dir string, args ...string) (*Server, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
 	stderr, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -133,7 +140,57 @@ func drain(ch chan string) string {
 	}
 }
 
+// URL is the server's redis:// URL.
+func (s *Server) URL() string { return "redis://" + s.Addr }
+
+// Pid is the server's process id.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
+// Freeze stops the process (SIGSTOP): connections stay open, nothing answers.
+func (s *Server) Freeze(t testing.TB) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.cmd.Process.Signal(syscall.SIGCONT) })
+}
+
+// Thaw resumes a frozen process (SIGCONT).
+func (s *Server) Thaw(t testing.TB) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Kill stops the process at once (SIGKILL) and waits for it.
+func (s *Server) Kill() { s.stop() }
+
 func (s *Server) stop() {
 	_ = s.cmd.Process.Kill()
 	_ = s.cmd.Wait()
+}
+
+// FreePort returns a free loopback port (for a server started later).
+func FreePort(t testing.TB) int {
+	t.Helper()
+	p, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// RealOn starts a redis-server on port (see Real); it stops with t.
+func RealOn(t testing.TB, port int) *Server {
+	t.Helper()
+	bin := lookup(t)
+	dir := t.TempDir()
+	s, err := startAt(t, bin, port, dir, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir,
+		"--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning")
+	if err != nil {
+		t.Fatalf("starting redis-server on %d: %v", port, err)
+	}
+	return s
 }

@@ -65,5 +65,47 @@ out.smsStart = brief(await sdk.otp.signUpOrIn.sms('+14155550177'));
 r = await sdk.otp.verify.sms('+14155550177', await codeFor('+14155550177'));
 out.smsVerify = { ok: r.ok, error: r.error ?? null, phone: r.data?.user?.phone };
 
+const smsRefresh = r.data?.refreshJwt;
+const smsUserId = r.data?.user?.userId;
+
+// The rest of the session API: login history and tenants (none in otpd).
+out.history = brief(await sdk.history(smsRefresh));
+out.myTenants = brief(await sdk.myTenants(true, smsRefresh));
+out.selectTenant = brief(await sdk.selectTenant('T1', smsRefresh));
+
+// The management API (management.user.*), with a management key.
+const admin = DescopeClient({ projectId, baseUrl, managementKey: process.env.OTPD_MGMT_KEY });
+const users = admin.management.user;
+const mid = 'mgmt.node@example.com';
+out.mCreate = brief(await users.create(mid, { email: mid, displayName: 'Mgmt Node', verifiedEmail: true, customAttributes: { plan: 'pro' } }));
+const mUserId = out.mCreate.data?.userId;
+out.mLoad = brief(await users.load(mid));
+out.mLoadById = brief(await users.loadByUserId(mUserId));
+out.mUpdate = brief(await users.update(mid, { email: mid, displayName: 'Renamed', verifiedEmail: true }));
+out.mPatch = brief(await users.patch(mid, { givenName: 'Given' }));
+out.mName = brief(await users.updateDisplayName(mid, 'Display'));
+out.mAttr = brief(await users.updateCustomAttribute(mid, 'seats', 5));
+out.mEmail = brief(await users.updateEmail(mid, 'mgmt.new@example.com', true));
+out.mPhone = brief(await users.updatePhone(mid, '+14155550188', true));
+out.mLoginId = brief(await users.updateLoginId(mid, 'mgmt-node'));
+out.mDeactivate = brief(await users.deactivate('mgmt-node'));
+out.signInDisabled = brief(await sdk.otp.signIn.email('mgmt-node'));
+out.mActivate = brief(await users.activate('mgmt-node'));
+out.mSearch = brief(await users.search({ loginIds: ['mgmt-node'] }));
+out.mLoadUsers = brief(await users.loadUsers([mUserId, smsUserId]));
+out.mLogout = brief(await users.logoutUser('mgmt-node'));
+out.mHistory = brief(await users.history([smsUserId]));
+out.mTest = brief(await users.createTestUser('qa.node@example.com', { email: 'qa.node@example.com' }));
+out.mOtp = brief(await users.generateOTPForTestUser('email', 'qa.node@example.com'));
+r = await sdk.otp.verify.email('qa.node@example.com', out.mOtp.data?.code ?? '');
+out.testVerify = { ok: r.ok, error: r.error ?? null, userId: r.data?.user?.userId };
+out.mOtpOrdinary = brief(await users.generateOTPForTestUser('email', 'node.sdk@example.com'));
+out.mDeleteTests = brief(await users.deleteAllTestUsers());
+out.mLoadTestAfter = brief(await users.load('qa.node@example.com'));
+out.mDelete = brief(await users.delete('mgmt-node'));
+out.mLoadAfterDelete = brief(await users.load('mgmt-node'));
+const intruder = DescopeClient({ projectId, baseUrl, managementKey: 'mk-wrong-0123456789abcdef0123456789abcd' });
+out.mWrongKey = brief(await intruder.management.user.load(mid));
+
 console.log(JSON.stringify({ result: out }));
 process.exit(0);

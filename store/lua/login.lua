@@ -21,7 +21,17 @@
 -- ARGV[14] an address of the other contact type, stored unverified on a new
 --          user ("" for none)
 -- ARGV[15] the most token families the user keeps (the oldest are evicted)
--- Returns {firstSeen ("1"/"0"), HGETALL of the user...}
+-- KEYS[6]  login history      otpd:{P:U}:hist (list, newest first; see history below)
+-- ARGV[16] history entry (JSON with "t" = unix ms), "" for none
+-- ARGV[17] history: max entries kept
+-- ARGV[18] history: entries older than this (unix ms) are dropped
+-- ARGV[19] history: key TTL, ms
+-- Returns {firstSeen ("1"/"0"), HGETALL of the user...}, or {"disabled"}
+-- (nothing changed) when the user is disabled.
+-- [mgmt] a disabled user gets no session, even from a code sent before.
+if redis.call('HGET', KEYS[1], 'status') == 'disabled' then
+  return {'disabled'}
+end
 local first = '0'
 if redis.call('EXISTS', KEYS[1]) == 0 then
   first = '1'
@@ -54,6 +64,18 @@ if ARGV[10] ~= '' then
   redis.call('ZADD', KEYS[2], ARGV[11], ARGV[10])
   rt_evict(KEYS[2], KEYS[3], tonumber(ARGV[15]), ARGV[10])
   rt_expire(KEYS[2], KEYS[3])
+end
+-- [history] bounded by count and age.
+if ARGV[16] ~= '' then
+  redis.call('LPUSH', KEYS[6], ARGV[16])
+  redis.call('LTRIM', KEYS[6], 0, tonumber(ARGV[17]) - 1)
+  local cutoff = tonumber(ARGV[18])
+  while true do
+    local last = redis.call('LINDEX', KEYS[6], -1)
+    if not last or tonumber(cjson.decode(last).t) >= cutoff then break end
+    redis.call('RPOP', KEYS[6])
+  end
+  redis.call('PEXPIRE', KEYS[6], ARGV[19])
 end
 local out = redis.call('HGETALL', KEYS[1])
 table.insert(out, 1, first)

@@ -30,7 +30,7 @@
 --          ARGV[19] the job stream's max length. The stream is the last KEY.
 -- ARGV[20..] bucket triples (name, count, window ms), G then L
 -- Returns {status, address, extra}: status is ok | exists | notfound |
--- notowner | noaddress | limited. For limited, address is the bucket name
+-- notowner | noaddress | limited | disabled. For limited, address is the bucket name
 -- and extra the retry delay in ms; for ok, extra names the bucket a dry run
 -- would have refused ("" if none).
 -- With the "owner" rule ARGV[4] is the destination the engine chose (an
@@ -69,6 +69,11 @@ local function decoy(status)
 end
 if ARGV[1] == 'new' and uid then
   return {'exists', '', ''}
+end
+-- [mgmt] a disabled user (flag set on each login id by the management API)
+-- gets no code (under enumeration protection, a decoy like an unknown user).
+if uid and redis.call('HGET', KEYS[1], 'dis') == '1' then
+  return decoy('disabled')
 end
 if ARGV[1] == 'existing' and not uid then
   return decoy('notfound')

@@ -14,7 +14,7 @@
 -- ARGV[5 .. 4+3B] bucket triples (name, count, window ms)
 -- ARGV[5+3B ..] candidate hashes (every secret x purpose); the stored one must equal one
 -- Returns {status, purpose, address, payload, uid, fresh, attemptsLeft, extra}
--- status: ok | nocode | expired | dead | wrong | exists | notfound | limited
+-- status: ok | nocode | expired | dead | wrong | exists | notfound | limited | disabled
 -- extra: for limited the retry delay in ms (purpose holds the bucket name);
 -- for dead the code's creation time in ms; otherwise the bucket a dry run
 -- would have refused, or "".
@@ -55,6 +55,11 @@ end
 
 local purpose = rec[2]
 local uid = redis.call('HGET', KEYS[2], 'uid')
+-- [mgmt] a disabled user's code is spent but signs nobody in.
+if uid and redis.call('HGET', KEYS[2], 'dis') == '1' then
+  redis.call('DEL', KEYS[1])
+  return {'disabled', '', '', '', '', '0', '0', dry}
+end
 redis.call('DEL', KEYS[1])
 -- A code issued to a new user ('n') binds the login id to a new user id;
 -- if a user took the login id meanwhile, the code (sent to an address that

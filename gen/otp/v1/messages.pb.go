@@ -1125,6 +1125,150 @@ func (x *JWTResponse) GetSessionExpiration() int32 {
 	return 0
 }
 
+// LoginHistoryEntry is one successful login, as Descope's SDKs parse it
+// (userId, loginTime, city, country, ip), plus what otpd also records.
+type LoginHistoryEntry struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	UserId string                 `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// Unix seconds.
+	LoginTime int32 `protobuf:"varint,2,opt,name=login_time,json=loginTime,proto3" json:"login_time,omitempty"`
+	// Empty: otpd has no GeoIP database.
+	City    string `protobuf:"bytes,3,opt,name=city,proto3" json:"city,omitempty"`
+	Country string `protobuf:"bytes,4,opt,name=country,proto3" json:"country,omitempty"`
+	Ip      string `protobuf:"bytes,5,opt,name=ip,proto3" json:"ip,omitempty"`
+	// otpd additions (the SDKs ignore unknown fields).
+	UserAgent string `protobuf:"bytes,6,opt,name=user_agent,json=userAgent,proto3" json:"user_agent,omitempty"`
+	// The channel the code went through: email, sms, voice or whatsapp.
+	Channel       string `protobuf:"bytes,7,opt,name=channel,proto3" json:"channel,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoginHistoryEntry) Reset() {
+	*x = LoginHistoryEntry{}
+	mi := &file_otp_v1_messages_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoginHistoryEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoginHistoryEntry) ProtoMessage() {}
+
+func (x *LoginHistoryEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_otp_v1_messages_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoginHistoryEntry.ProtoReflect.Descriptor instead.
+func (*LoginHistoryEntry) Descriptor() ([]byte, []int) {
+	return file_otp_v1_messages_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *LoginHistoryEntry) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *LoginHistoryEntry) GetLoginTime() int32 {
+	if x != nil {
+		return x.LoginTime
+	}
+	return 0
+}
+
+func (x *LoginHistoryEntry) GetCity() string {
+	if x != nil {
+		return x.City
+	}
+	return ""
+}
+
+func (x *LoginHistoryEntry) GetCountry() string {
+	if x != nil {
+		return x.Country
+	}
+	return ""
+}
+
+func (x *LoginHistoryEntry) GetIp() string {
+	if x != nil {
+		return x.Ip
+	}
+	return ""
+}
+
+func (x *LoginHistoryEntry) GetUserAgent() string {
+	if x != nil {
+		return x.UserAgent
+	}
+	return ""
+}
+
+func (x *LoginHistoryEntry) GetChannel() string {
+	if x != nil {
+		return x.Channel
+	}
+	return ""
+}
+
+// LoginHistoryResponse is a list of logins, newest first; over REST the
+// body is the bare JSON array.
+type LoginHistoryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	History       []*LoginHistoryEntry   `protobuf:"bytes,1,rep,name=history,proto3" json:"history,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoginHistoryResponse) Reset() {
+	*x = LoginHistoryResponse{}
+	mi := &file_otp_v1_messages_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoginHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoginHistoryResponse) ProtoMessage() {}
+
+func (x *LoginHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_otp_v1_messages_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoginHistoryResponse.ProtoReflect.Descriptor instead.
+func (*LoginHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_otp_v1_messages_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *LoginHistoryResponse) GetHistory() []*LoginHistoryEntry {
+	if x != nil {
+		return x.History
+	}
+	return nil
+}
+
 var File_otp_v1_messages_proto protoreflect.FileDescriptor
 
 const file_otp_v1_messages_proto_rawDesc = "" +
@@ -1272,7 +1416,19 @@ const file_otp_v1_messages_proto_rawDesc = "" +
 	"\n" +
 	"first_seen\x18\b \x01(\bR\tfirstSeen\x12-\n" +
 	"\x12session_expiration\x18\t \x01(\x05R\x11sessionExpirationB\x0e\n" +
-	"\f_refresh_jwtB'Z%github.com/otpd/otpd/gen/otp/v1;otpv1b\x06proto3"
+	"\f_refresh_jwt\"\xc2\x01\n" +
+	"\x11LoginHistoryEntry\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1d\n" +
+	"\n" +
+	"login_time\x18\x02 \x01(\x05R\tloginTime\x12\x12\n" +
+	"\x04city\x18\x03 \x01(\tR\x04city\x12\x18\n" +
+	"\acountry\x18\x04 \x01(\tR\acountry\x12\x0e\n" +
+	"\x02ip\x18\x05 \x01(\tR\x02ip\x12\x1d\n" +
+	"\n" +
+	"user_agent\x18\x06 \x01(\tR\tuserAgent\x12\x18\n" +
+	"\achannel\x18\a \x01(\tR\achannel\"K\n" +
+	"\x14LoginHistoryResponse\x123\n" +
+	"\ahistory\x18\x01 \x03(\v2\x19.otp.v1.LoginHistoryEntryR\ahistoryB'Z%github.com/otpd/otpd/gen/otp/v1;otpv1b\x06proto3"
 
 var (
 	file_otp_v1_messages_proto_rawDescOnce sync.Once
@@ -1286,40 +1442,43 @@ func file_otp_v1_messages_proto_rawDescGZIP() []byte {
 	return file_otp_v1_messages_proto_rawDescData
 }
 
-var file_otp_v1_messages_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_otp_v1_messages_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_otp_v1_messages_proto_goTypes = []any{
-	(*SignUpUser)(nil),         // 0: otp.v1.SignUpUser
-	(*LoginOptions)(nil),       // 1: otp.v1.LoginOptions
-	(*StartRequest)(nil),       // 2: otp.v1.StartRequest
-	(*StartResponse)(nil),      // 3: otp.v1.StartResponse
-	(*VerifyRequest)(nil),      // 4: otp.v1.VerifyRequest
-	(*UpdateEmailRequest)(nil), // 5: otp.v1.UpdateEmailRequest
-	(*UpdatePhoneRequest)(nil), // 6: otp.v1.UpdatePhoneRequest
-	(*UserTenant)(nil),         // 7: otp.v1.UserTenant
-	(*UserResponse)(nil),       // 8: otp.v1.UserResponse
-	(*JWTResponse)(nil),        // 9: otp.v1.JWTResponse
-	nil,                        // 10: otp.v1.LoginOptions.TemplateOptionsEntry
-	nil,                        // 11: otp.v1.UpdateEmailRequest.TemplateOptionsEntry
-	nil,                        // 12: otp.v1.UpdatePhoneRequest.TemplateOptionsEntry
-	nil,                        // 13: otp.v1.UserResponse.OauthEntry
-	(*structpb.Struct)(nil),    // 14: google.protobuf.Struct
+	(*SignUpUser)(nil),           // 0: otp.v1.SignUpUser
+	(*LoginOptions)(nil),         // 1: otp.v1.LoginOptions
+	(*StartRequest)(nil),         // 2: otp.v1.StartRequest
+	(*StartResponse)(nil),        // 3: otp.v1.StartResponse
+	(*VerifyRequest)(nil),        // 4: otp.v1.VerifyRequest
+	(*UpdateEmailRequest)(nil),   // 5: otp.v1.UpdateEmailRequest
+	(*UpdatePhoneRequest)(nil),   // 6: otp.v1.UpdatePhoneRequest
+	(*UserTenant)(nil),           // 7: otp.v1.UserTenant
+	(*UserResponse)(nil),         // 8: otp.v1.UserResponse
+	(*JWTResponse)(nil),          // 9: otp.v1.JWTResponse
+	(*LoginHistoryEntry)(nil),    // 10: otp.v1.LoginHistoryEntry
+	(*LoginHistoryResponse)(nil), // 11: otp.v1.LoginHistoryResponse
+	nil,                          // 12: otp.v1.LoginOptions.TemplateOptionsEntry
+	nil,                          // 13: otp.v1.UpdateEmailRequest.TemplateOptionsEntry
+	nil,                          // 14: otp.v1.UpdatePhoneRequest.TemplateOptionsEntry
+	nil,                          // 15: otp.v1.UserResponse.OauthEntry
+	(*structpb.Struct)(nil),      // 16: google.protobuf.Struct
 }
 var file_otp_v1_messages_proto_depIdxs = []int32{
-	14, // 0: otp.v1.LoginOptions.custom_claims:type_name -> google.protobuf.Struct
-	10, // 1: otp.v1.LoginOptions.template_options:type_name -> otp.v1.LoginOptions.TemplateOptionsEntry
+	16, // 0: otp.v1.LoginOptions.custom_claims:type_name -> google.protobuf.Struct
+	12, // 1: otp.v1.LoginOptions.template_options:type_name -> otp.v1.LoginOptions.TemplateOptionsEntry
 	0,  // 2: otp.v1.StartRequest.user:type_name -> otp.v1.SignUpUser
 	1,  // 3: otp.v1.StartRequest.login_options:type_name -> otp.v1.LoginOptions
-	11, // 4: otp.v1.UpdateEmailRequest.template_options:type_name -> otp.v1.UpdateEmailRequest.TemplateOptionsEntry
-	12, // 5: otp.v1.UpdatePhoneRequest.template_options:type_name -> otp.v1.UpdatePhoneRequest.TemplateOptionsEntry
+	13, // 4: otp.v1.UpdateEmailRequest.template_options:type_name -> otp.v1.UpdateEmailRequest.TemplateOptionsEntry
+	14, // 5: otp.v1.UpdatePhoneRequest.template_options:type_name -> otp.v1.UpdatePhoneRequest.TemplateOptionsEntry
 	7,  // 6: otp.v1.UserResponse.user_tenants:type_name -> otp.v1.UserTenant
-	14, // 7: otp.v1.UserResponse.custom_attributes:type_name -> google.protobuf.Struct
-	13, // 8: otp.v1.UserResponse.oauth:type_name -> otp.v1.UserResponse.OauthEntry
+	16, // 7: otp.v1.UserResponse.custom_attributes:type_name -> google.protobuf.Struct
+	15, // 8: otp.v1.UserResponse.oauth:type_name -> otp.v1.UserResponse.OauthEntry
 	8,  // 9: otp.v1.JWTResponse.user:type_name -> otp.v1.UserResponse
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	10, // 10: otp.v1.LoginHistoryResponse.history:type_name -> otp.v1.LoginHistoryEntry
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_otp_v1_messages_proto_init() }
@@ -1335,7 +1494,7 @@ func file_otp_v1_messages_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_otp_v1_messages_proto_rawDesc), len(file_otp_v1_messages_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -9,6 +9,7 @@ package otpv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -21,6 +22,210 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// MyTenantsRequest: dct asks for the current tenant only; ids filters.
+type MyTenantsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Dct           bool                   `protobuf:"varint,1,opt,name=dct,proto3" json:"dct,omitempty"`
+	Ids           []string               `protobuf:"bytes,2,rep,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MyTenantsRequest) Reset() {
+	*x = MyTenantsRequest{}
+	mi := &file_otp_v1_session_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MyTenantsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MyTenantsRequest) ProtoMessage() {}
+
+func (x *MyTenantsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_otp_v1_session_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MyTenantsRequest.ProtoReflect.Descriptor instead.
+func (*MyTenantsRequest) Descriptor() ([]byte, []int) {
+	return file_otp_v1_session_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *MyTenantsRequest) GetDct() bool {
+	if x != nil {
+		return x.Dct
+	}
+	return false
+}
+
+func (x *MyTenantsRequest) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+// Tenant is one tenant of the user.
+type Tenant struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Id               string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name             string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	CustomAttributes *structpb.Struct       `protobuf:"bytes,3,opt,name=custom_attributes,json=customAttributes,proto3" json:"custom_attributes,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Tenant) Reset() {
+	*x = Tenant{}
+	mi := &file_otp_v1_session_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Tenant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Tenant) ProtoMessage() {}
+
+func (x *Tenant) ProtoReflect() protoreflect.Message {
+	mi := &file_otp_v1_session_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Tenant.ProtoReflect.Descriptor instead.
+func (*Tenant) Descriptor() ([]byte, []int) {
+	return file_otp_v1_session_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Tenant) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Tenant) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Tenant) GetCustomAttributes() *structpb.Struct {
+	if x != nil {
+		return x.CustomAttributes
+	}
+	return nil
+}
+
+// MyTenantsResponse lists tenants.
+type MyTenantsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenants       []*Tenant              `protobuf:"bytes,1,rep,name=tenants,proto3" json:"tenants,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MyTenantsResponse) Reset() {
+	*x = MyTenantsResponse{}
+	mi := &file_otp_v1_session_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MyTenantsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MyTenantsResponse) ProtoMessage() {}
+
+func (x *MyTenantsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_otp_v1_session_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MyTenantsResponse.ProtoReflect.Descriptor instead.
+func (*MyTenantsResponse) Descriptor() ([]byte, []int) {
+	return file_otp_v1_session_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MyTenantsResponse) GetTenants() []*Tenant {
+	if x != nil {
+		return x.Tenants
+	}
+	return nil
+}
+
+// SelectTenantRequest names the tenant to make current.
+type SelectTenantRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tenant        string                 `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SelectTenantRequest) Reset() {
+	*x = SelectTenantRequest{}
+	mi := &file_otp_v1_session_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SelectTenantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SelectTenantRequest) ProtoMessage() {}
+
+func (x *SelectTenantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_otp_v1_session_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SelectTenantRequest.ProtoReflect.Descriptor instead.
+func (*SelectTenantRequest) Descriptor() ([]byte, []int) {
+	return file_otp_v1_session_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SelectTenantRequest) GetTenant() string {
+	if x != nil {
+		return x.Tenant
+	}
+	return ""
+}
+
 // RefreshRequest may be empty; the Go SDK sends no body at all.
 type RefreshRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -31,7 +236,7 @@ type RefreshRequest struct {
 
 func (x *RefreshRequest) Reset() {
 	*x = RefreshRequest{}
-	mi := &file_otp_v1_session_proto_msgTypes[0]
+	mi := &file_otp_v1_session_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -43,7 +248,7 @@ func (x *RefreshRequest) String() string {
 func (*RefreshRequest) ProtoMessage() {}
 
 func (x *RefreshRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_otp_v1_session_proto_msgTypes[0]
+	mi := &file_otp_v1_session_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -56,7 +261,7 @@ func (x *RefreshRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RefreshRequest.ProtoReflect.Descriptor instead.
 func (*RefreshRequest) Descriptor() ([]byte, []int) {
-	return file_otp_v1_session_proto_rawDescGZIP(), []int{0}
+	return file_otp_v1_session_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RefreshRequest) GetExternalToken() string {
@@ -75,7 +280,7 @@ type LogoutRequest struct {
 
 func (x *LogoutRequest) Reset() {
 	*x = LogoutRequest{}
-	mi := &file_otp_v1_session_proto_msgTypes[1]
+	mi := &file_otp_v1_session_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -87,7 +292,7 @@ func (x *LogoutRequest) String() string {
 func (*LogoutRequest) ProtoMessage() {}
 
 func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_otp_v1_session_proto_msgTypes[1]
+	mi := &file_otp_v1_session_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -100,7 +305,7 @@ func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutRequest.ProtoReflect.Descriptor instead.
 func (*LogoutRequest) Descriptor() ([]byte, []int) {
-	return file_otp_v1_session_proto_rawDescGZIP(), []int{1}
+	return file_otp_v1_session_proto_rawDescGZIP(), []int{5}
 }
 
 // LogoutResponse is always the empty object.
@@ -112,7 +317,7 @@ type LogoutResponse struct {
 
 func (x *LogoutResponse) Reset() {
 	*x = LogoutResponse{}
-	mi := &file_otp_v1_session_proto_msgTypes[2]
+	mi := &file_otp_v1_session_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -124,7 +329,7 @@ func (x *LogoutResponse) String() string {
 func (*LogoutResponse) ProtoMessage() {}
 
 func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_otp_v1_session_proto_msgTypes[2]
+	mi := &file_otp_v1_session_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -137,7 +342,7 @@ func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutResponse.ProtoReflect.Descriptor instead.
 func (*LogoutResponse) Descriptor() ([]byte, []int) {
-	return file_otp_v1_session_proto_rawDescGZIP(), []int{2}
+	return file_otp_v1_session_proto_rawDescGZIP(), []int{6}
 }
 
 // MeRequest has no fields; the user comes from the refresh JWT.
@@ -149,7 +354,7 @@ type MeRequest struct {
 
 func (x *MeRequest) Reset() {
 	*x = MeRequest{}
-	mi := &file_otp_v1_session_proto_msgTypes[3]
+	mi := &file_otp_v1_session_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -161,7 +366,7 @@ func (x *MeRequest) String() string {
 func (*MeRequest) ProtoMessage() {}
 
 func (x *MeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_otp_v1_session_proto_msgTypes[3]
+	mi := &file_otp_v1_session_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -174,7 +379,7 @@ func (x *MeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MeRequest.ProtoReflect.Descriptor instead.
 func (*MeRequest) Descriptor() ([]byte, []int) {
-	return file_otp_v1_session_proto_rawDescGZIP(), []int{3}
+	return file_otp_v1_session_proto_rawDescGZIP(), []int{7}
 }
 
 // GetKeysRequest names the project whose public keys to list.
@@ -187,7 +392,7 @@ type GetKeysRequest struct {
 
 func (x *GetKeysRequest) Reset() {
 	*x = GetKeysRequest{}
-	mi := &file_otp_v1_session_proto_msgTypes[4]
+	mi := &file_otp_v1_session_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -199,7 +404,7 @@ func (x *GetKeysRequest) String() string {
 func (*GetKeysRequest) ProtoMessage() {}
 
 func (x *GetKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_otp_v1_session_proto_msgTypes[4]
+	mi := &file_otp_v1_session_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -212,7 +417,7 @@ func (x *GetKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeysRequest.ProtoReflect.Descriptor instead.
 func (*GetKeysRequest) Descriptor() ([]byte, []int) {
-	return file_otp_v1_session_proto_rawDescGZIP(), []int{4}
+	return file_otp_v1_session_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetKeysRequest) GetProjectId() string {
@@ -241,7 +446,7 @@ type Jwk struct {
 
 func (x *Jwk) Reset() {
 	*x = Jwk{}
-	mi := &file_otp_v1_session_proto_msgTypes[5]
+	mi := &file_otp_v1_session_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -253,7 +458,7 @@ func (x *Jwk) String() string {
 func (*Jwk) ProtoMessage() {}
 
 func (x *Jwk) ProtoReflect() protoreflect.Message {
-	mi := &file_otp_v1_session_proto_msgTypes[5]
+	mi := &file_otp_v1_session_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -266,7 +471,7 @@ func (x *Jwk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Jwk.ProtoReflect.Descriptor instead.
 func (*Jwk) Descriptor() ([]byte, []int) {
-	return file_otp_v1_session_proto_rawDescGZIP(), []int{5}
+	return file_otp_v1_session_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Jwk) GetKty() string {
@@ -343,7 +548,7 @@ type GetKeysResponse struct {
 
 func (x *GetKeysResponse) Reset() {
 	*x = GetKeysResponse{}
-	mi := &file_otp_v1_session_proto_msgTypes[6]
+	mi := &file_otp_v1_session_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -355,7 +560,7 @@ func (x *GetKeysResponse) String() string {
 func (*GetKeysResponse) ProtoMessage() {}
 
 func (x *GetKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_otp_v1_session_proto_msgTypes[6]
+	mi := &file_otp_v1_session_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -368,7 +573,7 @@ func (x *GetKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetKeysResponse.ProtoReflect.Descriptor instead.
 func (*GetKeysResponse) Descriptor() ([]byte, []int) {
-	return file_otp_v1_session_proto_rawDescGZIP(), []int{6}
+	return file_otp_v1_session_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetKeysResponse) GetKeys() []*Jwk {
@@ -382,7 +587,18 @@ var File_otp_v1_session_proto protoreflect.FileDescriptor
 
 const file_otp_v1_session_proto_rawDesc = "" +
 	"\n" +
-	"\x14otp/v1/session.proto\x12\x06otp.v1\x1a\x15otp/v1/messages.proto\"7\n" +
+	"\x14otp/v1/session.proto\x12\x06otp.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x15otp/v1/messages.proto\"6\n" +
+	"\x10MyTenantsRequest\x12\x10\n" +
+	"\x03dct\x18\x01 \x01(\bR\x03dct\x12\x10\n" +
+	"\x03ids\x18\x02 \x03(\tR\x03ids\"r\n" +
+	"\x06Tenant\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12D\n" +
+	"\x11custom_attributes\x18\x03 \x01(\v2\x17.google.protobuf.StructR\x10customAttributes\"=\n" +
+	"\x11MyTenantsResponse\x12(\n" +
+	"\atenants\x18\x01 \x03(\v2\x0e.otp.v1.TenantR\atenants\"-\n" +
+	"\x13SelectTenantRequest\x12\x16\n" +
+	"\x06tenant\x18\x01 \x01(\tR\x06tenant\"7\n" +
 	"\x0eRefreshRequest\x12%\n" +
 	"\x0eexternal_token\x18\x01 \x01(\tR\rexternalToken\"\x0f\n" +
 	"\rLogoutRequest\"\x10\n" +
@@ -407,7 +623,7 @@ const file_otp_v1_session_proto_rawDesc = "" +
 	"\x02_nB\x04\n" +
 	"\x02_e\"2\n" +
 	"\x0fGetKeysResponse\x12\x1f\n" +
-	"\x04keys\x18\x01 \x03(\v2\v.otp.v1.JwkR\x04keys2\xdc\x02\n" +
+	"\x04keys\x18\x01 \x03(\v2\v.otp.v1.JwkR\x04keys2\x9c\x04\n" +
 	"\aSession\x126\n" +
 	"\aRefresh\x12\x16.otp.v1.RefreshRequest\x1a\x13.otp.v1.JWTResponse\x129\n" +
 	"\n" +
@@ -415,7 +631,10 @@ const file_otp_v1_session_proto_rawDesc = "" +
 	"\x06Logout\x12\x15.otp.v1.LogoutRequest\x1a\x16.otp.v1.LogoutResponse\x12:\n" +
 	"\tLogoutAll\x12\x15.otp.v1.LogoutRequest\x1a\x16.otp.v1.LogoutResponse\x12-\n" +
 	"\x02Me\x12\x11.otp.v1.MeRequest\x1a\x14.otp.v1.UserResponse\x12:\n" +
-	"\aGetKeys\x12\x16.otp.v1.GetKeysRequest\x1a\x17.otp.v1.GetKeysResponseB'Z%github.com/otpd/otpd/gen/otp/v1;otpv1b\x06proto3"
+	"\aGetKeys\x12\x16.otp.v1.GetKeysRequest\x1a\x17.otp.v1.GetKeysResponse\x12:\n" +
+	"\aHistory\x12\x11.otp.v1.MeRequest\x1a\x1c.otp.v1.LoginHistoryResponse\x12@\n" +
+	"\tMyTenants\x12\x18.otp.v1.MyTenantsRequest\x1a\x19.otp.v1.MyTenantsResponse\x12@\n" +
+	"\fSelectTenant\x12\x1b.otp.v1.SelectTenantRequest\x1a\x13.otp.v1.JWTResponseB'Z%github.com/otpd/otpd/gen/otp/v1;otpv1b\x06proto3"
 
 var (
 	file_otp_v1_session_proto_rawDescOnce sync.Once
@@ -429,37 +648,51 @@ func file_otp_v1_session_proto_rawDescGZIP() []byte {
 	return file_otp_v1_session_proto_rawDescData
 }
 
-var file_otp_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_otp_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_otp_v1_session_proto_goTypes = []any{
-	(*RefreshRequest)(nil),  // 0: otp.v1.RefreshRequest
-	(*LogoutRequest)(nil),   // 1: otp.v1.LogoutRequest
-	(*LogoutResponse)(nil),  // 2: otp.v1.LogoutResponse
-	(*MeRequest)(nil),       // 3: otp.v1.MeRequest
-	(*GetKeysRequest)(nil),  // 4: otp.v1.GetKeysRequest
-	(*Jwk)(nil),             // 5: otp.v1.Jwk
-	(*GetKeysResponse)(nil), // 6: otp.v1.GetKeysResponse
-	(*JWTResponse)(nil),     // 7: otp.v1.JWTResponse
-	(*UserResponse)(nil),    // 8: otp.v1.UserResponse
+	(*MyTenantsRequest)(nil),     // 0: otp.v1.MyTenantsRequest
+	(*Tenant)(nil),               // 1: otp.v1.Tenant
+	(*MyTenantsResponse)(nil),    // 2: otp.v1.MyTenantsResponse
+	(*SelectTenantRequest)(nil),  // 3: otp.v1.SelectTenantRequest
+	(*RefreshRequest)(nil),       // 4: otp.v1.RefreshRequest
+	(*LogoutRequest)(nil),        // 5: otp.v1.LogoutRequest
+	(*LogoutResponse)(nil),       // 6: otp.v1.LogoutResponse
+	(*MeRequest)(nil),            // 7: otp.v1.MeRequest
+	(*GetKeysRequest)(nil),       // 8: otp.v1.GetKeysRequest
+	(*Jwk)(nil),                  // 9: otp.v1.Jwk
+	(*GetKeysResponse)(nil),      // 10: otp.v1.GetKeysResponse
+	(*structpb.Struct)(nil),      // 11: google.protobuf.Struct
+	(*JWTResponse)(nil),          // 12: otp.v1.JWTResponse
+	(*UserResponse)(nil),         // 13: otp.v1.UserResponse
+	(*LoginHistoryResponse)(nil), // 14: otp.v1.LoginHistoryResponse
 }
 var file_otp_v1_session_proto_depIdxs = []int32{
-	5, // 0: otp.v1.GetKeysResponse.keys:type_name -> otp.v1.Jwk
-	0, // 1: otp.v1.Session.Refresh:input_type -> otp.v1.RefreshRequest
-	0, // 2: otp.v1.Session.TryRefresh:input_type -> otp.v1.RefreshRequest
-	1, // 3: otp.v1.Session.Logout:input_type -> otp.v1.LogoutRequest
-	1, // 4: otp.v1.Session.LogoutAll:input_type -> otp.v1.LogoutRequest
-	3, // 5: otp.v1.Session.Me:input_type -> otp.v1.MeRequest
-	4, // 6: otp.v1.Session.GetKeys:input_type -> otp.v1.GetKeysRequest
-	7, // 7: otp.v1.Session.Refresh:output_type -> otp.v1.JWTResponse
-	7, // 8: otp.v1.Session.TryRefresh:output_type -> otp.v1.JWTResponse
-	2, // 9: otp.v1.Session.Logout:output_type -> otp.v1.LogoutResponse
-	2, // 10: otp.v1.Session.LogoutAll:output_type -> otp.v1.LogoutResponse
-	8, // 11: otp.v1.Session.Me:output_type -> otp.v1.UserResponse
-	6, // 12: otp.v1.Session.GetKeys:output_type -> otp.v1.GetKeysResponse
-	7, // [7:13] is the sub-list for method output_type
-	1, // [1:7] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	11, // 0: otp.v1.Tenant.custom_attributes:type_name -> google.protobuf.Struct
+	1,  // 1: otp.v1.MyTenantsResponse.tenants:type_name -> otp.v1.Tenant
+	9,  // 2: otp.v1.GetKeysResponse.keys:type_name -> otp.v1.Jwk
+	4,  // 3: otp.v1.Session.Refresh:input_type -> otp.v1.RefreshRequest
+	4,  // 4: otp.v1.Session.TryRefresh:input_type -> otp.v1.RefreshRequest
+	5,  // 5: otp.v1.Session.Logout:input_type -> otp.v1.LogoutRequest
+	5,  // 6: otp.v1.Session.LogoutAll:input_type -> otp.v1.LogoutRequest
+	7,  // 7: otp.v1.Session.Me:input_type -> otp.v1.MeRequest
+	8,  // 8: otp.v1.Session.GetKeys:input_type -> otp.v1.GetKeysRequest
+	7,  // 9: otp.v1.Session.History:input_type -> otp.v1.MeRequest
+	0,  // 10: otp.v1.Session.MyTenants:input_type -> otp.v1.MyTenantsRequest
+	3,  // 11: otp.v1.Session.SelectTenant:input_type -> otp.v1.SelectTenantRequest
+	12, // 12: otp.v1.Session.Refresh:output_type -> otp.v1.JWTResponse
+	12, // 13: otp.v1.Session.TryRefresh:output_type -> otp.v1.JWTResponse
+	6,  // 14: otp.v1.Session.Logout:output_type -> otp.v1.LogoutResponse
+	6,  // 15: otp.v1.Session.LogoutAll:output_type -> otp.v1.LogoutResponse
+	13, // 16: otp.v1.Session.Me:output_type -> otp.v1.UserResponse
+	10, // 17: otp.v1.Session.GetKeys:output_type -> otp.v1.GetKeysResponse
+	14, // 18: otp.v1.Session.History:output_type -> otp.v1.LoginHistoryResponse
+	2,  // 19: otp.v1.Session.MyTenants:output_type -> otp.v1.MyTenantsResponse
+	12, // 20: otp.v1.Session.SelectTenant:output_type -> otp.v1.JWTResponse
+	12, // [12:21] is the sub-list for method output_type
+	3,  // [3:12] is the sub-list for method input_type
+	3,  // [3:3] is the sub-list for extension type_name
+	3,  // [3:3] is the sub-list for extension extendee
+	0,  // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_otp_v1_session_proto_init() }
@@ -468,14 +701,14 @@ func file_otp_v1_session_proto_init() {
 		return
 	}
 	file_otp_v1_messages_proto_init()
-	file_otp_v1_session_proto_msgTypes[5].OneofWrappers = []any{}
+	file_otp_v1_session_proto_msgTypes[9].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_otp_v1_session_proto_rawDesc), len(file_otp_v1_session_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,12 +19,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Session_Refresh_FullMethodName    = "/otp.v1.Session/Refresh"
-	Session_TryRefresh_FullMethodName = "/otp.v1.Session/TryRefresh"
-	Session_Logout_FullMethodName     = "/otp.v1.Session/Logout"
-	Session_LogoutAll_FullMethodName  = "/otp.v1.Session/LogoutAll"
-	Session_Me_FullMethodName         = "/otp.v1.Session/Me"
-	Session_GetKeys_FullMethodName    = "/otp.v1.Session/GetKeys"
+	Session_Refresh_FullMethodName      = "/otp.v1.Session/Refresh"
+	Session_TryRefresh_FullMethodName   = "/otp.v1.Session/TryRefresh"
+	Session_Logout_FullMethodName       = "/otp.v1.Session/Logout"
+	Session_LogoutAll_FullMethodName    = "/otp.v1.Session/LogoutAll"
+	Session_Me_FullMethodName           = "/otp.v1.Session/Me"
+	Session_GetKeys_FullMethodName      = "/otp.v1.Session/GetKeys"
+	Session_History_FullMethodName      = "/otp.v1.Session/History"
+	Session_MyTenants_FullMethodName    = "/otp.v1.Session/MyTenants"
+	Session_SelectTenant_FullMethodName = "/otp.v1.Session/SelectTenant"
 )
 
 // SessionClient is the client API for Session service.
@@ -41,6 +44,14 @@ type SessionClient interface {
 	LogoutAll(ctx context.Context, in *LogoutRequest, opts ...grpc.CallOption) (*LogoutResponse, error)
 	Me(ctx context.Context, in *MeRequest, opts ...grpc.CallOption) (*UserResponse, error)
 	GetKeys(ctx context.Context, in *GetKeysRequest, opts ...grpc.CallOption) (*GetKeysResponse, error)
+	// History lists the signed-in user's recent logins.
+	History(ctx context.Context, in *MeRequest, opts ...grpc.CallOption) (*LoginHistoryResponse, error)
+	// MyTenants lists the signed-in user's tenants: always none (otpd has no
+	// tenants).
+	MyTenants(ctx context.Context, in *MyTenantsRequest, opts ...grpc.CallOption) (*MyTenantsResponse, error)
+	// SelectTenant sets the current tenant; with no tenants every id is
+	// unknown (E011002).
+	SelectTenant(ctx context.Context, in *SelectTenantRequest, opts ...grpc.CallOption) (*JWTResponse, error)
 }
 
 type sessionClient struct {
@@ -111,6 +122,36 @@ func (c *sessionClient) GetKeys(ctx context.Context, in *GetKeysRequest, opts ..
 	return out, nil
 }
 
+func (c *sessionClient) History(ctx context.Context, in *MeRequest, opts ...grpc.CallOption) (*LoginHistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LoginHistoryResponse)
+	err := c.cc.Invoke(ctx, Session_History_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sessionClient) MyTenants(ctx context.Context, in *MyTenantsRequest, opts ...grpc.CallOption) (*MyTenantsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MyTenantsResponse)
+	err := c.cc.Invoke(ctx, Session_MyTenants_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *sessionClient) SelectTenant(ctx context.Context, in *SelectTenantRequest, opts ...grpc.CallOption) (*JWTResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(JWTResponse)
+	err := c.cc.Invoke(ctx, Session_SelectTenant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SessionServer is the server API for Session service.
 // All implementations should embed UnimplementedSessionServer
 // for forward compatibility.
@@ -125,6 +166,14 @@ type SessionServer interface {
 	LogoutAll(context.Context, *LogoutRequest) (*LogoutResponse, error)
 	Me(context.Context, *MeRequest) (*UserResponse, error)
 	GetKeys(context.Context, *GetKeysRequest) (*GetKeysResponse, error)
+	// History lists the signed-in user's recent logins.
+	History(context.Context, *MeRequest) (*LoginHistoryResponse, error)
+	// MyTenants lists the signed-in user's tenants: always none (otpd has no
+	// tenants).
+	MyTenants(context.Context, *MyTenantsRequest) (*MyTenantsResponse, error)
+	// SelectTenant sets the current tenant; with no tenants every id is
+	// unknown (E011002).
+	SelectTenant(context.Context, *SelectTenantRequest) (*JWTResponse, error)
 }
 
 // UnimplementedSessionServer should be embedded to have
@@ -151,6 +200,15 @@ func (UnimplementedSessionServer) Me(context.Context, *MeRequest) (*UserResponse
 }
 func (UnimplementedSessionServer) GetKeys(context.Context, *GetKeysRequest) (*GetKeysResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetKeys not implemented")
+}
+func (UnimplementedSessionServer) History(context.Context, *MeRequest) (*LoginHistoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method History not implemented")
+}
+func (UnimplementedSessionServer) MyTenants(context.Context, *MyTenantsRequest) (*MyTenantsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MyTenants not implemented")
+}
+func (UnimplementedSessionServer) SelectTenant(context.Context, *SelectTenantRequest) (*JWTResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SelectTenant not implemented")
 }
 func (UnimplementedSessionServer) testEmbeddedByValue() {}
 
@@ -280,6 +338,60 @@ func _Session_GetKeys_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Session_History_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionServer).History(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Session_History_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionServer).History(ctx, req.(*MeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Session_MyTenants_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MyTenantsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionServer).MyTenants(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Session_MyTenants_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionServer).MyTenants(ctx, req.(*MyTenantsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Session_SelectTenant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SelectTenantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionServer).SelectTenant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Session_SelectTenant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionServer).SelectTenant(ctx, req.(*SelectTenantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Session_ServiceDesc is the grpc.ServiceDesc for Session service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -310,6 +422,18 @@ var Session_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetKeys",
 			Handler:    _Session_GetKeys_Handler,
+		},
+		{
+			MethodName: "History",
+			Handler:    _Session_History_Handler,
+		},
+		{
+			MethodName: "MyTenants",
+			Handler:    _Session_MyTenants_Handler,
+		},
+		{
+			MethodName: "SelectTenant",
+			Handler:    _Session_SelectTenant_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
