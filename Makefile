@@ -20,6 +20,7 @@ run:
 ## compatibility test runs Descope's Node SDK (installed with npm ci).
 test: sdk-deps
 	@scripts/ensure-redis-server.sh || echo "warning: redis-server unavailable; real-Redis tests will skip (they fail under CI=true)" >&2
+	@scripts/ensure-chromium.sh >/dev/null || echo "warning: chromium unavailable; the console's browser tests will skip (they fail under CI=true)" >&2
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 ## test-cluster: only the real Redis Cluster / Sentinel / fault tests (also

@@ -79,6 +79,12 @@ type Config struct {
 	// Default: "*" in embedded mode, none otherwise; "*" with a real Redis
 	// needs OTPD_CORS_ALLOW_ANY=true.
 	CORSOrigins []string
+	// DevConsole serves the development console (/dev/): on by default in
+	// embedded mode only; OTPD_DEV_CONSOLE=true forces it on (also with a
+	// real Redis, and for non-loopback clients), false turns it off.
+	DevConsole bool
+	// DevConsoleForced is OTPD_DEV_CONSOLE=true.
+	DevConsoleForced bool
 	// AdminAddr serves /metrics and /debug/pprof/ ("" = no admin listener).
 	AdminAddr string
 	// GRPCReflection registers the reflection service (grpcurl, ghz).
@@ -215,6 +221,15 @@ func Load(env Env, read ReadFile) (*Config, error) {
 		WorkerMetricsAddr: get("OTPD_WORKER_METRICS_ADDR", ""),
 	}
 	var errs []error
+	switch v := get("OTPD_DEV_CONSOLE", ""); v {
+	case "":
+		c.DevConsole = c.Embedded()
+	case "true":
+		c.DevConsole, c.DevConsoleForced = true, true
+	case "false":
+	default:
+		errs = append(errs, fmt.Errorf("OTPD_DEV_CONSOLE: %q must be true or false (unset: on in embedded mode only)", v))
+	}
 	for _, t := range strings.Split(get("OTPD_TRUSTED_PROXIES", ""), ",") {
 		if t = strings.TrimSpace(t); t == "" {
 			continue

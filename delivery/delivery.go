@@ -38,7 +38,8 @@ type Sender interface {
 // each delivery, code included, as one JSON line. Never use it in
 // production.
 type LogProvider struct {
-	log *slog.Logger
+	log     *slog.Logger
+	observe func(Outgoing)
 }
 
 var _ Provider = (*LogProvider)(nil)
@@ -48,8 +49,16 @@ func NewLogProvider(w io.Writer) *LogProvider {
 	return &LogProvider{log: slog.New(slog.NewJSONHandler(w, nil))}
 }
 
+// Observe makes the provider hand every delivery it logs to f as well
+// (the development console's inbox). Call it before the first Send; f must
+// be safe for concurrent use.
+func (p *LogProvider) Observe(f func(Outgoing)) { p.observe = f }
+
 // Send logs the delivery.
 func (p *LogProvider) Send(ctx context.Context, o Outgoing) error {
+	if p.observe != nil {
+		p.observe(o)
+	}
 	p.log.LogAttrs(ctx, slog.LevelInfo, "otp message",
 		slog.String("provider", "log"),
 		slog.String("id", o.ID),

@@ -35,6 +35,13 @@ func (c *captureSender) Send(_ context.Context, m delivery.Message) error {
 
 func newEngine(t *testing.T) (*flow.Engine, *flow.Project, *captureSender) {
 	t.Helper()
+	e, p, snd, _ := newEngineWith(t, nil)
+	return e, p, snd
+}
+
+// newEngineWith is newEngine with the Users store wrapped (nil: as is).
+func newEngineWith(t *testing.T, wrap func(store.Users) store.Users) (*flow.Engine, *flow.Project, *captureSender, store.Users) {
+	t.Helper()
 	_, c := testredis.Mini(t)
 	st := store.NewRedisStore(c)
 	h, err := otpcode.NewHasher([][]byte{[]byte("0123456789abcdef0123456789abcdef")})
@@ -49,11 +56,15 @@ func newEngine(t *testing.T) (*flow.Engine, *flow.Project, *captureSender) {
 		t.Fatal(err)
 	}
 	snd := &captureSender{}
-	e := flow.New(flow.Deps{Codes: st, Users: st, Sessions: st, Accounts: st, Gen: otpcode.NewGenerator(rand.Reader),
+	var users store.Users = st
+	if wrap != nil {
+		users = wrap(st)
+	}
+	e := flow.New(flow.Deps{Codes: st, Users: users, Sessions: st, Accounts: st, Gen: otpcode.NewGenerator(rand.Reader),
 		Hasher: h, Sender: snd, Clock: clk, Random: rand.Reader, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	p := &flow.Project{ID: "P1", CodeLength: 6, CodeTTL: 5 * time.Minute, MaxAttempts: 5, Issuer: iss, Keys: ks,
 		CookiePath: "/", RefreshTTL: time.Hour, SessionTTL: time.Minute}
-	return e, p, snd
+	return e, p, snd, users
 }
 
 // TestDeliveryOptionsReachTheSender: templateOptions, templateId, locale

@@ -100,16 +100,17 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		// The login id changed hands between start and verify.
 		return VerifyOutput{}, apierr.ErrRefreshInvalid.With("The loginId no longer belongs to the signed-in user")
 	}
+	key := store.CodeKey{Project: p.ID, LoginID: loginID, Channel: string(in.Channel)}
 	var user store.User
 	if pend.Update != nil {
 		if user, err = e.applyUpdate(ctx, p, in.Channel, uid, res.Address, pend.Update); err != nil {
-			return VerifyOutput{}, err
+			return VerifyOutput{}, e.giveBack(ctx, key, res.UserID, err)
 		}
 		uid = user.UserID
 	}
 	pair, err := p.Issuer.Mint(token.Subject{UserID: uid, AMR: pend.amr(in.Channel), Nsec: pend.Nsec, StepUp: pend.StepUp})
 	if err != nil {
-		return VerifyOutput{}, fmt.Errorf("minting tokens: %w", err)
+		return VerifyOutput{}, e.giveBack(ctx, key, res.UserID, fmt.Errorf("minting tokens: %w", err))
 	}
 	login := store.Login{
 		Project: p.ID, UserID: uid, LoginID: loginID, Contact: res.Contact,
@@ -143,12 +144,30 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		return VerifyOutput{}, apierr.ErrUserDisabled
 	}
 	if err != nil {
-		return VerifyOutput{}, storeErr(err)
+		return VerifyOutput{}, e.giveBack(ctx, key, res.UserID, storeErr(err))
 	}
 	if pend.Update != nil {
 		e.index(ctx, p, user)
 	}
 	return VerifyOutput{Tokens: pair, User: user, FirstSeen: first}, nil
+}
+
+// giveBack is the failure path of a verify whose code was consumed: when a
+// later step failed for a reason the SDK's retry may not meet again (Redis
+// unreachable, an internal error: 503 or 500), the code is given back and a
+// fresh binding undone, so that the retry is answered as the first try
+// would have been rather than "wrong code", and no login id is left
+// pointing at a user record that was never written. Refusals (a conflict,
+// a disabled user) keep the code spent.
+func (e *Engine) giveBack(ctx context.Context, key store.CodeKey, uid string, err error) error {
+	var domain *apierr.Error
+	if errors.As(err, &domain) && !errors.Is(err, apierr.ErrUnavailable) && !errors.Is(err, apierr.ErrInternal) {
+		return err
+	}
+	if uerr := e.codes.UndoVerify(ctx, key, uid); uerr != nil {
+		e.log.WarnContext(ctx, "could not give back a consumed code after a failed verify", "project", key.Project, "error", uerr)
+	}
+	return err
 }
 
 // deadCode tells when a new code may be requested: after the resend

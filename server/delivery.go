@@ -31,6 +31,9 @@ type Delivery struct {
 	Sealer   *seal.Sealer
 	Handler  queue.Handler
 	Producer *queue.Producer
+	// Log is the development log provider (whether or not a project uses
+	// it); the development console observes it.
+	Log      *delivery.LogProvider
 	projects map[string]projectDelivery
 }
 
@@ -117,7 +120,7 @@ func BuildDelivery(cfg *config.Config, read config.ReadFile, env config.Env, cod
 		return prov.Send(ctx, delivery.Outgoing{ID: j.ID, Attempt: j.Attempt, Project: j.Project, Channel: j.Channel,
 			To: j.To, Code: j.Code, ExpiresAt: j.ExpiresAt, Rendered: rendered})
 	}
-	return &Delivery{Sealer: s, Handler: handler, Producer: queue.NewProducer(s, cfg.QueueMaxLen, rand.Reader), projects: byProject}, nil
+	return &Delivery{Sealer: s, Handler: handler, Producer: queue.NewProducer(s, cfg.QueueMaxLen, rand.Reader), projects: byProject, Log: logProvider}, nil
 }
 
 func newProvider(pc config.Provider, read config.ReadFile, env config.Env, hc *http.Client, clk func() time.Time, logp delivery.Provider) (delivery.Provider, error) {

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -40,6 +41,7 @@ import (
 	"github.com/otpd/otpd/otpcode"
 	"github.com/otpd/otpd/service"
 	"github.com/otpd/otpd/store"
+	"github.com/otpd/otpd/tracing"
 )
 
 // Options are the server's dependencies. Zero values get production
@@ -71,6 +73,9 @@ type Options struct {
 	FirstMessageTimeout time.Duration
 	// ShutdownTimeout bounds graceful shutdown (10s by default).
 	ShutdownTimeout time.Duration
+	// Tracer, when set, traces gRPC, REST, Redis and deliveries (package
+	// tracing; nil: off).
+	Tracer trace.TracerProvider
 	// WorkerOptions tune the in-process delivery workers (Concurrency and
 	// MaxAttempts default to the config's OTPD_WORKERS and
 	// OTPD_DELIVERY_MAX_ATTEMPTS).
@@ -135,6 +140,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	dlv.Handler = tracing.Deliveries(o.Tracer, dlv.Handler)
+	if err := tracing.InstrumentRedis(o.Tracer, o.Redis); err != nil {
+		return nil, err
+	}
 	queueMetrics, err := queue.NewMetrics(o.Registry)
 	if err != nil {
 		return nil, err
@@ -187,7 +196,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		grpc.ChainUnaryInterceptor(chain),
 		// Reuse handler goroutines: a fresh goroutine per RPC regrows its
 		// stack on every call (copystack was 9% of a start's CPU).
-		grpc.NumStreamWorkers(streamWorkers))...)
+		grpc.NumStreamWorkers(streamWorkers), tracing.GRPCServerOption(o.Tracer))...)
 	local := inproc.New(chain)
 	// Every service on gs is registered through the decoder.
 	gsr := decoder.Register(gs)
@@ -237,6 +246,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	s.admin = adminHandler(o.Registry, http.HandlerFunc(s.watch.serveHTTP), o.Pprof)
 	extra := map[string]http.Handler{"/healthz": http.HandlerFunc(s.watch.serveHTTP)}
+	devRoutes(ctx, o, dlv, extra)
 	rest, err := gateway.New(ctx, gateway.Options{
 		Conn:        local,
 		CORSOrigins: o.Config.CORSOrigins,
@@ -246,7 +256,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.rest = rest
+	s.rest = tracing.HTTPHandler(o.Tracer, rest)
 	return s, nil
 }
 

@@ -18,6 +18,9 @@ var (
 
 	limitsScript = redis.NewScript(limitsLib + limitsSrc)
 
+	//go:embed lua/undo_verify.lua
+	undoVerifySrc    string
+	undoVerifyScript = redis.NewScript(undoVerifySrc)
 	//go:embed lua/undo.lua
 	undoSrc    string
 	undoScript = redis.NewScript(undoSrc)
@@ -49,6 +52,18 @@ func (s *RedisStore) undo(ctx context.Context, codeKey string, hash []byte, bs [
 		args = append(args, b.Count, b.Window.Milliseconds())
 	}
 	return undoScript.Run(ctx, s.c, keys, args...).Err()
+}
+
+// UndoVerify implements Codes.
+func (s *RedisStore) UndoVerify(ctx context.Context, k CodeKey, userID string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+	defer cancel()
+	code := CodeKeyName(k)
+	err := undoVerifyScript.Run(ctx, s.c, []string{code, LoginKey(k.Project, k.LoginID), code + ":used"}, userID).Err()
+	if err != nil {
+		return unavailable(err)
+	}
+	return nil
 }
 
 // Bucket is one rate limit to charge: Count events per Window, with a

@@ -164,6 +164,12 @@ type Codes interface {
 	// the code atomically (one success under any concurrency) and binds the
 	// login id to a user id.
 	VerifyCode(ctx context.Context, a Attempt) (VerifyResult, error)
+	// UndoVerify gives back the code a successful VerifyCode consumed for
+	// userID (and unbinds the login id if that verify bound it to a fresh
+	// user id), when the login's next step failed: the retry of the verify
+	// then succeeds. Best effort, within a minute of the verify; it runs
+	// with its own short deadline.
+	UndoVerify(ctx context.Context, k CodeKey, userID string) error
 }
 
 // User is the stored user record.

@@ -4,6 +4,7 @@
 //
 //	otpd          serve gRPC and REST (and, unless OTPD_WORKERS=0, deliver)
 //	otpd worker   only deliver queued messages (needs OTPD_REDIS_URL)
+//	otpd keygen | config check | version | deadletters   operator tools (otpd help)
 package main
 
 import (
@@ -28,6 +29,7 @@ import (
 	"github.com/otpd/otpd/redisconn"
 	"github.com/otpd/otpd/server"
 	"github.com/otpd/otpd/store"
+	"github.com/otpd/otpd/tracing"
 )
 
 func main() {
@@ -40,6 +42,9 @@ func main() {
 }
 
 func realMain(ctx context.Context, args []string) error {
+	if handled, err := runTool(ctx, args, toolEnv{stdout: os.Stdout, stderr: os.Stderr, env: os.LookupEnv, read: os.ReadFile}); handled {
+		return err
+	}
 	cfg, err := config.Load(os.LookupEnv, os.ReadFile)
 	if err != nil {
 		return err
@@ -50,7 +55,7 @@ func realMain(ctx context.Context, args []string) error {
 	case len(args) == 1 && args[0] == "worker":
 		return runWorker(ctx, cfg, clk, log)
 	case len(args) > 0:
-		return fmt.Errorf("unknown arguments %q (usage: otpd [worker])", args)
+		return fmt.Errorf("unknown arguments %q (see otpd help)", args)
 	}
 
 	rdb, closeRedis, err := openRedis(cfg, clk, log)
@@ -58,8 +63,13 @@ func realMain(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeRedis()
+	tp, stopTracing, err := tracing.Setup(ctx, os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	defer stopTracing(context.WithoutCancel(ctx))
 
-	opts := server.Options{
+	opts := server.Options{Tracer: tp,
 		Config: cfg, Redis: rdb, Clock: clk, Log: log, CodeLog: os.Stdout, Registry: newRegistry(),
 		Pprof: os.Getenv("OTPD_PPROF") == "true",
 	}
@@ -92,7 +102,11 @@ func realMain(ctx context.Context, args []string) error {
 	}
 	log.Info("otpd serving", "grpc", gl.Addr().String(), "http", hl.Addr().String(),
 		"projects", ids, "embeddedRedis", cfg.Embedded())
-	fmt.Fprintf(os.Stderr, "\notpd: project id %v; gRPC on %s, REST on http://%s\n\n", ids, gl.Addr(), hl.Addr())
+	fmt.Fprintf(os.Stderr, "\notpd: project id %v; gRPC on %s, REST on http://%s\n", ids, gl.Addr(), hl.Addr())
+	if cfg.DevConsole {
+		fmt.Fprintf(os.Stderr, "otpd: development console on http://%s/dev/ (codes in clear; development only)\n", hl.Addr())
+	}
+	fmt.Fprintln(os.Stderr)
 	return srv.ServeListeners(ctx, server.Listeners{GRPC: gl, HTTP: hl, Admin: al})
 }
 
@@ -129,6 +143,15 @@ func runWorker(ctx context.Context, cfg *config.Config, clk clock.Clock, log *sl
 	if err != nil {
 		return err
 	}
+	tp, stopTracing, err := tracing.Setup(ctx, os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	defer stopTracing(context.WithoutCancel(ctx))
+	if err := tracing.InstrumentRedis(tp, rdb); err != nil {
+		return err
+	}
+	dlv.Handler = tracing.Deliveries(tp, dlv.Handler)
 	m, err := queue.NewMetrics(reg)
 	if err != nil {
 		return err

@@ -60,7 +60,6 @@ if uid and redis.call('HGET', KEYS[2], 'dis') == '1' then
   redis.call('DEL', KEYS[1])
   return {'disabled', '', '', '', '', '0', '0', dry}
 end
-redis.call('DEL', KEYS[1])
 -- A code issued to a new user ('n') binds the login id to a new user id;
 -- if a user took the login id meanwhile, the code (sent to an address that
 -- user never proved) must not sign into it. A code issued to an existing
@@ -69,9 +68,11 @@ redis.call('DEL', KEYS[1])
 local new = not uid
 if rec[11] then new = rec[11] == '1' end
 if new and uid then
+  redis.call('DEL', KEYS[1])
   return {'exists', '', '', '', '', '0', '0', dry}
 end
 if not new and not uid then
+  redis.call('DEL', KEYS[1])
   return {'notfound', '', '', '', '', '0', '0', dry}
 end
 local fresh = '0'
@@ -80,5 +81,14 @@ if new then
   fresh = '1'
   redis.call('HSET', KEYS[2], 'uid', uid, rec[8], rec[3])
 end
+-- The consumed record is kept for a minute under <code key>:used (same
+-- slot), with the user it signed in, so that if the login's next step
+-- fails (503) undo_verify.lua can give the code back for the SDK's retry.
+-- It is not a live code: no verify reads it.
+local ttl = redis.call('PTTL', KEYS[1])
+local used = KEYS[1] .. ':used'
+redis.call('RENAME', KEYS[1], used)
+redis.call('HSET', used, 'b', uid, 'fr', fresh, 't', ttl)
+redis.call('PEXPIRE', used, 60000)
 if KEYS[3 + B] then redis.call('DEL', KEYS[3 + B]) end
 return {'ok', purpose, rec[3], rec[7] or '', uid, fresh, '0', dry}

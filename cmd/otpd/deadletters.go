@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/otpd/otpd/address"
+	"github.com/otpd/otpd/clock"
+	"github.com/otpd/otpd/config"
+	"github.com/otpd/otpd/delivery/queue"
+	"github.com/otpd/otpd/delivery/seal"
+)
+
+// deadLetterStore is what the deadletters command needs from the queue
+// (delivery/queue.DeadLetters keeps the Redis specifics).
+type deadLetterStore interface {
+	Each(ctx context.Context, f func(queue.DeadLetter) bool) error
+	Replay(ctx context.Context, entryID string) (bool, error)
+	Purge(ctx context.Context, entryIDs ...string) (int64, error)
+}
+
+// minReplayLife is how long a code must still live for its message to be
+// replayed: a message arriving after its code expired only confuses.
+const minReplayLife = 30 * time.Second
+
+// deadFilter selects dead letters.
+type deadFilter struct {
+	project, channel     string
+	olderThan, newerThan time.Duration
+}
+
+func (f deadFilter) empty() bool { return f == deadFilter{} }
+
+func (f deadFilter) match(d queue.DeadLetter, now time.Time) bool {
+	if f.project != "" && d.Project != f.project {
+		return false
+	}
+	if f.channel != "" && d.Channel != f.channel {
+		return false
+	}
+	age := now.Sub(d.At)
+	if f.olderThan > 0 && age < f.olderThan {
+		return false
+	}
+	if f.newerThan > 0 && age > f.newerThan {
+		return false
+	}
+	return true
+}
+
+// runDeadLetters lists, replays or purges dead letters. It reads the same
+// configuration as the server (OTPD_REDIS_URL and the seal keys).
+func runDeadLetters(ctx context.Context, args []string, te toolEnv) error {
+	cfg, err := config.Load(te.env, te.read)
+	if err != nil {
+		return err
+	}
+	if cfg.Embedded() {
+		return errors.New("deadletters needs OTPD_REDIS_URL: the embedded Redis lives inside the serving process")
+	}
+	rdb, closeRedis, err := openRedis(cfg, clock.Real{}, slog.New(slog.NewTextHandler(te.stderr, nil)))
+	if err != nil {
+		return err
+	}
+	defer closeRedis()
+	s, err := seal.New(cfg.SealKeys)
+	if err != nil {
+		return err
+	}
+	return deadLetters(ctx, args, te, queue.NewDeadLetters(rdb, s, cfg.QueueMaxLen), time.Now)
+}
+
+const deadUsage = `usage: otpd deadletters list|replay|purge [flags]
+
+  list     show dead letters, oldest first (addresses masked, never codes)
+  replay   re-enqueue matching dead letters whose code is still live (at least 30s left)
+  purge    delete matching dead letters (-all to delete every one)
+`
+
+func deadLetters(ctx context.Context, args []string, te toolEnv, st deadLetterStore, now func() time.Time) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprint(te.stderr, deadUsage)
+		return errors.New("deadletters: want list, replay or purge")
+	}
+	verb := args[0]
+	fs := flag.NewFlagSet("otpd deadletters "+verb, flag.ContinueOnError)
+	fs.SetOutput(te.stderr)
+	var f deadFilter
+	fs.StringVar(&f.project, "project", "", "only this project id")
+	fs.StringVar(&f.channel, "channel", "", "only this channel: email, sms, voice or whatsapp")
+	fs.DurationVar(&f.olderThan, "older-than", 0, "only dead letters at least this old (e.g. 1h)")
+	fs.DurationVar(&f.newerThan, "newer-than", 0, "only dead letters at most this old (e.g. 15m)")
+	limit := fs.Int("limit", 1000, "act on at most this many dead letters")
+	all := fs.Bool("all", false, "purge: allow purging without a filter")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("deadletters: unexpected arguments %q", fs.Args())
+	}
+	switch f.channel {
+	case "", "email", "sms", "voice", "whatsapp":
+	default:
+		return fmt.Errorf("deadletters: -channel %q: want email, sms, voice or whatsapp", f.channel)
+	}
+	if *limit < 1 {
+		return errors.New("deadletters: -limit must be at least 1")
+	}
+	t := now()
+	var picked []queue.DeadLetter
+	err := st.Each(ctx, func(d queue.DeadLetter) bool {
+		if f.match(d, t) {
+			picked = append(picked, d)
+		}
+		return len(picked) < *limit
+	})
+	if err != nil {
+		return fmt.Errorf("deadletters: %w", err)
+	}
+	switch verb {
+	case "list":
+		printDead(te, picked, t)
+		return nil
+	case "replay":
+		var replayed, skipped int
+		for _, d := range picked {
+			if d.OpenError != "" || d.Expiry.Sub(t) < minReplayLife {
+				skipped++
+				continue
+			}
+			ok, err := st.Replay(ctx, d.EntryID)
+			if err != nil {
+				return fmt.Errorf("deadletters: replay %s: %w (%d replayed before)", d.JobID, err, replayed)
+			}
+			if ok {
+				replayed++
+			}
+		}
+		fmt.Fprintf(te.stdout, "replayed %d; skipped %d (code expired or expiring within %s, or payload unreadable)\n", replayed, skipped, minReplayLife)
+		return nil
+	case "purge":
+		if f.empty() && !*all {
+			return errors.New("deadletters: purge without -project, -channel, -older-than or -newer-than needs -all")
+		}
+		ids := make([]string, len(picked))
+		for i, d := range picked {
+			ids[i] = d.EntryID
+		}
+		n, err := st.Purge(ctx, ids...)
+		if err != nil {
+			return fmt.Errorf("deadletters: %w", err)
+		}
+		fmt.Fprintf(te.stdout, "purged %d\n", n)
+		return nil
+	}
+	return fmt.Errorf("deadletters: unknown action %q (want list, replay or purge)", verb)
+}
+
+func printDead(te toolEnv, ds []queue.DeadLetter, now time.Time) {
+	w := tabwriter.NewWriter(te.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ENTRY\tAGE\tPROJECT\tCHANNEL\tTO\tREASON\tATTEMPTS\tCODE\tERROR")
+	for _, d := range ds {
+		to := address.MaskPhone(d.To)
+		if strings.Contains(d.To, "@") {
+			to = address.MaskEmail(d.To)
+		}
+		code := "expired"
+		if left := d.Expiry.Sub(now); left > 0 {
+			code = "live " + left.Round(time.Second).String()
+		}
+		project, channel := d.Project, d.Channel
+		if d.OpenError != "" {
+			project, channel = "?", "?"
+		}
+		msg := d.Error
+		if len(msg) > 80 {
+			msg = msg[:77] + "..."
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.EntryID, now.Sub(d.At).Round(time.Second), project, channel,
+			to, d.Reason, d.Attempts, code, strings.ReplaceAll(msg, "\t", " "))
+	}
+	_ = w.Flush()
+	fmt.Fprintf(te.stdout, "%d dead letter(s)\n", len(ds))
+}
