@@ -63,7 +63,7 @@ func report(w io.Writer, o options, m map[string]result, rss int64, mem memRepor
 	if out, err := exec.Command("sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").Output(); err == nil {
 		cpuModel = strings.TrimSpace(string(out))
 	}
-	fmt.Fprintf(w, "\notpd benchmark: %s, %d cores (load generator on the same machine), %s per run, median of %d runs\n\n",
+	fmt.Fprintf(w, "\notpd benchmark: %s, %d cores (load generator on the same machine), single-node Redis, %s per run, median of %d runs\n\n",
 		cpuModel, runtime.NumCPU(), o.duration, o.reps)
 	fmt.Fprintf(w, "| %-22s | %8s | %8s | %8s | %7s | %11s | %8s | %8s |\n", "run", "rps", "p50 ms", "p99 ms", "errors", "CPU µs/req", "× (a) rps", "× base")
 	fmt.Fprintf(w, "|%s|%s|%s|%s|%s|%s|%s|%s|\n", dashes(24), dashes(10), dashes(10), dashes(10), dashes(9), dashes(13), dashes(10), dashes(10))
