@@ -45,9 +45,10 @@ func Auth(projects flow.Projects, public ...string) grpc.UnaryServerInterceptor 
 	}
 }
 
+// authorization reads the header without copying the call's metadata
+// (metadata.FromIncomingContext copies all of it, on every call).
 func authorization(ctx context.Context) string {
-	md, _ := metadata.FromIncomingContext(ctx)
-	if v := md.Get("authorization"); len(v) > 0 {
+	if v := metadata.ValueFromIncomingContext(ctx, "authorization"); len(v) > 0 {
 		return v[0]
 	}
 	return ""
@@ -60,8 +61,7 @@ func authorization(ctx context.Context) string {
 // net/http's Request.Cookie does; http.ParseCookie would refuse the whole
 // header and lose the session.
 func refreshCookie(ctx context.Context) string {
-	md, _ := metadata.FromIncomingContext(ctx)
-	lines := md.Get("grpcgateway-cookie")
+	lines := metadata.ValueFromIncomingContext(ctx, "grpcgateway-cookie")
 	if len(lines) == 0 {
 		return ""
 	}
@@ -81,17 +81,18 @@ func parseBearer(v string) (project, refresh string, ok bool) {
 	if len(v) < len(prefix) || !strings.EqualFold(v[:len(prefix)], prefix) {
 		return "", "", false
 	}
-	var parts []string
-	for _, p := range strings.Split(strings.TrimSpace(v[len(prefix):]), ":") {
-		if p = strings.TrimSpace(p); p != "" {
-			parts = append(parts, p)
+	n := 0
+	for p := range strings.SplitSeq(strings.TrimSpace(v[len(prefix):]), ":") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
 		}
+		switch n {
+		case 0:
+			project = p
+		case 1:
+			refresh = p
+		}
+		n++
 	}
-	if len(parts) == 0 {
-		return "", "", false
-	}
-	if len(parts) > 1 {
-		refresh = parts[1]
-	}
-	return parts[0], refresh, true
+	return project, refresh, n > 0
 }

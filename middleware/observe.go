@@ -3,10 +3,14 @@ package middleware
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/http"
+	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
@@ -22,6 +26,42 @@ type TransportFunc func(ctx context.Context) string
 type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+
+	// The children of both vectors by label values, so that a call costs
+	// one map read instead of hashing the label values in each vector
+	// (WithLabelValues). The map is copied on write: the label set is
+	// small and bounded, so writes stop once every seen combination is in.
+	children atomic.Pointer[map[callLabels]callMetrics]
+	mu       sync.Mutex // serializes writers of children
+}
+
+// callLabels are the label values of one call's metrics.
+type callLabels struct{ method, transport, code, errorCode string }
+
+type callMetrics struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// of returns the metrics for the label values l.
+func (m *Metrics) of(l callLabels) callMetrics {
+	if c, ok := (*m.children.Load())[l]; ok {
+		return c
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := *m.children.Load()
+	if c, ok := old[l]; ok {
+		return c
+	}
+	c := callMetrics{
+		requests: m.requests.WithLabelValues(l.method, l.transport, l.code, l.errorCode),
+		duration: m.duration.WithLabelValues(l.method, l.transport),
+	}
+	next := maps.Clone(old)
+	next[l] = c
+	m.children.Store(&next)
+	return c
 }
 
 // NewMetrics registers the request metrics on reg.
@@ -42,6 +82,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			return nil, err
 		}
 	}
+	m.children.Store(&map[callLabels]callMetrics{})
 	return m, nil
 }
 
@@ -74,13 +115,14 @@ func Observe(log *slog.Logger, m *Metrics, clk clock.Clock, transport TransportF
 		resp, err := h(context.WithValue(ctx, noteKey{}, note), req)
 		elapsed := clk.Now().Sub(start)
 		tr := transport(ctx)
-		st := status.Convert(err)
-		var errorCode string
+		code, errorCode := codes.OK, ""
 		if err != nil {
-			errorCode = apierr.FromStatus(st).Code
+			st := status.Convert(err)
+			code, errorCode = st.Code(), apierr.FromStatus(st).Code
 		}
-		m.requests.WithLabelValues(info.FullMethod, tr, st.Code().String(), errorCode).Inc()
-		m.duration.WithLabelValues(info.FullMethod, tr).Observe(elapsed.Seconds())
+		cm := m.of(callLabels{info.FullMethod, tr, code.String(), errorCode})
+		cm.requests.Inc()
+		cm.duration.Observe(elapsed.Seconds())
 		level := slog.LevelInfo
 		if err != nil && errorCode >= "E010500" && errorCode < "E011000" {
 			level = slog.LevelError
@@ -88,7 +130,7 @@ func Observe(log *slog.Logger, m *Metrics, clk clock.Clock, transport TransportF
 		attrs := []slog.Attr{
 			slog.String("method", info.FullMethod),
 			slog.String("transport", tr),
-			slog.String("code", st.Code().String()),
+			slog.String("code", code.String()),
 			slog.Duration("duration", elapsed),
 		}
 		if errorCode != "" {

@@ -5,7 +5,9 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +24,27 @@ func benchIssuer(b *testing.B, alg Algorithm) (*Issuer, *KeySet) {
 	return iss, keys
 }
 
+// processCPU is the CPU time (user + system) the test process has used.
+func processCPU(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loop runs f b.N times (b.Loop) and reports, next to ns/op, the process
+// CPU time per op: on a shared, loaded machine wall time swings 2-3x
+// between runs while CPU time (garbage collection included) does not.
+func loop(b *testing.B, f func()) {
+	b.ReportAllocs()
+	start := processCPU(b)
+	for b.Loop() {
+		f()
+	}
+	b.ReportMetric(float64(processCPU(b)-start)/float64(b.N), "cpu-ns/op")
+}
+
 var benchSubject = Subject{UserID: "U2abcdefghijklmnopqrstuvwxyz", AMR: []string{"email"}}
 
 // BenchmarkMint mints one session + refresh pair (two signatures).
@@ -29,12 +52,11 @@ func BenchmarkMint(b *testing.B) {
 	for _, alg := range allAlgs {
 		b.Run(string(alg), func(b *testing.B) {
 			iss, _ := benchIssuer(b, alg)
-			b.ReportAllocs()
-			for b.Loop() {
+			loop(b, func() {
 				if _, err := iss.Mint(benchSubject); err != nil {
 					b.Fatal(err)
 				}
-			}
+			})
 		})
 	}
 }
@@ -74,13 +96,23 @@ func BenchmarkRawES256(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Run("Sign", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
+		loop(b, func() {
 			d := sha256.Sum256(input)
 			if _, err := ecdsa.SignASN1(rand.Reader, priv, d[:]); err != nil {
 				b.Fatal(err)
 			}
-		}
+		})
+	})
+	// Sign2 is the floor of a Mint: two signatures.
+	b.Run("Sign2", func(b *testing.B) {
+		loop(b, func() {
+			for range 2 {
+				d := sha256.Sum256(input)
+				if _, err := ecdsa.SignASN1(rand.Reader, priv, d[:]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	})
 	b.Run("Verify", func(b *testing.B) {
 		b.ReportAllocs()
@@ -117,4 +149,56 @@ func BenchmarkVerifyGoJose(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkMintOverRaw interleaves Mint/ES256 with two raw ES256 signatures
+// of the same input (the floor BenchmarkRawES256/Sign2 measures alone) and
+// reports the ratio of their median times. Interleaving exposes both to the
+// same machine load, and medians ignore the iterations another process
+// preempted, so the ratio holds on a loaded machine where separate runs of
+// each drift apart by 2x; issue 14 asks for ≤ 1.15.
+func BenchmarkMintOverRaw(b *testing.B) {
+	iss, _ := benchIssuer(b, ES256)
+	pair, err := iss.Mint(benchSubject)
+	if err != nil {
+		b.Fatal(err)
+	}
+	priv := iss.keys.active.private.(*ecdsa.PrivateKey)
+	input := []byte(pair.Session[:strings.LastIndexByte(pair.Session, '.')])
+	raw := func() {
+		for range 2 {
+			d := sha256.Sum256(input)
+			if _, err := ecdsa.SignASN1(rand.Reader, priv, d[:]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	mint := func() {
+		if _, err := iss.Mint(benchSubject); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var tMint, tRaw []time.Duration
+	timed := func(f func()) time.Duration {
+		start := time.Now()
+		f()
+		return time.Since(start)
+	}
+	for b.Loop() {
+		if len(tMint)%2 == 0 { // alternate the order
+			tMint = append(tMint, timed(mint))
+			tRaw = append(tRaw, timed(raw))
+		} else {
+			tRaw = append(tRaw, timed(raw))
+			tMint = append(tMint, timed(mint))
+		}
+	}
+	median := func(d []time.Duration) float64 {
+		slices.Sort(d)
+		return float64(d[len(d)/2])
+	}
+	b.ReportMetric(median(tMint)/median(tRaw), "mint/raw")
+	b.ReportMetric(median(tMint), "mint-ns")
+	b.ReportMetric(median(tRaw), "raw-ns")
+	b.ReportMetric(0, "ns/op")
 }

@@ -34,8 +34,18 @@
 //   - Nothing here reads the wall clock or global state: the clock and the
 //     randomness for token ids are injected, and every type is immutable
 //     after construction, hence safe for concurrent use.
-//   - Work that does not depend on the token (signers, thumbprints, the JWKS
+//   - Work that does not depend on the token (encoded headers, thumbprints, the JWKS
 //     document) is done once, at construction.
+//
+// # Encoding
+//
+// Tokens are built by hand over crypto/ecdsa, crypto/ed25519 and crypto/rsa
+// (sign.go, claims.go): the header is encoded once per key, the claims JSON
+// is appended into a pooled buffer, and an ES256 signature is converted from
+// DER to the fixed 64-byte r || s. The output is byte for byte what
+// go-jose's signer and encoding/json wrote before (TestMintMatchesGoJose,
+// TestAppendClaimsMatchesEncodingJSON, FuzzAppendClaims); minting costs
+// about 4% more than the two raw signatures (BenchmarkMintOverRaw).
 //
 // Verification errors wrap [ErrInvalidToken]; callers test with errors.Is.
 package token

@@ -126,6 +126,10 @@ func (i *Issuer) Mint(s Subject) (Pair, error) {
 	if _, err := io.ReadFull(i.random, ids[:]); err != nil {
 		return Pair{}, fmt.Errorf("token: reading random token id: %w", err)
 	}
+	nsec, err := encodeNsec(s.Nsec)
+	if err != nil {
+		return Pair{}, err
+	}
 	now := i.now()
 	c := wireClaims{
 		Iss:  i.projectID,
@@ -138,7 +142,7 @@ func (i *Issuer) Mint(s Subject) (Pair, error) {
 
 	c.DRN, c.Exp, c.SU = DRNSession, now.Add(i.sessionTTL).Unix(), s.StepUp
 	c.JTI = base64.RawURLEncoding.EncodeToString(ids[:jtiBytes])
-	session, err := key.sign(&c)
+	session, err := key.sign(&c, nsec)
 	if err != nil {
 		return Pair{}, err
 	}
@@ -153,7 +157,7 @@ func (i *Issuer) Mint(s Subject) (Pair, error) {
 	if s.RefreshID != "" {
 		c.JTI = s.RefreshID
 	}
-	refresh, err := key.sign(&c)
+	refresh, err := key.sign(&c, nsec)
 	if err != nil {
 		return Pair{}, err
 	}
@@ -177,34 +181,34 @@ func (i *Issuer) MintSession(s Subject) (string, time.Time, error) {
 	if _, err := io.ReadFull(i.random, id[:]); err != nil {
 		return "", time.Time{}, fmt.Errorf("token: reading random token id: %w", err)
 	}
+	nsec, err := encodeNsec(s.Nsec)
+	if err != nil {
+		return "", time.Time{}, err
+	}
 	now := i.now()
 	c := wireClaims{
 		Iss: i.projectID, Sub: s.UserID, Iat: now.Unix(), Exp: now.Add(i.sessionTTL).Unix(),
 		DRN: DRNSession, AMR: s.AMR, Nsec: s.Nsec, SU: s.StepUp,
 		JTI: base64.RawURLEncoding.EncodeToString(id[:]),
 	}
-	tok, err := i.keys.active.sign(&c)
+	tok, err := i.keys.active.sign(&c, nsec)
 	if err != nil {
 		return "", time.Time{}, err
 	}
 	return tok, time.Unix(c.Exp, 0), nil
 }
 
-// sign serializes the claims and signs them into a compact JWS.
-func (k *Key) sign(c *wireClaims) (string, error) {
-	payload, err := json.Marshal(c)
-	if err != nil {
-		return "", fmt.Errorf("token: encoding claims: %w", err)
+// encodeNsec encodes the custom claims once for every token of a mint;
+// nil when there are none (the claim is then omitted).
+func encodeNsec(nsec map[string]any) ([]byte, error) {
+	if len(nsec) == 0 {
+		return nil, nil
 	}
-	jws, err := k.signer.Sign(payload)
+	b, err := json.Marshal(nsec)
 	if err != nil {
-		return "", fmt.Errorf("token: signing with key %s: %w", k.id, err)
+		return nil, fmt.Errorf("token: encoding custom claims: %w", err)
 	}
-	compact, err := jws.CompactSerialize()
-	if err != nil {
-		return "", fmt.Errorf("token: serializing token: %w", err)
-	}
-	return compact, nil
+	return b, nil
 }
 
 // VerifySession verifies a session token against the issuer's key set and

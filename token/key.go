@@ -53,7 +53,7 @@ type Key struct {
 	alg     Algorithm
 	private crypto.Signer
 	public  crypto.PublicKey // *ecdsa.PublicKey, ed25519.PublicKey or *rsa.PublicKey
-	signer  jose.Signer      // built once, sets the alg, kid and typ headers
+	head    string           // base64url(protected header) + ".", built once
 	jwk     JWK              // public JWK, published in the JWKS
 }
 
@@ -142,7 +142,8 @@ func (k *Key) MarshalPEM() ([]byte, error) {
 }
 
 // newKey infers the algorithm of priv, rejects unsupported keys, and derives
-// everything that signing and publishing need: kid, JWK and jose signer.
+// everything that signing and publishing need: kid, JWK and the encoded
+// protected header.
 func newKey(priv crypto.Signer) (*Key, error) {
 	k := &Key{private: priv}
 	switch p := priv.(type) {
@@ -187,16 +188,7 @@ func newKey(priv crypto.Signer) (*Key, error) {
 	k.id = b64(thumb)
 	k.jwk.Kid, k.jwk.Alg, k.jwk.Use = k.id, string(k.alg), "sig"
 
-	k.signer, err = jose.NewSigner(
-		jose.SigningKey{
-			Algorithm: jose.SignatureAlgorithm(k.alg),
-			Key:       jose.JSONWebKey{Key: priv, KeyID: k.id},
-		},
-		(&jose.SignerOptions{}).WithType("JWT"),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("token: building %s signer: %w", k.alg, err)
-	}
+	k.head = b64([]byte(protectedHeader(k.alg, k.id))) + "."
 	return k, nil
 }
 

@@ -5,8 +5,11 @@
 //	-mode echo    SignUpOrIn and Verify answer at once (bare gRPC)
 //	-mode redis   SignUpOrIn runs one EVALSHA that stores a hash with a TTL
 //	              (the least a start can do)
-//	-mode sign    Verify runs that EVALSHA and signs one ES256 JWT (the
-//	              least a verify can do)
+//	-mode sign    Verify runs that EVALSHA and signs one ES256 JWT
+//	-mode sign2   SignUpOrIn as in redis mode; Verify runs that EVALSHA and
+//	              mints a session and a refresh JWT, two ES256 signatures
+//	              (the least a verify can do: baseline (d), and with its
+//	              start the floor of a login)
 package main
 
 import (
@@ -60,14 +63,22 @@ func (s *server) Verify(ctx context.Context, r *otpv1.VerifyRequest) (*otpv1.JWT
 	if err := s.store(ctx, r.GetLoginId()); err != nil {
 		return nil, status.Error(codes.Unavailable, err.Error())
 	}
-	if s.mode != "sign" {
-		return &otpv1.JWTResponse{}, nil
+	subject := token.Subject{UserID: "U2BENCH", AMR: []string{"email"}}
+	switch s.mode {
+	case "sign":
+		tok, _, err := s.issuer.MintSession(subject)
+		if err != nil {
+			return nil, status.Error(codes.Internal, err.Error())
+		}
+		return &otpv1.JWTResponse{SessionJwt: tok}, nil
+	case "sign2":
+		pair, err := s.issuer.Mint(subject)
+		if err != nil {
+			return nil, status.Error(codes.Internal, err.Error())
+		}
+		return &otpv1.JWTResponse{SessionJwt: pair.Session, RefreshJwt: &pair.Refresh}, nil
 	}
-	tok, _, err := s.issuer.MintSession(token.Subject{UserID: "U2BENCH", AMR: []string{"email"}})
-	if err != nil {
-		return nil, status.Error(codes.Internal, err.Error())
-	}
-	return &otpv1.JWTResponse{SessionJwt: tok}, nil
+	return &otpv1.JWTResponse{}, nil
 }
 
 func (s *server) SignUp(context.Context, *otpv1.StartRequest) (*otpv1.StartResponse, error) {
@@ -88,7 +99,7 @@ func main() {
 }
 
 func run() error {
-	mode := flag.String("mode", "echo", "echo | redis | sign")
+	mode := flag.String("mode", "echo", "echo | redis | sign | sign2")
 	addr := flag.String("addr", "127.0.0.1:0", "gRPC listen address")
 	redisAddr := flag.String("redis", "127.0.0.1:6379", "Redis address (redis and sign modes)")
 	flag.Parse()
@@ -99,7 +110,9 @@ func run() error {
 			return err
 		}
 	}
-	if *mode == "sign" {
+	switch *mode {
+	case "echo", "redis":
+	case "sign", "sign2":
 		k, err := token.GenerateKey(token.ES256)
 		if err != nil {
 			return err
@@ -108,6 +121,8 @@ func run() error {
 		if s.issuer, err = token.NewIssuer(token.Config{ProjectID: "PBENCH"}, ks, time.Now, rand.Reader); err != nil {
 			return err
 		}
+	default:
+		return fmt.Errorf("unknown -mode %q", *mode)
 	}
 	l, err := net.Listen("tcp", *addr)
 	if err != nil {

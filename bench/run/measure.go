@@ -26,8 +26,8 @@ type result struct {
 // scenario is one row of the table.
 type scenario struct {
 	name   string
-	target string // echo, redis, sign, otpd
-	op     string // start, verify
+	target string // echo, redis, sign, sign2, otpd
+	op     string // start, verify, login (one start then one verify)
 	rest   bool
 	conc   int
 }
@@ -37,8 +37,11 @@ func scenarios(c int) []scenario {
 		{fmt.Sprintf("(a) echo c%d", c), "echo", "start", false, c},
 		{fmt.Sprintf("(b) echo+EVALSHA c%d", c), "redis", "start", false, c},
 		{fmt.Sprintf("(c) (b)+ES256 c%d", c), "sign", "verify", false, c},
+		{fmt.Sprintf("(d) (b)+2×ES256 c%d", c), "sign2", "verify", false, c},
+		{fmt.Sprintf("(b)+(d) login c%d", c), "sign2", "login", false, c},
 		{fmt.Sprintf("start gRPC c%d", c), "otpd", "start", false, c},
 		{fmt.Sprintf("verify gRPC c%d", c), "otpd", "verify", false, c},
+		{fmt.Sprintf("login gRPC c%d", c), "otpd", "login", false, c},
 		{fmt.Sprintf("start REST c%d", c), "otpd", "start", true, c},
 		{fmt.Sprintf("verify REST c%d", c), "otpd", "verify", true, c},
 	}
@@ -81,9 +84,12 @@ func (t *targets) measure(ctx context.Context, o options, b binaries, r *redisPr
 		}()
 	}
 	var res result
-	if s.rest {
+	switch {
+	case s.rest:
 		res, err = t.wrk(ctx, o, b, s, prefix)
-	} else {
+	case s.op == "login":
+		res, err = t.login(ctx, addr, prefix, s.conc, o.duration)
+	default:
 		call := "otp.v1.OtpEmail.SignUpOrIn"
 		if s.op == "verify" {
 			call = "otp.v1.OtpEmail.Verify"
@@ -94,7 +100,8 @@ func (t *targets) measure(ctx context.Context, o options, b binaries, r *redisPr
 		return result{}, err
 	}
 	if s.target == "otpd" {
-		// Delivery work (the noop provider) belongs to the start's cost.
+		// Delivery work (the noop provider) belongs to the start's and the
+		// login's cost.
 		if err := waitDrained(ctx, r); err != nil {
 			return result{}, err
 		}

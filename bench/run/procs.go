@@ -155,7 +155,7 @@ type targets struct {
 	otpd               *proc
 	otpdGRPC, otpdHTTP string
 	otpdAdmin          string           // /metrics and /debug/pprof/
-	base               map[string]*proc // echo, redis, sign
+	base               map[string]*proc // echo, redis, sign, sign2
 	baseAddr           map[string]string
 	projectID          string
 }
@@ -171,7 +171,7 @@ func (t *targets) otpdPeakRSS() int64 { return t.otpd.peakRSS() }
 
 func startTargets(ctx context.Context, o options, b binaries, r *redisProc) (*targets, error) {
 	t := &targets{base: map[string]*proc{}, baseAddr: map[string]string{}, projectID: "P2benchmark00000000000000000"}
-	for _, mode := range []string{"echo", "redis", "sign"} {
+	for _, mode := range []string{"echo", "redis", "sign", "sign2"} {
 		cmd := exec.CommandContext(ctx, b.baseline, "-mode", mode, "-redis", r.addr)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
@@ -215,6 +215,7 @@ func startTargets(ctx context.Context, o options, b binaries, r *redisProc) (*ta
   - id: %s
     signingKeyFiles: [%s]
     limits:
+      sendsPerRecipient: %s
       sendsPerLoginId: %s
       resendCooldown: 0s
       sendsPerIp: %s
@@ -222,11 +223,13 @@ func startTargets(ctx context.Context, o options, b binaries, r *redisProc) (*ta
       sendsPerCountry: %s
       verifiesPerIp: %s
       verifiesPerLoginId: %s
+      refreshesPerUser: %s
+      refreshesPerIp: %s
       projectSendsPerHour: {email: 0, sms: 0, voice: 0, whatsapp: 0}
     delivery:
       providers:
         - {id: noop, type: noop, channels: [email, sms, voice, whatsapp]}
-`, t.projectID, keyFile, off, off, off, off, off, off)
+`, t.projectID, keyFile, off, off, off, off, off, off, off, off, off)
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}

@@ -213,9 +213,13 @@ func (w *Worker) every(ctx context.Context, d time.Duration, fn func(context.Con
 }
 
 func (w *Worker) consume(ctx context.Context) {
+	// Jobs already read are finished even when ctx ends (built once, not
+	// per batch).
+	detached := context.WithoutCancel(ctx)
+	streams := []string{StreamKey, ">"}
 	for ctx.Err() == nil {
 		res, err := w.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-			Group: Group, Consumer: w.o.Consumer, Streams: []string{StreamKey, ">"}, Count: readBatch, Block: w.o.Block,
+			Group: Group, Consumer: w.o.Consumer, Streams: streams, Count: readBatch, Block: w.o.Block,
 		}).Result()
 		if err != nil {
 			switch {
@@ -237,7 +241,7 @@ func (w *Worker) consume(ctx context.Context) {
 		}
 		w.state.Store(StateRunning)
 		for _, s := range res {
-			w.processBatch(context.WithoutCancel(ctx), s.Messages)
+			w.processBatch(detached, s.Messages)
 		}
 	}
 }

@@ -75,10 +75,10 @@ type outputCache struct {
 	m  map[string]string
 }
 
-func (c *outputCache) get(k string) (string, bool) {
+func (c *outputCache) get(k []byte) (string, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	v, ok := c.m[k]
+	v, ok := c.m[string(k)]
 	return v, ok
 }
 
@@ -91,27 +91,26 @@ func (c *outputCache) put(k, v string) {
 	c.m[k] = v
 }
 
-// key identifies the output of f for d, leaving out the code. Every part
-// is length-prefixed: options are the caller's and may hold any byte, so
-// no separator could keep {"a": "b\x00c\x01d"} and {"a": "b", "c": "d"}
-// apart.
-func (f *file) key(d Data) string {
-	var b strings.Builder
-	b.Grow(len(f.source) + len(d.Channel) + len(d.Purpose) + len(d.ProductName) + len(d.Locale) + 32)
-	part := func(s string) {
-		var n [20]byte
-		b.Write(strconv.AppendInt(n[:0], int64(len(s)), 10))
-		b.WriteByte(':')
-		b.WriteString(s)
+// key appends to b what identifies the output of f for d, leaving out the
+// code; the caller looks it up without converting it to a string (no
+// allocation on a hit). Every part is length-prefixed: options are the
+// caller's and may hold any byte, so no separator could keep
+// {"a": "b\x00c\x01d"} and {"a": "b", "c": "d"} apart. (The expiry is
+// digits, ended by ':'.)
+func (f *file) key(b []byte, d Data) []byte {
+	part := func(b []byte, s string) []byte {
+		b = strconv.AppendInt(b, int64(len(s)), 10)
+		b = append(b, ':')
+		return append(b, s...)
 	}
-	part(f.source)
-	for _, s := range []string{d.Channel, d.Purpose, d.ProductName, d.Locale} {
-		part(s)
+	b = part(b, f.source)
+	for _, s := range [...]string{d.Channel, d.Purpose, d.ProductName, d.Locale} {
+		b = part(b, s)
 	}
-	var n [20]byte
-	b.Write(strconv.AppendInt(n[:0], int64(d.ExpiresSeconds), 10))
+	b = strconv.AppendInt(b, int64(d.ExpiresSeconds), 10)
+	b = append(b, ':')
 	if f.shape.to {
-		part(d.To)
+		b = part(b, d.To)
 	}
 	if f.shape.opts {
 		keys := make([]string, 0, len(d.Options))
@@ -120,11 +119,11 @@ func (f *file) key(d Data) string {
 		}
 		slices.Sort(keys)
 		for _, k := range keys {
-			part(k)
-			part(d.Options[k])
+			b = part(b, k)
+			b = part(b, d.Options[k])
 		}
 	}
-	return b.String()
+	return b
 }
 
 // withCode puts the real code into an output rendered with the marks. (A

@@ -200,10 +200,13 @@ func (r *Renderer) exec(id, name string, chain []string, d Data) (string, string
 		return "", "", fmt.Errorf("render: no %s template for %q in locales %v", name, id, chain)
 	}
 	d.Locale = f.locale
-	var key string
+	var (
+		keyBuf [256]byte
+		key    []byte
+	)
 	orig := d
 	if f.shape.cacheable && r.cache != nil {
-		key = f.key(d)
+		key = f.key(keyBuf[:0], d)
 		if out, ok := r.cache.get(key); ok {
 			return withCode(out, orig, r.marks), f.locale, nil
 		}
@@ -214,10 +217,10 @@ func (r *Renderer) exec(id, name string, chain []string, d Data) (string, string
 		return "", "", fmt.Errorf("render: template %s: %w", f.source, err)
 	}
 	out := strings.TrimSpace(b.String())
-	if key == "" {
+	if key == nil {
 		return out, f.locale, nil
 	}
-	r.cache.put(key, out)
+	r.cache.put(string(key), out)
 	return withCode(out, orig, r.marks), f.locale, nil
 }
 
