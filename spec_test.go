@@ -124,3 +124,53 @@ func (unimplemented) Invoke(context.Context, string, any, any, ...grpc.CallOptio
 func (unimplemented) NewStream(context.Context, *grpc.StreamDesc, string, ...grpc.CallOption) (grpc.ClientStream, error) {
 	return nil, status.Error(codes.Unimplemented, "stub")
 }
+
+// TestOpenAPIDescribesAuthAndErrors: the spec names the Authorization
+// header (none for the JWKS), and every error answer of every operation is
+// Descope's error body, not grpc-gateway's default rpcStatus.
+func TestOpenAPIDescribesAuthAndErrors(t *testing.T) {
+	var s struct {
+		Security            []map[string][]string `json:"security"`
+		SecurityDefinitions map[string]struct {
+			Type, In, Name string
+		} `json:"securityDefinitions"`
+		Definitions map[string]struct {
+			Properties map[string]any `json:"properties"`
+		} `json:"definitions"`
+		Paths map[string]map[string]struct {
+			Security  *[]map[string][]string `json:"security"`
+			Responses map[string]struct {
+				Schema struct {
+					Ref string `json:"$ref"`
+				} `json:"schema"`
+			} `json:"responses"`
+		} `json:"paths"`
+	}
+	if err := json.Unmarshal(otpd.OpenAPI, &s); err != nil {
+		t.Fatal(err)
+	}
+	if d := s.SecurityDefinitions["Bearer"]; d.Type != "apiKey" || d.In != "header" || d.Name != "Authorization" || len(s.Security) != 1 {
+		t.Fatalf("security: %+v %+v", s.SecurityDefinitions, s.Security)
+	}
+	body := s.Definitions["v1ErrorBody"].Properties
+	for _, f := range []string{"errorCode", "errorDescription", "errorMessage", "attemptsLeft", "retryAfter"} {
+		if _, ok := body[f]; !ok {
+			t.Fatalf("the error body lacks %s: %v", f, body)
+		}
+	}
+	if _, ok := s.Definitions["rpcStatus"]; ok {
+		t.Fatal("the spec still describes errors as rpcStatus")
+	}
+	for path, ops := range s.Paths {
+		for m, op := range ops {
+			for _, code := range []string{"400", "401", "429", "500", "503"} {
+				if r, ok := op.Responses[code]; !ok || r.Schema.Ref != "#/definitions/v1ErrorBody" {
+					t.Fatalf("%s %s: response %s is not the error body: %+v", m, path, code, op.Responses)
+				}
+			}
+			if path == "/v2/keys/{projectId}" && (op.Security == nil || len(*op.Security) != 0) {
+				t.Fatalf("the JWKS must need no authorization: %v", op.Security)
+			}
+		}
+	}
+}

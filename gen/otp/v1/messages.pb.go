@@ -1269,6 +1269,89 @@ func (x *LoginHistoryResponse) GetHistory() []*LoginHistoryEntry {
 	return nil
 }
 
+// ErrorBody is the body of every REST error, in Descope's shape. It is not
+// sent over gRPC (gRPC callers get a status with an ErrorInfo whose reason
+// is error_code); it is declared here so that the OpenAPI document
+// describes the REST contract.
+type ErrorBody struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A Descope error code, e.g. "E061102" (wrong code) or "E130429" (rate limited).
+	ErrorCode        string `protobuf:"bytes,1,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	ErrorDescription string `protobuf:"bytes,2,opt,name=error_description,json=errorDescription,proto3" json:"error_description,omitempty"`
+	ErrorMessage     string `protobuf:"bytes,3,opt,name=error_message,json=errorMessage,proto3" json:"error_message,omitempty"`
+	// With a wrong code (E061102): attempts left on it (absent under enumeration protection).
+	AttemptsLeft *int32 `protobuf:"varint,4,opt,name=attempts_left,json=attemptsLeft,proto3,oneof" json:"attempts_left,omitempty"`
+	// With 429 (and a dead code): seconds until a retry may succeed, as the Retry-After header says.
+	RetryAfter    int32 `protobuf:"varint,5,opt,name=retry_after,json=retryAfter,proto3" json:"retry_after,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ErrorBody) Reset() {
+	*x = ErrorBody{}
+	mi := &file_otp_v1_messages_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ErrorBody) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ErrorBody) ProtoMessage() {}
+
+func (x *ErrorBody) ProtoReflect() protoreflect.Message {
+	mi := &file_otp_v1_messages_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ErrorBody.ProtoReflect.Descriptor instead.
+func (*ErrorBody) Descriptor() ([]byte, []int) {
+	return file_otp_v1_messages_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ErrorBody) GetErrorCode() string {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return ""
+}
+
+func (x *ErrorBody) GetErrorDescription() string {
+	if x != nil {
+		return x.ErrorDescription
+	}
+	return ""
+}
+
+func (x *ErrorBody) GetErrorMessage() string {
+	if x != nil {
+		return x.ErrorMessage
+	}
+	return ""
+}
+
+func (x *ErrorBody) GetAttemptsLeft() int32 {
+	if x != nil && x.AttemptsLeft != nil {
+		return *x.AttemptsLeft
+	}
+	return 0
+}
+
+func (x *ErrorBody) GetRetryAfter() int32 {
+	if x != nil {
+		return x.RetryAfter
+	}
+	return 0
+}
+
 var File_otp_v1_messages_proto protoreflect.FileDescriptor
 
 const file_otp_v1_messages_proto_rawDesc = "" +
@@ -1428,7 +1511,16 @@ const file_otp_v1_messages_proto_rawDesc = "" +
 	"user_agent\x18\x06 \x01(\tR\tuserAgent\x12\x18\n" +
 	"\achannel\x18\a \x01(\tR\achannel\"K\n" +
 	"\x14LoginHistoryResponse\x123\n" +
-	"\ahistory\x18\x01 \x03(\v2\x19.otp.v1.LoginHistoryEntryR\ahistoryB'Z%github.com/otpd/otpd/gen/otp/v1;otpv1b\x06proto3"
+	"\ahistory\x18\x01 \x03(\v2\x19.otp.v1.LoginHistoryEntryR\ahistory\"\xd9\x01\n" +
+	"\tErrorBody\x12\x1d\n" +
+	"\n" +
+	"error_code\x18\x01 \x01(\tR\terrorCode\x12+\n" +
+	"\x11error_description\x18\x02 \x01(\tR\x10errorDescription\x12#\n" +
+	"\rerror_message\x18\x03 \x01(\tR\ferrorMessage\x12(\n" +
+	"\rattempts_left\x18\x04 \x01(\x05H\x00R\fattemptsLeft\x88\x01\x01\x12\x1f\n" +
+	"\vretry_after\x18\x05 \x01(\x05R\n" +
+	"retryAfterB\x10\n" +
+	"\x0e_attempts_leftB'Z%github.com/otpd/otpd/gen/otp/v1;otpv1b\x06proto3"
 
 var (
 	file_otp_v1_messages_proto_rawDescOnce sync.Once
@@ -1442,7 +1534,7 @@ func file_otp_v1_messages_proto_rawDescGZIP() []byte {
 	return file_otp_v1_messages_proto_rawDescData
 }
 
-var file_otp_v1_messages_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_otp_v1_messages_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_otp_v1_messages_proto_goTypes = []any{
 	(*SignUpUser)(nil),           // 0: otp.v1.SignUpUser
 	(*LoginOptions)(nil),         // 1: otp.v1.LoginOptions
@@ -1456,22 +1548,23 @@ var file_otp_v1_messages_proto_goTypes = []any{
 	(*JWTResponse)(nil),          // 9: otp.v1.JWTResponse
 	(*LoginHistoryEntry)(nil),    // 10: otp.v1.LoginHistoryEntry
 	(*LoginHistoryResponse)(nil), // 11: otp.v1.LoginHistoryResponse
-	nil,                          // 12: otp.v1.LoginOptions.TemplateOptionsEntry
-	nil,                          // 13: otp.v1.UpdateEmailRequest.TemplateOptionsEntry
-	nil,                          // 14: otp.v1.UpdatePhoneRequest.TemplateOptionsEntry
-	nil,                          // 15: otp.v1.UserResponse.OauthEntry
-	(*structpb.Struct)(nil),      // 16: google.protobuf.Struct
+	(*ErrorBody)(nil),            // 12: otp.v1.ErrorBody
+	nil,                          // 13: otp.v1.LoginOptions.TemplateOptionsEntry
+	nil,                          // 14: otp.v1.UpdateEmailRequest.TemplateOptionsEntry
+	nil,                          // 15: otp.v1.UpdatePhoneRequest.TemplateOptionsEntry
+	nil,                          // 16: otp.v1.UserResponse.OauthEntry
+	(*structpb.Struct)(nil),      // 17: google.protobuf.Struct
 }
 var file_otp_v1_messages_proto_depIdxs = []int32{
-	16, // 0: otp.v1.LoginOptions.custom_claims:type_name -> google.protobuf.Struct
-	12, // 1: otp.v1.LoginOptions.template_options:type_name -> otp.v1.LoginOptions.TemplateOptionsEntry
+	17, // 0: otp.v1.LoginOptions.custom_claims:type_name -> google.protobuf.Struct
+	13, // 1: otp.v1.LoginOptions.template_options:type_name -> otp.v1.LoginOptions.TemplateOptionsEntry
 	0,  // 2: otp.v1.StartRequest.user:type_name -> otp.v1.SignUpUser
 	1,  // 3: otp.v1.StartRequest.login_options:type_name -> otp.v1.LoginOptions
-	13, // 4: otp.v1.UpdateEmailRequest.template_options:type_name -> otp.v1.UpdateEmailRequest.TemplateOptionsEntry
-	14, // 5: otp.v1.UpdatePhoneRequest.template_options:type_name -> otp.v1.UpdatePhoneRequest.TemplateOptionsEntry
+	14, // 4: otp.v1.UpdateEmailRequest.template_options:type_name -> otp.v1.UpdateEmailRequest.TemplateOptionsEntry
+	15, // 5: otp.v1.UpdatePhoneRequest.template_options:type_name -> otp.v1.UpdatePhoneRequest.TemplateOptionsEntry
 	7,  // 6: otp.v1.UserResponse.user_tenants:type_name -> otp.v1.UserTenant
-	16, // 7: otp.v1.UserResponse.custom_attributes:type_name -> google.protobuf.Struct
-	15, // 8: otp.v1.UserResponse.oauth:type_name -> otp.v1.UserResponse.OauthEntry
+	17, // 7: otp.v1.UserResponse.custom_attributes:type_name -> google.protobuf.Struct
+	16, // 8: otp.v1.UserResponse.oauth:type_name -> otp.v1.UserResponse.OauthEntry
 	8,  // 9: otp.v1.JWTResponse.user:type_name -> otp.v1.UserResponse
 	10, // 10: otp.v1.LoginHistoryResponse.history:type_name -> otp.v1.LoginHistoryEntry
 	11, // [11:11] is the sub-list for method output_type
@@ -1488,13 +1581,14 @@ func file_otp_v1_messages_proto_init() {
 	}
 	file_otp_v1_messages_proto_msgTypes[3].OneofWrappers = []any{}
 	file_otp_v1_messages_proto_msgTypes[9].OneofWrappers = []any{}
+	file_otp_v1_messages_proto_msgTypes[12].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_otp_v1_messages_proto_rawDesc), len(file_otp_v1_messages_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   16,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
