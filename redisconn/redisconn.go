@@ -64,10 +64,7 @@ func Open(o Options) (redis.UniversalClient, error) {
 			return nil, fmt.Errorf("OTPD_REDIS_URL: %w", err)
 		}
 		opts.ContextTimeoutEnabled = true
-		opts.DialTimeout = or(opts.DialTimeout, o.Timeout)
-		opts.ReadTimeout = or(opts.ReadTimeout, o.Timeout)
-		opts.WriteTimeout = or(opts.WriteTimeout, o.Timeout)
-		opts.PoolTimeout = or(opts.PoolTimeout, o.Timeout)
+		bound(o.Timeout, &opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout)
 		opts.DialerRetries = 1
 		opts.ClusterStateReloadInterval = o.ClusterReload
 		cc := redis.NewClusterClient(opts)
@@ -79,10 +76,7 @@ func Open(o Options) (redis.UniversalClient, error) {
 			return nil, fmt.Errorf("OTPD_REDIS_URL: %w", err)
 		}
 		opts.ContextTimeoutEnabled = true
-		opts.DialTimeout = or(opts.DialTimeout, o.Timeout)
-		opts.ReadTimeout = or(opts.ReadTimeout, o.Timeout)
-		opts.WriteTimeout = or(opts.WriteTimeout, o.Timeout)
-		opts.PoolTimeout = or(opts.PoolTimeout, o.Timeout)
+		bound(o.Timeout, &opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout)
 		opts.DialerRetries = 1
 		opts.MaxRetries = -1
 		c = redis.NewFailoverClient(opts)
@@ -92,10 +86,7 @@ func Open(o Options) (redis.UniversalClient, error) {
 			return nil, fmt.Errorf("OTPD_REDIS_URL: %w", err)
 		}
 		opts.ContextTimeoutEnabled = true
-		opts.DialTimeout = or(opts.DialTimeout, o.Timeout)
-		opts.ReadTimeout = or(opts.ReadTimeout, o.Timeout)
-		opts.WriteTimeout = or(opts.WriteTimeout, o.Timeout)
-		opts.PoolTimeout = or(opts.PoolTimeout, o.Timeout)
+		bound(o.Timeout, &opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout)
 		opts.DialerRetries = 1
 		opts.MaxRetries = -1
 		c = redis.NewClient(opts)
@@ -285,4 +276,11 @@ func topologyError(err error) bool {
 func prefix(msg string) string {
 	p, _, _ := strings.Cut(msg, " ")
 	return p
+}
+
+// bound sets each timeout that the URL left unset to t.
+func bound(t time.Duration, ds ...*time.Duration) {
+	for _, d := range ds {
+		*d = or(*d, t)
+	}
 }
