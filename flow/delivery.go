@@ -16,7 +16,37 @@ type DeliveryOptions interface {
 	HasProvider(project, channel, providerID string) bool
 }
 
-func (e *Engine) checkDelivery(p *Project, ch Channel, templateID, providerID string) error {
+// Bounds of loginOptions.templateOptions: they are sealed into every
+// delivery job and rendered into the message, so one client must not make
+// either grow at will.
+const (
+	MaxTemplateOptions      = 20
+	MaxTemplateOptionKey    = 64
+	MaxTemplateOptionValue  = 512
+	MaxTemplateOptionsTotal = 4096
+)
+
+func checkTemplateOptions(opts map[string]string) error {
+	if len(opts) > MaxTemplateOptions {
+		return apierr.ErrInvalidArgument.With("templateOptions may hold at most %d entries", MaxTemplateOptions)
+	}
+	total := 0
+	for k, v := range opts {
+		if k == "" || len(k) > MaxTemplateOptionKey || len(v) > MaxTemplateOptionValue {
+			return apierr.ErrInvalidArgument.With("templateOptions: keys are 1-%d bytes and values at most %d bytes", MaxTemplateOptionKey, MaxTemplateOptionValue)
+		}
+		total += len(k) + len(v)
+	}
+	if total > MaxTemplateOptionsTotal {
+		return apierr.ErrInvalidArgument.With("templateOptions may hold at most %d bytes in all", MaxTemplateOptionsTotal)
+	}
+	return nil
+}
+
+func (e *Engine) checkDelivery(p *Project, ch Channel, templateID, providerID string, opts map[string]string) error {
+	if err := checkTemplateOptions(opts); err != nil {
+		return err
+	}
 	if e.options == nil {
 		return nil
 	}

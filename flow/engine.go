@@ -148,7 +148,7 @@ func (e *Engine) Start(ctx context.Context, in StartInput) (StartOutput, error) 
 	if err := checkCustomClaims(in.CustomClaims); err != nil {
 		return StartOutput{}, err
 	}
-	if err := e.checkDelivery(p, in.Channel, in.TemplateID, in.ProviderID); err != nil {
+	if err := e.checkDelivery(p, in.Channel, in.TemplateID, in.ProviderID, in.TemplateOptions); err != nil {
 		return StartOutput{}, err
 	}
 	pend := pending{Profile: in.Profile, Nsec: in.CustomClaims, RevokeOthers: in.RevokeOthers}

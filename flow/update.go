@@ -55,7 +55,7 @@ func (e *Engine) UpdateStart(ctx context.Context, in UpdateInput) (StartOutput, 
 	if err != nil {
 		return StartOutput{}, err
 	}
-	if err := e.checkDelivery(p, in.Channel, in.TemplateID, in.ProviderID); err != nil {
+	if err := e.checkDelivery(p, in.Channel, in.TemplateID, in.ProviderID, in.TemplateOptions); err != nil {
 		return StartOutput{}, err
 	}
 	// Refuse a conflict before a code is sent; verify checks again. With

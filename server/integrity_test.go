@@ -262,6 +262,17 @@ func TestUnknownTemplateOrProviderRefusedAtStart(t *testing.T) {
 	if c, r := grpcReason(t, err); c != codes.InvalidArgument || r != "E011002" {
 		t.Fatalf("gRPC unknown provider: %v %s", c, r)
 	}
+	// templateOptions are sealed into every job: bounded (20 entries, 64-byte
+	// keys, 512-byte values, 4 KiB in all).
+	big := fmt.Sprintf(`{"loginId":"t@example.com","loginOptions":{"templateOptions":{"k":%q}}}`, strings.Repeat("x", 600))
+	e.refusedUnchanged(400, "E011002", func() (int, map[string]any) { return e.post("/v1/auth/otp/signup-in/email", big) })
+	var many []string
+	for i := range 21 {
+		many = append(many, fmt.Sprintf(`"k%d":"v"`, i))
+	}
+	e.refusedUnchanged(400, "E011002", func() (int, map[string]any) {
+		return e.post("/v1/auth/otp/signup-in/email", `{"loginId":"t@example.com","loginOptions":{"templateOptions":{`+strings.Join(many, ",")+`}}}`)
+	})
 	// The live code survived the refused starts.
 	e.post2xx("/v1/auth/otp/signup-in/email", `{"loginId":"t@example.com","loginOptions":{"templateId":"default"}}`)
 	e.post2xx("/v1/auth/otp/verify/email", fmt.Sprintf(`{"loginId":"t@example.com","code":%q}`, e.code("t@example.com")))
