@@ -1,0 +1,128 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// CompleteLogin implements Users in one round trip.
+func (s *RedisStore) CompleteLogin(ctx context.Context, l Login) (User, bool, error) {
+	var rtExp int64
+	if l.RefreshID != "" {
+		rtExp = l.RefreshExpiry.UnixMilli()
+	}
+	revoke := ""
+	if l.RevokeOthers {
+		revoke = "1"
+	}
+	entry, err := historyEntry(l.History)
+	if err != nil {
+		return User{}, false, err
+	}
+	keys := append(sessionKeys(l.Project, l.UserID), HistoryKey(l.Project, l.UserID))
+	args := []any{l.UserID, l.LoginID, string(l.Contact), l.Address, l.Now.Unix(),
+		l.Profile.Name, l.Profile.GivenName, l.Profile.MiddleName, l.Profile.FamilyName,
+		l.RefreshID, rtExp, l.Now.UnixMilli(), revoke, l.Unverified,
+		cmp.Or(max(l.MaxRefreshTokens, 0), DefaultMaxRefreshTokens),
+		entry, HistoryMaxEntries, l.Now.Add(-HistoryMaxAge).UnixMilli(), HistoryMaxAge.Milliseconds(),
+	}
+	var res []string
+	if l.Index != nil {
+		// A first login also writes the project's search index, pipelined
+		// with login.lua (one round trip; the durability WAIT does not
+		// cover this path, see docs/scaling.md).
+		res, err = s.loginAndIndex(ctx, keys, args, l.Project, *l.Index)
+	} else {
+		res, err = s.run(ctx, s.login, keys, args...)
+	}
+	if errors.Is(err, ErrNotReplicated) {
+		return User{}, false, err
+	}
+	if err != nil {
+		return User{}, false, unavailable(err)
+	}
+	if len(res) == 1 && res[0] == "disabled" {
+		return User{}, false, ErrDisabled
+	}
+	if len(res) < 1 || len(res)%2 != 1 {
+		return User{}, false, errors.New("store: login.lua returned a malformed reply")
+	}
+	fields := make(map[string]string, len(res)/2)
+	for i := 1; i+1 < len(res); i += 2 {
+		fields[res[i]] = res[i+1]
+	}
+	u, err := userFromHash(fields)
+	return u, res[0] == "1", err
+}
+
+func userFromHash(f map[string]string) (User, error) {
+	u := User{
+		UserID:        f["userId"],
+		Email:         f["email"],
+		Phone:         f["phone"],
+		VerifiedEmail: f["verifiedEmail"] == "1",
+		VerifiedPhone: f["verifiedPhone"] == "1",
+		Profile: Profile{
+			Name:       f["name"],
+			GivenName:  f["givenName"],
+			MiddleName: f["middleName"],
+			FamilyName: f["familyName"],
+		},
+		Status:  f["status"],
+		Test:    f["test"] == "1",
+		Picture: f["picture"],
+		Version: f["mv"],
+	}
+	if ca := f["customAttributes"]; ca != "" {
+		if err := json.Unmarshal([]byte(ca), &u.CustomAttributes); err != nil {
+			return User{}, fmt.Errorf("store: user customAttributes: %w", err)
+		}
+	}
+	if ids := f["loginIds"]; ids != "" {
+		if err := json.Unmarshal([]byte(ids), &u.LoginIDs); err != nil {
+			return User{}, fmt.Errorf("store: user loginIds: %w", err)
+		}
+	}
+	if ct, err := strconv.ParseInt(f["createdTime"], 10, 64); err == nil {
+		u.CreatedTime = time.Unix(ct, 0)
+	}
+	return u, nil
+}
+
+// loginAndIndex runs login.lua and the index update of a new user in one
+// pipelined round trip (on Cluster, one per node, in parallel). Both are
+// sent by EVALSHA; a server that lost its script cache answers NOSCRIPT,
+// and the pair is then run again one by one (the index update is
+// idempotent, and login.lua did not run).
+func (s *RedisStore) loginAndIndex(ctx context.Context, keys []string, args []any, project string, u User) ([]string, error) {
+	ix, err := indexArgs(u)
+	if err != nil {
+		return nil, err
+	}
+	var login *redis.Cmd
+	_, err = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		login = p.EvalSha(ctx, s.login.Hash(), keys, args...)
+		p.EvalSha(ctx, mgmtIndexScript.Hash(), indexKeys(project), u.UserID, ix)
+		return nil
+	})
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err := mgmtIndexScript.Run(ctx, s.c, indexKeys(project), u.UserID, ix).Err(); err != nil {
+			return nil, err
+		}
+		if login.Err() == nil {
+			return login.StringSlice()
+		}
+		return s.login.Run(ctx, s.c, keys, args...).StringSlice()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return login.StringSlice()
+}
