@@ -280,6 +280,18 @@ func (e *env) post(path, body string) (int, map[string]any) {
 
 func (e *env) do(method, path, body, auth string) (int, map[string]any) {
 	e.t.Helper()
+	resp, raw := e.send(method, path, body, auth, nil)
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil {
+		e.t.Fatalf("%s %s: body is not a JSON object: %q", method, path, raw)
+	}
+	return resp.StatusCode, out
+}
+
+// send does one REST call (a JSON body when body is set; auth and hdr as
+// given) and returns the response with its whole body read.
+func (e *env) send(method, path, body, auth string, hdr map[string]string) (*http.Response, []byte) {
+	e.t.Helper()
 	req, err := http.NewRequest(method, e.base+path, strings.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
@@ -290,17 +302,16 @@ func (e *env) do(method, path, body, auth string) (int, map[string]any) {
 	if auth != "" {
 		req.Header.Set("Authorization", auth)
 	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		e.t.Fatalf("%s %s: body is not a JSON object: %q", method, path, raw)
-	}
-	return resp.StatusCode, out
+	return resp, raw
 }
 
 // code returns the newest code the log provider sent to address, after

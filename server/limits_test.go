@@ -36,17 +36,11 @@ func limitedProject(set func(l *config.Limits)) config.Project {
 // raw does a REST call and returns status, Retry-After and the raw body.
 func (e *env) raw(method, path, body string, hdr map[string]string) (int, string, string) {
 	e.t.Helper()
-	req, _ := http.NewRequest(method, e.base+path, strings.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+e.project)
-	for k, v := range hdr {
-		req.Header.Set(k, v)
+	auth := "Bearer " + e.project
+	if a, ok := hdr["Authorization"]; ok {
+		auth = a
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
+	resp, b := e.send(method, path, body, auth, hdr)
 	return resp.StatusCode, resp.Header.Get("Retry-After"), string(b)
 }
 

@@ -2,9 +2,6 @@ package server_test
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
-	"strings"
 	"testing"
 )
 
@@ -43,23 +40,7 @@ func (e *env) mustMgmt(method, path, body string) map[string]any {
 // rawJSON sends a call and decodes any JSON answer (arrays too).
 func (e *env) rawJSON(method, path, body, auth string, hdr map[string]string) (int, any) {
 	e.t.Helper()
-	req, err := http.NewRequest(method, e.base+path, strings.NewReader(body))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Authorization", auth)
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	resp, raw := e.send(method, path, body, auth, hdr)
 	var out any
 	if err := json.Unmarshal(raw, &out); err != nil {
 		e.t.Fatalf("%s %s: body is not JSON: %q", method, path, raw)

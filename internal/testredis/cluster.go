@@ -97,7 +97,7 @@ func NewCluster(t testing.TB) *Cluster {
 // linked reports whether addr is a master or a replica whose link to its
 // master is up (a replica that never synced is never promoted).
 func linked(addr string) bool {
-	cl := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond})
+	cl := nodeClient(addr)
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -107,7 +107,7 @@ func linked(addr string) bool {
 
 // replicas counts the replicas node addr knows of.
 func replicas(addr string) int {
-	cl := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond})
+	cl := nodeClient(addr)
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -148,7 +148,7 @@ func (c *Cluster) Node(addr string) *Server {
 
 // Info runs CLUSTER INFO on one node (bounded) and returns its fields.
 func Info(addr string) (map[string]string, error) {
-	cl := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond})
+	cl := nodeClient(addr)
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -193,7 +193,7 @@ func (c *Cluster) WaitOK(t testing.TB, within time.Duration) {
 // Masters returns the addresses of the masters that own slots, as node
 // seen from addr says (CLUSTER NODES).
 func Masters(addr string) ([]string, error) {
-	cl := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond})
+	cl := nodeClient(addr)
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -215,7 +215,7 @@ func Masters(addr string) ([]string, error) {
 
 // ReplicaOf returns the address of the replica of master, as seen from addr.
 func ReplicaOf(addr, master string) (string, error) {
-	cl := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond})
+	cl := nodeClient(addr)
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
@@ -242,10 +242,16 @@ func ReplicaOf(addr, master string) (string, error) {
 
 // IsMaster reports whether the node at addr says it is a master.
 func IsMaster(addr string) bool {
-	cl := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond})
+	cl := nodeClient(addr)
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	r, err := cl.Do(ctx, "ROLE").Slice()
 	return err == nil && len(r) > 0 && r[0] == "master"
+}
+
+// nodeClient is a short-lived client for one node's admin commands: no
+// retries, half-second dial and read timeouts (a dead node answers fast).
+func nodeClient(addr string) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 500 * time.Millisecond, ReadTimeout: 500 * time.Millisecond})
 }
