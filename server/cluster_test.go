@@ -36,7 +36,7 @@ func clusterLimits() config.Limits {
 	return config.Limits{SendsPerIP: &many, VerifiesPerIP: &many}
 }
 
-func newClusterPair(t *testing.T) *clusterPair {
+func newClusterPair(t *testing.T, opts ...envOption) *clusterPair {
 	t.Helper()
 	c := testredis.NewCluster(t)
 	k, err := token.GenerateKey(token.ES256)
@@ -59,8 +59,8 @@ func newClusterPair(t *testing.T) *clusterPair {
 	p := func() config.Project {
 		return config.Project{ID: pid, SigningKeyFiles: []string{"k.pem"}, Limits: clusterLimits()}
 	}
-	a := newEnv(t, true, withRedis(open()), withCodeLog(codes), withFile("k.pem", pem), withProject(p()))
-	b := newEnv(t, true, withRedis(open()), withCodeLog(codes), withFile("k.pem", pem), withProject(p()))
+	a := newEnv(t, true, append([]envOption{withRedis(open()), withCodeLog(codes), withFile("k.pem", pem), withProject(p())}, opts...)...)
+	b := newEnv(t, true, append([]envOption{withRedis(open()), withCodeLog(codes), withFile("k.pem", pem), withProject(p())}, opts...)...)
 	admin := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()})
 	t.Cleanup(func() { _ = admin.Close() })
 	return &clusterPair{cluster: c, a: a, b: b, admin: admin}
