@@ -49,6 +49,7 @@ func TestClusterSlotMigrationUnderLoad(t *testing.T) {
 	ips := []string{"198.51.100.1", "198.51.100.2", "198.51.100.3", "203.0.113.7", "203.0.113.8", "2001:db8::17"}
 
 	type result struct {
+		at       time.Time // when the start was sent
 		id       string
 		start    int // final status
 		tries    int
@@ -56,7 +57,7 @@ func TestClusterSlotMigrationUnderLoad(t *testing.T) {
 		problems []string
 	}
 	flow := func(i int, id string) (r result) {
-		r.id = id
+		r.id, r.at = id, time.Now()
 		start, verify := p.a, p.b
 		if i%2 == 1 {
 			start, verify = p.b, p.a
@@ -160,13 +161,23 @@ func TestClusterSlotMigrationUnderLoad(t *testing.T) {
 		t.Fatal(migErr)
 	}
 
-	var failed, retried, ok int
+	var failed, retried, ok, during int
+	var first, last time.Time
 	var problems []string
 	for _, r := range results {
 		problems = append(problems, r.problems...)
+		if !r.at.Before(began) && r.at.Before(began.Add(migrated)) {
+			during++
+		}
 		switch {
 		case r.start != 200:
 			failed++
+			if first.IsZero() || r.at.Before(first) {
+				first = r.at
+			}
+			if r.at.After(last) {
+				last = r.at
+			}
 		case r.tries > 1:
 			retried++
 		}
@@ -174,8 +185,18 @@ func TestClusterSlotMigrationUnderLoad(t *testing.T) {
 			ok++
 		}
 	}
-	t.Logf("migrated %d slots (%d keys, pace %v) in %v under load: %d flows, %d complete, %d starts needed an SDK retry, %d starts failed after 3 tries",
-		len(slots), moved, migrationPace, migrated.Round(10*time.Millisecond), len(results), ok, retried, failed)
+	t.Logf("migrated %d slots (%d keys, pace %v) in %v under load: %d flows (%d started during the migration), %d complete, %d starts needed an SDK retry, %d starts failed after 3 tries",
+		len(slots), moved, migrationPace, migrated.Round(10*time.Millisecond), len(results), during, ok, retried, failed)
+	if failed > 0 {
+		var in int
+		for _, r := range results {
+			if !r.at.Before(first) && !r.at.After(last) {
+				in++
+			}
+		}
+		t.Logf("failed starts from +%v to +%v of the migration: %d of the %d starts sent then failed after 3 tries",
+			first.Sub(began).Round(10*time.Millisecond), last.Sub(began).Round(10*time.Millisecond), failed, in)
+	}
 	if len(results) < 20 {
 		t.Errorf("only %d flows ran during the migration", len(results))
 	}
