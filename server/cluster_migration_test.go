@@ -38,13 +38,12 @@ const migrationPace = 400 * time.Millisecond
 // them are skipped by the load: those are ordinary slots (a login id's keys
 // live for one flow), not what this test migrates.
 func TestClusterSlotMigrationUnderLoad(t *testing.T) {
-	trust := func(s *envSetup) { s.cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} }
 	// Per-IP limits of 1000 an hour: each bucket key then lives 3.6 s per
 	// event (a key per IP exists throughout), and no load refuses itself.
 	perIP := config.Rate{Count: 1000, Window: config.Duration(time.Hour)}
 	limits := withProject(config.Project{ID: pid, SigningKeyFiles: []string{"k.pem"},
 		Limits: config.Limits{SendsPerIP: &perIP, VerifiesPerIP: &perIP}})
-	p := newClusterPair(t, trust, limits)
+	p := newClusterPair(t, trustLoopback, limits)
 	ctx := context.Background()
 	ips := []string{"198.51.100.1", "198.51.100.2", "198.51.100.3", "203.0.113.7", "203.0.113.8", "2001:db8::17"}
 
@@ -208,6 +207,12 @@ func TestClusterSlotMigrationUnderLoad(t *testing.T) {
 		t.Error(pr)
 	}
 	p.waitDrained(t, 20*time.Second)
+}
+
+// trustLoopback makes the test client a trusted proxy: its
+// X-Forwarded-For names the client IP (load from several addresses).
+func trustLoopback(s *envSetup) {
+	s.cfg.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 }
 
 // sdkSend is one SDK call with headers: up to 3 tries on 503, 100 ms apart
