@@ -73,7 +73,10 @@ func newClusterPair(t *testing.T, opts ...envOption) *clusterPair {
 // flow started on one otpd replica finishes on the other, and concurrent
 // verifies of one code across both replicas succeed exactly once.
 func TestClusterEveryFlowAcrossReplicas(t *testing.T) {
-	p := newClusterPair(t, trustLoopback)
+	// The default limits (the distribution's flows come from one client
+	// IP each, behind a trusted proxy).
+	def := config.DefaultSendsPerIP
+	p := newClusterPair(t, trustLoopback, withProject(config.Project{ID: pid, SigningKeyFiles: []string{"k.pem"}, Limits: config.Limits{SendsPerIP: &def}}))
 	a, b := p.a, p.b
 	// Sign-up by email on A, verify on B.
 	if s, r := a.post("/v1/auth/otp/signup/email", `{"loginId":"c1@example.com"}`); s != 200 {
@@ -173,10 +176,9 @@ func (p *clusterPair) distribution(t *testing.T, n int) {
 		if i%2 == 1 {
 			start, verify = p.b, p.a
 		}
-		// From 20 client IPs (behind a trusted proxy): a client IP's
-		// buckets are one key each, so traffic from one address is one
-		// slot's.
-		hdr := map[string]string{"X-Forwarded-For": fmt.Sprintf("198.51.100.%d", i%20+1)}
+		// Each from its own client IP (behind a trusted proxy), as real
+		// traffic: a client IP's buckets (sends, verifies) are a key each.
+		hdr := map[string]string{"X-Forwarded-For": fmt.Sprintf("10.%d.%d.%d", h[6], h[7], h[8])}
 		if s, _ := sdkSend(start, "/v1/auth/otp/signup-in/email", fmt.Sprintf(`{"loginId":%q}`, id), hdr); s != 200 {
 			t.Fatalf("start %s: %d", id, s)
 		}
