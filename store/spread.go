@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -48,7 +49,7 @@ func shards(count int) int {
 // count exactly, and so do their refill rates.
 func (s *RedisStore) shard(b Bucket) Bucket {
 	k := shards(b.Count)
-	if !b.Sharded || k == 1 {
+	if !b.Sharded || k == 1 || !strings.HasSuffix(b.Key, "}") {
 		return b
 	}
 	v, _ := s.turns.LoadOrStore(b.Key, new(atomic.Uint64))
