@@ -101,17 +101,23 @@ func (w *Worker) handoff(ctx context.Context, bs []batch) {
 // sweep drains the shards outside the layout: the legacy pre-sharding keys
 // and the positions of other shard counts (an older version or another
 // OTPD_QUEUE_SHARDS still enqueueing there, or jobs left from before a
-// change). One pipeline of XLEN and ZCARD finds those holding anything;
-// for each, due retries are promoted, new jobs read (without blocking) and
-// stalled ones reclaimed. A full read sweeps again at once.
+// change). One pipeline of XLEN and ZCARD over every shard finds those
+// holding anything (and samples the depth gauges); for each, due retries
+// are promoted, new jobs read (without blocking) and stalled ones
+// reclaimed. A full read sweeps again at once.
 func (w *Worker) sweep(ctx context.Context) {
+	active := make(map[string]bool, len(w.o.Layout.active))
+	for _, sh := range w.o.Layout.active {
+		active[sh.Name] = true
+	}
 	for ctx.Err() == nil {
-		others := w.o.Layout.inactive
-		xl := make([]*redis.IntCmd, len(others))
-		zc := make([]*redis.IntCmd, len(others))
+		all := w.o.Layout.All()
+		xl := make([]*redis.IntCmd, len(all))
+		zc := make([]*redis.IntCmd, len(all))
+		dl := make([]*redis.IntCmd, len(all))
 		if _, err := w.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, sh := range others {
-				xl[i], zc[i] = p.XLen(ctx, sh.Stream), p.ZCard(ctx, sh.Delayed)
+			for i, sh := range all {
+				xl[i], zc[i], dl[i] = p.XLen(ctx, sh.Stream), p.ZCard(ctx, sh.Delayed), p.XLen(ctx, sh.Dead)
 			}
 			return nil
 		}); err != nil {
@@ -120,14 +126,24 @@ func (w *Worker) sweep(ctx context.Context) {
 			}
 			return
 		}
+		var waiting, parked, dead int64
 		full := false
-		for i, sh := range others {
+		for i, sh := range all {
+			waiting, parked, dead = waiting+xl[i].Val(), parked+zc[i].Val(), dead+dl[i].Val()
+			if active[sh.Name] {
+				continue
+			}
 			if zc[i].Val() > 0 {
 				w.promoteDue(ctx, sh)
 			}
 			if xl[i].Val() > 0 {
 				full = w.drain(ctx, sh) || full
 			}
+		}
+		if w.metrics != nil {
+			w.metrics.depth.WithLabelValues("waiting").Set(float64(waiting))
+			w.metrics.depth.WithLabelValues("parked").Set(float64(parked))
+			w.metrics.depth.WithLabelValues("dead").Set(float64(dead))
 		}
 		if !full {
 			return

@@ -69,9 +69,8 @@ func positionTag(j int) string {
 // on (the active ones), and which others workers still drain: the legacy
 // keys and the positions of any other shard count.
 type Layout struct {
-	active   []Shard
-	inactive []Shard
-	byName   map[string]Shard
+	active []Shard
+	byName map[string]Shard
 }
 
 // ValidShards reports whether n is an allowed shard count: a power of two
@@ -89,15 +88,12 @@ func NewLayout(n int) (*Layout, error) {
 	l := &Layout{byName: make(map[string]Shard, MaxShards+1)}
 	leg := legacyShard()
 	l.byName[leg.Name] = leg
-	l.inactive = append(l.inactive, leg)
 	step := MaxShards / n
 	for j := range MaxShards {
 		s := shardWithTag(strconv.Itoa(j), positionTag(j))
 		l.byName[s.Name] = s
 		if j%step == step/2 {
 			l.active = append(l.active, s)
-		} else {
-			l.inactive = append(l.inactive, s)
 		}
 	}
 	return l, nil

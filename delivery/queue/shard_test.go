@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/otpd/otpd/clock"
@@ -265,5 +266,54 @@ func TestBlockingReadsLeaveThePool(t *testing.T) {
 		}
 		enqueueOn(t, rdb, l.Shards()[40], s, "late", "123456", time.Now().Add(time.Minute))
 		waitFor(t, "delivery", func() bool { return len(rec.calls()) == 1 })
+	})
+}
+
+// TestDepthGauges: otpd_delivery_queue_jobs sums every shard (legacy
+// included): parked retries and dead letters in several shards.
+func TestDepthGauges(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, rdb *redis.Client) {
+		s := sealer(t)
+		l := layout(t)
+		legacy, _ := l.Shard("legacy")
+		reg := prometheus.NewRegistry()
+		m, err := queue.NewMetrics(reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, sh := range []queue.Shard{l.Shards()[1], legacy, l.Shards()[7]} {
+			enqueueOn(t, rdb, sh, s, fmt.Sprint("dead-", i), "1", time.Now().Add(time.Minute))
+			enqueueOn(t, rdb, sh, s, fmt.Sprint("parked-", i), "1", time.Now().Add(time.Minute))
+		}
+		h := func(_ context.Context, j queue.Job) error {
+			if strings.HasPrefix(j.ID, "dead-") {
+				return delivery.Permanent(errors.New("rejected"))
+			}
+			return errors.New("try later")
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		w := queue.NewWorker(rdb, s, h, clock.Real{}, quiet, m, queue.Options{Layout: l, Sweep: 20 * time.Millisecond,
+			Block: 100 * time.Millisecond, Backoff: func(int) time.Duration { return time.Hour }})
+		done := make(chan struct{})
+		go func() { _ = w.Run(ctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+		gauge := func(state string) float64 {
+			mfs, _ := reg.Gather()
+			for _, mf := range mfs {
+				if mf.GetName() != "otpd_delivery_queue_jobs" {
+					continue
+				}
+				for _, mm := range mf.GetMetric() {
+					if mm.GetLabel()[0].GetValue() == state {
+						return mm.GetGauge().GetValue()
+					}
+				}
+			}
+			return -1
+		}
+		waitFor(t, "3 dead, 3 parked, none waiting in the gauges", func() bool {
+			return gauge("dead") == 3 && gauge("parked") == 3 && gauge("waiting") == 0
+		})
 	})
 }

@@ -122,9 +122,10 @@ func ExponentialBackoff(base, ceiling time.Duration) func(int) time.Duration {
 	}
 }
 
-// Metrics count jobs by outcome.
+// Metrics count jobs by outcome and gauge the queue's depth.
 type Metrics struct {
-	jobs *prometheus.CounterVec
+	jobs  *prometheus.CounterVec
+	depth *prometheus.GaugeVec
 }
 
 // NewMetrics registers the queue metrics on reg.
@@ -132,8 +133,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "otpd_delivery_jobs_total",
 		Help: "Delivery attempts by channel and outcome (sent, retried, dead, expired).",
-	}, []string{"channel", "outcome"})}
-	return m, reg.Register(m.jobs)
+	}, []string{"channel", "outcome"}),
+		depth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "otpd_delivery_queue_jobs",
+			Help: "Jobs in the delivery queue over every shard, by state: waiting (in the streams, read or not), parked (for a retry), dead (dead letters). Sampled by each worker's sweep; the same value from every worker.",
+		}, []string{"state"})}
+	if err := reg.Register(m.jobs); err != nil {
+		return m, err
+	}
+	return m, reg.Register(m.depth)
 }
 
 // Worker consumes every shard of the queue.
