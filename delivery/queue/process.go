@@ -78,9 +78,35 @@ func (w *Worker) reclaim(ctx context.Context, sh Shard) {
 	w.processBatch(context.WithoutCancel(ctx), batch{shard: sh, msgs: msgs, fresh: time.Now()})
 }
 
+// promoteDue moves sh's due retries back onto its stream.
 func (w *Worker) promoteDue(ctx context.Context, sh Shard) {
-	malformed, err := w.promote.Run(ctx, w.rdb, []string{sh.Stream, sh.Delayed, sh.Dead},
-		w.clock.Now().UnixMilli(), 100, w.o.MaxLen, w.o.DeadMaxLen).Int()
+	w.promoted(ctx, sh, w.promote.Run(ctx, w.rdb, []string{sh.Stream, sh.Delayed, sh.Dead},
+		w.clock.Now().UnixMilli(), 100, w.o.MaxLen, w.o.DeadMaxLen))
+}
+
+// promoteAll runs promoteDue for every shard in one pipeline (one round
+// trip per node); a shard whose script is not loaded yet (NOSCRIPT) runs
+// it alone, which loads it.
+func (w *Worker) promoteAll(ctx context.Context, shards []Shard) {
+	now := w.clock.Now().UnixMilli()
+	cmds := make([]*redis.Cmd, len(shards))
+	_, _ = w.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, sh := range shards {
+			cmds[i] = w.promote.EvalSha(ctx, p, []string{sh.Stream, sh.Delayed, sh.Dead}, now, 100, w.o.MaxLen, w.o.DeadMaxLen)
+		}
+		return nil
+	})
+	for i, sh := range shards {
+		if err := cmds[i].Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+			w.promoteDue(ctx, sh)
+			continue
+		}
+		w.promoted(ctx, sh, cmds[i])
+	}
+}
+
+func (w *Worker) promoted(ctx context.Context, sh Shard, cmd *redis.Cmd) {
+	malformed, err := cmd.Int()
 	if err != nil && ctx.Err() == nil {
 		w.log.Warn("queue promote failed", "shard", sh.Name, "error", err)
 	}

@@ -63,7 +63,8 @@ type Options struct {
 	// Layout is the queue's shards (default DefaultShards).
 	Layout *Layout
 	// Sweep is how often the shards outside Layout (legacy keys, other
-	// shard counts) are checked for jobs to drain (default 2s).
+	// shard counts) are checked for jobs to drain, and the depth gauges
+	// sampled (default 5s).
 	Sweep time.Duration
 }
 
@@ -103,7 +104,7 @@ func (o *Options) defaults() {
 	}
 	o.MaxLen, o.DeadMaxLen = o.Layout.PerShard(o.MaxLen), o.Layout.PerShard(o.DeadMaxLen)
 	if o.Sweep <= 0 {
-		o.Sweep = 2 * time.Second
+		o.Sweep = 5 * time.Second
 	}
 }
 
@@ -244,11 +245,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		wg.Go(func() { w.read(ctx, active) })
 	}
 	wg.Go(func() {
-		w.every(ctx, w.o.Poll, func(ctx context.Context) {
-			for _, sh := range active {
-				w.promoteDue(ctx, sh)
-			}
-		})
+		w.every(ctx, w.o.Poll, func(ctx context.Context) { w.promoteAll(ctx, active) })
 	})
 	wg.Go(func() {
 		w.every(ctx, max(w.o.ClaimIdle/2, 10*time.Millisecond), func(ctx context.Context) {
