@@ -34,6 +34,19 @@ func (w *Worker) read(ctx context.Context, shards []Shard) {
 	for range shards {
 		streams = append(streams, ">")
 	}
+	for {
+		err := ensureGroups(ctx, w.rdb, shards)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		w.state.Store(StateWaiting)
+		w.log.Warn("queue: cannot create the consumer groups yet; retrying", "error", err)
+		sleep(ctx, time.Second)
+	}
+	w.state.Store(StateRunning)
 	for ctx.Err() == nil {
 		res, err := w.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
 			Group: Group, Consumer: w.o.Consumer, Streams: streams, Count: readBatch, Block: w.o.Block,

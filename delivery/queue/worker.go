@@ -208,24 +208,13 @@ func ensureGroups(ctx context.Context, rdb redis.Cmdable, shards []Shard) error 
 // cannot span slots) hand batches to Concurrency processors; a sweep
 // drains the other shards (legacy keys, another shard count's positions)
 // when they hold anything; promotion of due retries and reclaim of
-// stalled jobs run per shard.
+// stalled jobs run per shard. Each reader creates its shards' consumer
+// groups first, retrying every second, so on Cluster the shards of the
+// masters that answer are consumed while another master is down.
 func (w *Worker) Run(ctx context.Context) error {
 	w.state.Store(StateStarting)
 	defer w.state.Store(StateStopped)
 	active := w.o.Layout.Shards()
-	for {
-		err := ensureGroups(ctx, w.rdb, active)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		w.state.Store(StateWaiting)
-		w.log.Warn("queue: cannot create the consumer groups yet; retrying", "error", err)
-		sleep(ctx, time.Second)
-	}
-	w.state.Store(StateRunning)
 	w.work = make(chan batch)
 	detached := context.WithoutCancel(ctx)
 	var procs sync.WaitGroup
