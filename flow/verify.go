@@ -2,10 +2,8 @@ package flow
 
 import (
 	"context"
-	"encoding/base32"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"strings"
 	"time"
@@ -47,7 +45,7 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 	if err != nil {
 		return VerifyOutput{}, err
 	}
-	newID, err := newUserID(e.random)
+	newID, err := store.NewUserID(e.random, p.ID, loginID)
 	if err != nil {
 		return VerifyOutput{}, err
 	}
@@ -182,16 +180,4 @@ func (e *Engine) deadCode(p *Project, res store.VerifyResult, now time.Time) err
 	}
 	secs := int(math.Ceil(wait.Seconds()))
 	return apierr.ErrTooManyAttempts.With("Too many wrong attempts; request a new code in %d s", secs).WithRetryAfter(secs)
-}
-
-var userIDEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
-
-// newUserID makes "U2" followed by 26 random base32 characters (130 bits),
-// the shape of Descope's user ids.
-func newUserID(r io.Reader) (string, error) {
-	var b [17]byte
-	if _, err := io.ReadFull(r, b[:]); err != nil {
-		return "", fmt.Errorf("user id: %w", err)
-	}
-	return "U2" + strings.ToUpper(userIDEncoding.EncodeToString(b[:])[:26]), nil
 }

@@ -156,10 +156,6 @@ func loginTag(project, loginID string) string {
 	return "otpd:{" + project + ":" + escape(loginID) + "}:"
 }
 
-func userTag(project, userID string) string {
-	return "otpd:{" + project + ":" + escape(userID) + "}:"
-}
-
 // LoginKey is the login index key of a login id (exported for tests and tools).
 func LoginKey(project, loginID string) string { return loginTag(project, loginID) + "login" }
 
