@@ -18,9 +18,10 @@
 -- extra: for limited the retry delay in ms (purpose holds the bucket name);
 -- for dead the code's creation time in ms; otherwise the bucket a dry run
 -- would have refused, or "".
-local function verify_code(K, A)
+-- ao: the offset of A in ARGV (limits_lib.lua reads ARGV itself).
+local function verify_code(K, A, ao)
   local now, B = tonumber(A[1]), tonumber(A[3])
-  local denied, retry, news = gcra(3, 5, B, now)
+  local denied, retry, news = gcra(3, 5 + ao, B, now)
   if denied and A[4] ~= '1' then
     return {'limited', denied, '', '', '', '0', '0', tostring(retry)}
   end

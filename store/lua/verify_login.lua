@@ -28,7 +28,7 @@ local NK, NA = tonumber(ARGV[1]), tonumber(ARGV[2])
 local VK, VA = {}, {}
 for i = 1, NK do VK[i] = KEYS[i] end
 for i = 1, NA do VA[i] = ARGV[11 + i] end
-local res = verify_code(VK, VA)
+local res = verify_code(VK, VA, 11)
 if res[1] ~= 'ok' then
   table.insert(res, '0')
   return res
