@@ -68,3 +68,83 @@ func TestVerifyLoginOneScript(t *testing.T) {
 		}
 	})
 }
+
+// TestVerifyLoginOtherSlots: a user whose keys are not on the login id's
+// slot (an id of the older layout, or a second login id of the user) is
+// signed in by the same script on a single node; in split-slot mode (Redis
+// Cluster) the verify binds and the login is left to CompleteLogin, which
+// finds the user's keys where the older layout put them.
+func TestVerifyLoginOtherSlots(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		const old = "U2ABCDEFGHIJKLMNOPQRSTUVWXYZ" // an id of the previous release
+		home, _ := store.NewUserID(rand.Reader, "P1", "home@x.io")
+		for _, uid := range []string{old, home} {
+			for _, split := range []bool{false, true} {
+				s := store.NewRedisStoreSplit(c, split)
+				login := uid + "-second@x.io"
+				if split {
+					login = uid + "-split@x.io"
+				}
+				if err := s.BindLogin(ctx, "P1", login, uid, "", store.ContactEmail, login); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := s.StartCode(ctx, newCode(login, "123456", store.RuleExisting)); err != nil {
+					t.Fatal(err)
+				}
+				a := attempt(login, "123456", t0)
+				a.NewUserID, _ = store.NewUserID(rand.Reader, "P1", login)
+				v, done, err := s.VerifyLogin(ctx, a, oneTripLogin(t0, "rt-"+login))
+				if err != nil || v.Status != store.VerifyOK || v.UserID != uid || v.NewUser {
+					t.Fatalf("%s split=%v: %+v %v", uid, split, v, err)
+				}
+				if split {
+					if done != nil {
+						t.Fatalf("%s split=%v: login ran on another slot: %+v", uid, split, done)
+					}
+					l := oneTripLogin(t0, "rt-"+login)
+					l.Project, l.UserID, l.LoginID, l.Contact, l.Address = "P1", uid, login, store.ContactEmail, login
+					if _, _, err := s.CompleteLogin(ctx, l); err != nil {
+						t.Fatal(err)
+					}
+				} else if done == nil || done.User.UserID != uid {
+					t.Fatalf("%s: single node: no login in the script: %+v", uid, done)
+				}
+				if _, err := c.ZScore(ctx, store.RefreshKey("P1", uid), "rt-"+login).Result(); err != nil {
+					t.Fatalf("%s split=%v: refresh id not registered under %s: %v", uid, split, store.RefreshKey("P1", uid), err)
+				}
+			}
+		}
+		if k := store.UserKey("P1", old); k != "otpd:{P1:"+old+"}:user" {
+			t.Fatalf("an older id's user key moved: %s", k)
+		}
+		if n, _ := c.Exists(ctx, store.UserKey("P1", old), store.UserKey("P1", home)).Result(); n != 2 {
+			t.Fatalf("%d of the 2 user records exist", n)
+		}
+	})
+}
+
+// TestVerifyLoginChargesLimits: the merged script charges the login id's
+// buckets (its arguments sit at an offset in ARGV).
+func TestVerifyLoginChargesLimits(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := store.NewRedisStore(c)
+		if _, err := s.StartCode(ctx, newCode("lim@x.io", "123456", store.RuleNew)); err != nil {
+			t.Fatal(err)
+		}
+		a := attempt("lim@x.io", "000000", t0)
+		a.NewUserID, _ = store.NewUserID(rand.Reader, "P1", "lim@x.io")
+		a.Limits.Login = []store.Bucket{{Name: "verifies_per_login", Key: "otpd:{P1:lim@x.io}:rl:v", Count: 1, Window: time.Hour}}
+		if v, _, err := s.VerifyLogin(ctx, a, oneTripLogin(t0, "r1")); err != nil || v.Status != store.VerifyWrong {
+			t.Fatalf("first attempt: %+v %v", v, err)
+		}
+		a.Candidates = attempt("lim@x.io", "123456", t0).Candidates
+		v, done, err := s.VerifyLogin(ctx, a, oneTripLogin(t0, "r2"))
+		if err != nil || v.Status != store.VerifyLimited || v.Limit != "verifies_per_login" || done != nil {
+			t.Fatalf("second attempt over the limit: %+v %v %v", v, done, err)
+		}
+	})
+}
