@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/otpd/otpd/clock"
 	"github.com/otpd/otpd/delivery"
@@ -43,6 +44,12 @@ func newEngine(t *testing.T) (*flow.Engine, *flow.Project, *captureSender) {
 func newEngineWith(t *testing.T, wrap func(store.Users) store.Users) (*flow.Engine, *flow.Project, *captureSender, store.Users) {
 	t.Helper()
 	_, c := testredis.Mini(t)
+	return newEngineOn(t, c, wrap)
+}
+
+// newEngineOn is newEngineWith on the Redis c.
+func newEngineOn(t *testing.T, c *redis.Client, wrap func(store.Users) store.Users) (*flow.Engine, *flow.Project, *captureSender, store.Users) {
+	t.Helper()
 	st := store.NewRedisStore(c)
 	h, err := otpcode.NewHasher([][]byte{[]byte("0123456789abcdef0123456789abcdef")})
 	if err != nil {

@@ -20,7 +20,7 @@ var (
 
 	//go:embed lua/undo_verify.lua
 	undoVerifySrc    string
-	undoVerifyScript = redis.NewScript(undoVerifySrc)
+	undoVerifyScript = redis.NewScript(indexLib + undoVerifySrc)
 	//go:embed lua/undo.lua
 	undoSrc    string
 	undoScript = redis.NewScript(undoSrc)
@@ -62,6 +62,9 @@ func (s *RedisStore) UndoVerify(ctx context.Context, k CodeKey, userID string) e
 	keys := []string{code, LoginKey(k.Project, k.LoginID), code + ":used"}
 	if homeTag(userID) == loginSlotTag(k.Project, k.LoginID) {
 		keys = append(append(keys, sessionKeys(k.Project, userID)...), HistoryKey(k.Project, userID))
+		if !s.split {
+			keys = append(keys, indexKeys(k.Project)...) // verify_login.lua indexed it
+		}
 	}
 	err := undoVerifyScript.Run(ctx, s.c, keys, userID).Err()
 	if err != nil {
