@@ -219,7 +219,7 @@ func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, err
 	keys := append([]string{LoginKey(c.Key.Project, c.Key.LoginID), codeKey}, bucketKeys(global)...)
 	keys = append(keys, bucketKeys(login)...)
 	args := []any{string(c.Rule), c.Hash, c.Purpose, c.NewUserAddress, string(c.Contact),
-		c.MaxAttempts, c.ExpiresAt.UnixMilli(), c.lifetimeMs(), c.Payload, "", c.OwnerID,
+		c.MaxAttempts, c.ExpiresAt.UnixMilli(), c.lifetimeMs(), c.Payload, c.Key.LoginID, c.OwnerID,
 		len(global), len(login), c.Now.UnixMilli(), dryFlag(c.Limits.DryRun), dryFlag(c.Limits.ChargeRefused)}
 	inScript := c.Job != nil && !s.split
 	if inScript {
@@ -321,8 +321,8 @@ func (s *RedisStore) prepareVerify(ctx context.Context, a Attempt) (keys []strin
 		would, buckets = w, nil
 	}
 	buckets = append(buckets, active(a.Limits.Login)...)
-	args = make([]any, 0, 4+3*len(buckets)+len(a.Candidates))
-	args = append(args, a.Now.UnixMilli(), a.NewUserID, len(buckets), dryFlag(a.Limits.DryRun))
+	args = make([]any, 0, 5+3*len(buckets)+len(a.Candidates))
+	args = append(args, a.Now.UnixMilli(), a.NewUserID, len(buckets), dryFlag(a.Limits.DryRun), a.Key.LoginID)
 	args = appendTriples(args, buckets)
 	for _, c := range a.Candidates {
 		args = append(args, c)
@@ -339,7 +339,6 @@ func verifyResult(res []string, would string) VerifyResult {
 	left, _ := strconv.Atoi(res[6])
 	r := VerifyResult{
 		Status:       VerifyStatus(res[0]),
-		Purpose:      res[1],
 		Address:      res[2],
 		UserID:       res[4],
 		NewUser:      res[5] == "1",
@@ -354,7 +353,7 @@ func verifyResult(res []string, would string) VerifyResult {
 		}
 		r.Contact = contactOf(r.Address)
 	case VerifyLimited:
-		r.Limit, r.Purpose, r.RetryAfter = res[1], "", time.Duration(extra)*time.Millisecond
+		r.Limit, r.RetryAfter = res[1], time.Duration(extra)*time.Millisecond
 		return r
 	case VerifyDead:
 		r.CreatedAt = time.UnixMilli(extra)

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"crypto/rand"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -145,6 +146,47 @@ func TestVerifyLoginChargesLimits(t *testing.T) {
 		v, done, err := s.VerifyLogin(ctx, a, oneTripLogin(t0, "r2"))
 		if err != nil || v.Status != store.VerifyLimited || v.Limit != "verifies_per_login" || done != nil {
 			t.Fatalf("second attempt over the limit: %+v %v %v", v, done, err)
+		}
+	})
+}
+
+// TestCodeRecordOfThePreviousRelease: a code stored by the previous
+// release (every field, the address and contact field spelled out, empty
+// payload and owner) still verifies after an upgrade, and a code stored
+// now keeps only the fields that say something.
+func TestCodeRecordOfThePreviousRelease(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := store.NewRedisStore(c)
+		key := store.CodeKey{Project: "P1", LoginID: "alice", Channel: "sms"}
+		name := store.CodeKeyName(key)
+		c.HSet(ctx, name, "h", hash("123456"), "p", "signup-in", "to", "+14155550100", "a", 0, "m", 3,
+			"e", t0.Add(time.Minute).UnixMilli(), "u", "", "f", "phone", "c", t0.UnixMilli(), "o", "", "n", "1")
+		c.Expire(ctx, name, time.Hour)
+		a := attempt("alice", "123456", t0)
+		a.Key = key
+		a.NewUserID, _ = store.NewUserID(rand.Reader, "P1", "alice")
+		v, done, err := s.VerifyLogin(ctx, a, oneTripLogin(t0, "r1"))
+		if err != nil || v.Status != store.VerifyOK || v.Address != "+14155550100" || done == nil || done.User.Phone != "+14155550100" || !done.User.VerifiedPhone {
+			t.Fatalf("old record: %+v %+v %v", v, done, err)
+		}
+		if got := c.HGet(ctx, store.LoginKey("P1", "alice"), "phone").Val(); got != "+14155550100" {
+			t.Fatalf("login index phone = %q", got)
+		}
+
+		if _, err := s.StartCode(ctx, newCode("new@x.io", "654321", store.RuleNew)); err != nil {
+			t.Fatal(err)
+		}
+		fields := c.HKeys(ctx, store.CodeKeyName(store.CodeKey{Project: "P1", LoginID: "new@x.io", Channel: "email"})).Val()
+		slices.Sort(fields)
+		if strings.Join(fields, ",") != "a,c,e,h,m,n" {
+			t.Fatalf("a new record's fields: %v", fields)
+		}
+		a = attempt("new@x.io", "654321", t0)
+		a.NewUserID, _ = store.NewUserID(rand.Reader, "P1", "new@x.io")
+		if v, done, err := s.VerifyLogin(ctx, a, oneTripLogin(t0, "r2")); err != nil || v.Address != "new@x.io" || done == nil || done.User.Email != "new@x.io" {
+			t.Fatalf("new record: %+v %+v %v", v, done, err)
 		}
 	})
 }

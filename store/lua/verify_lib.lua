@@ -11,8 +11,9 @@
 -- A[1]  now, unix ms
 -- A[2]  candidate user id for a new user
 -- A[3]  number of buckets B, A[4] "1" for a dry run
--- A[5 .. 4+3B] bucket triples (name, count, window ms)
--- A[5+3B ..] candidate hashes (every secret x purpose); the stored one must equal one
+-- A[5]  the login id (the address of a record that names none)
+-- A[6 .. 5+3B] bucket triples (name, count, window ms)
+-- A[6+3B ..] candidate hashes (every secret x purpose); the stored one must equal one
 -- Returns {status, purpose, address, payload, uid, fresh, attemptsLeft, extra}
 -- status: ok | nocode | expired | dead | wrong | exists | notfound | limited | disabled
 -- extra: for limited the retry delay in ms (purpose holds the bucket name);
@@ -21,15 +22,21 @@
 -- ao: the offset of A in ARGV (limits_lib.lua reads ARGV itself).
 local function verify_code(K, A, ao)
   local now, B = tonumber(A[1]), tonumber(A[3])
-  local denied, retry, news = gcra(3, 5 + ao, B, now)
+  local denied, retry, news = gcra(3, 6 + ao, B, now)
   if denied and A[4] ~= '1' then
     return {'limited', denied, '', '', '', '0', '0', tostring(retry)}
   end
   gcra_take(3, news, B, now)
   local dry = denied or ''
-  local first = 5 + 3 * B
+  local first = 6 + 3 * B
 
   local rec = redis.call('HMGET', K[1], 'h', 'p', 'to', 'a', 'm', 'e', 'u', 'f', 'c', 'o', 'n')
+  -- Fields start.lua leaves out when they say nothing (records of the
+  -- previous release have them all): the address is the login id, the
+  -- contact field the channel's.
+  rec[2] = rec[2] or ''
+  rec[3] = rec[3] or A[5]
+  rec[8] = rec[8] or (string.match(K[1], ':code:email$') and 'email' or 'phone')
   local stored = rec[1]
   if not stored then
     return {'nocode', '', '', '', '', '0', '0', dry}
@@ -90,7 +97,7 @@ local function verify_code(K, A, ao)
   local ttl = redis.call('PTTL', K[1])
   local used = K[1] .. ':used'
   redis.call('RENAME', K[1], used)
-  redis.call('HSET', used, 'b', uid, 'fr', fresh, 't', ttl)
+  redis.call('HSET', used, 'b', uid, 'fr', fresh, 't', ttl, 'f', rec[8])
   redis.call('PEXPIRE', used, 60000)
   if K[3 + B] then redis.call('DEL', K[3 + B]) end
   return {'ok', purpose, rec[3], rec[7] or '', uid, fresh, '0', dry}
