@@ -1,5 +1,5 @@
--- index_lib.lua: index_user(K, uid, rec): keep a project's user indexes in step with one user, on
--- the project's slot (so search never scans the keyspace).
+-- index_lib.lua: index_user(K, uid, rec) keeps a project's user indexes in
+-- step with one user, on the project's slot (so search never scans the keyspace).
 --
 -- K[1] rec    hash  uid -> JSON {e, p, s, t, c} as last indexed
 -- K[2] email  zset  "email\0uid" (score 0, lexicographic lookups)

@@ -1,11 +1,12 @@
--- login_lib.lua: complete_login(K, A): finish a verified login on the user's own slot: create the user
--- record on first sight, mark the address verified, and register the new
+-- login_lib.lua: complete_login(K, A) finishes a verified login on the
+-- user's own slot: create the user record on first sight, mark the address verified, and register the new
 -- refresh token id so the session endpoints can revoke it.
 -- refresh_lib.lua is prepended before it.
 --
--- K[1]  user hash          otpd:{P:U}:user
--- K[2]  token families     otpd:{P:U}:rt   (see refresh_lib.lua)
--- K[3]  generations        otpd:{P:U}:rtg  (see refresh_lib.lua)
+-- <user> is the user's key prefix (store.userTag).
+-- K[1]  user hash          <user>:user
+-- K[2]  token families     <user>:rt   (see refresh_lib.lua)
+-- K[3]  generations        <user>:rtg  (see refresh_lib.lua)
 -- K[4], K[5]  otpd:{P:U}:rtf, rtr: keys of an older release, removed
 --          with the others by A[13]; never read
 -- A[1]  user id
@@ -21,7 +22,7 @@
 -- A[14] an address of the other contact type, stored unverified on a new
 --          user ("" for none)
 -- A[15] the most token families the user keeps (the oldest are evicted)
--- K[6]  login history      otpd:{P:U}:hist (list, newest first; see history below)
+-- K[6]  login history      <user>:hist (list, newest first; see history below)
 -- A[16] history entry (JSON with "t" = unix ms), "" for none
 -- A[17] history: max entries kept
 -- A[18] history: entries older than this (unix ms) are dropped

@@ -1,4 +1,5 @@
--- verify_lib.lua: verify_code(K, A), one verify attempt, atomically. The attempt is counted before
+-- verify_lib.lua: verify_code(K, A, ao), one verify attempt, atomically.
+-- The attempt is counted before
 -- the comparison; a match consumes the code (DEL), so under any number of
 -- concurrent verifies exactly one succeeds. On success the login id is bound
 -- to a user id (the caller's fresh candidate when it has none yet).
