@@ -1,11 +1,13 @@
-// Package keyslot computes Redis Cluster hash slots and names a short hash
-// tag for every slot, so that a key can be placed on the slot of another
-// key without sharing its name (see docs/sessions.md, "Key layout").
+// Package keyslot names a short hash tag for every Redis Cluster slot, so
+// that a key can be placed on the slot of another key without sharing its
+// name (see docs/sessions.md, "Key layout").
 package keyslot
 
 import (
 	"strings"
 	"sync"
+
+	"github.com/otpd/otpd/redisconn"
 )
 
 // Slots is the number of Redis Cluster hash slots.
@@ -18,34 +20,10 @@ const TagLen = 4
 // case letters and digits, never '{' or '}', so a tag is a whole hash tag.
 const TagAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
-// CRC16 is CRC-16/XMODEM (polynomial 0x1021, initial value 0), the checksum
-// Redis Cluster takes modulo 16384.
-func CRC16(s string) uint16 {
-	var crc uint16
-	for i := 0; i < len(s); i++ {
-		crc ^= uint16(s[i]) << 8
-		for range 8 {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return crc
-}
-
-// Slot is the cluster slot of key: the CRC16 of its hash tag (the text
+// Slot is the cluster slot of key: CRC16-XMODEM of its hash tag (the text
 // between the first '{' and the first '}' after it, when not empty) or of
-// the whole key.
-func Slot(key string) int {
-	if i := strings.IndexByte(key, '{'); i >= 0 {
-		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
-			key = key[i+1 : i+1+j]
-		}
-	}
-	return int(CRC16(key)) % Slots
-}
+// the whole key, mod 16384 (redisconn.Slot).
+func Slot(key string) int { return int(redisconn.Slot(key)) }
 
 // tags is slot -> the first TagLen-character string of TagAlphabet (in
 // lexicographic order) whose CRC16 is that slot. Computed once, on first

@@ -2,22 +2,22 @@ package keyslot
 
 import "testing"
 
-// TestCRC16 checks the reference value of CRC-16/XMODEM and the example of
-// the Redis Cluster specification.
-func TestCRC16(t *testing.T) {
-	if got := CRC16("123456789"); got != 0x31C3 {
-		t.Fatalf("CRC16(123456789) = %#x, want 0x31c3", got)
-	}
+// TestSlot checks the reference value of CRC-16/XMODEM and the hash-tag
+// rules of the Redis Cluster specification (store's TestSlotMathsMatchRedis
+// checks against a real server).
+func TestSlot(t *testing.T) {
 	for key, want := range map[string]int{
-		"123456789":            0x31C3 % Slots,
-		"{user1000}.following": Slot("user1000"),
-		"foo{}{bar}":           Slot("foo{}{bar}"), // empty tag: whole key
-		"foo{{bar}}zap":        Slot("{bar"),       // tag is "{bar"
-		"foo{bar}{zap}":        Slot("bar"),        // first tag only
+		"123456789":           0x31C3 % Slots,
+		"{123456789}.x":       0x31C3 % Slots,
+		"x{}{123456789}":      Slot("x{}{123456789}"),
+		"foo{123456789}{zap}": 0x31C3 % Slots,
 	} {
 		if got := Slot(key); got != want {
 			t.Errorf("Slot(%q) = %d, want %d", key, got, want)
 		}
+	}
+	if Slot("x{}{123456789}") == 0x31C3%Slots {
+		t.Error("an empty hash tag must hash the whole key")
 	}
 }
 
