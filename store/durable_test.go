@@ -71,6 +71,19 @@ func TestDurableModeWaitsForAReplica(t *testing.T) {
 	if c.Exists(ctx, store.CodeKeyName(nc.Key)).Val() != 0 {
 		t.Error("the unreplicated start left its code")
 	}
+	// The scripts of updates (bind, contact) and sessions (rotation,
+	// logout, drop) wait too: a promotion cannot bring back a revoked
+	// refresh token or undo a binding the caller was told about.
+	uid := a.NewUserID
+	if err := s.BindLogin(ctx, "P1", "durable-new@x.io", uid, "", store.ContactEmail, "durable-new@x.io"); !errors.Is(err, store.ErrNotReplicated) {
+		t.Errorf("bind with the replica frozen: %v, want ErrNotReplicated", err)
+	}
+	if _, err := s.ApplyContact(ctx, store.ContactChange{Project: "P1", UserID: uid, Contact: store.ContactEmail, Address: "durable-new@x.io"}); !errors.Is(err, store.ErrNotReplicated) {
+		t.Errorf("contact change with the replica frozen: %v, want ErrNotReplicated", err)
+	}
+	if err := s.DropUser(ctx, "P1", uid); !errors.Is(err, store.ErrNotReplicated) || !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("session script with the replica frozen: %v, want ErrUnavailable/ErrNotReplicated", err)
+	}
 	replica.Thaw(t)
 }
 

@@ -55,8 +55,9 @@ type RedisStore struct {
 	// verifyLogin is verify and login in one script (see VerifyLogin).
 	verifyLogin *redis.Script
 	// waitReplicas > 0 is the durability mode: the scripts that store,
-	// consume or bind (start, verify, login) are followed by WAIT for that
-	// many replicas on the same connection, up to waitTimeout.
+	// consume or bind (start, verify, login, and the session, contact and
+	// bind scripts of refresh, logout and updates) are followed by WAIT for
+	// that many replicas on the same connection, up to waitTimeout.
 	waitReplicas int
 	waitTimeout  time.Duration
 	// turns holds, per Sharded bucket key (a project's budget on one
@@ -116,6 +117,16 @@ func (s *RedisStore) run(ctx context.Context, sc *redis.Script, keys []string, a
 		return res, fmt.Errorf("%w: %w (%d of %d, %v)", ErrUnavailable, ErrNotReplicated, n, s.waitReplicas, werr)
 	}
 	return res, nil
+}
+
+// runErr classifies an error of run: a durability-mode WAIT that timed out
+// is already ErrUnavailable (the write is on the master only); anything
+// else goes through unavailable.
+func (s *RedisStore) runErr(err error) error {
+	if errors.Is(err, ErrNotReplicated) {
+		return err
+	}
+	return unavailable(err)
 }
 
 var (

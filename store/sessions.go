@@ -172,9 +172,9 @@ func (s *RedisStore) Session(ctx context.Context, r SessionRequest) (SessionResu
 	args := []any{string(r.Op), r.Token.Family, r.Token.Generation, r.Now.UnixMilli(), rotate, r.Grace.Milliseconds(),
 		len(global), len(own), dryFlag(r.Limits.DryRun)}
 	args = appendTriples(appendTriples(args, global), own)
-	res, err := sessionScript.Run(ctx, s.c, keys, args...).StringSlice()
+	res, err := s.run(ctx, sessionScript, keys, args...)
 	if err != nil {
-		return SessionResult{}, unavailable(err)
+		return SessionResult{}, s.runErr(err)
 	}
 	if len(res) == 0 {
 		return SessionResult{}, errShape("session.lua")
@@ -249,10 +249,10 @@ func (s *RedisStore) ApplyContact(ctx context.Context, c ContactChange) (User, e
 		}
 		merge = string(b)
 	}
-	res, err := contactScript.Run(ctx, s.c, []string{UserKey(c.Project, c.UserID)},
-		string(c.Contact), c.Address, add, merge).StringSlice()
+	res, err := s.run(ctx, contactScript, []string{UserKey(c.Project, c.UserID)},
+		string(c.Contact), c.Address, add, merge)
 	if err != nil {
-		return User{}, unavailable(err)
+		return User{}, s.runErr(err)
 	}
 	if len(res) == 0 || res[0] != "ok" {
 		return User{}, ErrNoUser
@@ -262,10 +262,10 @@ func (s *RedisStore) ApplyContact(ctx context.Context, c ContactChange) (User, e
 
 // BindLogin implements Accounts.
 func (s *RedisStore) BindLogin(ctx context.Context, project, loginID, userID, expectFrom string, contact Contact, address string) error {
-	res, err := bindScript.Run(ctx, s.c, []string{LoginKey(project, loginID)},
-		userID, expectFrom, string(contact), address).StringSlice()
+	res, err := s.run(ctx, bindScript, []string{LoginKey(project, loginID)},
+		userID, expectFrom, string(contact), address)
 	if err != nil {
-		return unavailable(err)
+		return s.runErr(err)
 	}
 	if len(res) != 2 {
 		return errors.New("store: bind.lua returned a malformed reply")
