@@ -53,10 +53,12 @@ var ErrNoMessage = errors.New("grpcbounds: no request message in time")
 // ServerOptions are the grpc.Server options that apply the bounds, with
 // maxRecv the largest request message accepted and firstMessage the time a
 // stream has to deliver it (0: FirstMessageTimeout). The interceptors that
-// stop the first-message timer are part of them: a server built with these
-// options must add further interceptors with grpc.ChainUnaryInterceptor
-// and grpc.ChainStreamInterceptor, not grpc.UnaryInterceptor.
-func ServerOptions(maxRecv int, firstMessage time.Duration) []grpc.ServerOption {
+// stop the first-message timer are part of them; unary (nil: none) runs
+// after the timer stops, in the same interceptor, because grpc-go's chain
+// of several unary interceptors allocates a closure per call. A server
+// built with these options must add further stream interceptors with
+// grpc.ChainStreamInterceptor, not grpc.StreamInterceptor.
+func ServerOptions(maxRecv int, firstMessage time.Duration, unary grpc.UnaryServerInterceptor) []grpc.ServerOption {
 	if firstMessage <= 0 {
 		firstMessage = FirstMessageTimeout
 	}
@@ -77,7 +79,7 @@ func ServerOptions(maxRecv int, firstMessage time.Duration) []grpc.ServerOption 
 			PermitWithoutStream: true,
 		}),
 		grpc.InTapHandle(firstMessageDeadline(firstMessage)),
-		grpc.ChainUnaryInterceptor(unaryArrived),
+		grpc.ChainUnaryInterceptor(unaryArrived(unary)),
 		grpc.ChainStreamInterceptor(streamArrived),
 	}
 }
@@ -107,10 +109,15 @@ func arrived(ctx context.Context) {
 }
 
 // unaryArrived runs once the request message is decoded (the generated
-// handler decodes before calling the interceptor).
-func unaryArrived(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	arrived(ctx)
-	return h(ctx, req)
+// handler decodes before calling the interceptor), then calls next.
+func unaryArrived(next grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		arrived(ctx)
+		if next == nil {
+			return h(ctx, req)
+		}
+		return next(ctx, req, info, h)
+	}
 }
 
 // streamArrived stops the timer on a streaming call's first message

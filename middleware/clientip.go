@@ -42,7 +42,7 @@ type ClientIPOptions struct {
 // Untrusted peers cannot move themselves to another IP with these headers.
 // The result is the client's bucket key (ipkey.Of): IPv6 clients are
 // keyed by their prefix, so one network cannot mint unlimited buckets.
-func ClientIP(o ClientIPOptions) grpc.UnaryServerInterceptor {
+func ClientIP(o ClientIPOptions) Layer {
 	isTrusted := func(a netip.Addr) bool {
 		for _, p := range o.Trusted {
 			if p.Contains(a.Unmap()) {
@@ -51,9 +51,13 @@ func ClientIP(o ClientIPOptions) grpc.UnaryServerInterceptor {
 		}
 		return false
 	}
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		viaREST := o.InProcess != nil && o.InProcess(ctx)
-		return h(service.WithClientIP(ctx, ipkey.Of(resolve(ctx, isTrusted, viaREST), o.IPv6Bits)), req)
+	return func(next grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
+		return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			viaREST := o.InProcess != nil && o.InProcess(ctx)
+			ctx, call := service.CallOf(ctx)
+			call.ClientIP = ipkey.Of(resolve(ctx, isTrusted, viaREST), o.IPv6Bits)
+			return next(ctx, req, info, h)
+		}
 	}
 }
 
