@@ -44,6 +44,15 @@ const (
 	// MinClientPingInterval is the shortest keepalive interval a client
 	// may use (pings without calls allowed); faster pingers get GOAWAY.
 	MinClientPingInterval = 15 * time.Second
+	// StreamWindow and ConnWindow are the HTTP/2 flow-control windows the
+	// server grants, fixed: a stream's window holds the largest request
+	// message otpd reads (2 × the REST body limit, 128 KiB) in one flight,
+	// and a connection's holds several. Fixed windows turn off grpc-go's
+	// bandwidth estimation, which grows them (up to 16 MiB) and sends a
+	// PING on the data of nearly every call: a frame to write, one to read
+	// and their allocations, for messages that fit the window anyway.
+	StreamWindow = 256 << 10
+	ConnWindow   = 1 << 20
 )
 
 // ErrNoMessage cancels a stream whose request message did not arrive in
@@ -66,6 +75,8 @@ func ServerOptions(maxRecv int, firstMessage time.Duration, unary grpc.UnaryServ
 		grpc.MaxConcurrentStreams(MaxStreams),
 		grpc.MaxRecvMsgSize(maxRecv),
 		grpc.MaxHeaderListSize(MaxHeaderListSize),
+		grpc.InitialWindowSize(StreamWindow),
+		grpc.InitialConnWindowSize(ConnWindow),
 		grpc.ConnectionTimeout(HandshakeTimeout),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
 			MaxConnectionIdle:     MaxConnectionIdle,
