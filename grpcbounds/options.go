@@ -104,12 +104,31 @@ type timerKey struct{}
 func firstMessageDeadline(d time.Duration) tap.ServerInHandle {
 	return func(ctx context.Context, _ *tap.Info) (context.Context, error) {
 		ctx, cancel := context.WithCancelCause(ctx)
-		t := time.AfterFunc(d, func() { cancel(ErrNoMessage) })
+		f := &firstMessage{Context: ctx, cancel: cancel}
 		// When the message arrives the timer stops; the context is then
 		// released with the stream's own, which gRPC cancels when the
 		// stream ends.
-		return context.WithValue(ctx, timerKey{}, t), nil
+		f.timer = time.AfterFunc(d, f.expire)
+		return f, nil
 	}
+}
+
+// firstMessage is a stream's context while its first-message timer runs:
+// the timer, and what it cancels, in the context itself (one allocation
+// instead of a closure and a context.WithValue).
+type firstMessage struct {
+	context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+}
+
+func (f *firstMessage) expire() { f.cancel(ErrNoMessage) }
+
+func (f *firstMessage) Value(key any) any {
+	if key == (timerKey{}) {
+		return f.timer
+	}
+	return f.Context.Value(key)
 }
 
 // arrived stops the stream's first-message timer.

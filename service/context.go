@@ -29,14 +29,28 @@ type Call struct {
 
 type callKey struct{}
 
+// callContext carries a Call: the context and the record in one
+// allocation (context.WithValue would add a second, for the record).
+type callContext struct {
+	context.Context
+	call Call
+}
+
+func (c *callContext) Value(key any) any {
+	if key == (callKey{}) {
+		return &c.call
+	}
+	return c.Context.Value(key)
+}
+
 // CallOf returns the call's record, adding an empty one to ctx when it has
 // none (the outermost interceptor adds it; the others find it).
 func CallOf(ctx context.Context) (context.Context, *Call) {
 	if c, ok := ctx.Value(callKey{}).(*Call); ok {
 		return ctx, c
 	}
-	c := &Call{}
-	return context.WithValue(ctx, callKey{}, c), c
+	cc := &callContext{Context: ctx}
+	return cc, &cc.call
 }
 
 // callFrom returns a copy of the call's record (empty when there is none).
