@@ -74,13 +74,12 @@ func resolve(ctx context.Context, isTrusted func(netip.Addr) bool, viaREST bool)
 	if !isTrusted(ip) {
 		return ip
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	if v := first(md, ClientIPHeader); v != "" && !viaREST {
+	if v := first(ctx, ClientIPHeader); v != "" && !viaREST {
 		if a, err := netip.ParseAddr(v); err == nil {
 			return a.Unmap()
 		}
 	}
-	if xff := md.Get("x-forwarded-for"); len(xff) > 0 {
+	if xff := metadata.ValueFromIncomingContext(ctx, "x-forwarded-for"); len(xff) > 0 {
 		parts := strings.Split(strings.Join(xff, ","), ",")
 		for i := len(parts) - 1; i >= 0; i-- {
 			a, err := netip.ParseAddr(strings.TrimSpace(parts[i]))
@@ -92,7 +91,7 @@ func resolve(ctx context.Context, isTrusted func(netip.Addr) bool, viaREST bool)
 			}
 		}
 	}
-	if v := first(md, "x-real-ip"); v != "" {
+	if v := first(ctx, "x-real-ip"); v != "" {
 		if a, err := netip.ParseAddr(v); err == nil {
 			return a.Unmap()
 		}
@@ -100,8 +99,11 @@ func resolve(ctx context.Context, isTrusted func(netip.Addr) bool, viaREST bool)
 	return ip
 }
 
-func first(md metadata.MD, k string) string {
-	if v := md.Get(k); len(v) > 0 {
+// first is the first value of the call's metadata key k, read without
+// copying the whole metadata (metadata.FromIncomingContext would, on every
+// call from a trusted proxy).
+func first(ctx context.Context, k string) string {
+	if v := metadata.ValueFromIncomingContext(ctx, k); len(v) > 0 {
 		return strings.TrimSpace(v[0])
 	}
 	return ""
