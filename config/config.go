@@ -63,8 +63,12 @@ type Config struct {
 	// Workers is the number of in-process delivery workers (0: none; run
 	// `otpd worker` separately).
 	Workers int
-	// QueueMaxLen bounds the job and dead-letter streams.
+	// QueueMaxLen bounds the job and dead-letter streams (the whole
+	// queue: each shard is trimmed at QueueMaxLen/QueueShards).
 	QueueMaxLen int64
+	// QueueShards is how many streams (hash slots) delivery jobs are
+	// spread over: a power of two 1..64.
+	QueueShards int
 	// DeliveryMaxAttempts is how often a job is tried before it is
 	// dead-lettered.
 	DeliveryMaxAttempts int
@@ -236,6 +240,11 @@ func Load(env Env, read ReadFile) (*Config, error) {
 		errs = append(errs, errors.New("OTPD_QUEUE_MAXLEN: must be a number >= 100"))
 	} else {
 		c.QueueMaxLen = n
+	}
+	if n, err := strconv.Atoi(get("OTPD_QUEUE_SHARDS", "16")); err != nil || n < 1 || n > 64 || n&(n-1) != 0 {
+		errs = append(errs, errors.New("OTPD_QUEUE_SHARDS: must be a power of two from 1 to 64 (1, 2, 4, 8, 16, 32, 64)"))
+	} else {
+		c.QueueShards = n
 	}
 	sealKeys, err := loadSealKeys(get("OTPD_SEAL_KEYS", ""), get("OTPD_SEAL_KEYS_FILE", ""), read)
 	if err != nil {

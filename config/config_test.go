@@ -31,7 +31,7 @@ func TestDefaults(t *testing.T) {
 	p := c.Projects[0]
 	if !c.Embedded() || p.ID != config.DefaultProjectID || p.CodeLength != 6 || p.CodeTTL.D() != 5*time.Minute ||
 		p.MaxAttempts != 5 || p.SessionTTL.D() != 10*time.Minute || c.GRPCAddr != "127.0.0.1:50051" ||
-		c.HTTPAddr != "127.0.0.1:8080" || len(c.CORSOrigins) != 1 || c.CORSOrigins[0] != "*" {
+		c.HTTPAddr != "127.0.0.1:8080" || len(c.CORSOrigins) != 1 || c.CORSOrigins[0] != "*" || c.QueueShards != 16 {
 		t.Fatalf("defaults: %+v %+v", c, p)
 	}
 }
@@ -81,6 +81,11 @@ projects:
 		{"channel served twice", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": "projects: [{id: A, delivery: {providers: [{id: a, type: log, channels: [sms]}, {id: b, type: noop, channels: [sms]}]}}]"}, []string{"served by both"}},
 		{"bad seal key", map[string]string{"OTPD_SEAL_KEYS": "c2hvcnQ="}, nil, []string{"32 bytes"}},
 		{"bad worker count", map[string]string{"OTPD_WORKERS": "many"}, nil, []string{"OTPD_WORKERS"}},
+		{"queue shards not a power of two", map[string]string{"OTPD_QUEUE_SHARDS": "12"}, nil, []string{"OTPD_QUEUE_SHARDS: must be a power of two from 1 to 64"}},
+		{"queue shards zero", map[string]string{"OTPD_QUEUE_SHARDS": "0"}, nil, []string{"OTPD_QUEUE_SHARDS"}},
+		{"queue shards too many", map[string]string{"OTPD_QUEUE_SHARDS": "128"}, nil, []string{"OTPD_QUEUE_SHARDS"}},
+		{"queue shards not a number", map[string]string{"OTPD_QUEUE_SHARDS": "lots"}, nil, []string{"OTPD_QUEUE_SHARDS"}},
+		{"queue shards 64", map[string]string{"OTPD_QUEUE_SHARDS": "64"}, nil, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

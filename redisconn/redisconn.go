@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -46,6 +47,11 @@ type Options struct {
 	Timeout time.Duration
 	// ClusterReload is the periodic slot-map reload (DefaultClusterReload when 0).
 	ClusterReload time.Duration
+	// BlockingConns is added to each Cluster node's pool (the URL's
+	// pool_size or go-redis's 10 per CPU): delivery workers hold up to one
+	// connection per queue shard in blocking reads, and must not take the
+	// request path's. (A single node or Sentinel needs one per worker.)
+	BlockingConns int
 }
 
 // Open returns a client for o. It does not connect: the first command does.
@@ -67,6 +73,12 @@ func Open(o Options) (redis.UniversalClient, error) {
 		bound(o.Timeout, &opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout)
 		opts.DialerRetries = 1
 		opts.ClusterStateReloadInterval = o.ClusterReload
+		if o.BlockingConns > 0 {
+			if opts.PoolSize == 0 {
+				opts.PoolSize = 10 * runtime.GOMAXPROCS(0)
+			}
+			opts.PoolSize += o.BlockingConns
+		}
 		cc := redis.NewClusterClient(opts)
 		cc.AddHook(reloadHook{cc})
 		c = cc

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 
@@ -116,5 +117,28 @@ func TestSlot(t *testing.T) {
 		if got := redisconn.Slot(k); got != want {
 			t.Errorf("Slot(%q) = %d, want %d", k, got, want)
 		}
+	}
+}
+
+// TestClusterPoolRoomForBlockingReaders: on Cluster each queue shard's
+// reader holds a pooled connection in a blocking read; the pools get room
+// for them on top of the request path's (the URL's pool_size or go-redis's
+// 10 per CPU).
+func TestClusterPoolRoomForBlockingReaders(t *testing.T) {
+	for _, c := range []struct {
+		url  string
+		want int
+	}{
+		{"redis://127.0.0.1:7000", 10*runtime.GOMAXPROCS(0) + 16},
+		{"redis://127.0.0.1:7000?pool_size=5", 21},
+	} {
+		rdb, err := redisconn.Open(redisconn.Options{URL: c.url, Cluster: true, BlockingConns: 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rdb.(*redis.ClusterClient).Options().PoolSize; got != c.want {
+			t.Errorf("%s: pool size %d, want %d", c.url, got, c.want)
+		}
+		_ = rdb.Close()
 	}
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -31,6 +32,8 @@ type Delivery struct {
 	Sealer   *seal.Sealer
 	Handler  queue.Handler
 	Producer *queue.Producer
+	// Layout is the queue's shards (OTPD_QUEUE_SHARDS).
+	Layout *queue.Layout
 	// Log is the development log provider (whether or not a project uses
 	// it); the development console observes it.
 	Log      *delivery.LogProvider
@@ -120,7 +123,12 @@ func BuildDelivery(cfg *config.Config, read config.ReadFile, env config.Env, cod
 		return prov.Send(ctx, delivery.Outgoing{ID: j.ID, Attempt: j.Attempt, Project: j.Project, Channel: j.Channel,
 			To: j.To, Code: j.Code, ExpiresAt: j.ExpiresAt, Rendered: rendered})
 	}
-	return &Delivery{Sealer: s, Handler: handler, Producer: queue.NewProducer(s, cfg.QueueMaxLen, rand.Reader), projects: byProject, Log: logProvider}, nil
+	layout, err := queue.NewLayout(cmp.Or(cfg.QueueShards, queue.DefaultShards))
+	if err != nil {
+		return nil, err
+	}
+	return &Delivery{Sealer: s, Handler: handler, Producer: queue.NewProducer(s, cfg.QueueMaxLen, rand.Reader, layout),
+		Layout: layout, projects: byProject, Log: logProvider}, nil
 }
 
 func newProvider(pc config.Provider, read config.ReadFile, env config.Env, hc *http.Client, clk func() time.Time, logp delivery.Provider) (delivery.Provider, error) {

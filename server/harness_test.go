@@ -338,18 +338,18 @@ func (e *env) drain() {
 	e.t.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(10 * time.Second)
+	layout, err := queue.NewLayout(queue.DefaultShards)
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	for {
-		// Read both in one transaction: a job moves between them atomically.
-		var zc *redis.IntCmd
-		var xl *redis.IntCmd
-		if _, err := e.redis.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			zc, xl = p.ZCard(ctx, queue.DelayedKey), p.XLen(ctx, queue.StreamKey)
-			return nil
-		}); err != nil {
+		// Every shard (whatever the layout), in one transaction except on
+		// Cluster: a job moves between a stream and its delayed set atomically.
+		jobs, parked, err := layout.Depth(ctx, e.redis)
+		if err != nil {
 			e.t.Fatal(err)
 		}
-		parked := zc.Val()
-		n := xl.Val() + parked
+		n := jobs + parked
 		if n == 0 {
 			return
 		}

@@ -239,6 +239,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 			wo.MaxAttempts = o.Config.DeliveryMaxAttempts
 		}
 		wo.MaxLen, wo.DeadMaxLen = o.Config.QueueMaxLen, o.Config.QueueMaxLen
+		wo.Layout = dlv.Layout
 		s.worker = queue.NewWorker(o.Redis, dlv.Sealer, dlv.Handler, o.Clock, o.Log, queueMetrics, wo)
 	}
 	s.watch = &healthWatch{redis: o.Redis, grpc: hs, log: o.Log}

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/otpd/otpd/delivery/queue"
 )
 
 // result is one load run.
@@ -123,10 +125,14 @@ func (t *targets) measure(ctx context.Context, o options, b binaries, r *redisPr
 	return res, nil
 }
 
-// waitDrained waits for otpd's delivery queue to empty.
+// waitDrained waits for otpd's delivery queue (every shard) to empty.
 func waitDrained(ctx context.Context, r *redisProc) error {
+	layout, err := queue.NewLayout(queue.DefaultShards)
+	if err != nil {
+		return err
+	}
 	for i := 0; i < 600; i++ {
-		if r.client.XLen(ctx, "otpd:{q}:jobs").Val() == 0 {
+		if jobs, _, err := layout.Depth(ctx, r.client); err == nil && jobs == 0 {
 			return nil
 		}
 		time.Sleep(50 * time.Millisecond)

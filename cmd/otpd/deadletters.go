@@ -73,7 +73,11 @@ func runDeadLetters(ctx context.Context, args []string, te toolEnv) error {
 	if err != nil {
 		return err
 	}
-	return deadLetters(ctx, args, te, queue.NewDeadLetters(rdb, s, cfg.QueueMaxLen), time.Now)
+	layout, err := queue.NewLayout(cfg.QueueShards)
+	if err != nil {
+		return err
+	}
+	return deadLetters(ctx, args, te, queue.NewDeadLetters(rdb, s, cfg.QueueMaxLen, layout), time.Now)
 }
 
 const deadUsage = `usage: otpd deadletters list|replay|purge [flags]

@@ -121,7 +121,10 @@ func openRedis(cfg *config.Config, clk clock.Clock, log *slog.Logger) (redis.Uni
 		log.Warn("using the embedded in-process Redis: all state is lost when otpd stops; set OTPD_REDIS_URL for production")
 		return e.Client, e.Close, nil
 	}
-	c, err := redisconn.Open(redisconn.Options{URL: cfg.RedisURL, Cluster: cfg.RedisCluster, Timeout: cfg.RedisTimeout})
+	// On Cluster each queue shard has its own blocking reader (a command
+	// cannot span slots): room for them in the pools.
+	c, err := redisconn.Open(redisconn.Options{URL: cfg.RedisURL, Cluster: cfg.RedisCluster, Timeout: cfg.RedisTimeout,
+		BlockingConns: cfg.QueueShards})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -170,6 +173,7 @@ func runWorker(ctx context.Context, cfg *config.Config, clk clock.Clock, log *sl
 	}
 	w := queue.NewWorker(rdb, dlv.Sealer, dlv.Handler, clk, log, m, queue.Options{
 		Concurrency: n, MaxAttempts: cfg.DeliveryMaxAttempts, MaxLen: cfg.QueueMaxLen, DeadMaxLen: cfg.QueueMaxLen,
+		Layout: dlv.Layout,
 	})
 	return w.Run(ctx)
 }

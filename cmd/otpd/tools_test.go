@@ -228,6 +228,19 @@ func TestDeadLetters(t *testing.T) {
 	}
 	ctx := context.Background()
 	now := time.Now()
+	layout, err := queue.NewLayout(cfg.QueueShards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy, _ := layout.Shard("legacy")
+	// job-a waits in the pre-sharding keys (an upgrade), the others in two shards.
+	shards := map[string]queue.Shard{"job-a": legacy, "job-b": layout.Shards()[0], "job-c": layout.Shards()[5]}
+	deadCount := func() (n int64) {
+		for _, sh := range layout.All() {
+			n += emb.Client.XLen(ctx, sh.Dead).Val()
+		}
+		return n
+	}
 	jobs := []struct{ id, project, channel, to string }{
 		{"job-a", "A", "email", "alice@example.com"},
 		{"job-b", "B", "sms", "+14155550123"},
@@ -242,18 +255,19 @@ func TestDeadLetters(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := queue.Enqueue(ctx, emb.Client, s, j.to, 1000); err != nil {
+		if err := queue.Enqueue(ctx, emb.Client, shards[j.id], s, j.to, 1000); err != nil {
 			t.Fatal(err)
 		}
 	}
 	m, _ := queue.NewMetrics(prometheus.NewRegistry())
 	w := queue.NewWorker(emb.Client, sealer, func(context.Context, queue.Job) error {
 		return delivery.Permanent(errors.New("550 mailbox unavailable"))
-	}, clock.Real{}, slog.New(slog.DiscardHandler), m, queue.Options{Block: 50 * time.Millisecond, Poll: 50 * time.Millisecond})
+	}, clock.Real{}, slog.New(slog.DiscardHandler), m, queue.Options{Block: 50 * time.Millisecond, Poll: 50 * time.Millisecond,
+		Sweep: 50 * time.Millisecond, Layout: layout})
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { _ = w.Run(wctx); close(done) }()
-	for deadline := time.Now().Add(10 * time.Second); emb.Client.XLen(ctx, queue.DeadKey).Val() < 3; {
+	for deadline := time.Now().Add(10 * time.Second); deadCount() < 3; {
 		if time.Now().After(deadline) {
 			t.Fatal("jobs were not dead-lettered")
 		}
@@ -266,7 +280,8 @@ func TestDeadLetters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "3 dead letter(s)") || !strings.Contains(out, "permanent") || !strings.Contains(out, "550 mailbox unavailable") {
+	if !strings.Contains(out, "3 dead letter(s)") || !strings.Contains(out, "permanent") || !strings.Contains(out, "550 mailbox unavailable") ||
+		!strings.Contains(out, "\nlegacy/") || !strings.Contains(out, "\n"+layout.Shards()[5].Name+"/") {
 		t.Errorf("list:\n%s", out)
 	}
 	for _, j := range jobs {
@@ -291,15 +306,17 @@ func TestDeadLetters(t *testing.T) {
 	if err != nil || !strings.Contains(out, "replayed 1; skipped 1") {
 		t.Fatalf("replay -project A: %v %q", err, out)
 	}
-	ms := emb.Client.XRange(ctx, queue.StreamKey, "-", "+").Val()
+	// The legacy dead letter goes back to the legacy stream (which the
+	// workers drain).
+	ms := emb.Client.XRange(ctx, legacy.Stream, "-", "+").Val()
 	if len(ms) != 1 || ms[0].Values["id"] != "job-a" || ms[0].Values["a"] != "1" {
 		t.Fatalf("job stream after replay: %+v", ms)
 	}
-	if n := emb.Client.XLen(ctx, queue.DeadKey).Val(); n != 2 {
+	if n := deadCount(); n != 2 {
 		t.Errorf("%d dead letters left, want 2 (job-b, and job-c whose code is expiring)", n)
 	}
 	out, _, err = run(t, env, "deadletters", "purge", "-all")
-	if err != nil || !strings.Contains(out, "purged 2") || emb.Client.XLen(ctx, queue.DeadKey).Val() != 0 {
+	if err != nil || !strings.Contains(out, "purged 2") || deadCount() != 0 {
 		t.Errorf("purge -all: %v %q", err, out)
 	}
 	if _, _, err := run(t, map[string]string{}, "deadletters", "list"); err == nil || !strings.Contains(err.Error(), "OTPD_REDIS_URL") {

@@ -32,6 +32,7 @@ type fuzzQueue struct {
 	w      *Worker
 	calls  []Job
 	answer error
+	sh     Shard // the shard the entries go through
 }
 
 func newFuzzQueue(f *testing.F) *fuzzQueue {
@@ -50,6 +51,7 @@ func newQueueOn(f testing.TB, rdb *redis.Client) *fuzzQueue {
 		return q.answer
 	}, clock.NewFake(fuzzNow), slog.New(slog.NewTextHandler(io.Discard, nil)), nil,
 		Options{MaxAttempts: 3, Backoff: func(int) time.Duration { return time.Second }, Consumer: "fuzz"})
+	q.sh = q.w.o.Layout.Shards()[3]
 	return q
 }
 
@@ -59,7 +61,7 @@ func (q *fuzzQueue) reset(t testing.TB) {
 	if err := q.rdb.FlushAll(ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if err := EnsureGroup(ctx, q.rdb); err != nil {
+	if err := EnsureGroup(ctx, q.rdb, q.sh); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -68,7 +70,7 @@ func (q *fuzzQueue) reset(t testing.TB) {
 func (q *fuzzQueue) read(t *testing.T) redis.XMessage {
 	t.Helper()
 	res, err := q.rdb.XReadGroup(context.Background(), &redis.XReadGroupArgs{
-		Group: Group, Consumer: "fuzz", Streams: []string{StreamKey, ">"}, Count: 1, Block: -1,
+		Group: Group, Consumer: "fuzz", Streams: []string{q.sh.Stream, ">"}, Count: 1, Block: -1,
 	}).Result()
 	if err != nil || len(res) != 1 || len(res[0].Messages) != 1 {
 		t.Fatalf("reading the entry: %v %v", res, err)
@@ -82,16 +84,16 @@ func (q *fuzzQueue) where(t testing.TB) (stream, delayed, dead, pending int64) {
 	t.Helper()
 	ctx := context.Background()
 	var err error
-	if stream, err = q.rdb.XLen(ctx, StreamKey).Result(); err != nil {
+	if stream, err = q.rdb.XLen(ctx, q.sh.Stream).Result(); err != nil {
 		t.Fatal(err)
 	}
-	if delayed, err = q.rdb.ZCard(ctx, DelayedKey).Result(); err != nil {
+	if delayed, err = q.rdb.ZCard(ctx, q.sh.Delayed).Result(); err != nil {
 		t.Fatal(err)
 	}
-	if dead, err = q.rdb.XLen(ctx, DeadKey).Result(); err != nil {
+	if dead, err = q.rdb.XLen(ctx, q.sh.Dead).Result(); err != nil {
 		t.Fatal(err)
 	}
-	p, err := q.rdb.XPending(ctx, StreamKey, Group).Result()
+	p, err := q.rdb.XPending(ctx, q.sh.Stream, Group).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,13 +146,13 @@ func FuzzQueueEntry(f *testing.F) {
 		case mode&2 != 0:
 			q.answer = errors.New("unavailable")
 		}
-		if err := q.rdb.XAdd(ctx, &redis.XAddArgs{Stream: StreamKey, Values: []any{
+		if err := q.rdb.XAdd(ctx, &redis.XAddArgs{Stream: q.sh.Stream, Values: []any{
 			"id", id, "j", j, "to", to, "exp", exp, "a", a}}).Err(); err != nil {
 			t.Fatal(err)
 		}
 		m := q.read(t)
-		if q.w.process(ctx, m) {
-			q.w.ack(ctx, m.ID)
+		if q.w.process(ctx, q.sh, m) {
+			q.w.ack(ctx, q.sh, m.ID)
 		}
 
 		stream, delayed, dead, pending := q.where(t)
@@ -187,7 +189,7 @@ func (q *fuzzQueue) checkParked(t *testing.T, e entry) {
 	ctx := context.Background()
 	q.w.clock = clock.NewFake(fuzzNow.Add(time.Hour))
 	defer func() { q.w.clock = clock.NewFake(fuzzNow) }()
-	q.w.promoteDue(ctx)
+	q.w.promoteDue(ctx, q.sh)
 	stream, delayed, _, _ := q.where(t)
 	if stream != 1 || delayed != 0 {
 		t.Fatalf("promoting a parked job: stream %d, delayed %d", stream, delayed)
@@ -238,16 +240,16 @@ func checkPromoteMalformed(t testing.TB, q *fuzzQueue, member string) {
 	q.reset(t)
 	ctx := context.Background()
 	due := float64(fuzzNow.UnixMilli())
-	if err := q.rdb.ZAdd(ctx, DelayedKey, redis.Z{Score: due - 1, Member: member}, redis.Z{Score: due, Member: good}).Err(); err != nil {
+	if err := q.rdb.ZAdd(ctx, q.sh.Delayed, redis.Z{Score: due - 1, Member: member}, redis.Z{Score: due, Member: good}).Err(); err != nil {
 		t.Fatal(err)
 	}
-	q.w.promoteDue(ctx)
+	q.w.promoteDue(ctx, q.sh)
 	stream, delayed, dead, _ := q.where(t)
 	if delayed != 0 || stream+dead != 2 {
 		t.Fatalf("after promotion of %q: stream %d, delayed %d, dead %d", member, stream, delayed, dead)
 	}
 	found := false
-	msgs, err := q.rdb.XRange(ctx, StreamKey, "-", "+").Result()
+	msgs, err := q.rdb.XRange(ctx, q.sh.Stream, "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,6 @@
-// Package queue is otpd's durable delivery queue: a Redis Stream of sealed
-// jobs consumed by a worker pool through a consumer group.
+// Package queue is otpd's durable delivery queue: Redis Streams of sealed
+// jobs, sharded over several hash slots (Layout), consumed by a worker
+// pool through a consumer group.
 //
 // Guarantees (at-least-once):
 //   - A start enqueues its job in the same Redis round trip that stores the
@@ -27,11 +28,13 @@
 //   - Streams are trimmed (MAXLEN) so a dead provider cannot grow Redis
 //     without bound; trimming drops the oldest entries.
 //
-// Keys (one hash tag, so the scripts run on Redis Cluster):
+// Keys, per shard (one hash tag per shard, so the scripts run on Redis
+// Cluster; <tag> is "q<position>-<k>", see Layout, or "q" for the legacy
+// pre-sharding keys):
 //
-//	otpd:{q}:jobs     stream   id, j (sealed job, base64), to, exp (ms), a (attempt)
-//	otpd:{q}:delayed  zset     parked entries (JSON) by due time
-//	otpd:{q}:dead     stream   dead letters: the entry plus reason and error
+//	otpd:{<tag>}:jobs     stream   id, j (sealed job, base64), to, exp (ms), a (attempt)
+//	otpd:{<tag>}:delayed  zset     parked entries (JSON) by due time
+//	otpd:{<tag>}:dead     stream   dead letters: the entry plus reason and error
 package queue
 
 import (
@@ -50,14 +53,8 @@ import (
 	"github.com/otpd/otpd/store"
 )
 
-// The queue's keys.
-const (
-	StreamKey  = "otpd:{q}:jobs"
-	DelayedKey = "otpd:{q}:delayed"
-	DeadKey    = "otpd:{q}:dead"
-	// Group is the consumer group every worker joins.
-	Group = "otpd-workers"
-)
+// Group is the consumer group every worker joins, on every shard.
+const Group = "otpd-workers"
 
 // Job is one message to deliver.
 type Job struct {
@@ -153,11 +150,10 @@ func (e entry) open(s *seal.Sealer) (Job, error) {
 	}}, nil
 }
 
-// Enqueue adds a sealed job for to. The store's start script does the same
-// inside its own round trip; this is for callers outside it (Redis Cluster,
-// where the stream lives in another slot, and tests).
-func Enqueue(ctx context.Context, rdb redis.Cmdable, s Sealed, to string, maxLen int64) error {
-	return rdb.XAdd(ctx, &redis.XAddArgs{Stream: StreamKey, MaxLen: maxLen, Values: []any{
+// Enqueue adds a sealed job for to on shard sh. The store's start script
+// does the same inside its own round trip; this is for tests and tools.
+func Enqueue(ctx context.Context, rdb redis.Cmdable, sh Shard, s Sealed, to string, maxLen int64) error {
+	return rdb.XAdd(ctx, &redis.XAddArgs{Stream: sh.Stream, MaxLen: maxLen, Values: []any{
 		"id", s.ID, "j", s.Payload, "to", to, "exp", strconv.FormatInt(s.Expiry.UnixMilli(), 10), "a", "1",
 	}}).Err()
 }
@@ -167,17 +163,20 @@ type Producer struct {
 	sealer *seal.Sealer
 	maxLen int64
 	random io.Reader
+	layout *Layout
 }
 
-// NewProducer returns a Producer; random makes job ids (crypto/rand).
-func NewProducer(s *seal.Sealer, maxLen int64, random io.Reader) *Producer {
+// NewProducer returns a Producer that spreads jobs over l's shards, the
+// whole queue bounded by maxLen; random makes job ids (crypto/rand).
+func NewProducer(s *seal.Sealer, maxLen int64, random io.Reader, l *Layout) *Producer {
 	if maxLen <= 0 {
 		maxLen = 100000
 	}
-	return &Producer{sealer: s, maxLen: maxLen, random: random}
+	return &Producer{sealer: s, maxLen: l.PerShard(maxLen), random: random, layout: l}
 }
 
-// Prepare seals m (its To is decided by the start script) under a new id.
+// Prepare seals m (its To is decided by the start script) under a new id,
+// for the shard the id picks.
 func (p *Producer) Prepare(m delivery.Message) (*store.Job, error) {
 	var b [12]byte
 	if _, err := io.ReadFull(p.random, b[:]); err != nil {
@@ -188,5 +187,5 @@ func (p *Producer) Prepare(m delivery.Message) (*store.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &store.Job{ID: id, Payload: sj.Payload, Stream: StreamKey, MaxLen: p.maxLen}, nil
+	return &store.Job{ID: id, Payload: sj.Payload, Stream: p.layout.forID(b[:]).Stream, MaxLen: p.maxLen}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"strings"
@@ -43,16 +44,77 @@ func sealer(t *testing.T) *seal.Sealer {
 	return s
 }
 
+// layout is the default layout (DefaultShards), as workers use it.
+func layout(t testing.TB) *queue.Layout {
+	l, err := queue.NewLayout(queue.DefaultShards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// shardOf spreads test jobs over the default layout's shards by id.
+func shardOf(t testing.TB, id string) queue.Shard {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	sh := layout(t).Shards()
+	return sh[h.Sum32()%uint32(len(sh))]
+}
+
 func enqueue(t *testing.T, c *redis.Client, s *seal.Sealer, id, code string, expires time.Time) {
+	t.Helper()
+	enqueueOn(t, c, shardOf(t, id), s, id, code, expires)
+}
+
+func enqueueOn(t *testing.T, c *redis.Client, sh queue.Shard, s *seal.Sealer, id, code string, expires time.Time) {
 	t.Helper()
 	sj, err := queue.Seal(s, id, delivery.Message{Project: "P1", Channel: "sms", Code: code, Purpose: "signin",
 		ExpiresAt: expires, Locale: "fr", TemplateOptions: map[string]string{"app": "Acme"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := queue.Enqueue(context.Background(), c, sj, "+14155550123", 1000); err != nil {
+	if err := queue.Enqueue(context.Background(), c, sh, sj, "+14155550123", 1000); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// depth is the jobs waiting or pending plus the parked ones, all shards.
+func depth(t testing.TB, c *redis.Client) int64 {
+	t.Helper()
+	jobs, delayed, err := layout(t).Depth(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jobs + delayed
+}
+
+func delayedCount(t testing.TB, c *redis.Client) int64 {
+	t.Helper()
+	_, delayed, err := layout(t).Depth(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return delayed
+}
+
+// deadLetters are the dead-letter entries of every shard.
+func deadLetters(t testing.TB, c *redis.Client) []redis.XMessage {
+	var all []redis.XMessage
+	for _, sh := range layout(t).All() {
+		all = append(all, c.XRange(context.Background(), sh.Dead, "-", "+").Val()...)
+	}
+	return all
+}
+
+// pending counts the entries read but not acknowledged, all shards.
+func pending(t testing.TB, c *redis.Client) int64 {
+	var n int64
+	for _, sh := range layout(t).All() {
+		if p, err := c.XPending(context.Background(), sh.Stream, queue.Group).Result(); err == nil {
+			n += p.Count
+		}
+	}
+	return n
 }
 
 // recorder is a Handler that records jobs and answers from a script.
@@ -125,10 +187,8 @@ func TestDeliversAndRetries(t *testing.T) {
 				t.Fatalf("attempt %d: %+v", i+1, j)
 			}
 		}
-		waitFor(t, "an empty queue", func() bool {
-			return c.XLen(context.Background(), queue.StreamKey).Val() == 0 && c.ZCard(context.Background(), queue.DelayedKey).Val() == 0
-		})
-		if n := c.XLen(context.Background(), queue.DeadKey).Val(); n != 0 {
+		waitFor(t, "an empty queue", func() bool { return depth(t, c) == 0 })
+		if n := len(deadLetters(t, c)); n != 0 {
 			t.Fatalf("%d dead letters after a success", n)
 		}
 	})
@@ -148,11 +208,11 @@ func TestOutageEndsInDeadLetters(t *testing.T) {
 		}, queue.Options{MaxAttempts: 3})
 		enqueue(t, c, s, "down", "111111", time.Now().Add(time.Minute))
 		enqueue(t, c, s, "bad-number", "222222", time.Now().Add(time.Minute))
-		waitFor(t, "two dead letters", func() bool { return c.XLen(context.Background(), queue.DeadKey).Val() == 2 })
+		waitFor(t, "two dead letters", func() bool { return len(deadLetters(t, c)) == 2 })
 		if len(outage.calls()) != 3 || len(reject.calls()) != 1 {
 			t.Fatalf("attempts: outage %d (want 3), permanent %d (want 1)", len(outage.calls()), len(reject.calls()))
 		}
-		dead := c.XRange(context.Background(), queue.DeadKey, "-", "+").Val()
+		dead := deadLetters(t, c)
 		reasons := map[string]string{}
 		for _, d := range dead {
 			reasons[d.Values["id"].(string)] = d.Values["reason"].(string) + ": " + d.Values["error"].(string)
@@ -164,7 +224,7 @@ func TestOutageEndsInDeadLetters(t *testing.T) {
 		if reasons["down"] != "exhausted: HTTP 503 provider down" || !strings.HasPrefix(reasons["bad-number"], "permanent: ") {
 			t.Fatalf("reasons: %v", reasons)
 		}
-		if c.XLen(context.Background(), queue.StreamKey).Val() != 0 || c.ZCard(context.Background(), queue.DelayedKey).Val() != 0 {
+		if depth(t, c) != 0 {
 			t.Fatal("dead-lettered jobs must leave the stream and the retry set")
 		}
 	})
@@ -179,7 +239,7 @@ func TestExpiredJobsAreDropped(t *testing.T) {
 		enqueue(t, c, s, "fresh", "444444", time.Now().Add(time.Minute))
 		run(t, c, s, rec.handle, queue.Options{})
 		waitFor(t, "the fresh job", func() bool { return len(rec.calls()) == 1 })
-		waitFor(t, "an empty stream", func() bool { return c.XLen(context.Background(), queue.StreamKey).Val() == 0 })
+		waitFor(t, "an empty queue", func() bool { return depth(t, c) == 0 })
 		if calls := rec.calls(); len(calls) != 1 || calls[0].ID != "fresh" {
 			t.Fatalf("delivered %v; the expired job must not be sent", calls)
 		}
@@ -210,10 +270,7 @@ func TestStalledWorkerJobIsReclaimed(t *testing.T) {
 		if j := b.calls()[0]; j.ID != "orphan" || j.Code != "555555" {
 			t.Fatalf("B delivered %+v", j)
 		}
-		waitFor(t, "no pending entries", func() bool {
-			p := c.XPending(context.Background(), queue.StreamKey, queue.Group).Val()
-			return p == nil || p.Count == 0
-		})
+		waitFor(t, "no pending entries", func() bool { return pending(t, c) == 0 })
 	})
 }
 
@@ -233,7 +290,7 @@ func TestNoPlaintextCodeInQueue(t *testing.T) {
 		enqueue(t, c, s, "parked", code, time.Now().Add(time.Minute))
 		enqueue(t, c, s, "dead", code, time.Now().Add(time.Minute))
 		waitFor(t, "one parked job and one dead letter", func() bool {
-			return c.ZCard(context.Background(), queue.DelayedKey).Val() == 1 && c.XLen(context.Background(), queue.DeadKey).Val() == 1
+			return delayedCount(t, c) == 1 && len(deadLetters(t, c)) == 1
 		})
 		stop()
 		time.Sleep(300 * time.Millisecond) // the consumers' blocking reads end
@@ -266,11 +323,11 @@ func TestStreamsAreBounded(t *testing.T) {
 		s := sealer(t)
 		for i := range 30 {
 			sj, _ := queue.Seal(s, fmt.Sprint(i), delivery.Message{Channel: "sms", Code: "1", ExpiresAt: time.Now().Add(time.Minute)})
-			if err := queue.Enqueue(context.Background(), c, sj, "+1", 10); err != nil {
+			if err := queue.Enqueue(context.Background(), c, layout(t).Shards()[0], sj, "+1", 10); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if n := c.XLen(context.Background(), queue.StreamKey).Val(); n != 10 {
+		if n := c.XLen(context.Background(), layout(t).Shards()[0].Stream).Val(); n != 10 {
 			t.Fatalf("stream length %d with MaxLen 10", n)
 		}
 	})
@@ -306,8 +363,7 @@ func TestSlowBatchIsNotReclaimedByLiveWorkers(t *testing.T) {
 			mu.Lock()
 			n := len(sends)
 			mu.Unlock()
-			p := c.XPending(context.Background(), queue.StreamKey, queue.Group).Val()
-			return n == 6 && (p == nil || p.Count == 0)
+			return n == 6 && pending(t, c) == 0
 		})
 		time.Sleep(300 * time.Millisecond)
 		mu.Lock()

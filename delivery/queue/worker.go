@@ -3,12 +3,9 @@ package queue
 import (
 	"context"
 	_ "embed"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,7 +15,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/otpd/otpd/clock"
-	"github.com/otpd/otpd/delivery"
 	"github.com/otpd/otpd/delivery/seal"
 )
 
@@ -53,8 +49,9 @@ type Options struct {
 	ClaimIdle time.Duration
 	// SendTimeout bounds one provider call (default 15s).
 	SendTimeout time.Duration
-	// MaxLen bounds the job stream and DeadMaxLen the dead letters
-	// (defaults 100000 and 100000).
+	// MaxLen bounds the jobs and DeadMaxLen the dead letters of the whole
+	// queue (defaults 100000 and 100000); each shard's streams are trimmed
+	// at Layout.PerShard of them.
 	MaxLen, DeadMaxLen int64
 	// Consumer names this worker in the group (default: random).
 	Consumer string
@@ -63,6 +60,12 @@ type Options struct {
 	// Block is how long one read waits for new jobs (default 1s); it
 	// bounds how quickly Run returns after its context ends.
 	Block time.Duration
+	// Layout is the queue's shards (default DefaultShards).
+	Layout *Layout
+	// Sweep is how often the shards outside Layout (legacy keys, other
+	// shard counts) are checked for jobs to drain, and the depth gauges
+	// sampled (default 5s).
+	Sweep time.Duration
 }
 
 func (o *Options) defaults() {
@@ -96,6 +99,13 @@ func (o *Options) defaults() {
 	if o.Block <= 0 {
 		o.Block = time.Second
 	}
+	if o.Layout == nil {
+		o.Layout, _ = NewLayout(DefaultShards)
+	}
+	o.MaxLen, o.DeadMaxLen = o.Layout.PerShard(o.MaxLen), o.Layout.PerShard(o.DeadMaxLen)
+	if o.Sweep <= 0 {
+		o.Sweep = 5 * time.Second
+	}
 }
 
 // ExponentialBackoff returns base·2^(n-1), capped, with jitter in [d/2, d].
@@ -109,9 +119,10 @@ func ExponentialBackoff(base, ceiling time.Duration) func(int) time.Duration {
 	}
 }
 
-// Metrics count jobs by outcome.
+// Metrics count jobs by outcome and gauge the queue's depth.
 type Metrics struct {
-	jobs *prometheus.CounterVec
+	jobs  *prometheus.CounterVec
+	depth *prometheus.GaugeVec
 }
 
 // NewMetrics registers the queue metrics on reg.
@@ -119,11 +130,18 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "otpd_delivery_jobs_total",
 		Help: "Delivery attempts by channel and outcome (sent, retried, dead, expired).",
-	}, []string{"channel", "outcome"})}
-	return m, reg.Register(m.jobs)
+	}, []string{"channel", "outcome"}),
+		depth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "otpd_delivery_queue_jobs",
+			Help: "Jobs in the delivery queue over every shard, by state: waiting (in the streams, read or not), parked (for a retry), dead (dead letters). Sampled by each worker's sweep; the same value from every worker.",
+		}, []string{"state"})}
+	if err := reg.Register(m.jobs); err != nil {
+		return m, err
+	}
+	return m, reg.Register(m.depth)
 }
 
-// Worker consumes the job stream.
+// Worker consumes every shard of the queue.
 type Worker struct {
 	rdb     redis.UniversalClient
 	sealer  *seal.Sealer
@@ -136,11 +154,12 @@ type Worker struct {
 	promote *redis.Script
 	dead    *redis.Script
 	state   atomic.Value // string: see State
+	work    chan batch   // read batches waiting for a free processor
 }
 
 // Worker states (State).
 const (
-	StateStarting = "starting"    // creating the consumer group
+	StateStarting = "starting"    // creating the consumer groups
 	StateRunning  = "running"     // the last read succeeded
 	StateWaiting  = "redis-error" // reads fail; retrying every second
 	StateStopped  = "stopped"
@@ -161,41 +180,73 @@ func NewWorker(rdb redis.UniversalClient, s *seal.Sealer, h Handler, clk clock.C
 		retry: redis.NewScript(retrySrc), promote: redis.NewScript(promoteSrc), dead: redis.NewScript(deadSrc)}
 }
 
-// EnsureGroup creates the stream and the consumer group if missing.
-func EnsureGroup(ctx context.Context, rdb redis.UniversalClient) error {
-	err := rdb.XGroupCreateMkStream(ctx, StreamKey, Group, "0").Err()
+// EnsureGroup creates sh's stream and the consumer group if missing.
+func EnsureGroup(ctx context.Context, rdb redis.Cmdable, sh Shard) error {
+	err := rdb.XGroupCreateMkStream(ctx, sh.Stream, Group, "0").Err()
 	if err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
 		return err
 	}
 	return nil
 }
 
-// Run consumes until ctx ends; jobs in flight finish first. Redis being
+// ensureGroups creates the group on each of shards.
+func ensureGroups(ctx context.Context, rdb redis.Cmdable, shards []Shard) error {
+	for _, sh := range shards {
+		if err := EnsureGroup(ctx, rdb, sh); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Run consumes until ctx ends; jobs already read finish first. Redis being
 // unreachable, at startup or later, never stops it: it retries every
 // second (reporting StateWaiting) until Redis answers.
+//
+// Readers (one blocking XREADGROUP over every active shard on a single
+// node or Sentinel; one per active shard on Cluster, where a command
+// cannot span slots) hand batches to Concurrency processors; a sweep
+// drains the other shards (legacy keys, another shard count's positions)
+// when they hold anything; promotion of due retries and reclaim of
+// stalled jobs run per shard. Each reader creates its shards' consumer
+// groups first, retrying every second, so on Cluster the shards of the
+// masters that answer are consumed while another master is down.
 func (w *Worker) Run(ctx context.Context) error {
 	w.state.Store(StateStarting)
 	defer w.state.Store(StateStopped)
-	for {
-		err := EnsureGroup(ctx, w.rdb)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		w.state.Store(StateWaiting)
-		w.log.Warn("queue: cannot create the consumer group yet; retrying", "error", err)
-		sleep(ctx, time.Second)
-	}
-	w.state.Store(StateRunning)
-	var wg sync.WaitGroup
+	active := w.o.Layout.Shards()
+	w.work = make(chan batch)
+	detached := context.WithoutCancel(ctx)
+	var procs sync.WaitGroup
 	for range w.o.Concurrency {
-		wg.Go(func() { w.consume(ctx) })
+		procs.Go(func() {
+			for b := range w.work {
+				w.processBatch(detached, b)
+			}
+		})
 	}
-	wg.Go(func() { w.every(ctx, w.o.Poll, w.promoteDue) })
-	wg.Go(func() { w.every(ctx, max(w.o.ClaimIdle/2, 10*time.Millisecond), w.reclaim) })
+	var wg sync.WaitGroup
+	if _, cluster := w.rdb.(*redis.ClusterClient); cluster {
+		for _, sh := range active {
+			wg.Go(func() { w.read(ctx, []Shard{sh}) })
+		}
+	} else {
+		wg.Go(func() { w.read(ctx, active) })
+	}
+	wg.Go(func() {
+		w.every(ctx, w.o.Poll, func(ctx context.Context) { w.promoteAll(ctx, active) })
+	})
+	wg.Go(func() {
+		w.every(ctx, max(w.o.ClaimIdle/2, 10*time.Millisecond), func(ctx context.Context) {
+			for _, sh := range active {
+				w.reclaim(ctx, sh)
+			}
+		})
+	})
+	wg.Go(func() { w.every(ctx, w.o.Sweep, w.sweep) })
 	wg.Wait()
+	close(w.work)
+	procs.Wait()
 	return nil
 }
 
@@ -209,194 +260,5 @@ func (w *Worker) every(ctx context.Context, d time.Duration, fn func(context.Con
 		case <-t.C:
 			fn(ctx)
 		}
-	}
-}
-
-func (w *Worker) consume(ctx context.Context) {
-	// Jobs already read are finished even when ctx ends (built once, not
-	// per batch).
-	detached := context.WithoutCancel(ctx)
-	streams := []string{StreamKey, ">"}
-	for ctx.Err() == nil {
-		res, err := w.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
-			Group: Group, Consumer: w.o.Consumer, Streams: streams, Count: readBatch, Block: w.o.Block,
-		}).Result()
-		if err != nil {
-			switch {
-			case ctx.Err() != nil:
-			case errors.Is(err, redis.Nil): // nothing new within Block
-				w.state.Store(StateRunning)
-			case strings.HasPrefix(err.Error(), "NOGROUP"):
-				// The stream was deleted (e.g. FLUSHALL): recreate it.
-				if gerr := EnsureGroup(ctx, w.rdb); gerr != nil {
-					w.log.Warn("queue group lost and not recreated", "error", gerr)
-					sleep(ctx, time.Second)
-				}
-			default:
-				w.state.Store(StateWaiting)
-				w.log.Warn("queue read failed", "error", err)
-				sleep(ctx, time.Second)
-			}
-			continue
-		}
-		w.state.Store(StateRunning)
-		for _, s := range res {
-			w.processBatch(detached, s.Messages)
-		}
-	}
-}
-
-// processBatch handles a read's jobs one by one. Jobs still waiting in the
-// batch stay pending under this consumer; so that no other worker reclaims
-// them as stalled (their idle time counts from the read), their idle time
-// is reset (XCLAIM ... JUSTID to ourselves) whenever ClaimIdle/4 has passed
-// since the read or the last reset. A job's idle time therefore stays below
-// ClaimIdle/4 + SendTimeout, which the defaults keep under ClaimIdle
-// (7.5s + 15s < 30s): only a dead or stuck worker's jobs are reclaimed.
-// Finished jobs are acknowledged together, at the end or at a reset.
-func (w *Worker) processBatch(ctx context.Context, msgs []redis.XMessage) {
-	var done []string
-	fresh := time.Now()
-	for i, m := range msgs {
-		if i > 0 && time.Since(fresh) > w.o.ClaimIdle/4 {
-			w.ack(ctx, done...)
-			done = done[:0]
-			ids := make([]string, 0, len(msgs)-i)
-			for _, r := range msgs[i:] {
-				ids = append(ids, r.ID)
-			}
-			if err := w.rdb.XClaimJustID(ctx, &redis.XClaimArgs{
-				Stream: StreamKey, Group: Group, Consumer: w.o.Consumer, MinIdle: 0, Messages: ids,
-			}).Err(); err != nil && !errors.Is(err, redis.Nil) {
-				w.log.Warn("queue: could not refresh the batch's jobs; another worker may reclaim them", "error", err)
-			}
-			fresh = time.Now()
-		}
-		if w.process(ctx, m) {
-			done = append(done, m.ID)
-		}
-	}
-	w.ack(ctx, done...)
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-	}
-}
-
-// reclaim takes over jobs another consumer left unacknowledged too long.
-func (w *Worker) reclaim(ctx context.Context) {
-	msgs, _, err := w.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
-		Stream: StreamKey, Group: Group, Consumer: w.o.Consumer, MinIdle: w.o.ClaimIdle, Start: "0-0", Count: 16,
-	}).Result()
-	if err != nil {
-		if ctx.Err() == nil && !errors.Is(err, redis.Nil) {
-			w.log.Warn("queue reclaim failed", "error", err)
-		}
-		return
-	}
-	var done []string
-	for _, m := range msgs {
-		w.log.Info("reclaimed a job from a stalled worker", "job", m.Values["id"])
-		if w.process(context.WithoutCancel(ctx), m) {
-			done = append(done, m.ID)
-		}
-	}
-	w.ack(context.WithoutCancel(ctx), done...)
-}
-
-func (w *Worker) promoteDue(ctx context.Context) {
-	malformed, err := w.promote.Run(ctx, w.rdb, []string{StreamKey, DelayedKey, DeadKey},
-		w.clock.Now().UnixMilli(), 100, w.o.MaxLen, w.o.DeadMaxLen).Int()
-	if err != nil && ctx.Err() == nil {
-		w.log.Warn("queue promote failed", "error", err)
-	}
-	for range malformed {
-		w.count("", "dead")
-	}
-	if malformed > 0 {
-		w.log.Warn("malformed parked jobs dead-lettered", "entries", malformed, "reason", "malformed")
-	}
-}
-
-func (w *Worker) count(channel, outcome string) {
-	if w.metrics != nil {
-		w.metrics.jobs.WithLabelValues(channel, outcome).Inc()
-	}
-}
-
-// process handles one stream entry to its end: sent or expired (it
-// returns true: the caller acknowledges it, batched), parked for retry, or
-// dead-lettered.
-func (w *Worker) process(ctx context.Context, m redis.XMessage) (ack bool) {
-	e := entryFrom(m.Values)
-	now := w.clock.Now()
-	if !now.Before(e.expiry()) {
-		w.count("", "expired")
-		w.log.Info("dropped a job whose code expired", "job", e.ID)
-		return true
-	}
-	job, err := e.open(w.sealer)
-	if err != nil {
-		w.deadLetter(ctx, m, e, "unsealable", err)
-		return false
-	}
-	sctx, cancel := context.WithTimeout(ctx, w.o.SendTimeout)
-	err = w.handle(sctx, job)
-	cancel()
-	switch {
-	case err == nil:
-		w.count(job.Channel, "sent")
-		return true
-	case delivery.IsPermanent(err):
-		w.count(job.Channel, "dead")
-		w.deadLetter(ctx, m, e, "permanent", err)
-	case job.Attempt >= w.o.MaxAttempts:
-		w.count(job.Channel, "dead")
-		w.deadLetter(ctx, m, e, "exhausted", err)
-	default:
-		w.count(job.Channel, "retried")
-		delay := w.o.Backoff(job.Attempt)
-		var ra RetryAfterer
-		if errors.As(err, &ra) && ra.RetryAfter() > delay {
-			delay = ra.RetryAfter()
-		}
-		next := e
-		next.Attempt = strconv.Itoa(job.Attempt + 1)
-		b, _ := json.Marshal(next)
-		w.log.Info("delivery failed; will retry", "job", e.ID, "channel", job.Channel, "attempt", job.Attempt, "in", delay, "error", err.Error())
-		if rerr := w.retry.Run(ctx, w.rdb, []string{StreamKey, DelayedKey}, Group, m.ID, now.Add(delay).UnixMilli(), string(b)).Err(); rerr != nil {
-			// Left pending: another worker reclaims it after ClaimIdle.
-			w.log.Error("could not park a job for retry", "job", e.ID, "error", rerr)
-		}
-	}
-	return false
-}
-
-// readBatch is how many jobs one read takes; they are acknowledged together.
-const readBatch = 16
-
-// ack acknowledges and deletes finished entries in one round trip.
-func (w *Worker) ack(ctx context.Context, ids ...string) {
-	if len(ids) == 0 {
-		return
-	}
-	pipe := w.rdb.TxPipeline()
-	pipe.XAck(ctx, StreamKey, Group, ids...)
-	pipe.XDel(ctx, StreamKey, ids...)
-	if _, err := pipe.Exec(ctx); err != nil {
-		w.log.Error("could not acknowledge jobs", "entries", len(ids), "error", err)
-	}
-}
-
-func (w *Worker) deadLetter(ctx context.Context, m redis.XMessage, e entry, reason string, cause error) {
-	w.log.Warn("job dead-lettered", "job", e.ID, "reason", reason, "error", cause.Error())
-	err := w.dead.Run(ctx, w.rdb, []string{StreamKey, DeadKey}, Group, m.ID, w.o.DeadMaxLen,
-		"id", e.ID, "j", e.Sealed, "to", e.To, "exp", e.Expiry, "a", e.Attempt,
-		"reason", reason, "error", cause.Error(), "at", strconv.FormatInt(w.clock.Now().UnixMilli(), 10)).Err()
-	if err != nil {
-		w.log.Error("could not dead-letter a job", "job", e.ID, "error", err)
 	}
 }
