@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/otpd/otpd/clock"
 	"github.com/otpd/otpd/delivery"
@@ -43,6 +44,12 @@ func newEngine(t *testing.T) (*flow.Engine, *flow.Project, *captureSender) {
 func newEngineWith(t *testing.T, wrap func(store.Users) store.Users) (*flow.Engine, *flow.Project, *captureSender, store.Users) {
 	t.Helper()
 	_, c := testredis.Mini(t)
+	return newEngineOn(t, c, wrap)
+}
+
+// newEngineOn is newEngineWith on the Redis c.
+func newEngineOn(t *testing.T, c *redis.Client, wrap func(store.Users) store.Users) (*flow.Engine, *flow.Project, *captureSender, store.Users) {
+	t.Helper()
 	st := store.NewRedisStore(c)
 	h, err := otpcode.NewHasher([][]byte{[]byte("0123456789abcdef0123456789abcdef")})
 	if err != nil {
@@ -57,10 +64,15 @@ func newEngineWith(t *testing.T, wrap func(store.Users) store.Users) (*flow.Engi
 	}
 	snd := &captureSender{}
 	var users store.Users = st
+	var codes store.Codes = st
 	if wrap != nil {
+		// Wrapped Users are reached only on the two-script path (a login
+		// id that is not its user's home on Redis Cluster): hide the
+		// store's one-script verify.
 		users = wrap(st)
+		codes = struct{ store.Codes }{st}
 	}
-	e := flow.New(flow.Deps{Codes: st, Users: users, Sessions: st, Accounts: st, Gen: otpcode.NewGenerator(rand.Reader),
+	e := flow.New(flow.Deps{Codes: codes, Users: users, Sessions: st, Accounts: st, Gen: otpcode.NewGenerator(rand.Reader),
 		Hasher: h, Sender: snd, Clock: clk, Random: rand.Reader, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	p := &flow.Project{ID: "P1", CodeLength: 6, CodeTTL: 5 * time.Minute, MaxAttempts: 5, Issuer: iss, Keys: ks,
 		CookiePath: "/", RefreshTTL: time.Hour, SessionTTL: time.Minute}

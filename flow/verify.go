@@ -2,10 +2,8 @@ package flow
 
 import (
 	"context"
-	"encoding/base32"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"strings"
 	"time"
@@ -47,12 +45,12 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 	if err != nil {
 		return VerifyOutput{}, err
 	}
-	newID, err := newUserID(e.random)
+	newID, err := store.NewUserID(e.random, p.ID, loginID)
 	if err != nil {
 		return VerifyOutput{}, err
 	}
 	now := e.clock.Now()
-	res, err := e.codes.VerifyCode(ctx, store.Attempt{
+	res, done, pre, err := e.verifyCode(ctx, p, store.Attempt{
 		Key: store.CodeKey{Project: p.ID, LoginID: loginID, Channel: string(in.Channel)},
 		Candidates: e.hasher.Candidates(otpcode.Input{
 			Project: p.ID, Channel: string(in.Channel), LoginID: loginID, Code: code,
@@ -60,7 +58,7 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		Now:       now,
 		NewUserID: newID,
 		Limits:    verifyLimits(p, loginID, in.Channel, in.ClientIP),
-	})
+	}, store.LoginRecord{Time: now, IP: in.ClientIP, UserAgent: in.UserAgent, Channel: string(in.Channel)})
 	if err != nil {
 		return VerifyOutput{}, storeErr(err)
 	}
@@ -101,6 +99,19 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		return VerifyOutput{}, apierr.ErrRefreshInvalid.With("The loginId no longer belongs to the signed-in user")
 	}
 	key := store.CodeKey{Project: p.ID, LoginID: loginID, Channel: string(in.Channel)}
+	if done != nil {
+		// The store signed the user in with the verify (one script): mint
+		// the tokens it registered.
+		pair, err := p.Issuer.Mint(token.Subject{UserID: uid, AMR: pend.amr(in.Channel), Nsec: pend.Nsec, StepUp: pend.StepUp,
+			RefreshID: pre.RefreshID, RefreshUntil: pre.RefreshExpiry})
+		if err != nil {
+			return VerifyOutput{}, e.giveBack(ctx, key, res.UserID, fmt.Errorf("minting tokens: %w", err))
+		}
+		if res.NewUser && !done.Indexed {
+			e.index(ctx, p, done.User)
+		}
+		return VerifyOutput{Tokens: pair, User: done.User, FirstSeen: done.FirstSeen}, nil
+	}
 	var user store.User
 	if pend.Update != nil {
 		if user, err = e.applyUpdate(ctx, p, in.Channel, uid, res.Address, pend.Update); err != nil {
@@ -116,7 +127,7 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		Project: p.ID, UserID: uid, LoginID: loginID, Contact: res.Contact,
 		Address: res.Address, Profile: pend.Profile, Unverified: pend.Other, RefreshID: pair.RefreshID,
 		RefreshExpiry: pair.RefreshExpiry, Now: now, RevokeOthers: pend.RevokeOthers,
-		History:          store.LoginRecord{Time: now, IP: in.ClientIP, UserAgent: in.UserAgent, Channel: string(in.Channel)},
+		History:          pre.History,
 		MaxRefreshTokens: p.MaxRefreshTokens,
 	}
 	if pend.Update != nil || pend.OwnerID != "" {
@@ -152,6 +163,24 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 	return VerifyOutput{Tokens: pair, User: user, FirstSeen: first}, nil
 }
 
+// verifyCode runs the verify; when the store can, with the login in the
+// same script (done is then set, and pre holds the refresh token id and
+// expiry it registered for the tokens to mint). pre.History is hist.
+func (e *Engine) verifyCode(ctx context.Context, p *Project, a store.Attempt, hist store.LoginRecord) (res store.VerifyResult, done *store.LoginDone, pre store.Login, err error) {
+	pre = store.Login{Project: p.ID, LoginID: a.Key.LoginID, Now: a.Now, History: hist, MaxRefreshTokens: p.MaxRefreshTokens}
+	one, ok := e.codes.(store.OneTripVerifier)
+	if !ok {
+		res, err = e.codes.VerifyCode(ctx, a)
+		return res, nil, pre, err
+	}
+	if pre.RefreshID, err = p.Issuer.NewTokenID(); err != nil {
+		return res, nil, pre, err
+	}
+	pre.RefreshExpiry = p.Issuer.RefreshExpiry()
+	res, done, err = one.VerifyLogin(ctx, a, pre)
+	return res, done, pre, err
+}
+
 // giveBack is the failure path of a verify whose code was consumed: when a
 // later step failed for a reason the SDK's retry may not meet again (Redis
 // unreachable, an internal error: 503 or 500), the code is given back and a
@@ -182,16 +211,4 @@ func (e *Engine) deadCode(p *Project, res store.VerifyResult, now time.Time) err
 	}
 	secs := int(math.Ceil(wait.Seconds()))
 	return apierr.ErrTooManyAttempts.With("Too many wrong attempts; request a new code in %d s", secs).WithRetryAfter(secs)
-}
-
-var userIDEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
-
-// newUserID makes "U2" followed by 26 random base32 characters (130 bits),
-// the shape of Descope's user ids.
-func newUserID(r io.Reader) (string, error) {
-	var b [17]byte
-	if _, err := io.ReadFull(r, b[:]); err != nil {
-		return "", fmt.Errorf("user id: %w", err)
-	}
-	return "U2" + strings.ToUpper(userIDEncoding.EncodeToString(b[:])[:26]), nil
 }

@@ -227,13 +227,9 @@ func (s *Service) Create(ctx context.Context, p *flow.Project, in UserInput) (st
 	if strings.TrimSpace(in.LoginID) == "" {
 		return store.User{}, apierr.ErrMissingArgument.With("The loginId field is required")
 	}
-	uid, err := flow.NewUserID(s.rand)
-	if err != nil {
-		return store.User{}, err
-	}
 	u := store.User{
-		UserID: uid, LoginIDs: append([]string{in.LoginID}, in.AdditionalLoginIDs...),
-		Email: in.Email, Phone: in.Phone, VerifiedEmail: in.VerifiedEmail, VerifiedPhone: in.VerifiedPhone,
+		LoginIDs: append([]string{in.LoginID}, in.AdditionalLoginIDs...),
+		Email:    in.Email, Phone: in.Phone, VerifiedEmail: in.VerifiedEmail, VerifiedPhone: in.VerifiedPhone,
 		Profile:     store.Profile{Name: in.Name, GivenName: in.GivenName, MiddleName: in.MiddleName, FamilyName: in.FamilyName},
 		CreatedTime: s.clock.Now().Truncate(time.Second), Status: in.Status, Test: in.Test,
 		Picture: in.Picture, CustomAttributes: in.CustomAttributes,
@@ -241,6 +237,13 @@ func (s *Service) Create(ctx context.Context, p *flow.Project, in UserInput) (st
 	if err := s.normalize(p, &u); err != nil {
 		return store.User{}, err
 	}
+	// The user's keys live on the slot of its first login id (one script
+	// per verify by that login id).
+	uid, err := flow.NewUserID(s.rand, p.ID, u.LoginIDs[0])
+	if err != nil {
+		return store.User{}, err
+	}
+	u.UserID = uid
 	bound, err := s.bind(ctx, p, u.LoginIDs, uid, loginFields(u))
 	if err != nil {
 		return store.User{}, err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/otpd/otpd/config"
 	otpv1 "github.com/otpd/otpd/gen/otp/v1"
+	"github.com/otpd/otpd/store"
 )
 
 // adopterProject is the test project on the default configuration: every
@@ -179,7 +180,7 @@ func TestRefreshTokensPerUserAreCapped(t *testing.T) {
 			t.Fatalf("token %d of %d: %d %v", i, n+1, s, b)
 		}
 	}
-	ids, err := e.redis.ZCard(t.Context(), "otpd:{"+pid+":"+userIDOf(t, e, tokens[n])+"}:rt").Result()
+	ids, err := e.redis.ZCard(t.Context(), store.RefreshKey(pid, userIDOf(t, e, tokens[n]))).Result()
 	if err != nil || ids != int64(n) {
 		t.Fatalf("refresh token ids in Redis: %d %v, want %d", ids, err, n)
 	}

@@ -31,6 +31,8 @@ var (
 	mgmtUserSrc string
 	//go:embed lua/mgmt_login.lua
 	mgmtLoginSrc string
+	//go:embed lua/index_lib.lua
+	indexLib string
 	//go:embed lua/mgmt_index.lua
 	mgmtIndexSrc string
 	//go:embed lua/mgmt_search.lua
@@ -38,7 +40,7 @@ var (
 
 	mgmtUserScript   = redis.NewScript(mgmtUserSrc)
 	mgmtLoginScript  = redis.NewScript(mgmtLoginSrc)
-	mgmtIndexScript  = redis.NewScript(mgmtIndexSrc)
+	mgmtIndexScript  = redis.NewScript(indexLib + mgmtIndexSrc)
 	mgmtSearchScript = redis.NewScript(mgmtSearchSrc)
 )
 

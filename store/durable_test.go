@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"testing"
 	"time"
@@ -39,6 +40,21 @@ func TestDurableModeWaitsForAReplica(t *testing.T) {
 	}
 	if rc.Exists(ctx, key).Val() != 0 {
 		t.Fatal("the replica still has the consumed code when the verify returns")
+	}
+	// The one-script verify and login: the replica has the user when it
+	// returns.
+	nc = newCode("durable3@x.io", "1", store.RuleAny)
+	nc.Now = t0
+	if r, err := s.StartCode(ctx, nc); err != nil || r.Status != store.StartOK {
+		t.Fatalf("start: %+v %v", r, err)
+	}
+	a := attempt("durable3@x.io", "1", t0)
+	a.NewUserID, _ = store.NewUserID(rand.Reader, "P1", "durable3@x.io")
+	if v, done, err := s.VerifyLogin(ctx, a, oneTripLogin(t0, "rt")); err != nil || v.Status != store.VerifyOK || done == nil {
+		t.Fatalf("verify and login: %+v %+v %v", v, done, err)
+	}
+	if rc.Exists(ctx, store.UserKey("P1", a.NewUserID)).Val() != 1 {
+		t.Fatal("the replica does not have the user when the verify returns")
 	}
 	replica.Freeze(t)
 	nc = newCode("durable2@x.io", "1", store.RuleAny)

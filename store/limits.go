@@ -20,7 +20,7 @@ var (
 
 	//go:embed lua/undo_verify.lua
 	undoVerifySrc    string
-	undoVerifyScript = redis.NewScript(undoVerifySrc)
+	undoVerifyScript = redis.NewScript(indexLib + undoVerifySrc)
 	//go:embed lua/undo.lua
 	undoSrc    string
 	undoScript = redis.NewScript(undoSrc)
@@ -59,7 +59,14 @@ func (s *RedisStore) UndoVerify(ctx context.Context, k CodeKey, userID string) e
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
 	defer cancel()
 	code := CodeKeyName(k)
-	err := undoVerifyScript.Run(ctx, s.c, []string{code, LoginKey(k.Project, k.LoginID), code + ":used"}, userID).Err()
+	keys := []string{code, LoginKey(k.Project, k.LoginID), code + ":used"}
+	if homeTag(userID) == loginSlotTag(k.Project, k.LoginID) {
+		keys = append(append(keys, sessionKeys(k.Project, userID)...), HistoryKey(k.Project, userID))
+		if !s.split {
+			keys = append(keys, indexKeys(k.Project)...) // verify_login.lua indexed it
+		}
+	}
+	err := undoVerifyScript.Run(ctx, s.c, keys, userID).Err()
 	if err != nil {
 		return unavailable(err)
 	}

@@ -51,6 +51,11 @@ func (s *RedisStore) CompleteLogin(ctx context.Context, l Login) (User, bool, er
 	if len(res) == 1 && res[0] == "disabled" {
 		return User{}, false, ErrDisabled
 	}
+	return loginReply(res)
+}
+
+// loginReply reads login_lib.lua's reply: first seen, then the user hash.
+func loginReply(res []string) (User, bool, error) {
 	if len(res) < 1 || len(res)%2 != 1 {
 		return User{}, false, errors.New("store: login.lua returned a malformed reply")
 	}

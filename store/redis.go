@@ -17,10 +17,16 @@ import (
 var (
 	//go:embed lua/start.lua
 	startSrc string
+	//go:embed lua/verify_lib.lua
+	verifyLib string
 	//go:embed lua/verify.lua
 	verifySrc string
+	//go:embed lua/login_lib.lua
+	loginLib string
 	//go:embed lua/login.lua
 	loginSrc string
+	//go:embed lua/verify_login.lua
+	verifyLoginSrc string
 )
 
 // Scripter is the narrow client RedisStore needs: scripts, plus the three
@@ -47,6 +53,8 @@ type RedisStore struct {
 	start  *redis.Script
 	verify *redis.Script
 	login  *redis.Script
+	// verifyLogin is verify and login in one script (see VerifyLogin).
+	verifyLogin *redis.Script
 	// waitReplicas > 0 is the durability mode: the scripts that store,
 	// consume or bind (start, verify, login) are followed by WAIT for that
 	// many replicas on the same connection, up to waitTimeout.
@@ -146,15 +154,17 @@ func NewRedisStoreSplit(c Scripter, split bool) *RedisStore {
 		c:      c,
 		split:  split,
 		start:  redis.NewScript(limitsLib + startSrc),
-		verify: redis.NewScript(limitsLib + verifySrc),
-		login:  redis.NewScript(refreshLib + loginSrc),
+		verify: redis.NewScript(limitsLib + verifyLib + verifySrc),
+		login:  redis.NewScript(refreshLib + loginLib + loginSrc),
+		verifyLogin: redis.NewScript(limitsLib + refreshLib + verifyLib + loginLib + indexLib +
+			verifyLoginSrc),
 	}
 }
 
 // Preload loads the scripts into the server's cache so that the first
 // requests do not pay an EVAL fallback. Optional.
 func (s *RedisStore) Preload(ctx context.Context) error {
-	for _, sc := range []*redis.Script{s.start, s.verify, s.login, sessionScript, contactScript, bindScript, limitsScript,
+	for _, sc := range []*redis.Script{s.start, s.verify, s.login, s.verifyLogin, sessionScript, contactScript, bindScript, limitsScript,
 		mgmtUserScript, mgmtLoginScript, mgmtIndexScript, mgmtSearchScript} {
 		if err := sc.Load(ctx, s.c).Err(); err != nil {
 			return unavailable(err)
@@ -175,10 +185,6 @@ func escape(s string) string {
 
 func loginTag(project, loginID string) string {
 	return "otpd:{" + project + ":" + escape(loginID) + "}:"
-}
-
-func userTag(project, userID string) string {
-	return "otpd:{" + project + ":" + escape(userID) + "}:"
 }
 
 // LoginKey is the login index key of a login id (exported for tests and tools).
@@ -234,7 +240,7 @@ func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, err
 	keys := append([]string{LoginKey(c.Key.Project, c.Key.LoginID), codeKey}, bucketKeys(global)...)
 	keys = append(keys, bucketKeys(login)...)
 	args := []any{string(c.Rule), c.Hash, c.Purpose, c.NewUserAddress, string(c.Contact),
-		c.MaxAttempts, c.ExpiresAt.UnixMilli(), c.lifetimeMs(), c.Payload, "", c.OwnerID,
+		c.MaxAttempts, c.ExpiresAt.UnixMilli(), c.lifetimeMs(), c.Payload, c.Key.LoginID, c.OwnerID,
 		len(global), len(login), c.Now.UnixMilli(), dryFlag(c.Limits.DryRun), dryFlag(c.Limits.ChargeRefused)}
 	inScript := c.Job != nil && !s.split
 	if inScript {
@@ -305,25 +311,9 @@ func (c NewCode) lifetimeMs() int64 {
 
 // VerifyCode implements Codes in one round trip (two in split-slot mode).
 func (s *RedisStore) VerifyCode(ctx context.Context, a Attempt) (VerifyResult, error) {
-	buckets := active(a.Limits.Global)
-	var would string
-	if s.split {
-		limited, w, retry, err := s.applyLimits(ctx, buckets, a.Now, a.Limits.DryRun)
-		if err != nil || limited != "" {
-			return VerifyResult{Status: VerifyLimited, Limit: limited, RetryAfter: retry}, err
-		}
-		would, buckets = w, nil
-	}
-	buckets = append(buckets, active(a.Limits.Login)...)
-	args := make([]any, 0, 4+3*len(buckets)+len(a.Candidates))
-	args = append(args, a.Now.UnixMilli(), a.NewUserID, len(buckets), dryFlag(a.Limits.DryRun))
-	args = appendTriples(args, buckets)
-	for _, c := range a.Candidates {
-		args = append(args, c)
-	}
-	keys := append([]string{CodeKeyName(a.Key), LoginKey(a.Key.Project, a.Key.LoginID)}, bucketKeys(buckets)...)
-	if a.Limits.Clear != "" {
-		keys = append(keys, a.Limits.Clear)
+	keys, args, would, early, err := s.prepareVerify(ctx, a)
+	if early != nil || err != nil {
+		return *early, err
 	}
 	res, err := s.run(ctx, s.verify, keys, args...)
 	if errors.Is(err, ErrNotReplicated) {
@@ -335,10 +325,41 @@ func (s *RedisStore) VerifyCode(ctx context.Context, a Attempt) (VerifyResult, e
 	if len(res) != 8 {
 		return VerifyResult{}, errShape("verify.lua")
 	}
+	return verifyResult(res, would), nil
+}
+
+// prepareVerify charges the project-wide limits in split-slot mode (early
+// is then set when they refuse, or err when they fail) and returns
+// verify_lib.lua's keys and arguments, and the bucket a dry run would
+// have refused.
+func (s *RedisStore) prepareVerify(ctx context.Context, a Attempt) (keys []string, args []any, would string, early *VerifyResult, err error) {
+	buckets := active(a.Limits.Global)
+	if s.split {
+		limited, w, retry, err := s.applyLimits(ctx, buckets, a.Now, a.Limits.DryRun)
+		if err != nil || limited != "" {
+			return nil, nil, "", &VerifyResult{Status: VerifyLimited, Limit: limited, RetryAfter: retry}, err
+		}
+		would, buckets = w, nil
+	}
+	buckets = append(buckets, active(a.Limits.Login)...)
+	args = make([]any, 0, 5+3*len(buckets)+len(a.Candidates))
+	args = append(args, a.Now.UnixMilli(), a.NewUserID, len(buckets), dryFlag(a.Limits.DryRun), a.Key.LoginID)
+	args = appendTriples(args, buckets)
+	for _, c := range a.Candidates {
+		args = append(args, c)
+	}
+	keys = append([]string{CodeKeyName(a.Key), LoginKey(a.Key.Project, a.Key.LoginID)}, bucketKeys(buckets)...)
+	if a.Limits.Clear != "" {
+		keys = append(keys, a.Limits.Clear)
+	}
+	return keys, args, would, nil, nil
+}
+
+// verifyResult reads verify_lib.lua's 8 fields.
+func verifyResult(res []string, would string) VerifyResult {
 	left, _ := strconv.Atoi(res[6])
 	r := VerifyResult{
 		Status:       VerifyStatus(res[0]),
-		Purpose:      res[1],
 		Address:      res[2],
 		UserID:       res[4],
 		NewUser:      res[5] == "1",
@@ -353,16 +374,16 @@ func (s *RedisStore) VerifyCode(ctx context.Context, a Attempt) (VerifyResult, e
 		}
 		r.Contact = contactOf(r.Address)
 	case VerifyLimited:
-		r.Limit, r.Purpose, r.RetryAfter = res[1], "", time.Duration(extra)*time.Millisecond
-		return r, nil
+		r.Limit, r.RetryAfter = res[1], time.Duration(extra)*time.Millisecond
+		return r
 	case VerifyDead:
 		r.CreatedAt = time.UnixMilli(extra)
-		return r, nil
+		return r
 	}
 	if r.WouldLimit == "" {
 		r.WouldLimit = res[7]
 	}
-	return r, nil
+	return r
 }
 
 func contactOf(address string) Contact {

@@ -102,7 +102,7 @@ func TestStartAndVerify(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := store.VerifyResult{Status: store.VerifyOK, Purpose: "new", Address: "a@x.io",
+		want := store.VerifyResult{Status: store.VerifyOK, Address: "a@x.io",
 			Contact: store.ContactEmail, UserID: "U-a@x.io", NewUser: true}
 		if d := cmp.Diff(want, v); d != "" {
 			t.Fatalf("verify (-want +got):\n%s", d)

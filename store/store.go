@@ -47,8 +47,9 @@ type Profile struct {
 
 // NewCode is a start: the code's keyed hash and what verify will need.
 type NewCode struct {
-	Key     CodeKey
-	Rule    Rule
+	Key  CodeKey
+	Rule Rule
+	// Purpose is bound into Hash (otpcode); the record does not keep it.
 	Purpose string
 	Hash    []byte
 	Contact Contact
@@ -139,7 +140,6 @@ const (
 // VerifyResult is what a verify attempt found.
 type VerifyResult struct {
 	Status       VerifyStatus
-	Purpose      string
 	Address      string
 	Contact      Contact
 	Payload      []byte

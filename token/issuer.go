@@ -236,3 +236,19 @@ func (i *Issuer) verify(token, drn string) (*Claims, error) {
 	}
 	return c, nil
 }
+
+// RefreshExpiry is when a refresh token minted now expires, in whole
+// seconds as its exp claim. With NewTokenID it lets a caller register a
+// refresh token before minting it (Subject.RefreshID and RefreshUntil).
+func (i *Issuer) RefreshExpiry() time.Time {
+	return time.Unix(i.now().Add(i.refreshTTL).Unix(), 0)
+}
+
+// NewTokenID is a random token id (jti) of the shape Mint makes.
+func (i *Issuer) NewTokenID() (string, error) {
+	var id [jtiBytes]byte
+	if _, err := io.ReadFull(i.random, id[:]); err != nil {
+		return "", fmt.Errorf("token: reading random token id: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(id[:]), nil
+}

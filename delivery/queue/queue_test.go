@@ -339,6 +339,9 @@ func TestStreamsAreBounded(t *testing.T) {
 // is sent exactly once (before: 17 jobs made 22 sends with a 3.5 s provider).
 func TestSlowBatchIsNotReclaimedByLiveWorkers(t *testing.T) {
 	t.Parallel()
+	// Times are generous (a batch of 6 takes 3.6 s against a 1.6 s claim
+	// idle) so that a loaded CI machine cannot delay the idle reset enough
+	// to fake a reclaim.
 	backends(t, func(t *testing.T, c *redis.Client) {
 		s := sealer(t)
 		for i := range 6 {
@@ -347,16 +350,16 @@ func TestSlowBatchIsNotReclaimedByLiveWorkers(t *testing.T) {
 		var mu sync.Mutex
 		sends := map[string]int{}
 		slow := func(_ context.Context, j queue.Job) error {
-			time.Sleep(150 * time.Millisecond)
+			time.Sleep(600 * time.Millisecond)
 			mu.Lock()
 			sends[j.ID]++
 			mu.Unlock()
 			return nil
 		}
-		o := queue.Options{Concurrency: 1, ClaimIdle: 400 * time.Millisecond}
+		o := queue.Options{Concurrency: 1, ClaimIdle: 1600 * time.Millisecond}
 		o.Consumer = "A"
 		run(t, c, s, slow, o)
-		time.Sleep(20 * time.Millisecond) // A reads the whole batch
+		time.Sleep(80 * time.Millisecond) // A reads the whole batch
 		o.Consumer = "B"
 		run(t, c, s, slow, o)
 		waitFor(t, "all jobs sent and acknowledged", func() bool {
@@ -365,7 +368,7 @@ func TestSlowBatchIsNotReclaimedByLiveWorkers(t *testing.T) {
 			mu.Unlock()
 			return n == 6 && pending(t, c) == 0
 		})
-		time.Sleep(300 * time.Millisecond)
+		time.Sleep(1200 * time.Millisecond)
 		mu.Lock()
 		defer mu.Unlock()
 		for id, n := range sends {

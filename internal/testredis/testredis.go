@@ -41,6 +41,19 @@ type Server struct {
 // waits until it answers PING, and stops it when t ends.
 func Real(t testing.TB) (*Server, *redis.Client) {
 	t.Helper()
+	return realServer(t)
+}
+
+// ClusterEnabled is Real with cluster mode on and no slots assigned: enough
+// for CLUSTER KEYSLOT, which tests use as the reference for slot maths.
+func ClusterEnabled(t testing.TB) *redis.Client {
+	t.Helper()
+	_, c := realServer(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+	return c
+}
+
+func realServer(t testing.TB, extra ...string) (*Server, *redis.Client) {
+	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -50,7 +63,7 @@ func Real(t testing.TB) (*Server, *redis.Client) {
 	}
 	var lastErr error
 	for try := 0; try < 5; try++ {
-		s, err := start(t, bin)
+		s, err := start(t, bin, extra...)
 		if err == nil {
 			c := redis.NewClient(&redis.Options{Addr: s.Addr})
 			t.Cleanup(func() { _ = c.Close() })

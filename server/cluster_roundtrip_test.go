@@ -1,0 +1,115 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/otpd/otpd/store/keyslot"
+)
+
+// slotCounter sorts what the RPC path sends to a Redis Cluster: scripts on
+// the project-wide limit buckets, on the project's search index, and the
+// rest (the login id's and the user's work), each with the slots its keys
+// hash to. The delivery workers' commands are left out.
+type slotCounter struct {
+	mu                  sync.Mutex
+	limits, index, work int
+	slots               []map[int]bool // per work command
+}
+
+func (h *slotCounter) reset() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.limits, h.index, h.work, h.slots = 0, 0, 0, nil
+}
+
+func (h *slotCounter) count(cmd redis.Cmder) {
+	if worker(cmd) {
+		return
+	}
+	args := cmd.Args()
+	keys := []string{}
+	if name := cmd.Name(); (name == "evalsha" || name == "eval") && len(args) > 3 {
+		n := 0
+		fmt.Sscan(fmt.Sprint(args[2]), &n)
+		for i := 3; i < 3+n && i < len(args); i++ {
+			keys = append(keys, fmt.Sprint(args[i]))
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case len(keys) > 0 && strings.Contains(keys[0], ":rl}:"):
+		h.limits++
+	case len(keys) > 0 && strings.Contains(keys[0], "}:ix:"):
+		h.index++
+	default:
+		h.work++
+		slots := map[int]bool{}
+		for _, k := range keys {
+			slots[keyslot.Slot(k)] = true
+		}
+		h.slots = append(h.slots, slots)
+	}
+}
+
+func (h *slotCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *slotCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.count(cmd)
+		return next(ctx, cmd)
+	}
+}
+func (h *slotCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			h.count(c)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestClusterRoundTripsPerVerify: on a real Redis Cluster, a verify by the
+// login id a user was created from (a sign-up, then a sign-in) is one
+// script whose keys are all on one slot; besides it only the project-wide
+// limits (their own slot) and, for a new user, the search index (the
+// project's slot) are written.
+func TestClusterRoundTripsPerVerify(t *testing.T) {
+	p := newClusterPair(t)
+	a := p.a
+	h := &slotCounter{}
+	a.redis.(*redis.ClusterClient).AddHook(h)
+	check := func(name string, wantIndex int) {
+		t.Helper()
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.work != 1 || h.index != wantIndex {
+			t.Errorf("%s: %d scripts on the login's slot, %d on the index (limits: %d), want 1 and %d", name, h.work, h.index, h.limits, wantIndex)
+		}
+		for _, s := range h.slots {
+			if len(s) != 1 {
+				t.Errorf("%s: one script's keys span slots %v", name, s)
+			}
+		}
+	}
+	for i, path := range []string{"/v1/auth/otp/signup/email", "/v1/auth/otp/signin/email"} {
+		if s, r := a.post(path, `{"loginId":"rt-cluster@example.com"}`); s != 200 {
+			t.Fatalf("start %d: %d %v", i, s, r)
+		}
+		code := a.code("rt-cluster@example.com")
+		h.reset()
+		if s, r := a.post("/v1/auth/otp/verify/email", fmt.Sprintf(`{"loginId":"rt-cluster@example.com","code":%q}`, code)); s != 200 {
+			t.Fatalf("verify %d: %d %v", i, s, r)
+		}
+		if i == 0 {
+			check("verify (new user)", 1)
+		} else {
+			check("verify (returning user)", 0)
+		}
+	}
+}

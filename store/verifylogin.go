@@ -1,0 +1,83 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+)
+
+// LoginDone is the login VerifyLogin completed in the verify's script.
+type LoginDone struct {
+	User      User
+	FirstSeen bool
+	// Indexed: a user this login created is in the project's search index
+	// already (single node); otherwise the caller indexes it.
+	Indexed bool
+}
+
+// OneTripVerifier is a store that can run a verify and the login it leads
+// to as one script.
+type OneTripVerifier interface {
+	// VerifyLogin is VerifyCode and, in the same script, CompleteLogin(l)
+	// for the user the code signs in (l.UserID, Contact, Address, Profile,
+	// Unverified and RevokeOthers are taken from the code's record and
+	// payload; l.Index is ignored). It does the login when the user's keys
+	// are on the code's slot (always on a single node; on Redis Cluster
+	// for a user created from this login id) and the code asks for nothing
+	// but a login (no update; an owner, if any, is the bound user). done is
+	// nil when it did not: the caller continues as after VerifyCode. A
+	// disabled user is VerifyDisabled. The script is atomic: an error
+	// means it did not run or its reply was lost, as for VerifyCode.
+	VerifyLogin(ctx context.Context, a Attempt, l Login) (VerifyResult, *LoginDone, error)
+}
+
+var _ OneTripVerifier = (*RedisStore)(nil)
+
+// VerifyLogin implements OneTripVerifier in one round trip (two in
+// split-slot mode: the project-wide limits first).
+func (s *RedisStore) VerifyLogin(ctx context.Context, a Attempt, l Login) (VerifyResult, *LoginDone, error) {
+	vkeys, vargs, would, early, err := s.prepareVerify(ctx, a)
+	if early != nil || err != nil {
+		return *early, nil, err
+	}
+	entry, err := historyEntry(l.History)
+	if err != nil {
+		return VerifyResult{}, nil, err
+	}
+	loginID := a.Key.LoginID
+	args := make([]any, 0, 11+len(vargs))
+	args = append(args, len(vkeys), len(vargs), dryFlag(!s.split), loginSlotTag(a.Key.Project, loginID),
+		a.Key.Project, loginID, l.RefreshID, l.RefreshExpiry.UnixMilli(),
+		cmp.Or(max(l.MaxRefreshTokens, 0), DefaultMaxRefreshTokens), entry,
+		fmt.Sprintf("%d,%d,%d", HistoryMaxEntries, a.Now.Add(-HistoryMaxAge).UnixMilli(), HistoryMaxAge.Milliseconds()))
+	args = append(args, vargs...)
+	keys := append(vkeys, sessionKeys(a.Key.Project, a.NewUserID)...)
+	keys = append(keys, HistoryKey(a.Key.Project, a.NewUserID))
+	if !s.split {
+		keys = append(keys, indexKeys(a.Key.Project)...)
+	}
+	res, err := s.run(ctx, s.verifyLogin, keys, args...)
+	if errors.Is(err, ErrNotReplicated) {
+		return VerifyResult{}, nil, err
+	}
+	if err != nil {
+		return VerifyResult{}, nil, unavailable(err)
+	}
+	if len(res) < 9 {
+		return VerifyResult{}, nil, errShape("verify_login.lua")
+	}
+	r := verifyResult(res[:8], would)
+	if res[8] != "1" {
+		return r, nil, nil
+	}
+	out := res[9:]
+	if len(out) == 1 && out[0] == "disabled" {
+		return VerifyResult{Status: VerifyDisabled, WouldLimit: r.WouldLimit}, nil, nil
+	}
+	u, first, err := loginReply(out)
+	if err != nil {
+		return VerifyResult{}, nil, err
+	}
+	return r, &LoginDone{User: u, FirstSeen: first, Indexed: r.NewUser && !s.split}, nil
+}
