@@ -104,7 +104,10 @@ func startLimits(p *Project, a startArgs, phone string) store.Limits {
 		}
 	}
 	if n := l.ProjectSendsPerHour[string(ch)]; n > 0 {
-		out.Global = append(out.Global, store.Bucket{Name: LimitProjectBudget, Key: store.LimitKey(p.ID, "send-project", string(ch)), Count: n, Window: time.Hour})
+		// Every start of the project charges it: on Cluster the store
+		// splits it over sub-buckets (docs/abuse-protection.md).
+		out.Global = append(out.Global, store.Bucket{Name: LimitProjectBudget, Key: store.LimitKey(p.ID, "send-project", string(ch)),
+			Count: n, Window: time.Hour, Sharded: true})
 	}
 	named := a.namedRecipient()
 	if on(l.SendsPerRecipient) {

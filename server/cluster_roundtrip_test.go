@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/otpd/otpd/store"
 	"github.com/otpd/otpd/store/keyslot"
 )
 
@@ -44,7 +45,7 @@ func (h *slotCounter) count(cmd redis.Cmder) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	switch {
-	case len(keys) > 0 && strings.Contains(keys[0], ":rl}:"):
+	case len(keys) > 0 && store.IsLimitKey(keys[0]):
 		h.limits++
 	case len(keys) > 0 && strings.Contains(keys[0], "}:ix:"):
 		h.index++

@@ -17,6 +17,7 @@ import (
 	"github.com/otpd/otpd/delivery/queue"
 	"github.com/otpd/otpd/internal/testredis"
 	"github.com/otpd/otpd/redisconn"
+	"github.com/otpd/otpd/server"
 	"github.com/otpd/otpd/token"
 )
 
@@ -36,7 +37,7 @@ func clusterLimits() config.Limits {
 	return config.Limits{SendsPerIP: &many, VerifiesPerIP: &many}
 }
 
-func newClusterPair(t *testing.T) *clusterPair {
+func newClusterPair(t *testing.T, opts ...envOption) *clusterPair {
 	t.Helper()
 	c := testredis.NewCluster(t)
 	k, err := token.GenerateKey(token.ES256)
@@ -59,8 +60,8 @@ func newClusterPair(t *testing.T) *clusterPair {
 	p := func() config.Project {
 		return config.Project{ID: pid, SigningKeyFiles: []string{"k.pem"}, Limits: clusterLimits()}
 	}
-	a := newEnv(t, true, withRedis(open()), withCodeLog(codes), withFile("k.pem", pem), withProject(p()))
-	b := newEnv(t, true, withRedis(open()), withCodeLog(codes), withFile("k.pem", pem), withProject(p()))
+	a := newEnv(t, true, append([]envOption{withRedis(open()), withCodeLog(codes), withFile("k.pem", pem), withProject(p())}, opts...)...)
+	b := newEnv(t, true, append([]envOption{withRedis(open()), withCodeLog(codes), withFile("k.pem", pem), withProject(p())}, opts...)...)
 	admin := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs()})
 	t.Cleanup(func() { _ = admin.Close() })
 	return &clusterPair{cluster: c, a: a, b: b, admin: admin}
@@ -70,7 +71,13 @@ func newClusterPair(t *testing.T) *clusterPair {
 // flow started on one otpd replica finishes on the other, and concurrent
 // verifies of one code across both replicas succeed exactly once.
 func TestClusterEveryFlowAcrossReplicas(t *testing.T) {
-	p := newClusterPair(t)
+	// The default limits (the distribution's flows come from one client
+	// IP each, behind a trusted proxy) and the default worker polling (the
+	// harness polls the queue 20-50x faster, which would load the queue's
+	// master with idle reads the distribution does not come from).
+	def := config.DefaultSendsPerIP
+	p := newClusterPair(t, trustLoopback, withProject(config.Project{ID: pid, SigningKeyFiles: []string{"k.pem"}, Limits: config.Limits{SendsPerIP: &def}}),
+		withServer(func(o *server.Options) { o.WorkerOptions = queue.Options{} }))
 	a, b := p.a, p.b
 	// Sign-up by email on A, verify on B.
 	if s, r := a.post("/v1/auth/otp/signup/email", `{"loginId":"c1@example.com"}`); s != 200 {
@@ -130,70 +137,6 @@ func TestClusterEveryFlowAcrossReplicas(t *testing.T) {
 	}
 	p.distribution(t, 60)
 }
-
-// distribution runs n sign-up-or-in + verify flows across both replicas
-// and reports keys and commands per master (docs/scaling.md's table). Keys
-// must spread over the masters (no master above 2x the mean: the login-id
-// and user hash tags spread; a tag that collapsed them would fail). The
-// issue's 1.5x target is not met for commands while the queue is one
-// stream (docs/scaling.md, "Left open").
-func (p *clusterPair) distribution(t *testing.T, n int) {
-	t.Helper()
-	ctx := context.Background()
-	calls := func() map[string]int64 {
-		out := map[string]int64{}
-		_ = p.admin.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
-			var total int64
-			for _, l := range strings.Split(m.Info(ctx, "commandstats").Val(), "\n") {
-				if i := strings.Index(l, "calls="); i >= 0 {
-					var c int64
-					fmt.Sscanf(l[i+len("calls="):], "%d", &c)
-					total += c
-				}
-			}
-			mu.Lock()
-			out[m.Options().Addr] = total
-			mu.Unlock()
-			return nil
-		})
-		return out
-	}
-	before := calls()
-	for i := range n {
-		id := fmt.Sprintf("dist%d@example.com", i)
-		start, verify := p.a, p.b
-		if i%2 == 1 {
-			start, verify = p.b, p.a
-		}
-		if s, r := start.post("/v1/auth/otp/signup-in/email", fmt.Sprintf(`{"loginId":%q}`, id)); s != 200 {
-			t.Fatalf("start %s: %d %v", id, s, r)
-		}
-		if s, r := verify.post("/v1/auth/otp/verify/email", fmt.Sprintf(`{"loginId":%q,"code":%q}`, id, start.code(id))); s != 200 {
-			t.Fatalf("verify %s: %d %v", id, s, r)
-		}
-	}
-	after := calls()
-	keys := map[string]int64{}
-	_ = p.admin.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
-		mu.Lock()
-		keys[m.Options().Addr] = m.DBSize(ctx).Val()
-		mu.Unlock()
-		return nil
-	})
-	var sum int64
-	for _, k := range keys {
-		sum += k
-	}
-	mean := float64(sum) / float64(len(keys))
-	for addr, k := range keys {
-		t.Logf("master %s: %d keys (%.2fx mean), %d commands during %d flows", addr, k, float64(k)/mean, after[addr]-before[addr], n)
-		if float64(k) > 2*mean {
-			t.Errorf("master %s holds %d keys, above 2x the mean %.1f", addr, k, mean)
-		}
-	}
-}
-
-var mu sync.Mutex
 
 // outcome is one SDK-level call during the load.
 type outcome struct {

@@ -418,7 +418,7 @@ func (e *env) state() map[string][]string {
 	e.t.Helper()
 	out := e.dump()
 	for k := range out {
-		if strings.Contains(k, ":rl}:") || strings.HasSuffix(k, "}:rl:verify") {
+		if store.IsLimitKey(k) || strings.HasSuffix(k, "}:rl:verify") {
 			delete(out, k)
 		}
 	}

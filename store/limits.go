@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	_ "embed"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,6 +15,8 @@ var (
 	//go:embed lua/limits.lua
 	limitsSrc string
 
+	// limitsScript charges buckets on their own; on Cluster it runs over
+	// one key at a time (see charge).
 	limitsScript = redis.NewScript(limitsLib + limitsSrc)
 
 	//go:embed lua/undo_verify.lua
@@ -30,23 +31,14 @@ var (
 // request's own Redis call failed, so it gets a fresh, short deadline.
 const undoTimeout = 500 * time.Millisecond
 
-// undo takes back a start's charges (and its code, when hash is set and
-// the code is still ours). Best effort: it runs on the failure path, and a
-// second failure is reported to the caller's log only through err.
+// undo takes back a start's charges on the login id's slot and its code,
+// when the code is still ours. Best effort: it runs on the failure path,
+// and a second failure is reported to the caller's log only through err.
 func (s *RedisStore) undo(ctx context.Context, codeKey string, hash []byte, bs []Bucket) error {
-	if len(bs) == 0 && hash == nil {
-		return nil
-	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
 	defer cancel()
 	keys := []string{codeKey}
 	args := []any{string(hash)}
-	if hash == nil {
-		if len(bs) == 0 {
-			return nil
-		}
-		keys[0] = bs[0].Key
-	}
 	for _, b := range bs {
 		keys = append(keys, b.Key)
 		args = append(args, b.Count, b.Window.Milliseconds())
@@ -81,6 +73,10 @@ type Bucket struct {
 	Key    string
 	Count  int
 	Window time.Duration
+	// Sharded marks a project-wide bucket (a LimitKey) that every start of
+	// a project charges (the project budget): on Redis Cluster it is split
+	// into sub-buckets on as many slots, charged in turn (see shards).
+	Sharded bool
 }
 
 // Limits are the buckets a start charges.
@@ -101,14 +97,25 @@ type Limits struct {
 	Clear string
 }
 
-// LimitKey is the key of a project-wide bucket. All of a project's
-// project-wide buckets share one hash tag, so that on Redis Cluster they
-// are checked atomically by one script.
+// LimitKey is the key of a project-wide bucket. Each bucket is its own
+// hash tag (project, bucket kind and value: otpd:{P:rl:send-ip:1.2.3.4}),
+// so that on Redis Cluster a project's buckets spread over the slots and
+// masters, and each is charged by a single-key script (which follows a
+// slot migration's ASK redirects instead of failing with TRYAGAIN). The
+// key ends with the tag: no login-id or user key (always "}:" + a suffix)
+// can equal it.
 func LimitKey(project string, parts ...string) string {
 	for i, p := range parts {
 		parts[i] = escape(p)
 	}
-	return "otpd:{" + project + ":rl}:" + strings.Join(parts, ":")
+	return "otpd:{" + project + ":rl:" + strings.Join(parts, ":") + "}"
+}
+
+// IsLimitKey reports whether key is a project-wide bucket (LimitKey),
+// sharded or not (tests and tools).
+func IsLimitKey(key string) bool {
+	return strings.HasPrefix(key, "otpd:{") && strings.HasSuffix(key, "}") && strings.Contains(key, ":rl:") &&
+		strings.Count(key, "{") == 1 && strings.Count(key, "}") == 1
 }
 
 // LoginLimitKey is the key of a login id's bucket (same slot as its codes).
@@ -146,24 +153,4 @@ func dryFlag(dry bool) string {
 		return "1"
 	}
 	return "0"
-}
-
-// applyLimits charges buckets on their own (split-slot mode).
-func (s *RedisStore) applyLimits(ctx context.Context, bs []Bucket, now time.Time, dry bool) (limited, would string, retry time.Duration, err error) {
-	if len(bs) == 0 {
-		return "", "", 0, nil
-	}
-	args := appendTriples([]any{now.UnixMilli(), dryFlag(dry)}, bs)
-	res, err := limitsScript.Run(ctx, s.c, bucketKeys(bs), args...).StringSlice()
-	if err != nil {
-		return "", "", 0, unavailable(err)
-	}
-	if len(res) != 3 {
-		return "", "", 0, errShape("limits.lua")
-	}
-	ms, _ := strconv.ParseInt(res[2], 10, 64)
-	if res[0] == "limited" {
-		return res[1], "", time.Duration(ms) * time.Millisecond, nil
-	}
-	return "", res[1], 0, nil
 }

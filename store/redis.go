@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -60,6 +61,10 @@ type RedisStore struct {
 	// many replicas on the same connection, up to waitTimeout.
 	waitReplicas int
 	waitTimeout  time.Duration
+	// turns holds, per Sharded bucket key (a project's budget on one
+	// channel), the round-robin counter over its sub-buckets (split-slot
+	// mode, see shard).
+	turns sync.Map
 }
 
 // Durable turns on the durability mode (replicas 0: off) and returns s.
@@ -140,8 +145,9 @@ var (
 )
 
 // NewRedisStore returns a store over c. On a *redis.ClusterClient the
-// project-wide rate limits cost one extra round trip per start and verify,
-// as they live in a different slot from the login id's keys.
+// project-wide rate limits cost one extra round trip per start and verify
+// (one pipeline of single-key scripts, see applyLimits), as they live in
+// other slots than the login id's keys.
 func NewRedisStore(c Scripter) *RedisStore {
 	_, cluster := c.(*redis.ClusterClient)
 	return NewRedisStoreSplit(c, cluster)
@@ -165,7 +171,7 @@ func NewRedisStoreSplit(c Scripter, split bool) *RedisStore {
 // requests do not pay an EVAL fallback. Optional.
 func (s *RedisStore) Preload(ctx context.Context) error {
 	for _, sc := range []*redis.Script{s.start, s.verify, s.login, s.verifyLogin, sessionScript, contactScript, bindScript, limitsScript,
-		mgmtUserScript, mgmtLoginScript, mgmtIndexScript, mgmtSearchScript} {
+		undoScript, undoVerifyScript, mgmtUserScript, mgmtLoginScript, mgmtIndexScript, mgmtSearchScript} {
 		if err := sc.Load(ctx, s.c).Err(); err != nil {
 			return unavailable(err)
 		}
@@ -221,7 +227,7 @@ func unavailable(err error) error {
 func errShape(script string) error { return fmt.Errorf("store: %s returned a malformed reply", script) }
 
 // StartCode implements Codes in one round trip (three in split-slot mode:
-// project-wide limits, the login id's script, the queue). Every failure it
+// project-wide limits (one pipeline), the login id's script, the queue). Every failure it
 // reports as ErrUnavailable leaves nothing that refuses the retry: a
 // failure after a step that charged undoes that step (see undo.lua and
 // docs/scaling.md).
@@ -230,11 +236,11 @@ func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, err
 	var would string
 	var charged []Bucket // project-wide buckets charged in their own round trip
 	if s.split {
-		limited, w, retry, err := s.applyLimits(ctx, global, c.Now, c.Limits.DryRun)
+		limited, w, retry, ch, err := s.applyLimits(ctx, global, c.Now, c.Limits.DryRun)
 		if err != nil || limited != "" {
 			return StartResult{Status: StartLimited, Limit: limited, RetryAfter: retry}, err
 		}
-		would, charged, global = w, global, nil
+		would, charged, global = w, ch, nil
 	}
 	codeKey := CodeKeyName(c.Key)
 	keys := append([]string{LoginKey(c.Key.Project, c.Key.LoginID), codeKey}, bucketKeys(global)...)
@@ -256,7 +262,7 @@ func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, err
 		if err := s.undo(ctx, codeKey, c.Hash, append(global, login...)); err != nil {
 			cause = errors.Join(cause, fmt.Errorf("undoing the start: %w", err))
 		}
-		if err := s.undo(ctx, "", nil, charged); err != nil {
+		if err := s.refund(ctx, charged); err != nil {
 			cause = errors.Join(cause, fmt.Errorf("refunding the project-wide limits: %w", err))
 		}
 		return cause
@@ -335,7 +341,7 @@ func (s *RedisStore) VerifyCode(ctx context.Context, a Attempt) (VerifyResult, e
 func (s *RedisStore) prepareVerify(ctx context.Context, a Attempt) (keys []string, args []any, would string, early *VerifyResult, err error) {
 	buckets := active(a.Limits.Global)
 	if s.split {
-		limited, w, retry, err := s.applyLimits(ctx, buckets, a.Now, a.Limits.DryRun)
+		limited, w, retry, _, err := s.applyLimits(ctx, buckets, a.Now, a.Limits.DryRun)
 		if err != nil || limited != "" {
 			return nil, nil, "", &VerifyResult{Status: VerifyLimited, Limit: limited, RetryAfter: retry}, err
 		}

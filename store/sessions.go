@@ -151,7 +151,7 @@ func (s *RedisStore) Session(ctx context.Context, r SessionRequest) (SessionResu
 			return SessionResult{}, errors.New("store: at most one per-user refresh bucket")
 		}
 		if s.split && len(global) > 0 {
-			limited, w, retry, err := s.applyLimits(ctx, global, r.Now, r.Limits.DryRun)
+			limited, w, retry, _, err := s.applyLimits(ctx, global, r.Now, r.Limits.DryRun)
 			if err != nil || limited != "" {
 				return SessionResult{Status: SessionLimited, Limit: limited, RetryAfter: retry}, err
 			}

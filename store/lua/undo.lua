@@ -3,8 +3,9 @@
 -- answers 503, which the SDKs retry). On one slot:
 --   - with a code key (KEYS[1], ARGV[1] = its hash): delete the code only if
 --     it is still ours, and refund the buckets only then (our start ran);
---   - without (ARGV[1] = ""): refund the buckets (the project-wide ones,
---     which the caller knows it charged).
+--   - without (ARGV[1] = ""): refund the buckets (on Cluster: one
+--     project-wide bucket, KEYS[1] = KEYS[2], which the caller knows it
+--     charged: refund-on-deny, or a later step failed).
 -- A refund moves a GCRA bucket's TAT back by window/count: exactly what one
 -- charge added, whatever other charges happened since.
 -- KEYS[1] the code key or any key of the slot ("" hash: unused); KEYS[2..] buckets
