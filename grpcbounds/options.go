@@ -44,6 +44,15 @@ const (
 	// MinClientPingInterval is the shortest keepalive interval a client
 	// may use (pings without calls allowed); faster pingers get GOAWAY.
 	MinClientPingInterval = 15 * time.Second
+	// StreamWindow and ConnWindow are the HTTP/2 flow-control windows the
+	// server grants, fixed: a stream's window holds the largest request
+	// message otpd reads (2 × the REST body limit, 128 KiB) in one flight,
+	// and a connection's holds several. Fixed windows turn off grpc-go's
+	// bandwidth estimation, which grows them (up to 16 MiB) and sends a
+	// PING on the data of nearly every call: a frame to write, one to read
+	// and their allocations, for messages that fit the window anyway.
+	StreamWindow = 256 << 10
+	ConnWindow   = 1 << 20
 )
 
 // ErrNoMessage cancels a stream whose request message did not arrive in
@@ -53,10 +62,12 @@ var ErrNoMessage = errors.New("grpcbounds: no request message in time")
 // ServerOptions are the grpc.Server options that apply the bounds, with
 // maxRecv the largest request message accepted and firstMessage the time a
 // stream has to deliver it (0: FirstMessageTimeout). The interceptors that
-// stop the first-message timer are part of them: a server built with these
-// options must add further interceptors with grpc.ChainUnaryInterceptor
-// and grpc.ChainStreamInterceptor, not grpc.UnaryInterceptor.
-func ServerOptions(maxRecv int, firstMessage time.Duration) []grpc.ServerOption {
+// stop the first-message timer are part of them; unary (nil: none) runs
+// after the timer stops, in the same interceptor, because grpc-go's chain
+// of several unary interceptors allocates a closure per call. A server
+// built with these options must add further stream interceptors with
+// grpc.ChainStreamInterceptor, not grpc.StreamInterceptor.
+func ServerOptions(maxRecv int, firstMessage time.Duration, unary grpc.UnaryServerInterceptor) []grpc.ServerOption {
 	if firstMessage <= 0 {
 		firstMessage = FirstMessageTimeout
 	}
@@ -64,6 +75,8 @@ func ServerOptions(maxRecv int, firstMessage time.Duration) []grpc.ServerOption 
 		grpc.MaxConcurrentStreams(MaxStreams),
 		grpc.MaxRecvMsgSize(maxRecv),
 		grpc.MaxHeaderListSize(MaxHeaderListSize),
+		grpc.InitialWindowSize(StreamWindow),
+		grpc.InitialConnWindowSize(ConnWindow),
 		grpc.ConnectionTimeout(HandshakeTimeout),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
 			MaxConnectionIdle:     MaxConnectionIdle,
@@ -77,7 +90,7 @@ func ServerOptions(maxRecv int, firstMessage time.Duration) []grpc.ServerOption 
 			PermitWithoutStream: true,
 		}),
 		grpc.InTapHandle(firstMessageDeadline(firstMessage)),
-		grpc.ChainUnaryInterceptor(unaryArrived),
+		grpc.ChainUnaryInterceptor(unaryArrived(unary)),
 		grpc.ChainStreamInterceptor(streamArrived),
 	}
 }
@@ -91,12 +104,31 @@ type timerKey struct{}
 func firstMessageDeadline(d time.Duration) tap.ServerInHandle {
 	return func(ctx context.Context, _ *tap.Info) (context.Context, error) {
 		ctx, cancel := context.WithCancelCause(ctx)
-		t := time.AfterFunc(d, func() { cancel(ErrNoMessage) })
+		f := &firstMessage{Context: ctx, cancel: cancel}
 		// When the message arrives the timer stops; the context is then
 		// released with the stream's own, which gRPC cancels when the
 		// stream ends.
-		return context.WithValue(ctx, timerKey{}, t), nil
+		f.timer = time.AfterFunc(d, f.expire)
+		return f, nil
 	}
+}
+
+// firstMessage is a stream's context while its first-message timer runs:
+// the timer, and what it cancels, in the context itself (one allocation
+// instead of a closure and a context.WithValue).
+type firstMessage struct {
+	context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+}
+
+func (f *firstMessage) expire() { f.cancel(ErrNoMessage) }
+
+func (f *firstMessage) Value(key any) any {
+	if key == (timerKey{}) {
+		return f.timer
+	}
+	return f.Context.Value(key)
 }
 
 // arrived stops the stream's first-message timer.
@@ -107,10 +139,15 @@ func arrived(ctx context.Context) {
 }
 
 // unaryArrived runs once the request message is decoded (the generated
-// handler decodes before calling the interceptor).
-func unaryArrived(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	arrived(ctx)
-	return h(ctx, req)
+// handler decodes before calling the interceptor), then calls next.
+func unaryArrived(next grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		arrived(ctx)
+		if next == nil {
+			return h(ctx, req)
+		}
+		return next(ctx, req, info, h)
+	}
 }
 
 // streamArrived stops the timer on a streaming call's first message

@@ -20,28 +20,31 @@ const apiPrefix = "/otp.v1."
 // Auth authenticates the project: `authorization: Bearer <ProjectID>` or
 // `Bearer <ProjectID>:<RefreshJWT>[:...]`, the same value REST callers send
 // in the Authorization header. public lists methods that need no project.
-func Auth(projects flow.Projects, public ...string) grpc.UnaryServerInterceptor {
+func Auth(projects flow.Projects, public ...string) Layer {
 	open := make(map[string]bool, len(public))
 	for _, m := range public {
 		open[m] = true
 	}
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		if open[info.FullMethod] || !strings.HasPrefix(info.FullMethod, apiPrefix) {
-			return h(ctx, req)
+	return func(next grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
+		return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			if open[info.FullMethod] || !strings.HasPrefix(info.FullMethod, apiPrefix) {
+				return next(ctx, req, info, h)
+			}
+			pid, refresh, ok := parseBearer(authorization(ctx))
+			if ok && refresh == "" {
+				refresh = refreshCookie(ctx)
+			}
+			if !ok {
+				return nil, apierr.ErrUnauthorized.With("Missing or malformed Authorization: send 'Bearer <ProjectID>'")
+			}
+			p, ok := projects.Project(pid)
+			if !ok {
+				return nil, apierr.ErrUnauthorized.With("Unknown project")
+			}
+			ctx, call := service.CallOf(ctx)
+			call.Project, call.RefreshJWT = p, refresh
+			return next(ctx, req, info, h)
 		}
-		pid, refresh, ok := parseBearer(authorization(ctx))
-		if ok && refresh == "" {
-			refresh = refreshCookie(ctx)
-		}
-		if !ok {
-			return nil, apierr.ErrUnauthorized.With("Missing or malformed Authorization: send 'Bearer <ProjectID>'")
-		}
-		p, ok := projects.Project(pid)
-		if !ok {
-			return nil, apierr.ErrUnauthorized.With("Unknown project")
-		}
-		noteProject(ctx, p.ID)
-		return h(service.WithCaller(ctx, p, refresh), req)
 	}
 }
 

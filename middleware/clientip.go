@@ -42,7 +42,7 @@ type ClientIPOptions struct {
 // Untrusted peers cannot move themselves to another IP with these headers.
 // The result is the client's bucket key (ipkey.Of): IPv6 clients are
 // keyed by their prefix, so one network cannot mint unlimited buckets.
-func ClientIP(o ClientIPOptions) grpc.UnaryServerInterceptor {
+func ClientIP(o ClientIPOptions) Layer {
 	isTrusted := func(a netip.Addr) bool {
 		for _, p := range o.Trusted {
 			if p.Contains(a.Unmap()) {
@@ -51,9 +51,13 @@ func ClientIP(o ClientIPOptions) grpc.UnaryServerInterceptor {
 		}
 		return false
 	}
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		viaREST := o.InProcess != nil && o.InProcess(ctx)
-		return h(service.WithClientIP(ctx, ipkey.Of(resolve(ctx, isTrusted, viaREST), o.IPv6Bits)), req)
+	return func(next grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
+		return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			viaREST := o.InProcess != nil && o.InProcess(ctx)
+			ctx, call := service.CallOf(ctx)
+			call.ClientIP = ipkey.Of(resolve(ctx, isTrusted, viaREST), o.IPv6Bits)
+			return next(ctx, req, info, h)
+		}
 	}
 }
 
@@ -70,13 +74,12 @@ func resolve(ctx context.Context, isTrusted func(netip.Addr) bool, viaREST bool)
 	if !isTrusted(ip) {
 		return ip
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	if v := first(md, ClientIPHeader); v != "" && !viaREST {
+	if v := first(ctx, ClientIPHeader); v != "" && !viaREST {
 		if a, err := netip.ParseAddr(v); err == nil {
 			return a.Unmap()
 		}
 	}
-	if xff := md.Get("x-forwarded-for"); len(xff) > 0 {
+	if xff := metadata.ValueFromIncomingContext(ctx, "x-forwarded-for"); len(xff) > 0 {
 		parts := strings.Split(strings.Join(xff, ","), ",")
 		for i := len(parts) - 1; i >= 0; i-- {
 			a, err := netip.ParseAddr(strings.TrimSpace(parts[i]))
@@ -88,7 +91,7 @@ func resolve(ctx context.Context, isTrusted func(netip.Addr) bool, viaREST bool)
 			}
 		}
 	}
-	if v := first(md, "x-real-ip"); v != "" {
+	if v := first(ctx, "x-real-ip"); v != "" {
 		if a, err := netip.ParseAddr(v); err == nil {
 			return a.Unmap()
 		}
@@ -96,8 +99,11 @@ func resolve(ctx context.Context, isTrusted func(netip.Addr) bool, viaREST bool)
 	return ip
 }
 
-func first(md metadata.MD, k string) string {
-	if v := md.Get(k); len(v) > 0 {
+// first is the first value of the call's metadata key k, read without
+// copying the whole metadata (metadata.FromIncomingContext would, on every
+// call from a trusted proxy).
+func first(ctx context.Context, k string) string {
+	if v := metadata.ValueFromIncomingContext(ctx, k); len(v) > 0 {
 		return strings.TrimSpace(v[0])
 	}
 	return ""

@@ -18,11 +18,11 @@ import (
 // the REST gateway, whatever headers reached its metadata.
 func TestClientIPMetadataOnlyOnGRPC(t *testing.T) {
 	ic := func(rest bool) grpc.UnaryServerInterceptor {
-		return ClientIP(ClientIPOptions{
+		return Chain(ClientIP(ClientIPOptions{
 			Trusted:   []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 			IPv6Bits:  64,
 			InProcess: func(context.Context) bool { return rest },
-		})
+		}))
 	}
 	for _, c := range []struct {
 		name string

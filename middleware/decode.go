@@ -21,10 +21,12 @@ import (
 // grpc-go alone answers such a request Internal (or ResourceExhausted)
 // without ErrorInfo and writes that status itself, before a handler or
 // interceptor could change it. So the Decoder's codec never fails: it
-// notes the failure against the message, and the handlers registered
-// through Register find the note and take the error path. Every service
-// on a server that uses Codec must be registered through Register, or the
-// notes of its failed messages would never be collected.
+// notes the failure against the message; the Refusals layer (unary calls)
+// and the stream handlers registered through Register (streaming calls)
+// find the note and take the error path. A server that uses Codec must put
+// Refusals outermost in its unary chain and register every service
+// through Register, or the notes of its failed messages would never be
+// collected.
 type Decoder struct {
 	max    int
 	failed sync.Map // message pointer → error
@@ -93,14 +95,10 @@ func (g *Registrar) GetServiceInfo() map[string]grpc.ServiceInfo {
 	return nil
 }
 
-// RegisterService registers the service with wrapped handlers.
+// RegisterService registers the service with wrapped stream handlers;
+// unary calls are refused by the Refusals layer.
 func (g *Registrar) RegisterService(desc *grpc.ServiceDesc, impl any) {
 	c := *desc
-	c.Methods = make([]grpc.MethodDesc, len(desc.Methods))
-	for i, m := range desc.Methods {
-		m.Handler = g.unary("/"+desc.ServiceName+"/"+m.MethodName, m.Handler)
-		c.Methods[i] = m
-	}
 	c.Streams = make([]grpc.StreamDesc, len(desc.Streams))
 	for i, s := range desc.Streams {
 		orig := s.Handler
@@ -112,31 +110,20 @@ func (g *Registrar) RegisterService(desc *grpc.ServiceDesc, impl any) {
 	g.r.RegisterService(&c, impl)
 }
 
-type unaryHandler = func(srv any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error)
-
-func (g *Registrar) unary(full string, orig unaryHandler) unaryHandler {
-	return func(srv any, ctx context.Context, dec func(any) error, ic grpc.UnaryServerInterceptor) (any, error) {
-		var bad *apierr.Error
-		resp, err := orig(srv, ctx, func(v any) error {
-			derr := dec(v)
-			// Always collect the note, also when grpc-go failed the call
-			// for another reason after decoding.
-			if b := g.d.refusal(v); b != nil && derr == nil {
-				bad = b
-				return b
+// Refusals is the outermost layer of the chain of a server whose codec is
+// d's: a call whose message failed to decode runs through the rest of the
+// chain (so that it is logged and counted) with a handler that refuses it.
+// It must be outermost so that every note is collected, also for calls an
+// inner layer refuses. The codec never fails, so grpc-go always reaches
+// the chain once the codec has run.
+func (d *Decoder) Refusals() Layer {
+	return func(next grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
+		return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			if bad := d.refusal(req); bad != nil {
+				return next(ctx, nil, info, func(context.Context, any) (any, error) { return nil, bad })
 			}
-			return derr
-		}, ic)
-		if bad == nil {
-			return resp, err
+			return next(ctx, req, info, h)
 		}
-		// The generated handler returned before the chain: run it now,
-		// with a handler that refuses.
-		refuse := func(context.Context, any) (any, error) { return nil, bad }
-		if ic == nil {
-			return refuse(ctx, nil)
-		}
-		return ic(ctx, nil, &grpc.UnaryServerInfo{Server: srv, FullMethod: full}, refuse)
 	}
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"log/slog"
 	"maps"
+	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 
@@ -16,6 +18,7 @@ import (
 
 	"github.com/otpd/otpd/apierr"
 	"github.com/otpd/otpd/clock"
+	"github.com/otpd/otpd/service"
 )
 
 // TransportFunc tells which transport a call came in on ("grpc" or "rest").
@@ -107,56 +110,68 @@ func Rejected(log *slog.Logger, m *Metrics) func(r *http.Request, e *apierr.Erro
 // Observe writes one log line per call and records metrics. The log line
 // holds the method, outcome, latency, project and client address; never a
 // code, token or login address.
-func Observe(log *slog.Logger, m *Metrics, clk clock.Clock, transport TransportFunc) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		start := clk.Now()
-		// The project is only known inside Auth, which notes it here.
-		note := &callNote{}
-		resp, err := h(context.WithValue(ctx, noteKey{}, note), req)
-		elapsed := clk.Now().Sub(start)
-		tr := transport(ctx)
-		code, errorCode := codes.OK, ""
-		if err != nil {
-			st := status.Convert(err)
-			code, errorCode = st.Code(), apierr.FromStatus(st).Code
+func Observe(log *slog.Logger, m *Metrics, clk clock.Clock, transport TransportFunc) Layer {
+	return func(next grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
+		return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			return observe(ctx, req, info, h, next, log, m, clk, transport)
 		}
-		cm := m.of(callLabels{info.FullMethod, tr, code.String(), errorCode})
-		cm.requests.Inc()
-		cm.duration.Observe(elapsed.Seconds())
-		level := slog.LevelInfo
-		if err != nil && errorCode >= "E010500" && errorCode < "E011000" {
-			level = slog.LevelError
-		}
-		attrs := []slog.Attr{
-			slog.String("method", info.FullMethod),
-			slog.String("transport", tr),
-			slog.String("code", code.String()),
-			slog.Duration("duration", elapsed),
-		}
-		if errorCode != "" {
-			attrs = append(attrs, slog.String("errorCode", errorCode))
-		}
-		if note.project != "" {
-			attrs = append(attrs, slog.String("project", note.project))
-		}
-		if note.mgmtKey != "" {
-			attrs = append(attrs, slog.String("mgmtKey", note.mgmtKey))
-		}
-		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-			attrs = append(attrs, slog.String("peer", p.Addr.String()))
-		}
-		log.LogAttrs(ctx, level, "rpc", attrs...)
-		return resp, err
 	}
 }
 
-type noteKey struct{}
-
-// callNote is filled by inner interceptors for the log line.
-type callNote struct{ project, mgmtKey string }
-
-func noteProject(ctx context.Context, id string) {
-	if n, ok := ctx.Value(noteKey{}).(*callNote); ok {
-		n.project = id
+func observe(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler, next grpc.UnaryServerInterceptor,
+	log *slog.Logger, m *Metrics, clk clock.Clock, transport TransportFunc) (any, error) {
+	start := clk.Now()
+	// The project is only known inside Auth, which writes it into the
+	// call's record that this layer adds to the context.
+	inner, call := service.CallOf(ctx)
+	resp, err := next(inner, req, info, h)
+	elapsed := clk.Now().Sub(start)
+	tr := transport(ctx)
+	code, errorCode := codes.OK, ""
+	if err != nil {
+		st := status.Convert(err)
+		code, errorCode = st.Code(), apierr.FromStatus(st).Code
 	}
+	cm := m.of(callLabels{info.FullMethod, tr, code.String(), errorCode})
+	cm.requests.Inc()
+	cm.duration.Observe(elapsed.Seconds())
+	level := slog.LevelInfo
+	if err != nil && errorCode >= "E010500" && errorCode < "E011000" {
+		level = slog.LevelError
+	}
+	// Room for every attribute, so that the slice stays on the stack.
+	attrs := append(make([]slog.Attr, 0, 8),
+		slog.String("method", info.FullMethod),
+		slog.String("transport", tr),
+		slog.String("code", code.String()),
+		slog.Duration("duration", elapsed),
+	)
+	if errorCode != "" {
+		attrs = append(attrs, slog.String("errorCode", errorCode))
+	}
+	if call.Project != nil {
+		attrs = append(attrs, slog.String("project", call.Project.ID))
+	}
+	if call.MgmtKey != "" {
+		attrs = append(attrs, slog.String("mgmtKey", call.MgmtKey))
+	}
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		attrs = append(attrs, slog.String("peer", addrString(p.Addr)))
+	}
+	log.LogAttrs(ctx, level, "rpc", attrs...)
+	return resp, err
+}
+
+// addrString is a.String(), for a TCP address in one allocation instead of
+// three (net.TCPAddr.String formats the IP and the port separately).
+func addrString(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	ap := ta.AddrPort()
+	if !ap.Addr().IsValid() {
+		return a.String()
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
 }

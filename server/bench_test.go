@@ -10,6 +10,8 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
 	"github.com/otpd/otpd/config"
 	otpv1 "github.com/otpd/otpd/gen/otp/v1"
 )
@@ -46,6 +48,34 @@ func BenchmarkStartGRPC(b *testing.B) {
 	})
 	b.StopTimer()
 	e.drain()
+}
+
+// BenchmarkHealthGRPC is the floor under every unary call on otpd's gRPC
+// server: a health Check over the same connection, transport, interceptor
+// chain and request log line, with no work of its own. StartGRPC and
+// VerifyGRPC minus this are what a start and a verify add.
+func BenchmarkHealthGRPC(b *testing.B) {
+	e := benchEnv(b)
+	health := healthpb.NewHealthClient(e.conn)
+	ctx := e.authCtx()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := health.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkStartGRPC50 is StartGRPC with 50 concurrent calls (make bench's
+// c=50): the delivery worker reads and acknowledges jobs in batches, as
+// under load, instead of one by one.
+func BenchmarkStartGRPC50(b *testing.B) {
+	b.SetParallelism(25)
+	BenchmarkStartGRPC(b)
 }
 
 // BenchmarkVerifyGRPC verifies pre-seeded codes: a new user, a session and

@@ -177,7 +177,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		}
 		return "grpc"
 	}
-	chain := middleware.Chain(
+	layers := []middleware.Layer{
 		middleware.Observe(o.Log, metrics, o.Clock, transport),
 		middleware.Recover(o.Log),
 		middleware.ClientIP(middleware.ClientIPOptions{
@@ -185,15 +185,16 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		middleware.Errors(o.Log),
 		middleware.Auth(projects, otpv1.Session_GetKeys_FullMethodName),
 		middleware.ManagementAuth(mgmtKeys),
-	)
+	}
+	chain := middleware.Chain(layers...)
 
 	// Messages up to twice the REST body limit are read, so that one over
 	// the limit gets E011001 with ErrorInfo (middleware.Decoder); beyond
 	// that grpc-go refuses it alone (ResourceExhausted).
 	decoder := middleware.NewDecoder(gateway.MaxBodyBytes)
-	gs := grpc.NewServer(append(grpcbounds.ServerOptions(2*gateway.MaxBodyBytes, o.FirstMessageTimeout),
+	grpcChain := middleware.Chain(append([]middleware.Layer{decoder.Refusals()}, layers...)...)
+	gs := grpc.NewServer(append(grpcbounds.ServerOptions(2*gateway.MaxBodyBytes, o.FirstMessageTimeout, grpcChain),
 		grpc.ForceServerCodecV2(decoder.Codec()),
-		grpc.ChainUnaryInterceptor(chain),
 		// Reuse handler goroutines: a fresh goroutine per RPC regrows its
 		// stack on every call (copystack was 9% of a start's CPU).
 		grpc.NumStreamWorkers(streamWorkers), tracing.GRPCServerOption(o.Tracer))...)

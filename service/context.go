@@ -8,51 +8,77 @@ import (
 	"github.com/otpd/otpd/flow"
 )
 
-type ctxKey int
+// Call is what the interceptor chain learned about one call, held in the
+// call's context as a single value (one allocation per call instead of a
+// context layer per fact). The interceptors fill it in order, before the
+// handler runs; handlers only read it.
+type Call struct {
+	// Project is the authenticated project (nil before Auth, and for
+	// methods that need none).
+	Project *flow.Project
+	// RefreshJWT is the refresh JWT from the Authorization value or the DSR
+	// cookie ("" when none was sent).
+	RefreshJWT string
+	// ClientIP is the end user's bucket key, decided by the ClientIP
+	// interceptor ("" if unknown).
+	ClientIP string
+	// MgmtKey is the id (never the secret) of the management key that
+	// admitted a management call, for its log line.
+	MgmtKey string
+}
 
-const (
-	projectKey ctxKey = iota
-	refreshKey
-	clientIPKey
-)
+type callKey struct{}
 
-// WithClientIP stores the end user's IP (decided by the ClientIP
-// interceptor).
-func WithClientIP(ctx context.Context, ip string) context.Context {
-	return context.WithValue(ctx, clientIPKey, ip)
+// callContext carries a Call: the context and the record in one
+// allocation (context.WithValue would add a second, for the record).
+type callContext struct {
+	context.Context
+	call Call
+}
+
+func (c *callContext) Value(key any) any {
+	if key == (callKey{}) {
+		return &c.call
+	}
+	return c.Context.Value(key)
+}
+
+// CallOf returns the call's record, adding an empty one to ctx when it has
+// none (the outermost interceptor adds it; the others find it).
+func CallOf(ctx context.Context) (context.Context, *Call) {
+	if c, ok := ctx.Value(callKey{}).(*Call); ok {
+		return ctx, c
+	}
+	cc := &callContext{Context: ctx}
+	return cc, &cc.call
+}
+
+// callFrom returns a copy of the call's record (empty when there is none).
+func callFrom(ctx context.Context) Call {
+	if c, ok := ctx.Value(callKey{}).(*Call); ok {
+		return *c
+	}
+	return Call{}
 }
 
 // ClientIPFrom returns the end user's IP ("" if unknown).
-func ClientIPFrom(ctx context.Context) string {
-	s, _ := ctx.Value(clientIPKey).(string)
-	return s
-}
-
-// WithCaller stores the authenticated project and the refresh JWT from the
-// Authorization value (empty when none was sent).
-func WithCaller(ctx context.Context, p *flow.Project, refreshJWT string) context.Context {
-	ctx = context.WithValue(ctx, projectKey, p)
-	return context.WithValue(ctx, refreshKey, refreshJWT)
-}
+func ClientIPFrom(ctx context.Context) string { return callFrom(ctx).ClientIP }
 
 // ProjectFrom returns the authenticated project.
 func ProjectFrom(ctx context.Context) (*flow.Project, bool) {
-	p, ok := ctx.Value(projectKey).(*flow.Project)
-	return p, ok && p != nil
+	p := callFrom(ctx).Project
+	return p, p != nil
 }
 
 // RefreshJWTFrom returns the refresh JWT the caller sent, if any.
-func RefreshJWTFrom(ctx context.Context) string {
-	s, _ := ctx.Value(refreshKey).(string)
-	return s
-}
+func RefreshJWTFrom(ctx context.Context) string { return callFrom(ctx).RefreshJWT }
 
 // userAgent is the client's User-Agent: the browser's or SDK's header over
-// REST (forwarded by the gateway), the gRPC client's otherwise.
+// REST (forwarded by the gateway), the gRPC client's otherwise. It reads
+// the two keys without copying the call's metadata.
 func userAgent(ctx context.Context) string {
-	md, _ := metadata.FromIncomingContext(ctx)
-	for _, k := range []string{"grpcgateway-user-agent", "user-agent"} {
-		if v := md.Get(k); len(v) > 0 && v[0] != "" {
+	for _, k := range [...]string{"grpcgateway-user-agent", "user-agent"} {
+		if v := metadata.ValueFromIncomingContext(ctx, k); len(v) > 0 && v[0] != "" {
 			return v[0]
 		}
 	}

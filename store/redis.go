@@ -41,6 +41,8 @@ type Scripter interface {
 	// The management API's reads: login history, and records in batches.
 	LRange(ctx context.Context, key string, start, stop int64) *redis.StringSliceCmd
 	Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
+	// Process sends a command built by the store (run's EVALSHA).
+	Process(ctx context.Context, cmd redis.Cmder) error
 }
 
 // RedisStore implements Codes and Users on Redis.
@@ -84,7 +86,13 @@ var ErrNotReplicated = errors.New("store: the write did not reach the required r
 // connection's writes).
 func (s *RedisStore) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) ([]string, error) {
 	if s.waitReplicas <= 0 {
-		return sc.Run(ctx, s.c, keys, args...).StringSlice()
+		cmd := evalSha(ctx, sc, keys, args)
+		if err := s.c.Process(ctx, cmd); redis.HasErrorPrefix(err, "NOSCRIPT") {
+			// The server's script cache was flushed: EVAL sends the
+			// source, which caches it again.
+			return sc.Eval(ctx, s.c, keys, args...).StringSlice()
+		}
+		return cmd.Result()
 	}
 	var node interface {
 		Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
@@ -127,6 +135,19 @@ func (s *RedisStore) runErr(err error) error {
 		return err
 	}
 	return unavailable(err)
+}
+
+// evalSha is EVALSHA of sc read as a list of strings (a Lua nil or false
+// reads ""). Built here rather than with redis.Script.Run, which copies the
+// arguments into a second slice and reads the reply as []any: one boxed
+// value per element, then a second slice of strings.
+func evalSha(ctx context.Context, sc *redis.Script, keys []string, args []any) *redis.StringSliceCmd {
+	a := make([]any, 0, 3+len(keys)+len(args))
+	a = append(a, "evalsha", sc.Hash(), len(keys))
+	for _, k := range keys {
+		a = append(a, k)
+	}
+	return redis.NewStringSliceCmd(ctx, append(a, args...)...)
 }
 
 var (
