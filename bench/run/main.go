@@ -88,8 +88,8 @@ func run(ctx context.Context, o options) error {
 				if err != nil {
 					return fmt.Errorf("%s: %w", s.name, err)
 				}
-				fmt.Fprintf(os.Stderr, "   %-28s %8.0f rps  p50 %6.2f ms  p99 %6.2f ms  errors %d  cpu %6.1f µs/req\n",
-					s.name, r.rps, r.p50, r.p99, r.errors, r.cpuPerReq)
+				fmt.Fprintf(os.Stderr, "   %-28s %8.0f rps  p50 %6.2f ms  p99 %6.2f ms  errors %d  cpu %6.1f µs/req (redis %5.1f)\n",
+					s.name, r.rps, r.p50, r.p99, r.errors, r.cpuPerReq, r.redisPerReq)
 				results[s.name] = append(results[s.name], r)
 			}
 		}
@@ -115,12 +115,13 @@ func medians(in map[string][]result) map[string]result {
 			return v[len(v)/2]
 		}
 		out[name] = result{
-			rps:       pick(func(r result) float64 { return r.rps }),
-			p50:       pick(func(r result) float64 { return r.p50 }),
-			p99:       pick(func(r result) float64 { return r.p99 }),
-			errors:    int(pick(func(r result) float64 { return float64(r.errors) })),
-			count:     int(pick(func(r result) float64 { return float64(r.count) })),
-			cpuPerReq: pick(func(r result) float64 { return r.cpuPerReq }),
+			rps:         pick(func(r result) float64 { return r.rps }),
+			p50:         pick(func(r result) float64 { return r.p50 }),
+			p99:         pick(func(r result) float64 { return r.p99 }),
+			errors:      int(pick(func(r result) float64 { return float64(r.errors) })),
+			count:       int(pick(func(r result) float64 { return float64(r.count) })),
+			cpuPerReq:   pick(func(r result) float64 { return r.cpuPerReq }),
+			redisPerReq: pick(func(r result) float64 { return r.redisPerReq }),
 		}
 	}
 	return out

@@ -23,6 +23,7 @@ type result struct {
 	rps, p50, p99 float64 // p50/p99 in ms
 	count, errors int
 	cpuPerReq     float64 // µs of server + redis CPU per request
+	redisPerReq   float64 // µs of redis-server CPU per request (part of cpuPerReq)
 }
 
 // scenario is one row of the table.
@@ -116,6 +117,9 @@ func (t *targets) measure(ctx context.Context, o options, b binaries, r *redisPr
 	}
 	if res.count > 0 {
 		res.cpuPerReq = float64(cpu.Microseconds()) / float64(res.count)
+		if s.target != "echo" {
+			res.redisPerReq = float64((r1 - r0).Microseconds()) / float64(res.count)
+		}
 	}
 	if prof != nil {
 		if err := <-prof; err != nil {
