@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"crypto/rand"
+	"strings"
 	"testing"
 
 	"github.com/otpd/otpd/internal/testredis"
@@ -73,5 +74,29 @@ func TestNewUserIDShape(t *testing.T) {
 			}
 		}
 		seen[uid] = true
+	}
+}
+
+// TestCallerUserIDsCannotNameOtherKeys: a user id given by a caller (the
+// management API's userId, a token's sub) that looks like a new id but
+// carries ':' or '}' in its random part keeps the older, escaped layout.
+// (The fixed length already kept such ids from equalling another key; this
+// keeps key syntax out of the unescaped layout altogether.)
+func TestCallerUserIDsCannotNameOtherKeys(t *testing.T) {
+	t.Parallel()
+	uid, err := store.NewUserID(rand.Reader, "P1", "a@x.io")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Same length, prefix and slot tag as uid, with key syntax in it.
+	forged := uid[:25] + ":rt"
+	if k := store.UserKey("P1", forged); !strings.HasPrefix(k, "otpd:{P1:") {
+		t.Errorf("forged id %q got the new layout: %q", forged, k)
+	}
+	if k := store.UserKey("P1", uid[:27]+"}"); !strings.HasPrefix(k, "otpd:{P1:") || strings.Count(k, "}") != 1 {
+		t.Errorf("id with a brace: %q", k)
+	}
+	if k := store.UserKey("P1", uid); strings.HasPrefix(k, "otpd:{P1:") {
+		t.Errorf("a real new id lost its home slot: %q", k)
 	}
 }

@@ -54,10 +54,23 @@ func homeTag(userID string) string {
 		return ""
 	}
 	tag := userID[len(homeMark) : len(homeMark)+keyslot.TagLen]
-	if !keyslot.IsTag(tag) {
+	if !keyslot.IsTag(tag) || !isBase32(userID[len(homeMark)+keyslot.TagLen:]) {
 		return ""
 	}
 	return tag
+}
+
+// isBase32 reports whether s is upper-case base32 (what NewUserID's random
+// part is). A user id from a caller (the management API, a token's sub)
+// with anything else in it, such as ':' or '}', keeps the older, escaped
+// layout, so it can never name another user's keys or another key type.
+func isBase32(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 'A' || c > 'Z') && (c < '2' || c > '7') {
+			return false
+		}
+	}
+	return true
 }
 
 // userTag is the prefix of every key of a user.
