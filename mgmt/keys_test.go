@@ -27,6 +27,17 @@ func TestKeyRing(t *testing.T) {
 			t.Errorf("accepted %q for %s", tc.secret, tc.project)
 		}
 	}
+	// A bare base64 secret ends in '=' padding: it is a secret, not an
+	// "id" that is most of the secret; and a refusal never repeats it.
+	b64 := "q0rV6yX4m2N8cT1uJ7wE5aZ9kP3sH0fGdLbRiOvYx+I="
+	if r, err := mgmt.NewKeyRing(map[string][]string{"P": {b64}}); err != nil {
+		t.Fatalf("base64 key: %v", err)
+	} else if id, ok := r.Check("P", b64); !ok || !strings.HasPrefix(id, "sha256:") {
+		t.Fatalf("base64 key: %q %v", id, ok)
+	}
+	if _, err := mgmt.NewKeyRing(map[string][]string{"P": {"q0rV6yX4m2N8cT1u="}}); err == nil || strings.Contains(err.Error(), "q0rV6yX4") {
+		t.Errorf("short base64 key: %v", err)
+	}
 	for _, bad := range [][]string{{"short"}, {"x=" + a + ":y"}, {"=" + a}, {"k=" + a, "k=" + b}, {"a b=" + a}} {
 		if _, err := mgmt.NewKeyRing(map[string][]string{"P": bad}); err == nil {
 			t.Errorf("accepted %q", bad)
