@@ -34,6 +34,21 @@ func (w *Worker) read(ctx context.Context, shards []Shard) {
 	for range shards {
 		streams = append(streams, ">")
 	}
+	// failing is this reader's part of w.failing: on Cluster each shard has
+	// its own reader, and one master down must show in State while the
+	// other readers keep succeeding.
+	failing := false
+	mark := func(bad bool) {
+		if bad != failing {
+			failing = bad
+			if bad {
+				w.failing.Add(1)
+			} else {
+				w.failing.Add(-1)
+			}
+		}
+	}
+	defer mark(false)
 	for {
 		err := ensureGroups(ctx, w.rdb, shards)
 		if err == nil {
@@ -42,10 +57,11 @@ func (w *Worker) read(ctx context.Context, shards []Shard) {
 		if ctx.Err() != nil {
 			return
 		}
-		w.state.Store(StateWaiting)
+		mark(true)
 		w.log.Warn("queue: cannot create the consumer groups yet; retrying", "error", err)
 		sleep(ctx, time.Second)
 	}
+	mark(false)
 	w.state.Store(StateRunning)
 	for ctx.Err() == nil {
 		res, err := w.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
@@ -55,7 +71,7 @@ func (w *Worker) read(ctx context.Context, shards []Shard) {
 			switch {
 			case ctx.Err() != nil:
 			case errors.Is(err, redis.Nil): // nothing new within Block
-				w.state.Store(StateRunning)
+				mark(false)
 			case strings.HasPrefix(err.Error(), "NOGROUP"):
 				// A stream was deleted (e.g. FLUSHALL): recreate it.
 				if gerr := ensureGroups(ctx, w.rdb, shards); gerr != nil {
@@ -63,13 +79,13 @@ func (w *Worker) read(ctx context.Context, shards []Shard) {
 					sleep(ctx, time.Second)
 				}
 			default:
-				w.state.Store(StateWaiting)
+				mark(true)
 				w.log.Warn("queue read failed", "error", err)
 				sleep(ctx, time.Second)
 			}
 			continue
 		}
-		w.state.Store(StateRunning)
+		mark(false)
 		now := time.Now()
 		bs := make([]batch, 0, len(res))
 		for _, s := range res {

@@ -153,7 +153,8 @@ type Worker struct {
 	retry   *redis.Script
 	promote *redis.Script
 	dead    *redis.Script
-	state   atomic.Value // string: see State
+	state   atomic.Value // string: the lifecycle (starting, running, stopped)
+	failing atomic.Int32 // readers whose last Redis call failed
 	work    chan batch   // read batches waiting for a free processor
 }
 
@@ -165,12 +166,17 @@ const (
 	StateStopped  = "stopped"
 )
 
-// State is the worker's health: starting, running, redis-error, stopped.
+// State is the worker's health: starting, running, redis-error (any of
+// its readers failing: on Cluster, one per shard), stopped.
 func (w *Worker) State() string {
-	if s, ok := w.state.Load().(string); ok {
-		return s
+	s, ok := w.state.Load().(string)
+	switch {
+	case !ok:
+		return StateStopped
+	case s != StateStopped && w.failing.Load() > 0:
+		return StateWaiting
 	}
-	return StateStopped
+	return s
 }
 
 // NewWorker returns a worker; Run starts it.
