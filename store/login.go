@@ -42,11 +42,8 @@ func (s *RedisStore) CompleteLogin(ctx context.Context, l Login) (User, bool, er
 	} else {
 		res, err = s.run(ctx, s.login, keys, args...)
 	}
-	if errors.Is(err, ErrNotReplicated) {
-		return User{}, false, err
-	}
 	if err != nil {
-		return User{}, false, unavailable(err)
+		return User{}, false, s.runErr(err)
 	}
 	if len(res) == 1 && res[0] == "disabled" {
 		return User{}, false, ErrDisabled

@@ -279,11 +279,8 @@ func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, err
 		return cause
 	}
 	res, err := s.run(ctx, s.start, keys, args...)
-	if errors.Is(err, ErrNotReplicated) {
-		return StartResult{}, undo(err)
-	}
 	if err != nil {
-		return StartResult{}, undo(unavailable(err))
+		return StartResult{}, undo(s.runErr(err))
 	}
 	if len(res) != 3 {
 		return StartResult{}, errShape("start.lua")
@@ -333,11 +330,8 @@ func (s *RedisStore) VerifyCode(ctx context.Context, a Attempt) (VerifyResult, e
 		return *early, err
 	}
 	res, err := s.run(ctx, s.verify, keys, args...)
-	if errors.Is(err, ErrNotReplicated) {
-		return VerifyResult{}, err
-	}
 	if err != nil {
-		return VerifyResult{}, unavailable(err)
+		return VerifyResult{}, s.runErr(err)
 	}
 	if len(res) != 8 {
 		return VerifyResult{}, errShape("verify.lua")

@@ -3,7 +3,6 @@ package store
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 )
 
@@ -58,11 +57,8 @@ func (s *RedisStore) VerifyLogin(ctx context.Context, a Attempt, l Login) (Verif
 		keys = append(keys, indexKeys(a.Key.Project)...)
 	}
 	res, err := s.run(ctx, s.verifyLogin, keys, args...)
-	if errors.Is(err, ErrNotReplicated) {
-		return VerifyResult{}, nil, err
-	}
 	if err != nil {
-		return VerifyResult{}, nil, unavailable(err)
+		return VerifyResult{}, nil, s.runErr(err)
 	}
 	if len(res) < 9 {
 		return VerifyResult{}, nil, errShape("verify_login.lua")
