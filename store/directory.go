@@ -180,9 +180,9 @@ func (s *RedisStore) runUser(ctx context.Context, project, userID, op string, w 
 	sb, _ := json.Marshal(set)
 	db, _ := json.Marshal(del)
 	eb, _ := json.Marshal(expect)
-	res, err := mgmtUserScript.Run(ctx, s.c, userKeys(project, userID), op, sb, db, flag(w.Revoke), eb).StringSlice()
+	res, err := s.run(ctx, mgmtUserScript, userKeys(project, userID), op, sb, db, flag(w.Revoke), eb)
 	if err != nil {
-		return nil, unavailable(err)
+		return nil, s.runErr(err)
 	}
 	if len(res) == 0 {
 		return nil, errShape("mgmt_user.lua")
@@ -277,9 +277,9 @@ func (s *RedisStore) runLogin(ctx context.Context, project, loginID, userID, op 
 	}
 	sb, _ := json.Marshal(set)
 	db, _ := json.Marshal(del)
-	res, err := mgmtLoginScript.Run(ctx, s.c, keys, op, userID, sb, db).StringSlice()
+	res, err := s.run(ctx, mgmtLoginScript, keys, op, userID, sb, db)
 	if err != nil {
-		return unavailable(err)
+		return s.runErr(err)
 	}
 	if len(res) != 2 {
 		return errShape("mgmt_login.lua")

@@ -81,6 +81,13 @@ func TestDurableModeWaitsForAReplica(t *testing.T) {
 	if _, err := s.ApplyContact(ctx, store.ContactChange{Project: "P1", UserID: uid, Contact: store.ContactEmail, Address: "durable-new@x.io"}); !errors.Is(err, store.ErrNotReplicated) {
 		t.Errorf("contact change with the replica frozen: %v, want ErrNotReplicated", err)
 	}
+	// The management API's writes (disable, revoke, delete, login ids).
+	if err := s.RevokeSessions(ctx, "P1", uid); !errors.Is(err, store.ErrNotReplicated) {
+		t.Errorf("management revoke with the replica frozen: %v, want ErrNotReplicated", err)
+	}
+	if err := s.UnbindLoginID(ctx, "P1", "durable3@x.io", uid); !errors.Is(err, store.ErrNotReplicated) {
+		t.Errorf("management unbind with the replica frozen: %v, want ErrNotReplicated", err)
+	}
 	if err := s.DropUser(ctx, "P1", uid); !errors.Is(err, store.ErrNotReplicated) || !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("session script with the replica frozen: %v, want ErrUnavailable/ErrNotReplicated", err)
 	}

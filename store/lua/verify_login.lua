@@ -42,7 +42,7 @@ end
 -- The user's key prefix: as store.userTag.
 local function user_prefix(project, id)
   local tag = string.sub(id, 4, 7)
-  if #id == 28 and string.sub(id, 1, 3) == 'U20' and string.match(tag, '^[A-Z2-7][A-Z2-7][A-Z2-7][A-Z2-7]$') then
+  if #id == 28 and string.sub(id, 1, 3) == 'U20' and string.match(string.sub(id, 4), '^[A-Z2-7]+$') then
     return 'otpd:{' .. tag .. '}:' .. project .. ':' .. id .. ':', tag
   end
   local esc = string.gsub(id, '[%%{}]', function(c) return string.format('%%%02X', string.byte(c)) end)
