@@ -56,6 +56,15 @@ func TestDurableModeWaitsForAReplica(t *testing.T) {
 	if rc.Exists(ctx, store.UserKey("P1", a.NewUserID)).Val() != 1 {
 		t.Fatal("the replica does not have the user when the verify returns")
 	}
+	// A flushed script cache: the durable path falls back to EVAL.
+	if err := c.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	nc = newCode("durable4@x.io", "1", store.RuleAny)
+	nc.Now = t0
+	if r, err := s.StartCode(ctx, nc); err != nil || r.Status != store.StartOK {
+		t.Fatalf("start after SCRIPT FLUSH: %+v %v", r, err)
+	}
 	replica.Freeze(t)
 	nc = newCode("durable2@x.io", "1", store.RuleAny)
 	nc.Now = t0

@@ -81,9 +81,9 @@ func (s *RedisStore) Durable(replicas int, timeout time.Duration) *RedisStore {
 // mode's WAIT times out.
 var ErrNotReplicated = errors.New("store: the write did not reach the required replicas in time")
 
-// run runs a script; in the durability mode it pipelines EVAL and WAIT on
-// one connection of the master that owns keys[0] (WAIT covers only that
-// connection's writes).
+// run runs a script; in the durability mode it pipelines EVALSHA (EVAL
+// when the server answers NOSCRIPT) and WAIT on one connection of the
+// master that owns keys[0] (WAIT covers only that connection's writes).
 func (s *RedisStore) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) ([]string, error) {
 	if s.waitReplicas <= 0 {
 		cmd := evalSha(ctx, sc, keys, args)
@@ -106,11 +106,20 @@ func (s *RedisStore) run(ctx context.Context, sc *redis.Script, keys []string, a
 	}
 	var ev *redis.Cmd
 	var wait *redis.IntCmd
-	_, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
-		ev = sc.Eval(ctx, p, keys, args...)
-		wait = redis.NewIntCmd(ctx, "wait", s.waitReplicas, s.waitTimeout.Milliseconds())
-		return p.Process(ctx, wait)
-	})
+	send := func(eval func(redis.Pipeliner) *redis.Cmd) error {
+		_, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
+			ev = eval(p)
+			wait = redis.NewIntCmd(ctx, "wait", s.waitReplicas, s.waitTimeout.Milliseconds())
+			return p.Process(ctx, wait)
+		})
+		return err
+	}
+	err := send(func(p redis.Pipeliner) *redis.Cmd { return sc.EvalSha(ctx, p, keys, args...) })
+	if ev != nil && redis.HasErrorPrefix(ev.Err(), "NOSCRIPT") {
+		// The script cache was flushed: send the source (the WAIT that
+		// followed the refused EVALSHA waited for nothing).
+		err = send(func(p redis.Pipeliner) *redis.Cmd { return sc.Eval(ctx, p, keys, args...) })
+	}
 	if ev == nil || ev.Err() != nil {
 		if ev != nil {
 			err = ev.Err()
