@@ -102,5 +102,15 @@ func redactURL(u string) string {
 	if at := strings.LastIndex(rest, "@"); at >= 0 {
 		rest = "***@" + rest[at+1:]
 	}
+	// The redis+sentinel form takes passwords in the query too.
+	if base, query, ok := strings.Cut(rest, "?"); ok {
+		params := strings.Split(query, "&")
+		for i, p := range params {
+			if name, _, _ := strings.Cut(p, "="); strings.Contains(strings.ToLower(name), "password") {
+				params[i] = name + "=***"
+			}
+		}
+		rest = base + "?" + strings.Join(params, "&")
+	}
 	return scheme + "://" + rest
 }

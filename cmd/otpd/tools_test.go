@@ -323,3 +323,13 @@ func TestDeadLetters(t *testing.T) {
 		t.Errorf("deadletters in embedded mode: %v", err)
 	}
 }
+
+// TestRedactURL: `config check` prints the Redis URL without any password,
+// in the user-info part or in the query (the redis+sentinel form).
+func TestRedactURL(t *testing.T) {
+	t.Parallel()
+	got := redactURL("redis+sentinel://u:s3cret@h1:26379,h2:26379/0?master_name=m&password=d4ta&sentinel_password=s3nt")
+	if strings.Contains(got, "s3cret") || strings.Contains(got, "d4ta") || strings.Contains(got, "s3nt") || !strings.Contains(got, "master_name=m") {
+		t.Fatalf("redacted: %q", got)
+	}
+}
