@@ -107,12 +107,17 @@ func GRPCServerOption(tp trace.TracerProvider) grpc.ServerOption {
 }
 
 // HTTPHandler traces REST requests, named by method and path; with a nil
-// provider it returns h.
+// provider it returns h. REST is the public listener: a client's
+// traceparent is linked, never made the parent, so a client cannot set
+// the sampling decision (trace every call it makes) or put otpd's spans
+// into traces of its choosing. gRPC, called by the deployment's own
+// services, keeps the caller's context as parent.
 func HTTPHandler(tp trace.TracerProvider, h http.Handler) http.Handler {
 	if tp == nil {
 		return h
 	}
 	return otelhttp.NewHandler(h, "otpd.rest", otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(propagator()),
+		otelhttp.WithPublicEndpointFn(func(*http.Request) bool { return true }),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))
 }
 

@@ -221,3 +221,39 @@ func TestDeliverySpanOmitsErrorText(t *testing.T) {
 		t.Errorf("delivery span lacks the outcome: %s", all)
 	}
 }
+
+// TestRESTIgnoresClientTraceParent: REST is public, so a client's sampled
+// traceparent neither becomes the parent of otpd's span (it is only
+// linked) nor makes a never-sampling provider record the call.
+func TestRESTIgnoresClientTraceParent(t *testing.T) {
+	t.Parallel()
+	const clientTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+	rec := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	h := tracing.HTTPHandler(tp, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	req, _ := http.NewRequest("POST", "http://otpd.test/v1/auth/otp/signin/email", nil)
+	req.Header.Set("traceparent", "00-"+clientTrace+"-00f067aa0ba902b7-01")
+	h.ServeHTTP(discardWriter{}, req)
+	spans := rec.Ended()
+	if len(spans) != 1 {
+		t.Fatalf("%d spans", len(spans))
+	}
+	if got := spans[0].SpanContext().TraceID().String(); got == clientTrace || spans[0].Parent().IsValid() {
+		t.Errorf("the client's trace context became the parent: trace %s, parent %v", got, spans[0].Parent())
+	}
+	if links := spans[0].Links(); len(links) != 1 || links[0].SpanContext.TraceID().String() != clientTrace {
+		t.Errorf("the client's trace context is not linked: %v", links)
+	}
+	never := tracetest.NewSpanRecorder()
+	tracing.HTTPHandler(sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(never),
+		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.NeverSample()))), http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})).ServeHTTP(discardWriter{}, req)
+	if n := len(never.Ended()); n != 0 {
+		t.Errorf("a client's sampled flag made a never-sampling provider record %d spans", n)
+	}
+}
+
+type discardWriter struct{}
+
+func (discardWriter) Header() http.Header         { return http.Header{} }
+func (discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (discardWriter) WriteHeader(int)             {}
