@@ -3,7 +3,6 @@ package flow
 import (
 	"context"
 	"fmt"
-	"io"
 
 	"github.com/otpd/otpd/apierr"
 	"github.com/otpd/otpd/otpcode"
@@ -11,13 +10,6 @@ import (
 )
 
 // What the management API (package mgmt) needs from the flow engine.
-
-// NewUserID makes a user id of Descope's shape (28 characters of [A-Z0-9],
-// starting "U2") whose keys live on the slot of loginID's (see
-// store.NewUserID).
-func NewUserID(r io.Reader, project, loginID string) (string, error) {
-	return store.NewUserID(r, project, loginID)
-}
 
 // index updates the search indexes after a login changed a user; a failure
 // is logged, not returned: the login itself succeeded, and the next

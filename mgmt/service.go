@@ -239,7 +239,7 @@ func (s *Service) Create(ctx context.Context, p *flow.Project, in UserInput) (st
 	}
 	// The user's keys live on the slot of its first login id (one script
 	// per verify by that login id).
-	uid, err := flow.NewUserID(s.rand, p.ID, u.LoginIDs[0])
+	uid, err := store.NewUserID(s.rand, p.ID, u.LoginIDs[0])
 	if err != nil {
 		return store.User{}, err
 	}

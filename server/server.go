@@ -95,7 +95,6 @@ type Server struct {
 	projects flow.ProjectMap
 	log      *slog.Logger
 	timeout  time.Duration
-	redis    redis.UniversalClient
 	worker   *queue.Worker // nil when OTPD_WORKERS is 0
 	watch    *healthWatch
 	conns    grpcbounds.ConnLimits
@@ -222,7 +221,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err := o.Registry.Register(refusedConns); err != nil {
 		return nil, err
 	}
-	s := &Server{grpc: gs, health: hs, projects: projects, log: o.Log, timeout: o.ShutdownTimeout, redis: o.Redis,
+	s := &Server{grpc: gs, health: hs, projects: projects, log: o.Log, timeout: o.ShutdownTimeout,
 		conns: grpcbounds.ConnLimits{
 			PerIP: o.Config.GRPCMaxConnsPerIP, Total: o.Config.GRPCMaxConns, IPv6Bits: o.Config.ClientIPv6Bits,
 			Trusted: func(a netip.Addr) bool {
@@ -267,10 +266,6 @@ func (s *Server) Projects() flow.ProjectMap { return s.projects }
 
 // Handler returns the REST handler.
 func (s *Server) Handler() http.Handler { return s.rest }
-
-// AdminHandler returns the admin handler: /metrics, /healthz and, with
-// Options.Pprof, /debug/pprof/.
-func (s *Server) AdminHandler() http.Handler { return s.admin }
 
 // adminHandler serves what must not share the public REST port: metrics
 // (they name every method, limit and error rate) and profiles.
