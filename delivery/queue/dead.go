@@ -146,10 +146,30 @@ var ErrBadEntryID = errors.New("queue: dead-letter id must be <shard>/<entry id>
 func (d *DeadLetters) parse(entryID string) (Shard, string, error) {
 	name, id, ok := strings.Cut(entryID, "/")
 	sh, known := d.layout.Shard(name)
-	if !ok || !known || id == "" {
+	if !ok || !known || !isStreamID(id) {
 		return Shard{}, "", fmt.Errorf("%w: %q", ErrBadEntryID, entryID)
 	}
 	return sh, id, nil
+}
+
+// isStreamID reports whether id is a whole stream entry id, <ms>-<seq>:
+// XRANGE and XDEL read a bare <ms> differently (a whole millisecond, or
+// <ms>-0), so replaying one could enqueue an entry it then fails to delete.
+func isStreamID(id string) bool {
+	ms, seq, ok := strings.Cut(id, "-")
+	return ok && allDigits(ms) && allDigits(seq)
+}
+
+func allDigits(s string) bool {
+	if s == "" || len(s) > 20 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // Replay moves a dead letter back to its shard's job stream as a first

@@ -206,7 +206,7 @@ func TestDeadLettersAcrossShards(t *testing.T) {
 				t.Errorf("job dead-%d listed on shard %q, want %q", i, shardOfJob[fmt.Sprintf("dead-%d", i)], sh.Name)
 			}
 		}
-		for _, bad := range []string{"1733-0", "nope/1733-0", "3/", "/1733-0"} {
+		for _, bad := range []string{"1733-0", "nope/1733-0", "3/", "/1733-0", "3/1733", "3/1733-", "3/-0", "3/+"} {
 			if _, err := d.Replay(ctx, bad); !errors.Is(err, queue.ErrBadEntryID) {
 				t.Errorf("Replay(%q): %v", bad, err)
 			}
