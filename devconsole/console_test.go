@@ -171,6 +171,17 @@ func TestInboxIsBounded(t *testing.T) {
 	}
 }
 
+// TestInboxAfterRestart: a browser tab that saw ids of an earlier otpd
+// process (Last-Event-ID above anything this inbox has given out) gets
+// every kept message, not nothing until the ids catch up.
+func TestInboxAfterRestart(t *testing.T) {
+	inbox := devconsole.NewInbox(10, time.Now)
+	inbox.Add(delivery.Outgoing{Channel: "sms", Code: "1", Rendered: delivery.Rendered{Text: "code 1"}})
+	if ms, _ := inbox.After(40); len(ms) != 1 || ms[0].Code != "1" {
+		t.Fatalf("After(40) on a fresh inbox = %+v, want the one message", ms)
+	}
+}
+
 // TestSegmentsShown: SMS and WhatsApp bodies carry their encoding and SMS
 // segment count.
 func TestSegmentsShown(t *testing.T) {

@@ -103,10 +103,15 @@ func (b *Inbox) Add(o delivery.Outgoing) {
 }
 
 // After returns the kept messages with an id above after, newest first, and
-// a channel closed at the next Add.
+// a channel closed at the next Add. An id above the newest one was seen
+// from an earlier process (otpd restarted, ids began again at 1): every
+// kept message is then new to that client.
 func (b *Inbox) After(after uint64) ([]Message, <-chan struct{}) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if after > b.lastID {
+		after = 0
+	}
 	out := make([]Message, 0, len(b.ring))
 	for i := 1; i <= len(b.ring); i++ {
 		m := b.ring[(b.next-i+len(b.ring))%len(b.ring)]
