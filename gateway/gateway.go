@@ -295,35 +295,38 @@ const (
 // whatever headers its SDK version sends, and a header otpd does not read
 // changes nothing.
 func allowHeaders(requested []string) string {
-	out := corsHeaders
+	var out strings.Builder
+	out.WriteString(corsHeaders)
+	seen := make(map[string]bool, maxRequestedHeaders)
 	n := 0
 	for _, line := range requested {
-		for _, name := range strings.Split(line, ",") {
+		for name := range strings.SplitSeq(line, ",") {
 			name = strings.TrimSpace(name)
 			if name == "" || len(name) > maxRequestedHeaderName || !httpguts.ValidHeaderFieldName(name) {
 				continue
 			}
 			if n++; n > maxRequestedHeaders {
-				return out
+				return out.String()
 			}
-			if !containsFold(out, name) {
-				out += ", " + name
+			key := strings.ToLower(name)
+			if !seen[key] && !corsHeaderSet[key] {
+				seen[key] = true
+				out.WriteString(", ")
+				out.WriteString(name)
 			}
 		}
 	}
-	return out
+	return out.String()
 }
 
-// containsFold reports whether the comma-separated list has name, in any
-// case.
-func containsFold(list, name string) bool {
-	for _, v := range strings.Split(list, ",") {
-		if strings.EqualFold(strings.TrimSpace(v), name) {
-			return true
-		}
+// corsHeaderSet is corsHeaders' names, lower-cased.
+var corsHeaderSet = func() map[string]bool {
+	m := map[string]bool{}
+	for name := range strings.SplitSeq(corsHeaders, ",") {
+		m[strings.ToLower(strings.TrimSpace(name))] = true
 	}
-	return false
-}
+	return m
+}()
 
 // cors lets browser clients on allowed origins (Descope's web SDK uses
 // credentials: 'include') call otpd: it echoes an allowed Origin and allows
