@@ -25,6 +25,20 @@ type options struct {
 	reps     int
 	conc     []int
 	seed     int
+	only     []string // scenario name substrings to run (all when empty)
+}
+
+// wanted reports whether -only selects the scenario.
+func (o options) wanted(s scenario) bool {
+	if len(o.only) == 0 {
+		return true
+	}
+	for _, w := range o.only {
+		if strings.Contains(s.name, w) {
+			return true
+		}
+	}
+	return false
 }
 
 func main() {
@@ -34,7 +48,11 @@ func main() {
 	flag.IntVar(&o.reps, "reps", 3, "repetitions (the table shows medians)")
 	flag.IntVar(&o.seed, "seed", 150000, "codes pre-seeded before each verify run (more than a verify run can use)")
 	conc := flag.String("c", "50,200", "concurrencies, comma-separated (the targets are checked at 50)")
+	only := flag.String("only", "", "run only the scenarios whose names contain one of these comma-separated strings, e.g. \"(b),(d),gRPC\" (for quick comparisons; the target checks need them all)")
 	flag.Parse()
+	if *only != "" {
+		o.only = strings.Split(*only, ",")
+	}
 	for _, c := range strings.Split(*conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
 		if err != nil || n <= 0 {
@@ -81,6 +99,9 @@ func run(ctx context.Context, o options) error {
 		fmt.Fprintf(os.Stderr, "== repetition %d of %d\n", rep, o.reps)
 		for _, c := range o.conc {
 			for _, s := range scenarios(c) {
+				if !o.wanted(s) {
+					continue
+				}
 				if err := ctx.Err(); err != nil {
 					return err
 				}

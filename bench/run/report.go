@@ -70,7 +70,10 @@ func report(w io.Writer, o options, m map[string]result, rss int64, mem memRepor
 	for _, c := range o.conc {
 		a := m[fmt.Sprintf("(a) echo c%d", c)]
 		for _, s := range scenarios(c) {
-			r := m[s.name]
+			r, ok := m[s.name]
+			if !ok {
+				continue
+			}
 			base := "—"
 			if s.target == "otpd" {
 				b := baselineOf(m, s)
