@@ -57,6 +57,9 @@ type Config struct {
 	// "generate one at startup".
 	HMACSecrets [][]byte
 	LogLevel    slog.Level
+	// LogFlush is how long log lines may wait to be written together
+	// (OTPD_LOG_FLUSH, 100ms; 0 writes each line at once).
+	LogFlush time.Duration
 	// SealKeys encrypt delivery jobs at rest, newest first (AES-256).
 	// Empty in embedded mode means "generate one at startup".
 	SealKeys [][]byte
@@ -214,6 +217,11 @@ func Load(env Env, read ReadFile) (*Config, error) {
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(get("OTPD_LOG_LEVEL", "info"))); err != nil {
 		errs = append(errs, fmt.Errorf("OTPD_LOG_LEVEL: %w", err))
+	}
+	if d, err := time.ParseDuration(get("OTPD_LOG_FLUSH", "100ms")); err != nil || d < 0 || d > 10*time.Second {
+		errs = append(errs, errors.New("OTPD_LOG_FLUSH: must be a duration 0..10s"))
+	} else {
+		c.LogFlush = d
 	}
 	intVar := func(name, def string, lo, hi int) int {
 		n, err := strconv.Atoi(get(name, def))

@@ -121,11 +121,13 @@ func Observe(log *slog.Logger, m *Metrics, clk clock.Clock, transport TransportF
 func observe(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler, next grpc.UnaryServerInterceptor,
 	log *slog.Logger, m *Metrics, clk clock.Clock, transport TransportFunc) (any, error) {
 	start := clk.Now()
+	handler := log.Handler()
 	// The project is only known inside Auth, which writes it into the
 	// call's record that this layer adds to the context.
 	inner, call := service.CallOf(ctx)
 	resp, err := next(inner, req, info, h)
-	elapsed := clk.Now().Sub(start)
+	end := clk.Now()
+	elapsed := end.Sub(start)
 	tr := transport(ctx)
 	code, errorCode := codes.OK, ""
 	if err != nil {
@@ -158,7 +160,13 @@ func observe(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.Un
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		attrs = append(attrs, slog.String("peer", addrString(p.Addr)))
 	}
-	log.LogAttrs(ctx, level, "rpc", attrs...)
+	// Straight to the handler: Logger.LogAttrs would also walk the stack
+	// for a source position the line does not carry.
+	if handler.Enabled(ctx, level) {
+		r := slog.NewRecord(end, level, "rpc", 0)
+		r.AddAttrs(attrs...)
+		_ = handler.Handle(ctx, r)
+	}
 	return resp, err
 }
 
