@@ -3,7 +3,6 @@ package store
 import (
 	"cmp"
 	"context"
-	"fmt"
 )
 
 // LoginDone is the login VerifyLogin completed in the verify's script.
@@ -45,16 +44,19 @@ func (s *RedisStore) VerifyLogin(ctx context.Context, a Attempt, l Login) (Verif
 		return VerifyResult{}, nil, err
 	}
 	loginID := a.Key.LoginID
-	args := make([]any, 0, 11+len(vargs))
-	args = append(args, len(vkeys), len(vargs), dryFlag(!s.split), loginSlotTag(a.Key.Project, loginID),
-		a.Key.Project, loginID, l.RefreshID, l.RefreshExpiry.UnixMilli(),
+	args := make([]any, 0, 9+len(vargs))
+	args = append(args, dryFlag(!s.split), loginSlotTag(a.Key.Project, loginID),
+		a.Key.Project, l.RefreshID, l.RefreshExpiry.UnixMilli(),
 		cmp.Or(max(l.MaxRefreshTokens, 0), DefaultMaxRefreshTokens), entry,
-		fmt.Sprintf("%d,%d,%d", HistoryMaxEntries, a.Now.Add(-HistoryMaxAge).UnixMilli(), HistoryMaxAge.Milliseconds()))
+		HistoryMaxEntries, HistoryMaxAge.Milliseconds())
 	args = append(args, vargs...)
-	keys := append(vkeys, sessionKeys(a.Key.Project, a.NewUserID)...)
-	keys = append(keys, HistoryKey(a.Key.Project, a.NewUserID))
-	if !s.split {
-		keys = append(keys, indexKeys(a.Key.Project)...)
+	keys := vkeys
+	if s.split {
+		// Redis Cluster: the keys of the user this login may create, on
+		// this login id's slot, declared. A single node needs no
+		// declaration: the script names the user's and the index keys.
+		keys = append(keys, sessionKeys(a.Key.Project, a.NewUserID)...)
+		keys = append(keys, HistoryKey(a.Key.Project, a.NewUserID))
 	}
 	res, err := s.run(ctx, s.verifyLogin, keys, args...)
 	if err != nil {

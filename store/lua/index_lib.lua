@@ -31,3 +31,14 @@ local function index_user(K, uid, rec)
   redis.call('HSET', K[1], uid, rec)
   return 1
 end
+
+-- index_new indexes a user that cannot be indexed yet (a user id bound
+-- just now to a fresh id): as index_user(K, uid, rec) for an enabled real
+-- user created at `created` (ms), without the look-up of an older entry.
+local function index_new(K, uid, email, phone, created)
+  if email ~= '' then redis.call('ZADD', K[2], '0', email .. '\0' .. uid) end
+  if phone ~= '' then redis.call('ZADD', K[3], '0', phone .. '\0' .. uid) end
+  redis.call('ZADD', K[4], created, uid)
+  redis.call('HSET', K[1], uid, '{"e":' .. cjson.encode(email) .. ',"p":' .. cjson.encode(phone) ..
+    ',"s":"enabled","t":false,"c":' .. created .. '}')
+end

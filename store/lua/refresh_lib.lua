@@ -9,10 +9,11 @@
 -- a constant (RT_BATCH) or cap-bounded amount of work, whatever the user's
 -- history: rotations leave no trace but the new generation number.
 local RT_BATCH = 128
+local RT_BATCH_S = '128' -- as a redis.call argument (a number costs a conversion)
 
 -- rt_sweep forgets up to RT_BATCH expired families (the rest next time).
 local function rt_sweep(rt, rtg, now)
-  local gone = redis.call('ZRANGEBYSCORE', rt, '-inf', now, 'LIMIT', 0, RT_BATCH)
+  local gone = redis.call('ZRANGEBYSCORE', rt, '-inf', now, 'LIMIT', '0', RT_BATCH_S)
   if #gone > 0 then
     redis.call('ZREM', rt, unpack(gone))
     redis.call('HDEL', rtg, unpack(gone))
@@ -39,12 +40,29 @@ end
 
 -- rt_expire makes both keys expire with the last family, or deletes them.
 local function rt_expire(rt, rtg)
-  local top = redis.call('ZRANGE', rt, -1, -1, 'WITHSCORES')
+  local top = redis.call('ZRANGE', rt, '-1', '-1', 'WITHSCORES')
   if not top[2] then
     redis.call('DEL', rt, rtg)
     return
   end
   local at = string.format('%d', tonumber(top[2]))
   redis.call('PEXPIREAT', rt, at)
-  if redis.call('EXISTS', rtg) == 1 then redis.call('PEXPIREAT', rtg, at) end
+  redis.call('PEXPIREAT', rtg, at) -- a no-op when rtg does not exist
+end
+
+-- rt_register adds family fam (expiring at exp, unix ms, a decimal
+-- string) to a user's families at now: rt_sweep, ZADD, rt_evict(cap, fam)
+-- and rt_expire, except that the top family's score is read only when it
+-- is not fam (a new family normally expires last).
+local function rt_register(rt, rtg, now, fam, exp, cap)
+  rt_sweep(rt, rtg, now)
+  redis.call('ZADD', rt, exp, fam)
+  rt_evict(rt, rtg, cap, fam)
+  local at = exp
+  local top = redis.call('ZRANGE', rt, '-1', '-1')[1]
+  if top ~= fam then
+    at = string.format('%d', tonumber(redis.call('ZSCORE', rt, top)))
+  end
+  redis.call('PEXPIREAT', rt, at)
+  redis.call('PEXPIREAT', rtg, at) -- a no-op when rtg does not exist
 end

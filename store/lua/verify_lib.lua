@@ -1,8 +1,10 @@
--- verify_lib.lua: verify_code(K, A, ao), one verify attempt, atomically.
--- The attempt is counted before
--- the comparison; a match consumes the code (DEL), so under any number of
--- concurrent verifies exactly one succeeds. On success the login id is bound
--- to a user id (the caller's fresh candidate when it has none yet).
+-- verify_lib.lua: verify_code(K, A, ao), one verify attempt, atomically,
+-- and consume_code(st, lg), which the caller runs in the same script after
+-- an 'ok'. Every attempt that reaches the comparison is counted (in the
+-- same atomic script as the comparison); a match consumes the code
+-- (consume_code moves it aside), so under any number of concurrent
+-- verifies exactly one succeeds. On success the login id is bound to a
+-- user id (the caller's fresh candidate when it has none yet).
 --
 -- K[1]  pending code hash  otpd:{P:L}:code:<channel>
 -- K[2]  login index hash   otpd:{P:L}:login
@@ -15,33 +17,37 @@
 -- A[5]  the login id (the address of a record that names none)
 -- A[6 .. 5+3B] bucket triples (name, count, window ms)
 -- A[6+3B ..] candidate hashes (every secret x purpose); the stored one must equal one
--- Returns {status, purpose, address, payload, uid, fresh, attemptsLeft, extra}
+-- Returns {status, purpose, address, payload, uid, fresh, attemptsLeft, extra},
+-- and for 'ok' the state consume_code needs.
 -- status: ok | nocode | expired | dead | wrong | exists | notfound | limited | disabled
 -- extra: for limited the retry delay in ms (purpose holds the bucket name);
 -- for dead the code's creation time in ms; otherwise the bucket a dry run
 -- would have refused, or "".
 -- ao: the offset of A in ARGV (limits_lib.lua reads ARGV itself).
 local function verify_code(K, A, ao)
-  local now, B = tonumber(A[1]), tonumber(A[3])
-  local denied, retry, news = gcra(3, 6 + ao, B, now)
-  if denied and A[4] ~= '1' then
-    return {'limited', denied, '', '', '', '0', '0', tostring(retry)}
+  local now, B = tonumber(A[1]), 0
+  if A[3] ~= '0' then B = tonumber(A[3]) end
+  local dry = ''
+  if B > 0 then
+    local denied, retry, news = gcra(3, 6 + ao, B, now)
+    if denied and A[4] ~= '1' then
+      return {'limited', denied, '', '', '', '0', '0', tostring(retry)}
+    end
+    gcra_take(3, news, B, now)
+    dry = denied or ''
   end
-  gcra_take(3, news, B, now)
-  local dry = denied or ''
   local first = 6 + 3 * B
 
-  local rec = redis.call('HMGET', K[1], 'h', 'p', 'to', 'a', 'm', 'e', 'u', 'f', 'c', 'o', 'n')
-  -- Fields start.lua leaves out when they say nothing (records of the
-  -- previous release have them all): the address is the login id, the
-  -- contact field the channel's.
-  rec[2] = rec[2] or ''
-  rec[3] = rec[3] or A[5]
-  rec[8] = rec[8] or (string.match(K[1], ':code:email$') and 'email' or 'phone')
+  local rec = redis.call('HMGET', K[1], 'h', 'p', 'to', 'a', 'm', 'e', 'u', 'f', 'c', 'n')
   local stored = rec[1]
   if not stored then
     return {'nocode', '', '', '', '', '0', '0', dry}
   end
+  -- Fields start.lua leaves out when they say nothing (records of the
+  -- previous release have them all): the address is the login id, the
+  -- contact field the channel's.
+  local addr = rec[3] or A[5]
+  local field = rec[8] or (string.match(K[1], ':code:email$') and 'email' or 'phone')
   local attempts = tonumber(rec[4])
   local maxAttempts = tonumber(rec[5])
   if attempts >= maxAttempts then
@@ -50,7 +56,10 @@ local function verify_code(K, A, ao)
   if now >= tonumber(rec[6]) then
     return {'expired', '', '', '', '', '0', '0', dry}
   end
-  attempts = redis.call('HINCRBY', K[1], 'a', 1)
+  -- This attempt counts: written below with the outcome (HINCRBY for a
+  -- wrong code, with the consumed record's fields for a match; the
+  -- refusals after a match delete the record).
+  attempts = attempts + 1
 
   -- Compare against every candidate, without stopping early. Lua interns
   -- every string, so == between two strings is a pointer comparison: its
@@ -60,13 +69,14 @@ local function verify_code(K, A, ao)
     if A[i] == stored then matched = 1 end
   end
   if matched == 0 then
+    redis.call('HINCRBY', K[1], 'a', 1)
     return {'wrong', '', '', '', '', '0', tostring(maxAttempts - attempts), dry}
   end
 
-  local purpose = rec[2]
-  local uid = redis.call('HGET', K[2], 'uid')
+  local login = redis.call('HMGET', K[2], 'uid', 'dis')
+  local uid = login[1]
   -- [mgmt] a disabled user's code is spent but signs nobody in.
-  if uid and redis.call('HGET', K[2], 'dis') == '1' then
+  if uid and login[2] == '1' then
     redis.call('DEL', K[1])
     return {'disabled', '', '', '', '', '0', '0', dry}
   end
@@ -76,7 +86,7 @@ local function verify_code(K, A, ao)
   -- user went to an address the login index holds already: nothing to bind.
   -- (Records from before 'n' existed: new when the login id is unbound.)
   local new = not uid
-  if rec[11] then new = rec[11] == '1' end
+  if rec[10] then new = rec[10] == '1' end
   if new and uid then
     redis.call('DEL', K[1])
     return {'exists', '', '', '', '', '0', '0', dry}
@@ -89,17 +99,35 @@ local function verify_code(K, A, ao)
   if new then
     uid = A[2]
     fresh = '1'
-    redis.call('HSET', K[2], 'uid', uid, rec[8], rec[3])
+    redis.call('HSET', K[2], 'uid', uid, field, addr)
   end
-  -- The consumed record is kept for a minute under <code key>:used (same
-  -- slot), with the user it signed in, so that if the login's next step
-  -- fails (503) undo_verify.lua can give the code back for the SDK's retry.
-  -- It is not a live code: no verify reads it.
-  local ttl = redis.call('PTTL', K[1])
+  local st = {K = K, B = B, uid = uid, fresh = fresh, field = field, attempts = attempts, now = now}
+  return {'ok', rec[2] or '', addr, rec[7] or '', uid, fresh, '0', dry}, st
+end
+
+-- consume_code(st, lg) ends an 'ok' of verify_code (st is its second
+-- result): the consumed record is kept for a minute under
+-- <code key>:used (same slot), with the user it signed in, so that if the
+-- login's next step fails (503) undo_verify.lua can give the code back for
+-- the SDK's retry. It is not a live code: no verify reads it. Fields: a
+-- the attempts (this one counted), b the user, fr "1" for a fresh binding,
+-- t the code's remaining TTL (ms), f its contact field, lg "1" when the
+-- same script runs the login (lg: undo_verify.lua then removes a user this
+-- script created). One HSET, then RENAME and PEXPIRE. The resend cooldown
+-- (K[3+B], optional) is cleared.
+local function consume_code(st, lg)
+  local K = st.K
+  -- Numbers go to redis.call as strings ('%d' is cheaper than the %.17g
+  -- Redis applies to a Lua number).
+  local ttl = string.format('%d', redis.call('PTTL', K[1]))
+  local a = string.format('%d', st.attempts)
+  if lg then
+    redis.call('HSET', K[1], 'a', a, 'b', st.uid, 'fr', st.fresh, 't', ttl, 'f', st.field, 'lg', '1')
+  else
+    redis.call('HSET', K[1], 'a', a, 'b', st.uid, 'fr', st.fresh, 't', ttl, 'f', st.field)
+  end
   local used = K[1] .. ':used'
   redis.call('RENAME', K[1], used)
-  redis.call('HSET', used, 'b', uid, 'fr', fresh, 't', ttl, 'f', rec[8])
-  redis.call('PEXPIRE', used, 60000)
-  if K[3 + B] then redis.call('DEL', K[3 + B]) end
-  return {'ok', purpose, rec[3], rec[7] or '', uid, fresh, '0', dry}
+  redis.call('PEXPIRE', used, '60000')
+  if K[3 + st.B] then redis.call('DEL', K[3 + st.B]) end
 end
