@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -71,13 +72,23 @@ func readStats(b *testing.B, c *redis.Client) redisStats {
 	return s
 }
 
+// processCPU is the CPU time (user+sys) this process used so far.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // BenchmarkWorkerDrain times a worker (default options, no-op handler)
 // taking b.N sealed jobs, spread over the default 16 shards as starts
 // enqueue them, until every one is acknowledged and deleted. Reported per
 // job: redis-server CPU, commands (the worker's: the producers' XADDs and
 // the benchmark's own INFO and XLEN polls are left out) and the time
 // Redis says they took (commandstats usec: execution only), round trips of
-// the worker's client (hook), Go allocations (the whole process).
+// the worker's client (hook), Go CPU and allocations (the whole process:
+// in trickle the producers' too).
 //
 //   - bulk: the jobs wait before the worker starts (full reads of 16 per
 //     shard): a backlog after an outage.
@@ -85,6 +96,8 @@ func readStats(b *testing.B, c *redis.Client) redisStats {
 //     the worker runs, as make bench loads it: reads of a few jobs. Its
 //     redis CPU includes the XADDs (the same before and after a change);
 //     its ns/job is the producers' pace, not the worker's speed.
+//   - trickle-enqueue-only: the same producers and no worker: the floor
+//     to subtract from trickle's redis CPU and allocations.
 func BenchmarkWorkerDrain(b *testing.B) {
 	_, c := testredis.Real(b)
 	s := sealer(b)
@@ -107,7 +120,7 @@ func BenchmarkWorkerDrain(b *testing.B) {
 			"id", j.ID, "j", j.Payload, "to", "someone@example.com",
 			"exp", strconv.FormatInt(time.Now().Add(time.Hour).UnixMilli(), 10), "a", "1"}})
 	}
-	for _, mode := range []string{"bulk", "trickle"} {
+	for _, mode := range []string{"bulk", "trickle", "trickle-enqueue-only"} {
 		b.Run(mode, func(b *testing.B) {
 			ctx := context.Background()
 			if err := c.FlushAll(ctx).Err(); err != nil {
@@ -144,12 +157,19 @@ func BenchmarkWorkerDrain(b *testing.B) {
 			var m0, m1 runtime.MemStats
 			runtime.ReadMemStats(&m0)
 			before := readStats(b, c)
+			cpu0 := processCPU(b)
 			wctx, stop := context.WithCancel(ctx)
 			done := make(chan struct{})
 			b.ResetTimer()
-			go func() { _ = w.Run(wctx); close(done) }()
+			if mode == "trickle-enqueue-only" {
+				close(done)
+				handled.Store(int64(b.N))
+				drained = func() bool { return true }
+			} else {
+				go func() { _ = w.Run(wctx); close(done) }()
+			}
 			var producers sync.WaitGroup
-			if mode == "trickle" {
+			if mode != "bulk" {
 				const workers, perSecond = 16, 2000
 				for k := range workers {
 					producers.Go(func() {
@@ -170,6 +190,7 @@ func BenchmarkWorkerDrain(b *testing.B) {
 				time.Sleep(time.Millisecond)
 			}
 			b.StopTimer()
+			cpu1 := processCPU(b)
 			after := readStats(b, c)
 			runtime.ReadMemStats(&m1)
 			calls := rt.n.Load()
@@ -181,7 +202,7 @@ func BenchmarkWorkerDrain(b *testing.B) {
 				switch k {
 				case "info", "flushall":
 				case "xadd":
-					if mode == "trickle" {
+					if mode != "bulk" {
 						v -= int64(len(jobs)) // the producers'
 						after.usec[k] = before.usec[k]
 					}
@@ -190,8 +211,12 @@ func BenchmarkWorkerDrain(b *testing.B) {
 				}
 				cmds += v - before.cmds[k]
 				usec += after.usec[k] - before.usec[k]
+				if v > before.cmds[k] {
+					b.Logf("%s: %.3f calls/job, %.2f µs/job", k, float64(v-before.cmds[k])/float64(b.N), float64(after.usec[k]-before.usec[k])/float64(b.N))
+				}
 			}
 			b.ReportMetric((after.cpu-before.cpu)/n, "redis-cpu-µs/job")
+			b.ReportMetric(float64(cpu1-cpu0)/float64(time.Microsecond)/n, "go-cpu-µs/job")
 			b.ReportMetric(float64(cmds)/n, "redis-cmds/job")
 			b.ReportMetric(float64(usec)/n, "cmd-µs/job")
 			b.ReportMetric(float64(calls)/n, "roundtrips/job")
