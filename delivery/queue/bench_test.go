@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/otpd/otpd/clock"
@@ -81,9 +82,9 @@ func processCPU(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// BenchmarkWorkerDrain times a worker (default options, no-op handler)
-// taking b.N sealed jobs, spread over the default 16 shards as starts
-// enqueue them, until every one is acknowledged and deleted. Reported per
+// BenchmarkWorkerDrain times a worker (default options, metrics on, no-op
+// handler) taking b.N sealed jobs, spread over the default 16 shards as
+// starts enqueue them, until every one is acknowledged and deleted. Reported per
 // job: redis-server CPU, commands (the worker's: the producers' XADDs and
 // the benchmark's own INFO and XLEN polls are left out) and the time
 // Redis says they took (commandstats usec: execution only), round trips of
@@ -142,8 +143,12 @@ func BenchmarkWorkerDrain(b *testing.B) {
 			defer wc.Close()
 			wc.AddHook(rt)
 			var handled atomic.Int64
+			m, err := queue.NewMetrics(prometheus.NewRegistry())
+			if err != nil {
+				b.Fatal(err)
+			}
 			w := queue.NewWorker(wc, s, func(context.Context, queue.Job) error { handled.Add(1); return nil },
-				clock.Real{}, quiet, nil, queue.Options{Layout: l})
+				clock.Real{}, quiet, m, queue.Options{Layout: l})
 			polls := int64(0)
 			drained := func() bool {
 				polls++

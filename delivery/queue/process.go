@@ -121,7 +121,7 @@ func (w *Worker) promoted(ctx context.Context, sh Shard, cmd *redis.Cmd) {
 
 func (w *Worker) count(channel, outcome string) {
 	if w.metrics != nil {
-		w.metrics.jobs.WithLabelValues(channel, outcome).Inc()
+		w.metrics.counter(channel, outcome).Inc()
 	}
 }
 

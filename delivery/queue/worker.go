@@ -141,6 +141,23 @@ func ExponentialBackoff(base, ceiling time.Duration) func(int) time.Duration {
 type Metrics struct {
 	jobs  *prometheus.CounterVec
 	depth *prometheus.GaugeVec
+	mu    sync.Mutex
+	// byLabels caches jobs's counters (WithLabelValues hashes the labels
+	// on every call); the channels are those of sealed jobs, so few.
+	byLabels map[[2]string]prometheus.Counter
+}
+
+// counter is jobs's counter of channel and outcome.
+func (m *Metrics) counter(channel, outcome string) prometheus.Counter {
+	k := [2]string{channel, outcome}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.byLabels[k]
+	if !ok {
+		c = m.jobs.WithLabelValues(channel, outcome)
+		m.byLabels[k] = c
+	}
+	return c
 }
 
 // NewMetrics registers the queue metrics on reg.
@@ -152,7 +169,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		depth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "otpd_delivery_queue_jobs",
 			Help: "Jobs in the delivery queue over every shard, by state: waiting (in the streams, read or not), parked (for a retry), dead (dead letters). Sampled by each worker's sweep; the same value from every worker.",
-		}, []string{"state"})}
+		}, []string{"state"}),
+		byLabels: map[[2]string]prometheus.Counter{}}
 	if err := reg.Register(m.jobs); err != nil {
 		return m, err
 	}
