@@ -74,8 +74,10 @@ type Options struct {
 	// BatchWait is how long a reader waits after a read that found jobs
 	// but filled no shard's batch before it reads again, so that jobs
 	// arriving meanwhile are read (and acknowledged) together instead of
-	// one read each (default 5ms; a job waits at most that much longer;
-	// negative: no wait).
+	// one read each (default 20ms; negative: no wait). Under a steady
+	// trickle a job waits at most that much longer; an idle reader blocks
+	// and takes a new job at once, and a read that fills a batch reads
+	// again at once, so it caps no throughput.
 	BatchWait time.Duration
 }
 
@@ -122,7 +124,7 @@ func (o *Options) defaults() {
 	}
 	o.AckDelay = max(min(o.AckDelay, o.ClaimIdle/10), time.Microsecond)
 	if o.BatchWait == 0 {
-		o.BatchWait = 5 * time.Millisecond
+		o.BatchWait = 20 * time.Millisecond
 	}
 }
 
