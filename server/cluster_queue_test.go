@@ -15,8 +15,8 @@ import (
 // hashes where the layout says (CLUSTER KEYSLOT agrees with the layout's
 // CRC16, each position in the middle of its slot range), the default 16
 // shards sit on all three masters, and the jobs of n starts across two
-// replicas spread over the three masters (none above 1.5x the mean) and
-// are all delivered.
+// replicas spread over the three masters (none above 1.5x the mean), are
+// all delivered, and are all acknowledged and deleted.
 func TestClusterQueueShards(t *testing.T) {
 	p := newClusterPair(t)
 	ctx := context.Background()
@@ -88,6 +88,24 @@ func TestClusterQueueShards(t *testing.T) {
 		}
 	}
 	p.a.drain()
+	// Every delivered job is acknowledged and deleted: on Cluster one
+	// ack script per shard, pipelined per master.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var left, held int64
+		for _, sh := range layout.Shards() {
+			left += p.admin.XLen(ctx, sh.Stream).Val()
+			if x, err := p.admin.XPending(ctx, sh.Stream, queue.Group).Result(); err == nil {
+				held += x.Count
+			}
+		}
+		if left == 0 && held == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after delivery %d jobs still in the streams, %d unacknowledged", left, held)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	after := added()
 	var sum int64
 	for addr := range shardsOn {

@@ -21,13 +21,14 @@ import (
 // waited for a processor). A job's idle time therefore stays below
 // ClaimIdle/4 + SendTimeout, which the defaults keep under ClaimIdle
 // (7.5s + 15s < 30s): only a dead or stuck worker's jobs are reclaimed.
-// Finished jobs are acknowledged together, at the end or at a reset.
+// Finished jobs go to the acker (which acknowledges them within AckDelay,
+// with those of other batches), at the end or at a reset.
 func (w *Worker) processBatch(ctx context.Context, b batch) {
 	var done []string
 	for i, m := range b.msgs {
 		if i > 0 && time.Since(b.fresh) > w.o.ClaimIdle/4 {
-			w.ack(ctx, b.shard, done...)
-			done = done[:0]
+			w.done(b.shard, done)
+			done = nil
 			w.refresh(ctx, b.shard, b.msgs[i:])
 			b.fresh = time.Now()
 		}
@@ -35,7 +36,7 @@ func (w *Worker) processBatch(ctx context.Context, b batch) {
 			done = append(done, m.ID)
 		}
 	}
-	w.ack(ctx, b.shard, done...)
+	w.done(b.shard, done)
 }
 
 // refresh resets the idle time of jobs this consumer holds.
@@ -120,7 +121,7 @@ func (w *Worker) promoted(ctx context.Context, sh Shard, cmd *redis.Cmd) {
 
 func (w *Worker) count(channel, outcome string) {
 	if w.metrics != nil {
-		w.metrics.jobs.WithLabelValues(channel, outcome).Inc()
+		w.metrics.counter(channel, outcome).Inc()
 	}
 }
 
@@ -170,19 +171,6 @@ func (w *Worker) process(ctx context.Context, sh Shard, m redis.XMessage) (ack b
 		}
 	}
 	return false
-}
-
-// ack acknowledges and deletes finished entries in one round trip.
-func (w *Worker) ack(ctx context.Context, sh Shard, ids ...string) {
-	if len(ids) == 0 {
-		return
-	}
-	pipe := w.rdb.TxPipeline()
-	pipe.XAck(ctx, sh.Stream, Group, ids...)
-	pipe.XDel(ctx, sh.Stream, ids...)
-	if _, err := pipe.Exec(ctx); err != nil {
-		w.log.Error("could not acknowledge jobs", "entries", len(ids), "error", err)
-	}
 }
 
 func (w *Worker) deadLetter(ctx context.Context, sh Shard, m redis.XMessage, e entry, reason string, cause error) {

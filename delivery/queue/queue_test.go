@@ -36,7 +36,7 @@ func backends(t *testing.T, fn func(t *testing.T, c *redis.Client)) {
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func sealer(t *testing.T) *seal.Sealer {
+func sealer(t testing.TB) *seal.Sealer {
 	s, err := seal.New([][]byte{bytes.Repeat([]byte{7}, 32)})
 	if err != nil {
 		t.Fatal(err)

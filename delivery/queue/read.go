@@ -88,12 +88,21 @@ func (w *Worker) read(ctx context.Context, shards []Shard) {
 		mark(false)
 		now := time.Now()
 		bs := make([]batch, 0, len(res))
+		full := false
 		for _, s := range res {
 			if len(s.Messages) > 0 {
 				bs = append(bs, batch{shard: byStream[s.Stream], msgs: s.Messages, fresh: now})
+				full = full || len(s.Messages) >= readBatch
 			}
 		}
 		w.handoff(ctx, bs)
+		if len(bs) > 0 && !full {
+			// Let the next jobs gather (BatchWait) so that they are read
+			// and acknowledged together: nothing read is held meanwhile.
+			if d := w.o.BatchWait - time.Since(now); d > 0 {
+				sleep(ctx, d)
+			}
+		}
 	}
 }
 

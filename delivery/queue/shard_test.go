@@ -270,7 +270,8 @@ func TestBlockingReadsLeaveThePool(t *testing.T) {
 }
 
 // TestDepthGauges: otpd_delivery_queue_jobs sums every shard (legacy
-// included): parked retries and dead letters in several shards.
+// included): parked retries and dead letters in several shards; and
+// otpd_delivery_jobs_total counts each outcome once.
 func TestDepthGauges(t *testing.T) {
 	t.Parallel()
 	backends(t, func(t *testing.T, rdb *redis.Client) {
@@ -315,5 +316,23 @@ func TestDepthGauges(t *testing.T) {
 		waitFor(t, "3 dead, 3 parked, none waiting in the gauges", func() bool {
 			return gauge("dead") == 3 && gauge("parked") == 3 && gauge("waiting") == 0
 		})
+		jobs := func(outcome string) float64 {
+			mfs, _ := reg.Gather()
+			for _, mf := range mfs {
+				if mf.GetName() != "otpd_delivery_jobs_total" {
+					continue
+				}
+				for _, mm := range mf.GetMetric() {
+					l := mm.GetLabel() // sorted: channel, outcome
+					if l[0].GetValue() == "sms" && l[1].GetValue() == outcome {
+						return mm.GetCounter().GetValue()
+					}
+				}
+			}
+			return -1
+		}
+		if jobs("dead") != 3 || jobs("retried") != 3 {
+			t.Errorf("otpd_delivery_jobs_total{channel=sms}: dead %v, retried %v; want 3 and 3", jobs("dead"), jobs("retried"))
+		}
 	})
 }

@@ -66,6 +66,19 @@ type Options struct {
 	// shard counts) are checked for jobs to drain, and the depth gauges
 	// sampled (default 5s).
 	Sweep time.Duration
+	// AckDelay is how long finished jobs wait for others before they are
+	// acknowledged and deleted together in one round trip (default 20ms,
+	// at most ClaimIdle/10 so that it cannot bring a finished job near
+	// reclaim).
+	AckDelay time.Duration
+	// BatchWait is how long a reader waits after a read that found jobs
+	// but filled no shard's batch before it reads again, so that jobs
+	// arriving meanwhile are read (and acknowledged) together instead of
+	// one read each (default 20ms; negative: no wait). Under a steady
+	// trickle a job waits at most that much longer; an idle reader blocks
+	// and takes a new job at once, and a read that fills a batch reads
+	// again at once, so it caps no throughput.
+	BatchWait time.Duration
 }
 
 func (o *Options) defaults() {
@@ -106,6 +119,13 @@ func (o *Options) defaults() {
 	if o.Sweep <= 0 {
 		o.Sweep = 5 * time.Second
 	}
+	if o.AckDelay <= 0 {
+		o.AckDelay = 20 * time.Millisecond
+	}
+	o.AckDelay = max(min(o.AckDelay, o.ClaimIdle/10), time.Microsecond)
+	if o.BatchWait == 0 {
+		o.BatchWait = 20 * time.Millisecond
+	}
 }
 
 // ExponentialBackoff returns base·2^(n-1), capped, with jitter in [d/2, d].
@@ -123,6 +143,23 @@ func ExponentialBackoff(base, ceiling time.Duration) func(int) time.Duration {
 type Metrics struct {
 	jobs  *prometheus.CounterVec
 	depth *prometheus.GaugeVec
+	mu    sync.Mutex
+	// byLabels caches jobs's counters (WithLabelValues hashes the labels
+	// on every call); the channels are those of sealed jobs, so few.
+	byLabels map[[2]string]prometheus.Counter
+}
+
+// counter is jobs's counter of channel and outcome.
+func (m *Metrics) counter(channel, outcome string) prometheus.Counter {
+	k := [2]string{channel, outcome}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c, ok := m.byLabels[k]
+	if !ok {
+		c = m.jobs.WithLabelValues(channel, outcome)
+		m.byLabels[k] = c
+	}
+	return c
 }
 
 // NewMetrics registers the queue metrics on reg.
@@ -134,7 +171,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		depth: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "otpd_delivery_queue_jobs",
 			Help: "Jobs in the delivery queue over every shard, by state: waiting (in the streams, read or not), parked (for a retry), dead (dead letters). Sampled by each worker's sweep; the same value from every worker.",
-		}, []string{"state"})}
+		}, []string{"state"}),
+		byLabels: map[[2]string]prometheus.Counter{}}
 	if err := reg.Register(m.jobs); err != nil {
 		return m, err
 	}
@@ -143,19 +181,21 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 
 // Worker consumes every shard of the queue.
 type Worker struct {
-	rdb     redis.UniversalClient
-	sealer  *seal.Sealer
-	handle  Handler
-	clock   clock.Clock
-	log     *slog.Logger
-	metrics *Metrics
-	o       Options
-	retry   *redis.Script
-	promote *redis.Script
-	dead    *redis.Script
-	state   atomic.Value // string: the lifecycle (starting, running, stopped)
-	failing atomic.Int32 // readers whose last Redis call failed
-	work    chan batch   // read batches waiting for a free processor
+	rdb       redis.UniversalClient
+	sealer    *seal.Sealer
+	handle    Handler
+	clock     clock.Clock
+	log       *slog.Logger
+	metrics   *Metrics
+	o         Options
+	retry     *redis.Script
+	promote   *redis.Script
+	dead      *redis.Script
+	ackScript *redis.Script
+	state     atomic.Value  // string: the lifecycle (starting, running, stopped)
+	failing   atomic.Int32  // readers whose last Redis call failed
+	work      chan batch    // read batches waiting for a free processor
+	finished  chan finished // processed jobs waiting for the acker
 }
 
 // Worker states (State).
@@ -183,7 +223,8 @@ func (w *Worker) State() string {
 func NewWorker(rdb redis.UniversalClient, s *seal.Sealer, h Handler, clk clock.Clock, log *slog.Logger, m *Metrics, o Options) *Worker {
 	o.defaults()
 	return &Worker{rdb: rdb, sealer: s, handle: h, clock: clk, log: log, metrics: m, o: o,
-		retry: redis.NewScript(retrySrc), promote: redis.NewScript(promoteSrc), dead: redis.NewScript(deadSrc)}
+		retry: redis.NewScript(retrySrc), promote: redis.NewScript(promoteSrc), dead: redis.NewScript(deadSrc),
+		ackScript: redis.NewScript(ackSrc)}
 }
 
 // EnsureGroup creates sh's stream and the consumer group if missing.
@@ -223,6 +264,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	active := w.o.Layout.Shards()
 	w.work = make(chan batch)
 	detached := context.WithoutCancel(ctx)
+	w.finished = make(chan finished, w.o.Concurrency)
+	acked := make(chan struct{})
+	go func() { w.acker(detached, w.finished); close(acked) }()
 	var procs sync.WaitGroup
 	for range w.o.Concurrency {
 		procs.Go(func() {
@@ -253,6 +297,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	wg.Wait()
 	close(w.work)
 	procs.Wait()
+	close(w.finished)
+	<-acked
 	return nil
 }
 
