@@ -56,46 +56,74 @@ func loginReply(res []string) (User, bool, error) {
 	if len(res) < 1 || len(res)%2 != 1 {
 		return User{}, false, errors.New("store: login.lua returned a malformed reply")
 	}
-	fields := make(map[string]string, len(res)/2)
+	// The fields are read pair by pair: no map for a reply read once.
+	var u User
 	for i := 1; i+1 < len(res); i += 2 {
-		fields[res[i]] = res[i+1]
+		if err := u.setField(res[i], res[i+1]); err != nil {
+			return User{}, false, err
+		}
 	}
-	u, err := userFromHash(fields)
-	return u, res[0] == "1", err
+	return u, res[0] == "1", nil
 }
 
 func userFromHash(f map[string]string) (User, error) {
-	u := User{
-		UserID:        f["userId"],
-		Email:         f["email"],
-		Phone:         f["phone"],
-		VerifiedEmail: f["verifiedEmail"] == "1",
-		VerifiedPhone: f["verifiedPhone"] == "1",
-		Profile: Profile{
-			Name:       f["name"],
-			GivenName:  f["givenName"],
-			MiddleName: f["middleName"],
-			FamilyName: f["familyName"],
-		},
-		Status:  f["status"],
-		Test:    f["test"] == "1",
-		Picture: f["picture"],
-		Version: f["mv"],
-	}
-	if ca := f["customAttributes"]; ca != "" {
-		if err := json.Unmarshal([]byte(ca), &u.CustomAttributes); err != nil {
-			return User{}, fmt.Errorf("store: user customAttributes: %w", err)
+	var u User
+	for k, v := range f {
+		if err := u.setField(k, v); err != nil {
+			return User{}, err
 		}
-	}
-	if ids := f["loginIds"]; ids != "" {
-		if err := json.Unmarshal([]byte(ids), &u.LoginIDs); err != nil {
-			return User{}, fmt.Errorf("store: user loginIds: %w", err)
-		}
-	}
-	if ct, err := strconv.ParseInt(f["createdTime"], 10, 64); err == nil {
-		u.CreatedTime = time.Unix(ct, 0)
 	}
 	return u, nil
+}
+
+// setField sets what field k of a user's hash (login_lib.lua,
+// mgmt_user.lua) holds. Unknown fields are ignored.
+func (u *User) setField(k, v string) error {
+	switch k {
+	case "userId":
+		u.UserID = v
+	case "email":
+		u.Email = v
+	case "phone":
+		u.Phone = v
+	case "verifiedEmail":
+		u.VerifiedEmail = v == "1"
+	case "verifiedPhone":
+		u.VerifiedPhone = v == "1"
+	case "name":
+		u.Profile.Name = v
+	case "givenName":
+		u.Profile.GivenName = v
+	case "middleName":
+		u.Profile.MiddleName = v
+	case "familyName":
+		u.Profile.FamilyName = v
+	case "status":
+		u.Status = v
+	case "test":
+		u.Test = v == "1"
+	case "picture":
+		u.Picture = v
+	case "mv":
+		u.Version = v
+	case "customAttributes":
+		if v != "" {
+			if err := json.Unmarshal([]byte(v), &u.CustomAttributes); err != nil {
+				return fmt.Errorf("store: user customAttributes: %w", err)
+			}
+		}
+	case "loginIds":
+		if v != "" {
+			if err := json.Unmarshal([]byte(v), &u.LoginIDs); err != nil {
+				return fmt.Errorf("store: user loginIds: %w", err)
+			}
+		}
+	case "createdTime":
+		if ct, err := strconv.ParseInt(v, 10, 64); err == nil {
+			u.CreatedTime = time.Unix(ct, 0)
+		}
+	}
+	return nil
 }
 
 // loginAndIndex runs login.lua and the index update of a new user in one
