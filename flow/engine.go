@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"time"
 
 	"github.com/otpd/otpd/apierr"
 	"github.com/otpd/otpd/clock"
@@ -14,10 +13,6 @@ import (
 	"github.com/otpd/otpd/otpcode"
 	"github.com/otpd/otpd/store"
 )
-
-// verifyGrace is how long a pending code's record outlives the code, so a
-// late verify hears "expired" rather than "wrong code".
-const verifyGrace = 10 * time.Minute
 
 // Engine runs the OTP flows.
 type Engine struct {
@@ -309,7 +304,7 @@ func (e *Engine) start(ctx context.Context, a startArgs) (StartOutput, error) {
 		Payload:        payload,
 		MaxAttempts:    p.MaxAttempts,
 		ExpiresAt:      expires,
-		Retain:         p.CodeTTL + verifyGrace,
+		Retain:         p.CodeTTL + store.CodeRecordGrace,
 		Now:            now,
 		Limits:         startLimits(p, a, dest),
 	})

@@ -52,7 +52,7 @@ func (e *Engine) TestCode(ctx context.Context, p *Project, ch Channel, loginID s
 		Payload:        payload,
 		MaxAttempts:    p.MaxAttempts,
 		ExpiresAt:      now.Add(p.CodeTTL),
-		Retain:         p.CodeTTL + verifyGrace,
+		Retain:         p.CodeTTL + store.CodeRecordGrace,
 		Now:            now,
 	})
 	if err != nil {

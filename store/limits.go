@@ -46,6 +46,12 @@ func (s *RedisStore) undo(ctx context.Context, codeKey string, hash []byte, bs [
 	return undoScript.Run(ctx, s.c, keys, args...).Err()
 }
 
+// CodeRecordGrace is how long a pending code's record outlives the code
+// (NewCode.Retain is the code's lifetime plus this), so that a late verify
+// hears "expired" rather than "wrong code". UndoVerify restores a consumed
+// record's expiry as the code's expiry plus this.
+const CodeRecordGrace = 10 * time.Minute
+
 // UndoVerify implements Codes.
 func (s *RedisStore) UndoVerify(ctx context.Context, k CodeKey, userID string) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
@@ -58,7 +64,7 @@ func (s *RedisStore) UndoVerify(ctx context.Context, k CodeKey, userID string) e
 			keys = append(keys, indexKeys(k.Project)...) // verify_login.lua indexed it
 		}
 	}
-	err := undoVerifyScript.Run(ctx, s.c, keys, userID).Err()
+	err := undoVerifyScript.Run(ctx, s.c, keys, userID, CodeRecordGrace.Milliseconds()).Err()
 	if err != nil {
 		return unavailable(err)
 	}

@@ -142,10 +142,13 @@ func TestVerifyLoginNewUserIndexed(t *testing.T) {
 	})
 }
 
-// TestVerifyLoginConsumedRecord: the record a verify consumes keeps what
-// undo_verify.lua reads (b, fr, t, f, and lg when the login ran in the
-// same script), with the attempt counted, for a minute; UndoVerify then
-// gives the code back and removes the user the script created.
+// TestVerifyLoginConsumedRecord: the record a verify consumes stays in
+// place for a minute, marked with what undo_verify.lua reads (b, fr, ua,
+// f, and lg when the login ran in the same script) and with its attempts
+// at the maximum (a verify of an earlier release reads it as spent); no
+// verify accepts it again; UndoVerify then gives the code back, with its
+// expiry and only the wrong attempt counted, and removes the user the
+// script created.
 func TestVerifyLoginConsumedRecord(t *testing.T) {
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, c *redis.Client) {
@@ -155,8 +158,9 @@ func TestVerifyLoginConsumedRecord(t *testing.T) {
 		uid, _ := store.NewUserID(rand.Reader, "P1", login)
 		key := store.CodeKey{Project: "P1", LoginID: login, Channel: "email"}
 		code := store.CodeKeyName(key)
+		nc := newCode(login, "123456", store.RuleAny)
 		// One wrong attempt first: counted on the live record.
-		if r, err := s.StartCode(ctx, newCode(login, "123456", store.RuleAny)); err != nil || r.Status != store.StartOK {
+		if r, err := s.StartCode(ctx, nc); err != nil || r.Status != store.StartOK {
 			t.Fatal(r, err)
 		}
 		if v, _, err := s.VerifyLogin(ctx, attempt(login, "999999", t0), oneTripLogin(t0, "rt")); err != nil || v.Status != store.VerifyWrong || v.AttemptsLeft != 2 {
@@ -167,17 +171,21 @@ func TestVerifyLoginConsumedRecord(t *testing.T) {
 		if v, done, err := s.VerifyLogin(ctx, a, oneTripLogin(t0, "rt")); err != nil || v.Status != store.VerifyOK || done == nil {
 			t.Fatalf("verify: %+v %v", v, err)
 		}
-		used := c.HGetAll(ctx, code+":used").Val()
-		ttl, _ := strconv.ParseInt(used["t"], 10, 64)
-		if used["b"] != uid || used["fr"] != "1" || used["f"] != "email" || used["lg"] != "1" || used["a"] != "2" ||
-			ttl <= 0 || ttl > (15*time.Minute).Milliseconds() {
+		used := c.HGetAll(ctx, code).Val()
+		if used["b"] != uid || used["fr"] != "1" || used["f"] != "email" || used["lg"] != "1" || used["ua"] != "2" || used["a"] != used["m"] {
 			t.Fatalf("consumed record %v", used)
 		}
-		if d := c.PTTL(ctx, code+":used").Val(); d <= 0 || d > time.Minute {
+		if d := c.PTTL(ctx, code).Val(); d <= 0 || d > time.Minute {
 			t.Fatalf("consumed record TTL %v", d)
 		}
-		if n := c.Exists(ctx, code).Val(); n != 0 {
-			t.Fatal("the code is still live after a match")
+		// Spent: the right code again is no code (and counts nothing).
+		again := attempt(login, "123456", t0)
+		again.NewUserID, _ = store.NewUserID(rand.Reader, "P1", login)
+		if v, _, err := s.VerifyLogin(ctx, again, oneTripLogin(t0, "rt2")); err != nil || v.Status != store.VerifyNoCode {
+			t.Fatalf("second verify of a consumed code: %+v %v", v, err)
+		}
+		if v, err := s.VerifyCode(ctx, again); err != nil || v.Status != store.VerifyNoCode {
+			t.Fatalf("two-script verify of a consumed code: %+v %v", v, err)
 		}
 		if err := s.UndoVerify(ctx, key, uid); err != nil {
 			t.Fatal(err)
@@ -188,10 +196,50 @@ func TestVerifyLoginConsumedRecord(t *testing.T) {
 		if got := c.HGet(ctx, code, "a").Val(); got != "1" {
 			t.Fatalf("restored code counts %q attempts, want the wrong one only", got)
 		}
+		if f := c.HMGet(ctx, code, "b", "fr", "ua", "lg").Val(); f[0] != nil || f[1] != nil || f[2] != nil || f[3] != nil {
+			t.Fatalf("restored code keeps consumed marks %v", f)
+		}
+		want := nc.ExpiresAt.Add(store.CodeRecordGrace).UnixMilli()
+		// (miniredis keeps a TTL, not a time: a few ms off)
+		if at := c.PExpireTime(ctx, code).Val().Milliseconds(); at < want-100 || at > want+100 {
+			t.Fatalf("restored record expires at %d, want the code's expiry + grace %d", at, want)
+		}
 		// The retry signs up as the first try would have.
 		a.NewUserID, _ = store.NewUserID(rand.Reader, "P1", login)
 		if v, done, err := s.VerifyLogin(ctx, a, oneTripLogin(t0, "rt")); err != nil || v.Status != store.VerifyOK || done == nil || !done.FirstSeen {
 			t.Fatalf("retry: %+v %+v %v", v, done, err)
+		}
+	})
+}
+
+// TestUndoOfThePreviousReleasesConsumedRecord: a code the previous release
+// consumed (moved to <code>:used with b, fr, t, f, lg, a) is still given
+// back after an upgrade.
+func TestUndoOfThePreviousReleasesConsumedRecord(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := store.NewRedisStore(c)
+		login := "legacy-used@x.io"
+		key := store.CodeKey{Project: "P1", LoginID: login, Channel: "email"}
+		code := store.CodeKeyName(key)
+		uid := "U-legacy"
+		c.HSet(ctx, code+":used", "h", string(hash("123456")), "a", 1, "m", 3, "e", t0.Add(5*time.Minute).UnixMilli(),
+			"c", t0.UnixMilli(), "n", 1, "b", uid, "fr", "1", "t", 300000, "f", "email")
+		c.PExpire(ctx, code+":used", time.Minute)
+		c.HSet(ctx, store.LoginKey("P1", login), "uid", uid, "email", login)
+		if err := s.UndoVerify(ctx, key, uid); err != nil {
+			t.Fatal(err)
+		}
+		if c.Exists(ctx, code+":used").Val() != 0 || c.HGet(ctx, code, "a").Val() != "0" {
+			t.Fatalf("legacy record not restored: %v", c.HGetAll(ctx, code).Val())
+		}
+		if c.HExists(ctx, store.LoginKey("P1", login), "uid").Val() {
+			t.Fatal("the fresh binding survived the undo")
+		}
+		a := attempt(login, "123456", t0)
+		if v, err := s.VerifyCode(ctx, a); err != nil || v.Status != store.VerifyOK {
+			t.Fatalf("the restored code does not verify: %+v %v", v, err)
 		}
 	})
 }

@@ -2,7 +2,7 @@
 -- and consume_code(st, lg), which the caller runs in the same script after
 -- an 'ok'. Every attempt that reaches the comparison is counted (in the
 -- same atomic script as the comparison); a match consumes the code
--- (consume_code moves it aside), so under any number of concurrent
+-- (consume_code marks it spent), so under any number of concurrent
 -- verifies exactly one succeeds. On success the login id is bound to a
 -- user id (the caller's fresh candidate when it has none yet).
 --
@@ -38,9 +38,10 @@ local function verify_code(K, A, ao)
   end
   local first = 6 + 3 * B
 
-  local rec = redis.call('HMGET', K[1], 'h', 'p', 'to', 'a', 'm', 'e', 'u', 'f', 'c', 'n')
+  local rec = redis.call('HMGET', K[1], 'h', 'p', 'to', 'a', 'm', 'e', 'u', 'f', 'c', 'n', 'b')
   local stored = rec[1]
-  if not stored then
+  -- A consumed record ('b', see consume_code) is no code.
+  if not stored or rec[11] then
     return {'nocode', '', '', '', '', '0', '0', dry}
   end
   -- Fields start.lua leaves out when they say nothing (records of the
@@ -101,33 +102,32 @@ local function verify_code(K, A, ao)
     fresh = '1'
     redis.call('HSET', K[2], 'uid', uid, field, addr)
   end
-  local st = {K = K, B = B, uid = uid, fresh = fresh, field = field, attempts = attempts, now = now}
+  local st = {K = K, B = B, uid = uid, fresh = fresh, field = field, attempts = attempts, max = rec[5], now = now}
   return {'ok', rec[2] or '', addr, rec[7] or '', uid, fresh, '0', dry}, st
 end
 
 -- consume_code(st, lg) ends an 'ok' of verify_code (st is its second
--- result): the consumed record is kept for a minute under
--- <code key>:used (same slot), with the user it signed in, so that if the
--- login's next step fails (503) undo_verify.lua can give the code back for
--- the SDK's retry. It is not a live code: no verify reads it. Fields: a
--- the attempts (this one counted), b the user, fr "1" for a fresh binding,
--- t the code's remaining TTL (ms), f its contact field, lg "1" when the
--- same script runs the login (lg: undo_verify.lua then removes a user this
--- script created). One HSET, then RENAME and PEXPIRE. The resend cooldown
--- (K[3+B], optional) is cleared.
+-- result): the record stays where it is for a minute, marked consumed
+-- with the user it signed in, so that if the login's next step fails
+-- (503) undo_verify.lua can give the code back for the SDK's retry. It is
+-- not a live code: verify_code answers 'nocode' for it. Fields: b the
+-- user, fr "1" for a fresh binding, ua the attempts (this one counted), f
+-- its contact field, lg "1" when the same script runs the login (lg:
+-- undo_verify.lua then removes a user this script created); a is set to
+-- the maximum, so that a verify of an earlier release (a rolling upgrade)
+-- reads the record as spent ('dead'), never as a live code. One HSET and
+-- one PEXPIRE (the record's own expiry, e + the grace, is restored from
+-- 'e' by the undo). The resend cooldown (K[3+B], optional) is cleared.
 local function consume_code(st, lg)
   local K = st.K
   -- Numbers go to redis.call as strings ('%d' is cheaper than the %.17g
   -- Redis applies to a Lua number).
-  local ttl = string.format('%d', redis.call('PTTL', K[1]))
   local a = string.format('%d', st.attempts)
   if lg then
-    redis.call('HSET', K[1], 'a', a, 'b', st.uid, 'fr', st.fresh, 't', ttl, 'f', st.field, 'lg', '1')
+    redis.call('HSET', K[1], 'b', st.uid, 'fr', st.fresh, 'ua', a, 'a', st.max, 'f', st.field, 'lg', '1')
   else
-    redis.call('HSET', K[1], 'a', a, 'b', st.uid, 'fr', st.fresh, 't', ttl, 'f', st.field)
+    redis.call('HSET', K[1], 'b', st.uid, 'fr', st.fresh, 'ua', a, 'a', st.max, 'f', st.field)
   end
-  local used = K[1] .. ':used'
-  redis.call('RENAME', K[1], used)
-  redis.call('PEXPIRE', used, '60000')
+  redis.call('PEXPIRE', K[1], '60000')
   if K[3 + st.B] then redis.call('DEL', K[3 + st.B]) end
 end
