@@ -161,3 +161,8 @@ func fillStreams(b *testing.B, ctx context.Context, c *redis.Client, jobs *queue
 		}
 	}
 }
+
+// cgHook, when set, runs just before (true) and after (false) the timed
+// loop of benchStartCode: a profiling harness (redis-server under
+// callgrind) zeroes and dumps its counters there.
+var cgHook func(on bool)
