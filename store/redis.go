@@ -81,12 +81,13 @@ func (s *RedisStore) Durable(replicas int, timeout time.Duration) *RedisStore {
 // mode's WAIT times out.
 var ErrNotReplicated = errors.New("store: the write did not reach the required replicas in time")
 
-// run runs a script; in the durability mode it pipelines EVALSHA (EVAL
-// when the server answers NOSCRIPT) and WAIT on one connection of the
-// master that owns keys[0] (WAIT covers only that connection's writes).
+// run runs a script whose reply is a list of strings; in the durability
+// mode it pipelines EVALSHA (EVAL when the server answers NOSCRIPT) and
+// WAIT on one connection of the master that owns keys[0] (WAIT covers
+// only that connection's writes).
 func (s *RedisStore) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) ([]string, error) {
 	if s.waitReplicas <= 0 {
-		cmd := evalSha(ctx, sc, keys, args)
+		cmd := redis.NewStringSliceCmd(ctx, evalShaArgs(sc, keys, args)...)
 		if err := s.c.Process(ctx, cmd); redis.HasErrorPrefix(err, "NOSCRIPT") {
 			// The server's script cache was flushed: EVAL sends the
 			// source, which caches it again.
@@ -94,6 +95,42 @@ func (s *RedisStore) run(ctx context.Context, sc *redis.Script, keys []string, a
 		}
 		return cmd.Result()
 	}
+	ev, werr := s.runDurable(ctx, sc, keys, args)
+	if ev == nil {
+		return nil, werr
+	}
+	res, err := ev.StringSlice()
+	if err != nil {
+		return nil, err
+	}
+	return res, werr
+}
+
+// runText is run for a script whose reply is one string.
+func (s *RedisStore) runText(ctx context.Context, sc *redis.Script, keys []string, args ...any) (string, error) {
+	if s.waitReplicas <= 0 {
+		cmd := redis.NewStringCmd(ctx, evalShaArgs(sc, keys, args)...)
+		if err := s.c.Process(ctx, cmd); redis.HasErrorPrefix(err, "NOSCRIPT") {
+			return sc.Eval(ctx, s.c, keys, args...).Text()
+		}
+		return cmd.Result()
+	}
+	ev, werr := s.runDurable(ctx, sc, keys, args)
+	if ev == nil {
+		return "", werr
+	}
+	res, err := ev.Text()
+	if err != nil {
+		return "", err
+	}
+	return res, werr
+}
+
+// runDurable is the durability mode's EVALSHA + WAIT. It returns the
+// script's command when the script ran (nil and the error otherwise),
+// with ErrNotReplicated (wrapped in ErrUnavailable) when WAIT did not
+// reach the replicas.
+func (s *RedisStore) runDurable(ctx context.Context, sc *redis.Script, keys []string, args []any) (*redis.Cmd, error) {
 	var node interface {
 		Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
 	} = s.c
@@ -126,14 +163,10 @@ func (s *RedisStore) run(ctx context.Context, sc *redis.Script, keys []string, a
 		}
 		return nil, err
 	}
-	res, rerr := ev.StringSlice()
-	if rerr != nil {
-		return nil, rerr
-	}
 	if n, werr := wait.Result(); werr != nil || n < int64(s.waitReplicas) {
-		return res, fmt.Errorf("%w: %w (%d of %d, %v)", ErrUnavailable, ErrNotReplicated, n, s.waitReplicas, werr)
+		return ev, fmt.Errorf("%w: %w (%d of %d, %v)", ErrUnavailable, ErrNotReplicated, n, s.waitReplicas, werr)
 	}
-	return res, nil
+	return ev, nil
 }
 
 // runErr classifies an error of run: a durability-mode WAIT that timed out
@@ -146,17 +179,17 @@ func (s *RedisStore) runErr(err error) error {
 	return unavailable(err)
 }
 
-// evalSha is EVALSHA of sc read as a list of strings (a Lua nil or false
-// reads ""). Built here rather than with redis.Script.Run, which copies the
-// arguments into a second slice and reads the reply as []any: one boxed
-// value per element, then a second slice of strings.
-func evalSha(ctx context.Context, sc *redis.Script, keys []string, args []any) *redis.StringSliceCmd {
+// evalShaArgs is EVALSHA of sc as a command's arguments, for a command
+// built here rather than with redis.Script.Run, which copies the
+// arguments into a second slice and reads the reply as []any (one boxed
+// value per element, then a second slice of strings).
+func evalShaArgs(sc *redis.Script, keys []string, args []any) []any {
 	a := make([]any, 0, 3+len(keys)+len(args))
 	a = append(a, "evalsha", sc.Hash(), len(keys))
 	for _, k := range keys {
 		a = append(a, k)
 	}
-	return redis.NewStringSliceCmd(ctx, append(a, args...)...)
+	return append(a, args...)
 }
 
 var (
@@ -263,19 +296,30 @@ func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, err
 		would, charged, global = w, ch, nil
 	}
 	codeKey := CodeKeyName(c.Key)
-	keys := append([]string{LoginKey(c.Key.Project, c.Key.LoginID), codeKey}, bucketKeys(global)...)
-	keys = append(keys, bucketKeys(login)...)
-	args := []any{string(c.Rule), c.Hash, c.Purpose, c.NewUserAddress, string(c.Contact),
-		c.MaxAttempts, c.ExpiresAt.UnixMilli(), c.lifetimeMs(), c.Payload, c.Key.LoginID, c.OwnerID,
-		len(global), len(login), c.Now.UnixMilli(), dryFlag(c.Limits.DryRun), dryFlag(c.Limits.ChargeRefused)}
+	keys := make([]string, 0, 3+len(global)+len(login))
+	keys = append(keys, LoginKey(c.Key.Project, c.Key.LoginID), codeKey)
+	keys = append(append(keys, bucketKeys(global)...), bucketKeys(login)...)
+	// start.lua's arguments: 12 always, the rest only when one of them
+	// says something (each argument costs redis-server a conversion into
+	// Lua; numbers are sent as the strings the script stores).
+	args := make([]any, 0, 19+3*(len(global)+len(login)))
+	args = append(args, string(c.Rule), c.Hash, c.NewUserAddress, string(c.Contact),
+		strconv.Itoa(c.MaxAttempts), strconv.FormatInt(c.ExpiresAt.UnixMilli(), 10), strconv.FormatInt(c.lifetimeMs(), 10),
+		strconv.FormatInt(c.Now.UnixMilli(), 10), c.Key.LoginID)
 	inScript := c.Job != nil && !s.split
 	if inScript {
 		keys = append(keys, c.Job.Stream)
-		args = append(args, c.Job.ID, c.Job.Payload, c.Job.MaxLen)
+		args = append(args, c.Job.ID, c.Job.Payload, strconv.FormatInt(c.Job.MaxLen, 10))
 	} else {
-		args = append(args, "", "", 0)
+		args = append(args, "", "", "")
 	}
-	args = appendTriples(appendTriples(args, global), login)
+	field := c.storedField()
+	if len(c.Payload) > 0 || c.OwnerID != "" || field != "" || len(global) > 0 || len(login) > 0 ||
+		c.Limits.DryRun || c.Limits.ChargeRefused {
+		args = append(args, c.Payload, c.OwnerID, field, strconv.Itoa(len(global)), strconv.Itoa(len(login)),
+			dryFlag(c.Limits.DryRun), dryFlag(c.Limits.ChargeRefused))
+		args = appendTriples(appendTriples(args, global), login)
+	}
 	// undo takes the start back when a step after the charges fails (the
 	// script may have run even when its reply was lost).
 	undo := func(cause error) error {
@@ -287,20 +331,16 @@ func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, err
 		}
 		return cause
 	}
-	res, err := s.run(ctx, s.start, keys, args...)
+	reply, err := s.runText(ctx, s.start, keys, args...)
 	if err != nil {
 		return StartResult{}, undo(s.runErr(err))
 	}
-	if len(res) != 3 {
+	r, ok := startReply(reply)
+	if !ok {
 		return StartResult{}, errShape("start.lua")
 	}
-	r := StartResult{Status: StartStatus(res[0]), Address: res[1], WouldLimit: would}
-	switch {
-	case r.Status == StartLimited:
-		ms, _ := strconv.ParseInt(res[2], 10, 64)
-		r.Limit, r.Address, r.RetryAfter = res[1], "", time.Duration(ms)*time.Millisecond
-	case r.WouldLimit == "":
-		r.WouldLimit = res[2]
+	if would != "" {
+		r.WouldLimit = would
 	}
 	if r.Status == StartOK && c.Job != nil && !inScript {
 		// Split-slot mode: the stream lives in another slot.
@@ -311,14 +351,55 @@ func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, err
 	return r, nil
 }
 
+// startReply reads start.lua's reply: a status alone, "ok\n<would
+// limit>\n<address>" or "limited\n<retry ms>\n<bucket>".
+func startReply(reply string) (StartResult, bool) {
+	status, rest, two := strings.Cut(reply, "\n")
+	r := StartResult{Status: StartStatus(status)}
+	switch r.Status {
+	case StartOK, StartLimited:
+		mid, last, three := strings.Cut(rest, "\n")
+		if !two || !three {
+			return StartResult{}, false
+		}
+		if r.Status == StartOK {
+			r.WouldLimit, r.Address = mid, last
+			return r, true
+		}
+		ms, err := strconv.ParseInt(mid, 10, 64)
+		if err != nil {
+			return StartResult{}, false
+		}
+		r.Limit, r.RetryAfter = last, time.Duration(ms)*time.Millisecond
+		return r, true
+	case StartExists, StartNotFound, StartNoAddress, StartNotOwner, StartDisabled:
+		return r, !two
+	}
+	return StartResult{}, false
+}
+
 func (s *RedisStore) enqueue(ctx context.Context, j *Job, to string, exp time.Time) error {
-	err := s.c.XAdd(ctx, &redis.XAddArgs{Stream: j.Stream, MaxLen: j.MaxLen, Values: []any{
-		"id", j.ID, "j", j.Payload, "to", to, "exp", strconv.FormatInt(exp.UnixMilli(), 10), "a", "1",
+	err := s.c.XAdd(ctx, &redis.XAddArgs{Stream: j.Stream, MaxLen: j.MaxLen, Approx: true, Values: []any{
+		"id", j.ID, "j", j.Payload, "to", to, "exp", strconv.FormatInt(exp.UnixMilli(), 10),
 	}}).Err()
 	if err != nil {
 		return unavailable(err)
 	}
 	return nil
+}
+
+// storedField is the contact field the record keeps as 'f': "" when it
+// is the channel's (email for the email channel, phone for the others),
+// which verify assumes when the field is absent.
+func (c NewCode) storedField() string {
+	def := ContactPhone
+	if c.Key.Channel == "email" {
+		def = ContactEmail
+	}
+	if c.Contact == def {
+		return ""
+	}
+	return string(c.Contact)
 }
 
 // lifetimeMs is the record's TTL in Redis. The store has no clock, so the

@@ -25,14 +25,19 @@
 //     therefore be delivered twice; every attempt carries the same job id,
 //     which providers send as an idempotency key.
 //   - A job whose code has expired is dropped (and counted), never sent.
-//   - Streams are trimmed (MAXLEN) so a dead provider cannot grow Redis
-//     without bound; trimming drops the oldest entries.
+//   - Streams are trimmed (MAXLEN ~ at a start, exact MAXLEN elsewhere) so
+//     a dead provider cannot grow Redis without bound; trimming drops the
+//     oldest entries. A start's approximate trim drops whole stream nodes:
+//     a shard may pass its cap by less than one node's entries
+//     (stream-node-max-entries, 100 by default).
 //
 // Keys, per shard (one hash tag per shard, so the scripts run on Redis
 // Cluster; <tag> is "q<position>-<k>", see Layout, or "q" for the legacy
 // pre-sharding keys):
 //
-//	otpd:{<tag>}:jobs     stream   id, j (sealed job, base64), to, exp (ms), a (attempt)
+//	otpd:{<tag>}:jobs     stream   id, j (sealed job, base64), to, exp (ms), a (attempt;
+//	                               absent on a first attempt: starts of the previous
+//	                               release wrote "1", this one writes none)
 //	otpd:{<tag>}:delayed  zset     parked entries (JSON) by due time
 //	otpd:{<tag>}:dead     stream   dead letters: the entry plus reason and error
 package queue
@@ -121,6 +126,8 @@ func (e entry) expiry() time.Time {
 	return time.UnixMilli(ms)
 }
 
+// attempt is the entry's attempt number: 1 when 'a' is absent (a start's
+// entry) or unreadable.
 func (e entry) attempt() int {
 	n, err := strconv.Atoi(e.Attempt)
 	if err != nil || n < 1 {
@@ -150,11 +157,12 @@ func (e entry) open(s *seal.Sealer) (Job, error) {
 	}}, nil
 }
 
-// Enqueue adds a sealed job for to on shard sh. The store's start script
-// does the same inside its own round trip; this is for tests and tools.
+// Enqueue adds a sealed job for to on shard sh, as the store's start
+// script does inside its own round trip (same fields, MAXLEN ~); this is
+// for tests and tools.
 func Enqueue(ctx context.Context, rdb redis.Cmdable, sh Shard, s Sealed, to string, maxLen int64) error {
-	return rdb.XAdd(ctx, &redis.XAddArgs{Stream: sh.Stream, MaxLen: maxLen, Values: []any{
-		"id", s.ID, "j", s.Payload, "to", to, "exp", strconv.FormatInt(s.Expiry.UnixMilli(), 10), "a", "1",
+	return rdb.XAdd(ctx, &redis.XAddArgs{Stream: sh.Stream, MaxLen: maxLen, Approx: true, Values: []any{
+		"id", s.ID, "j", s.Payload, "to", to, "exp", strconv.FormatInt(s.Expiry.UnixMilli(), 10),
 	}}).Err()
 }
 

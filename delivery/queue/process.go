@@ -176,7 +176,7 @@ func (w *Worker) process(ctx context.Context, sh Shard, m redis.XMessage) (ack b
 func (w *Worker) deadLetter(ctx context.Context, sh Shard, m redis.XMessage, e entry, reason string, cause error) {
 	w.log.Warn("job dead-lettered", "job", e.ID, "reason", reason, "error", cause.Error())
 	err := w.dead.Run(ctx, w.rdb, []string{sh.Stream, sh.Dead}, Group, m.ID, w.o.DeadMaxLen,
-		"id", e.ID, "j", e.Sealed, "to", e.To, "exp", e.Expiry, "a", e.Attempt,
+		"id", e.ID, "j", e.Sealed, "to", e.To, "exp", e.Expiry, "a", strconv.Itoa(e.attempt()),
 		"reason", reason, "error", cause.Error(), "at", strconv.FormatInt(w.clock.Now().UnixMilli(), 10)).Err()
 	if err != nil {
 		w.log.Error("could not dead-letter a job", "job", e.ID, "error", err)

@@ -317,19 +317,86 @@ func TestNoPlaintextCodeInQueue(t *testing.T) {
 	})
 }
 
+// TestStreamsAreBounded: a shard's stream far over its cap (a provider
+// outage) stays within the cap plus one stream node (MAXLEN ~ drops whole
+// nodes; stream-node-max-entries is 100), whatever the number of jobs.
 func TestStreamsAreBounded(t *testing.T) {
 	t.Parallel()
 	backends(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
 		s := sealer(t)
-		for i := range 30 {
-			sj, _ := queue.Seal(s, fmt.Sprint(i), delivery.Message{Channel: "sms", Code: "1", ExpiresAt: time.Now().Add(time.Minute)})
-			if err := queue.Enqueue(context.Background(), c, layout(t).Shards()[0], sj, "+1", 10); err != nil {
+		sh := layout(t).Shards()[0]
+		for round := range 3 {
+			_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for i := range 1000 {
+					sj, _ := queue.Seal(s, fmt.Sprint(round, "-", i), delivery.Message{Channel: "sms", Code: "1", ExpiresAt: time.Now().Add(time.Minute)})
+					if err := queue.Enqueue(ctx, p, sh, sj, "+1", 10); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := c.XLen(ctx, sh.Stream).Val(); n < 10 || n > 10+100 {
+				t.Fatalf("stream length %d after %d jobs with MaxLen 10: want 10..110", n, 1000*(round+1))
+			}
+		}
+		// The newest job is kept.
+		last := c.XRevRangeN(ctx, sh.Stream, "+", "-", 1).Val()
+		if len(last) != 1 || last[0].Values["id"] != "2-999" {
+			t.Fatalf("newest entry: %+v", last)
+		}
+	})
+}
+
+// TestEntryShapes: a start's entry (no attempt field), one written by the
+// previous release (a = "1") and a parked retry of it put back (a = "2")
+// are all delivered, each with its attempt number; a dead letter of a
+// start's entry records attempt 1.
+func TestEntryShapes(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := sealer(t)
+		exp := time.Now().Add(time.Minute)
+		add := func(id string, attempt ...string) {
+			sj, err := queue.Seal(s, id, delivery.Message{Project: "P1", Channel: "sms", Code: "123456", ExpiresAt: exp})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := []any{"id", id, "j", sj.Payload, "to", "+14155550123", "exp", fmt.Sprint(exp.UnixMilli())}
+			if len(attempt) > 0 {
+				v = append(v, "a", attempt[0])
+			}
+			if err := c.XAdd(ctx, &redis.XAddArgs{Stream: shardOf(t, id).Stream, Values: v}).Err(); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if n := c.XLen(context.Background(), layout(t).Shards()[0].Stream).Val(); n != 10 {
-			t.Fatalf("stream length %d with MaxLen 10", n)
+		add("new-shape")
+		add("old-shape", "1")
+		add("old-retry", "2")
+		add("dead-new-shape")
+		rec := &recorder{}
+		run(t, c, s, func(ctx context.Context, j queue.Job) error {
+			if j.ID == "dead-new-shape" {
+				return delivery.Permanent(errors.New("550 no such mailbox"))
+			}
+			return rec.handle(ctx, j)
+		}, queue.Options{})
+		waitFor(t, "three deliveries and a dead letter", func() bool { return len(rec.calls()) == 3 && len(deadLetters(t, c)) == 1 })
+		want := map[string]int{"new-shape": 1, "old-shape": 1, "old-retry": 2}
+		for _, j := range rec.calls() {
+			if a, ok := want[j.ID]; !ok || j.Attempt != a || j.Code != "123456" || j.To != "+14155550123" {
+				t.Fatalf("delivered %+v, want attempt %d", j, a)
+			}
+			delete(want, j.ID)
 		}
+		if d := deadLetters(t, c)[0]; d.Values["id"] != "dead-new-shape" || d.Values["a"] != "1" {
+			t.Fatalf("dead letter %+v", d.Values)
+		}
+		waitFor(t, "an empty queue", func() bool { return depth(t, c) == 0 })
 	})
 }
 
