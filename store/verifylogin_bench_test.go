@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -122,34 +120,12 @@ type counters struct {
 }
 
 // redisCounters reads INFO cpu and commandstats.
-func redisCounters(b *testing.B, ctx context.Context, c *redis.Client) counters {
-	info, err := c.Info(ctx, "cpu", "commandstats").Result()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var out counters
-	for _, l := range strings.Split(info, "\n") {
-		l = strings.TrimSpace(l)
-		if v, ok := strings.CutPrefix(l, "used_cpu_user:"); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			out.cpu += f
-		} else if v, ok := strings.CutPrefix(l, "used_cpu_sys:"); ok {
-			f, _ := strconv.ParseFloat(v, 64)
-			out.cpu += f
-		} else if rest, ok := strings.CutPrefix(l, "cmdstat_"); ok {
-			name, stats, _ := strings.Cut(rest, ":")
-			fields := map[string]int64{}
-			for _, kv := range strings.Split(stats, ",") {
-				k, v, _ := strings.Cut(kv, "=")
-				fields[k], _ = strconv.ParseInt(v, 10, 64)
-			}
-			switch name {
-			case "evalsha":
-				out.scriptUsec = fields["usec"]
-			case "info":
-			default:
-				out.calls += fields["calls"]
-			}
+func redisCounters(b *testing.B, _ context.Context, c *redis.Client) counters {
+	st := testredis.ReadStats(b, c)
+	out := counters{cpu: st.CPU / 1e6, scriptUsec: st.Usec["evalsha"]}
+	for name, n := range st.Calls {
+		if name != "evalsha" && name != "info" {
+			out.calls += n
 		}
 	}
 	return out

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -32,45 +31,6 @@ func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 }
 func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error { r.n.Add(1); return next(ctx, cmds) }
-}
-
-// redisStats is what redis-server says it spent: CPU (user+sys, µs) and
-// commands by name.
-type redisStats struct {
-	cpu  float64
-	cmds map[string]int64
-	usec map[string]int64
-}
-
-func readStats(b *testing.B, c *redis.Client) redisStats {
-	b.Helper()
-	s := redisStats{cmds: map[string]int64{}, usec: map[string]int64{}}
-	txt, err := c.Info(context.Background(), "cpu", "commandstats").Result()
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(txt, "\r\n") {
-		k, v, ok := strings.Cut(line, ":")
-		switch {
-		case !ok:
-		case k == "used_cpu_user" || k == "used_cpu_sys":
-			f, _ := strconv.ParseFloat(v, 64)
-			s.cpu += f * 1e6
-		case strings.HasPrefix(k, "cmdstat_"):
-			name := strings.TrimPrefix(k, "cmdstat_")
-			for _, f := range strings.Split(v, ",") {
-				fk, fv, _ := strings.Cut(f, "=")
-				n, _ := strconv.ParseInt(fv, 10, 64)
-				switch fk {
-				case "calls":
-					s.cmds[name] = n
-				case "usec":
-					s.usec[name] = n
-				}
-			}
-		}
-	}
-	return s
 }
 
 // processCPU is the CPU time (user+sys) this process used so far.
@@ -161,7 +121,7 @@ func BenchmarkWorkerDrain(b *testing.B) {
 			runtime.GC()
 			var m0, m1 runtime.MemStats
 			runtime.ReadMemStats(&m0)
-			before := readStats(b, c)
+			before := testredis.ReadStats(b, c)
 			cpu0 := processCPU(b)
 			wctx, stop := context.WithCancel(ctx)
 			done := make(chan struct{})
@@ -196,31 +156,31 @@ func BenchmarkWorkerDrain(b *testing.B) {
 			}
 			b.StopTimer()
 			cpu1 := processCPU(b)
-			after := readStats(b, c)
+			after := testredis.ReadStats(b, c)
 			runtime.ReadMemStats(&m1)
 			calls := rt.n.Load()
 			stop()
 			<-done
 			n := float64(b.N)
 			cmds, usec := int64(0), int64(0)
-			for k, v := range after.cmds {
+			for k, v := range after.Calls {
 				switch k {
 				case "info", "flushall":
 				case "xadd":
 					if mode != "bulk" {
 						v -= int64(len(jobs)) // the producers'
-						after.usec[k] = before.usec[k]
+						after.Usec[k] = before.Usec[k]
 					}
 				case "xlen":
 					v -= polls * int64(len(l.Shards())) // the benchmark's
 				}
-				cmds += v - before.cmds[k]
-				usec += after.usec[k] - before.usec[k]
-				if v > before.cmds[k] {
-					b.Logf("%s: %.3f calls/job, %.2f µs/job", k, float64(v-before.cmds[k])/float64(b.N), float64(after.usec[k]-before.usec[k])/float64(b.N))
+				cmds += v - before.Calls[k]
+				usec += after.Usec[k] - before.Usec[k]
+				if v > before.Calls[k] {
+					b.Logf("%s: %.3f calls/job, %.2f µs/job", k, float64(v-before.Calls[k])/float64(b.N), float64(after.Usec[k]-before.Usec[k])/float64(b.N))
 				}
 			}
-			b.ReportMetric((after.cpu-before.cpu)/n, "redis-cpu-µs/job")
+			b.ReportMetric((after.CPU-before.CPU)/n, "redis-cpu-µs/job")
 			b.ReportMetric(float64(cpu1-cpu0)/float64(time.Microsecond)/n, "go-cpu-µs/job")
 			b.ReportMetric(float64(cmds)/n, "redis-cmds/job")
 			b.ReportMetric(float64(usec)/n, "cmd-µs/job")
