@@ -105,7 +105,7 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		pair, err := p.Issuer.Mint(token.Subject{UserID: uid, AMR: pend.amr(in.Channel), Nsec: pend.Nsec, StepUp: pend.StepUp,
 			RefreshID: pre.RefreshID, RefreshUntil: pre.RefreshExpiry})
 		if err != nil {
-			return VerifyOutput{}, e.giveBack(ctx, key, res.UserID, fmt.Errorf("minting tokens: %w", err))
+			return VerifyOutput{}, e.giveBack(ctx, key, undoOf(res, true), fmt.Errorf("minting tokens: %w", err))
 		}
 		if res.NewUser && !done.Indexed {
 			e.index(ctx, p, done.User)
@@ -115,13 +115,13 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 	var user store.User
 	if pend.Update != nil {
 		if user, err = e.applyUpdate(ctx, p, in.Channel, uid, res.Address, pend.Update); err != nil {
-			return VerifyOutput{}, e.giveBack(ctx, key, res.UserID, err)
+			return VerifyOutput{}, e.giveBack(ctx, key, undoOf(res, false), err)
 		}
 		uid = user.UserID
 	}
 	pair, err := p.Issuer.Mint(token.Subject{UserID: uid, AMR: pend.amr(in.Channel), Nsec: pend.Nsec, StepUp: pend.StepUp})
 	if err != nil {
-		return VerifyOutput{}, e.giveBack(ctx, key, res.UserID, fmt.Errorf("minting tokens: %w", err))
+		return VerifyOutput{}, e.giveBack(ctx, key, undoOf(res, false), fmt.Errorf("minting tokens: %w", err))
 	}
 	login := store.Login{
 		Project: p.ID, UserID: uid, LoginID: loginID, Contact: res.Contact,
@@ -155,7 +155,7 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		return VerifyOutput{}, apierr.ErrUserDisabled
 	}
 	if err != nil {
-		return VerifyOutput{}, e.giveBack(ctx, key, res.UserID, storeErr(err))
+		return VerifyOutput{}, e.giveBack(ctx, key, undoOf(res, false), storeErr(err))
 	}
 	if pend.Update != nil {
 		e.index(ctx, p, user)
@@ -188,15 +188,21 @@ func (e *Engine) verifyCode(ctx context.Context, p *Project, a store.Attempt, hi
 // would have been rather than "wrong code", and no login id is left
 // pointing at a user record that was never written. Refusals (a conflict,
 // a disabled user) keep the code spent.
-func (e *Engine) giveBack(ctx context.Context, key store.CodeKey, uid string, err error) error {
+func (e *Engine) giveBack(ctx context.Context, key store.CodeKey, u store.Undo, err error) error {
 	var domain *apierr.Error
 	if errors.As(err, &domain) && !errors.Is(err, apierr.ErrUnavailable) && !errors.Is(err, apierr.ErrInternal) {
 		return err
 	}
-	if uerr := e.codes.UndoVerify(ctx, key, uid); uerr != nil {
+	if uerr := e.codes.UndoVerify(ctx, key, u); uerr != nil {
 		e.log.WarnContext(ctx, "could not give back a consumed code after a failed verify", "project", key.Project, "error", uerr)
 	}
 	return err
+}
+
+// undoOf is what a successful verify did; loginRan when the store
+// completed the login in the verify's script.
+func undoOf(res store.VerifyResult, loginRan bool) store.Undo {
+	return store.Undo{UserID: res.UserID, Fresh: res.NewUser, Contact: res.Contact, LoginRan: loginRan}
 }
 
 // deadCode tells when a new code may be requested: after the resend

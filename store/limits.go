@@ -53,18 +53,22 @@ func (s *RedisStore) undo(ctx context.Context, codeKey string, hash []byte, bs [
 const CodeRecordGrace = 10 * time.Minute
 
 // UndoVerify implements Codes.
-func (s *RedisStore) UndoVerify(ctx context.Context, k CodeKey, userID string) error {
+func (s *RedisStore) UndoVerify(ctx context.Context, k CodeKey, u Undo) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
 	defer cancel()
 	code := CodeKeyName(k)
-	keys := []string{code, LoginKey(k.Project, k.LoginID), code + ":used"}
-	if homeTag(userID) == loginSlotTag(k.Project, k.LoginID) {
-		keys = append(append(keys, sessionKeys(k.Project, userID)...), HistoryKey(k.Project, userID))
+	keys := []string{code, LoginKey(k.Project, k.LoginID)}
+	if u.Fresh && u.LoginRan && homeTag(u.UserID) == loginSlotTag(k.Project, k.LoginID) {
+		keys = append(append(keys, sessionKeys(k.Project, u.UserID)...), HistoryKey(k.Project, u.UserID))
 		if !s.split {
 			keys = append(keys, indexKeys(k.Project)...) // verify_login.lua indexed it
 		}
 	}
-	err := undoVerifyScript.Run(ctx, s.c, keys, userID, CodeRecordGrace.Milliseconds()).Err()
+	fresh := ""
+	if u.Fresh {
+		fresh = string(u.Contact)
+	}
+	err := undoVerifyScript.Run(ctx, s.c, keys, u.UserID, CodeRecordGrace.Milliseconds(), fresh).Err()
 	if err != nil {
 		return unavailable(err)
 	}

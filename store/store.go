@@ -164,12 +164,28 @@ type Codes interface {
 	// the code atomically (one success under any concurrency) and binds the
 	// login id to a user id.
 	VerifyCode(ctx context.Context, a Attempt) (VerifyResult, error)
-	// UndoVerify gives back the code a successful VerifyCode consumed for
-	// userID (and unbinds the login id if that verify bound it to a fresh
-	// user id), when the login's next step failed: the retry of the verify
-	// then succeeds. Best effort, within a minute of the verify; it runs
-	// with its own short deadline.
-	UndoVerify(ctx context.Context, k CodeKey, userID string) error
+	// UndoVerify gives back the code a successful VerifyCode (or
+	// VerifyLogin) consumed, when the login's next step failed: the retry
+	// of the verify then succeeds. It also unbinds the login id if that
+	// verify bound it to a fresh user id, with the user VerifyLogin created
+	// (even when a newer code has replaced the consumed one meanwhile).
+	// Best effort, within a minute of the verify; it runs with its own
+	// short deadline.
+	UndoVerify(ctx context.Context, k CodeKey, u Undo) error
+}
+
+// Undo is what a successful verify did, for UndoVerify.
+type Undo struct {
+	// UserID is the user the verify signed in.
+	UserID string
+	// Fresh: the verify bound the login id to UserID, a new user id
+	// (VerifyResult.NewUser), under the contact field Contact.
+	Fresh   bool
+	Contact Contact
+	// LoginRan: VerifyLogin also completed the login (it returned a
+	// LoginDone), so a fresh user's record, tokens, history and index
+	// entry are removed too.
+	LoginRan bool
 }
 
 // User is the stored user record.

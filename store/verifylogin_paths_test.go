@@ -187,7 +187,7 @@ func TestVerifyLoginConsumedRecord(t *testing.T) {
 		if v, err := s.VerifyCode(ctx, again); err != nil || v.Status != store.VerifyNoCode {
 			t.Fatalf("two-script verify of a consumed code: %+v %v", v, err)
 		}
-		if err := s.UndoVerify(ctx, key, uid); err != nil {
+		if err := s.UndoVerify(ctx, key, store.Undo{UserID: uid, Fresh: true, Contact: store.ContactEmail, LoginRan: true}); err != nil {
 			t.Fatal(err)
 		}
 		if n := c.Exists(ctx, store.UserKey("P1", uid), store.RefreshKey("P1", uid), store.HistoryKey("P1", uid)).Val(); n != 0 {
@@ -212,34 +212,45 @@ func TestVerifyLoginConsumedRecord(t *testing.T) {
 	})
 }
 
-// TestUndoOfThePreviousReleasesConsumedRecord: a code the previous release
-// consumed (moved to <code>:used with b, fr, t, f, lg, a) is still given
-// back after an upgrade.
-func TestUndoOfThePreviousReleasesConsumedRecord(t *testing.T) {
+// TestUndoAfterANewerStart: when a newer start has replaced the consumed
+// record before the undo runs, the undo keeps the newer code but still
+// unbinds the fresh user id the verify bound, and removes the user the
+// verify's script created (no login id is left naming a user the failed
+// sign-up never finished).
+func TestUndoAfterANewerStart(t *testing.T) {
 	t.Parallel()
 	forEachBackend(t, func(t *testing.T, c *redis.Client) {
 		ctx := context.Background()
 		s := store.NewRedisStore(c)
-		login := "legacy-used@x.io"
+		login := "replaced@x.io"
 		key := store.CodeKey{Project: "P1", LoginID: login, Channel: "email"}
-		code := store.CodeKeyName(key)
-		uid := "U-legacy"
-		c.HSet(ctx, code+":used", "h", string(hash("123456")), "a", 1, "m", 3, "e", t0.Add(5*time.Minute).UnixMilli(),
-			"c", t0.UnixMilli(), "n", 1, "b", uid, "fr", "1", "t", 300000, "f", "email")
-		c.PExpire(ctx, code+":used", time.Minute)
-		c.HSet(ctx, store.LoginKey("P1", login), "uid", uid, "email", login)
-		if err := s.UndoVerify(ctx, key, uid); err != nil {
-			t.Fatal(err)
-		}
-		if c.Exists(ctx, code+":used").Val() != 0 || c.HGet(ctx, code, "a").Val() != "0" {
-			t.Fatalf("legacy record not restored: %v", c.HGetAll(ctx, code).Val())
-		}
-		if c.HExists(ctx, store.LoginKey("P1", login), "uid").Val() {
-			t.Fatal("the fresh binding survived the undo")
+		if r, err := s.StartCode(ctx, newCode(login, "123456", store.RuleAny)); err != nil || r.Status != store.StartOK {
+			t.Fatal(r, err)
 		}
 		a := attempt(login, "123456", t0)
-		if v, err := s.VerifyCode(ctx, a); err != nil || v.Status != store.VerifyOK {
-			t.Fatalf("the restored code does not verify: %+v %v", v, err)
+		a.NewUserID, _ = store.NewUserID(rand.Reader, "P1", login)
+		v, done, err := s.VerifyLogin(ctx, a, oneTripLogin(t0, "rt"))
+		if err != nil || v.Status != store.VerifyOK || done == nil || !v.NewUser {
+			t.Fatalf("verify: %+v %v", v, err)
+		}
+		// A sign-in start for the same login id before the undo runs: it
+		// replaces the consumed record.
+		if r, err := s.StartCode(ctx, newCode(login, "654321", store.RuleExisting)); err != nil || r.Status != store.StartOK {
+			t.Fatal(r, err)
+		}
+		if err := s.UndoVerify(ctx, key, store.Undo{UserID: v.UserID, Fresh: true, Contact: v.Contact, LoginRan: true}); err != nil {
+			t.Fatal(err)
+		}
+		if uid := c.HGet(ctx, store.LoginKey("P1", login), "uid").Val(); uid != "" {
+			t.Fatalf("the login id still names %s after the undo", uid)
+		}
+		if n := c.Exists(ctx, store.UserKey("P1", v.UserID), store.RefreshKey("P1", v.UserID), store.HistoryKey("P1", v.UserID)).Val(); n != 0 {
+			t.Fatalf("%d of the created user's keys survived the undo", n)
+		}
+		// The newer code is kept (and, its login id unbound again, is now a
+		// new user's code only in name: the sign-in rule finds no user).
+		if got := c.HGet(ctx, store.CodeKeyName(key), "h").Val(); got != string(hash("654321")) {
+			t.Fatal("the undo dropped the newer code")
 		}
 	})
 }

@@ -108,16 +108,16 @@ end
 
 -- consume_code(st, lg) ends an 'ok' of verify_code (st is its second
 -- result): the record stays where it is for a minute, marked consumed
--- with the user it signed in, so that if the login's next step fails
--- (503) undo_verify.lua can give the code back for the SDK's retry. It is
--- not a live code: verify_code answers 'nocode' for it. Fields: b the
--- user, fr "1" for a fresh binding, ua the attempts (this one counted), f
--- its contact field, lg "1" when the same script runs the login (lg:
--- undo_verify.lua then removes a user this script created); a is set to
--- the maximum, so that a verify of an earlier release (a rolling upgrade)
--- reads the record as spent ('dead'), never as a live code. One HSET and
--- one PEXPIRE (the record's own expiry, e + the grace, is restored from
--- 'e' by the undo). The resend cooldown (K[3+B], optional) is cleared.
+-- with the user it signed in ('b'; 'ua' the attempts, this one counted), so
+-- that if the login's next step fails undo_verify.lua can give the code
+-- back for the SDK's retry. It is not a live code: verify_code answers
+-- 'nocode' for it. 'a' is set to the maximum, so that a verify of an
+-- earlier release (a rolling upgrade) reads the record as spent ('dead'),
+-- never as a live code. fr, f and lg say what the verify did (a fresh
+-- binding, its contact field, the login run in the same script), for an
+-- operator reading the record. One HSET and one PEXPIRE (the undo restores
+-- the record's own expiry, e + the grace). The resend cooldown (K[3+B],
+-- optional) is cleared.
 local function consume_code(st, lg)
   local K = st.K
   -- Numbers go to redis.call as strings ('%d' is cheaper than the %.17g
