@@ -2,6 +2,7 @@ package queue_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -116,6 +117,55 @@ func TestStopAcknowledgesFinishedJobs(t *testing.T) {
 		<-done
 		if p, d := pending(t, c), depth(t, c); p != 0 || d != 0 {
 			t.Fatalf("after Run returned: %d pending, %d in the streams; want the finished jobs acknowledged and deleted", p, d)
+		}
+	})
+}
+
+// failFirstAck is a go-redis hook failing the first script call (the
+// handlers here never fail and Poll is an hour: only acknowledgements run
+// scripts), as a timeout or a failover would.
+type failFirstAck struct{ failed atomic.Bool }
+
+func (f *failFirstAck) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (f *failFirstAck) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if n := cmd.Name(); (n == "evalsha" || n == "eval") && f.failed.CompareAndSwap(false, true) {
+			err := errors.New("i/o timeout (injected)")
+			cmd.SetErr(err)
+			return err
+		}
+		return next(ctx, cmd)
+	}
+}
+func (f *failFirstAck) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// TestFailedAcknowledgementIsRetried: when the round trip acknowledging a
+// read's jobs fails, they are acknowledged with the next flush instead of
+// waiting, pending, to be reclaimed and sent again.
+func TestFailedAcknowledgementIsRetried(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, c *redis.Client) {
+		s := sealer(t)
+		for i := range 4 {
+			enqueue(t, c, s, fmt.Sprint("retry-ack-", i), "123456", time.Now().Add(time.Minute))
+		}
+		wc := redis.NewClient(&redis.Options{Addr: c.Options().Addr})
+		t.Cleanup(func() { _ = wc.Close() })
+		hook := &failFirstAck{}
+		wc.AddHook(hook)
+		rec := &recorder{}
+		// ClaimIdle is an hour: only the acker's retry can acknowledge them.
+		run(t, wc, s, rec.handle, queue.Options{Concurrency: 2, ClaimIdle: time.Hour, Poll: time.Hour, Sweep: time.Hour})
+		waitFor(t, "every job acknowledged and deleted after the failed round trip", func() bool {
+			return depth(t, c) == 0 && pending(t, c) == 0
+		})
+		if !hook.failed.Load() {
+			t.Fatal("no acknowledgement failed: the test did not test anything")
+		}
+		if n := len(rec.calls()); n != 4 {
+			t.Errorf("%d deliveries of 4 jobs", n)
 		}
 	})
 }

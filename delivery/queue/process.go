@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -142,7 +144,7 @@ func (w *Worker) process(ctx context.Context, sh Shard, m redis.XMessage) (ack b
 		return false
 	}
 	sctx, cancel := context.WithTimeout(ctx, w.o.SendTimeout)
-	err = w.handle(sctx, job)
+	err = w.call(sctx, job)
 	cancel()
 	switch {
 	case err == nil:
@@ -171,6 +173,21 @@ func (w *Worker) process(ctx context.Context, sh Shard, m redis.XMessage) (ack b
 		}
 	}
 	return false
+}
+
+// call runs the handler. A panic in it (a provider or template bug) is
+// a permanent failure of this job: logged with its stack (which holds no
+// argument values), the job dead-lettered, and the process kept alive,
+// with the buffered log lines that explain it.
+func (w *Worker) call(ctx context.Context, job Job) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			w.log.Error("delivery handler panicked; job dead-lettered", "job", job.ID, "channel", job.Channel,
+				"panic", fmt.Sprintf("%T", r), "stack", string(debug.Stack()))
+			err = delivery.Permanent(errors.New("the delivery handler panicked"))
+		}
+	}()
+	return w.handle(ctx, job)
 }
 
 func (w *Worker) deadLetter(ctx context.Context, sh Shard, m redis.XMessage, e entry, reason string, cause error) {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -469,4 +470,34 @@ func TestWorkerSurvivesRedisDownAtStartup(t *testing.T) {
 	if w.State() != queue.StateRunning {
 		t.Fatalf("state %q, want running", w.State())
 	}
+}
+
+// TestPanickingHandlerDeadLettersTheJob: a handler that panics (a
+// provider or template bug) dead-letters that job once, without retries,
+// and the worker goes on delivering the others.
+func TestPanickingHandlerDeadLettersTheJob(t *testing.T) {
+	t.Parallel()
+	backends(t, func(t *testing.T, c *redis.Client) {
+		s := sealer(t)
+		var calls sync.Map
+		h := func(_ context.Context, j queue.Job) error {
+			n, _ := calls.LoadOrStore(j.ID, new(atomic.Int64))
+			n.(*atomic.Int64).Add(1)
+			if j.ID == "boom" {
+				var m map[string]int
+				m["x"] = 1 // a nil-map write: a real bug's panic
+			}
+			return nil
+		}
+		enqueue(t, c, s, "boom", "123456", time.Now().Add(time.Minute))
+		enqueue(t, c, s, "fine", "123456", time.Now().Add(time.Minute))
+		run(t, c, s, h, queue.Options{Concurrency: 2, ClaimIdle: time.Hour, Poll: 10 * time.Millisecond, Sweep: time.Hour})
+		waitFor(t, "the panicking job dead-lettered and the other delivered", func() bool {
+			_, fine := calls.Load("fine")
+			return fine && len(deadLetters(t, c)) == 1 && pending(t, c) == 0
+		})
+		if n, _ := calls.Load("boom"); n.(*atomic.Int64).Load() != 1 {
+			t.Errorf("the panicking job ran %d times, want once (no retry of a bug)", n.(*atomic.Int64).Load())
+		}
+	})
 }
