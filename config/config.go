@@ -218,8 +218,8 @@ func Load(env Env, read ReadFile) (*Config, error) {
 	if err := c.LogLevel.UnmarshalText([]byte(get("OTPD_LOG_LEVEL", "info"))); err != nil {
 		errs = append(errs, fmt.Errorf("OTPD_LOG_LEVEL: %w", err))
 	}
-	if d, err := time.ParseDuration(get("OTPD_LOG_FLUSH", "100ms")); err != nil || d < 0 || d > 10*time.Second {
-		errs = append(errs, errors.New("OTPD_LOG_FLUSH: must be a duration 0..10s"))
+	if d, err := time.ParseDuration(get("OTPD_LOG_FLUSH", "100ms")); err != nil || d < 0 || (d > 0 && d < 10*time.Millisecond) || d > 10*time.Second {
+		errs = append(errs, errors.New("OTPD_LOG_FLUSH: must be 0 (each line at once) or a duration 10ms..10s"))
 	} else {
 		c.LogFlush = d
 	}

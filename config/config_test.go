@@ -77,6 +77,7 @@ projects:
 		{"short secret", map[string]string{"OTPD_HMAC_SECRETS": "short"}, nil, []string{"at least 32"}},
 		{"bad log level", map[string]string{"OTPD_LOG_LEVEL": "loud"}, nil, []string{"OTPD_LOG_LEVEL"}},
 		{"bad log flush", map[string]string{"OTPD_LOG_FLUSH": "-1s"}, nil, []string{"OTPD_LOG_FLUSH"}},
+		{"log flush that would spin", map[string]string{"OTPD_LOG_FLUSH": "1ns"}, nil, []string{"OTPD_LOG_FLUSH"}},
 		{"unknown provider type", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": "projects: [{id: A, delivery: {providers: [{id: p, type: pigeon}]}}]"}, []string{`type "pigeon"`}},
 		{"provider without its settings", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": "projects: [{id: A, delivery: {providers: [{id: m, type: smtp, channels: [email]}, {id: t, type: twilio}]}}]"}, []string{"smtp needs host", "twilio needs accountSid"}},
 		{"channel served twice", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": "projects: [{id: A, delivery: {providers: [{id: a, type: log, channels: [sms]}, {id: b, type: noop, channels: [sms]}]}}]"}, []string{"served by both"}},

@@ -68,16 +68,19 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if w.closed {
 		return w.out.Write(p)
 	}
+	var err error
 	if len(w.buf)+len(p) > w.size {
-		if err := w.flushLocked(); err != nil {
-			return 0, err
-		}
+		// A failed flush has dropped the batch; this line is still kept.
+		err = w.flushLocked()
 		if len(p) > w.size {
-			return w.out.Write(p)
+			if _, werr := w.out.Write(p); werr != nil {
+				return 0, werr
+			}
+			return len(p), err
 		}
 	}
 	w.buf = append(w.buf, p...)
-	return len(p), nil
+	return len(p), err
 }
 
 // Flush writes what is waiting.

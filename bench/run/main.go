@@ -50,8 +50,10 @@ func main() {
 	conc := flag.String("c", "50,200", "concurrencies, comma-separated (the targets are checked at 50)")
 	only := flag.String("only", "", "run only the scenarios whose names contain one of these comma-separated strings, e.g. \"(b),(d),gRPC\" (for quick comparisons; the target checks need them all)")
 	flag.Parse()
-	if *only != "" {
-		o.only = strings.Split(*only, ",")
+	for _, w := range strings.Split(*only, ",") {
+		if w = strings.TrimSpace(w); w != "" {
+			o.only = append(o.only, w)
+		}
 	}
 	for _, c := range strings.Split(*conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
