@@ -142,6 +142,30 @@ func TestVerifyLoginNewUserIndexed(t *testing.T) {
 	})
 }
 
+// TestVerifyLoginIndexKeepsTheLoginAddress: an unverified address of the
+// login address's own type (which the flow never sends, and the user
+// record never keeps) does not replace the login address in the search
+// index: the index names what the record holds.
+func TestVerifyLoginIndexKeepsTheLoginAddress(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := store.NewRedisStore(c)
+		login := "mine@x.io"
+		uid, _ := store.NewUserID(rand.Reader, "P1", login)
+		_, done := oneTripUser(t, s, login, uid, []byte(`{"x":"someone-else@x.io"}`), t0, "rt-1")
+		if done.User.Email != login {
+			t.Fatalf("user record email %q, want %q", done.User.Email, login)
+		}
+		if ids, err := s.Lookup(ctx, "P1", store.ContactEmail, []string{login}); err != nil || len(ids) != 1 || ids[0] != uid {
+			t.Fatalf("login address lookup: %v %v", ids, err)
+		}
+		if ids, err := s.Lookup(ctx, "P1", store.ContactEmail, []string{"someone-else@x.io"}); err != nil || len(ids) != 0 {
+			t.Fatalf("the unverified address of the same type is indexed: %v %v", ids, err)
+		}
+	})
+}
+
 // TestVerifyLoginConsumedRecord: the record a verify consumes stays in
 // place for a minute, marked with what undo_verify.lua reads (b, fr, ua,
 // f, and lg when the login ran in the same script) and with its attempts

@@ -101,7 +101,9 @@ if res[6] == '1' and single then
   -- store.indexKeys: rec, email, phone, real:enabled).
   local ix = 'otpd:{' .. esc(ARGV[3]) .. '}:ix:'
   local email, phone = '', ''
-  for _, a in ipairs({res[3], str(p.x)}) do
+  -- The login address last: it wins over an unverified one of its type
+  -- (which the user record does not keep either, login_lib.lua).
+  for _, a in ipairs({str(p.x), res[3]}) do
     if string.sub(a, 1, 1) == '+' then phone = a elseif a ~= '' then email = a end
   end
   index_new({ix .. 'rec', ix .. 'email', ix .. 'phone', ix .. 'real:enabled'}, uid, email, phone,
