@@ -47,7 +47,11 @@ func ToStatus(err error) *status.Status {
 			return s
 		}
 	}
+	// A domain error wins over a context error in its chain: Redis timing
+	// out under otpd's own per-command deadline is ErrUnavailable (503,
+	// retried by the SDKs), not the caller's deadline (504).
 	switch {
+	case isDomain(err):
 	case errors.Is(err, context.Canceled):
 		return status.New(codes.Canceled, "request canceled")
 	case errors.Is(err, context.DeadlineExceeded):

@@ -1,6 +1,7 @@
 package apierr_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -55,5 +56,23 @@ func TestInternalErrorsDoNotLeak(t *testing.T) {
 	// A status without otpd details (the gateway's own decode errors) maps by code.
 	if e := apierr.FromStatus(status.New(codes.InvalidArgument, "bad json at offset 3")); e.Code != "E011001" {
 		t.Fatalf("gateway decode error mapped to %s", e.Code)
+	}
+}
+
+// TestRedisTimeoutIsUnavailable: a Redis command that ran out of otpd's own
+// per-command deadline reaches ToStatus as ErrUnavailable joined with
+// context.DeadlineExceeded; the caller must get 503 E010503 (retried by the
+// SDKs), not 504. A bare context error keeps its own code.
+func TestRedisTimeoutIsUnavailable(t *testing.T) {
+	t.Parallel()
+	st := apierr.ToStatus(errors.Join(apierr.ErrUnavailable, fmt.Errorf("store: unavailable: %w", context.DeadlineExceeded)))
+	if st.Code() != codes.Unavailable || apierr.FromStatus(st).Code != "E010503" {
+		t.Fatalf("Redis timeout: %s %+v, want Unavailable E010503", st.Code(), apierr.FromStatus(st))
+	}
+	if st := apierr.ToStatus(fmt.Errorf("x: %w", context.DeadlineExceeded)); st.Code() != codes.DeadlineExceeded {
+		t.Fatalf("bare deadline: %s", st.Code())
+	}
+	if st := apierr.ToStatus(context.Canceled); st.Code() != codes.Canceled {
+		t.Fatalf("bare cancel: %s", st.Code())
 	}
 }
