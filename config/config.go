@@ -51,6 +51,10 @@ type Config struct {
 	// up to RedisWaitTimeout (OTPD_REDIS_WAIT_TIMEOUT, 250ms).
 	RedisWaitReplicas int
 	RedisWaitTimeout  time.Duration
+	// RedisAutoPipeline sends the request path's scripts of concurrent
+	// requests together, one pipeline per batch (OTPD_REDIS_AUTOPIPELINE,
+	// true).
+	RedisAutoPipeline bool
 
 	ConfigFile string
 	// HMACSecrets hash codes, newest first. Empty in embedded mode means
@@ -242,6 +246,11 @@ func Load(env Env, read ReadFile) (*Config, error) {
 		errs = append(errs, errors.New("OTPD_REDIS_WAIT_TIMEOUT: must be a duration >= 1ms and below OTPD_REDIS_TIMEOUT"))
 	} else {
 		c.RedisWaitTimeout = d
+	}
+	if ap, err := boolVar(get, "OTPD_REDIS_AUTOPIPELINE", true); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.RedisAutoPipeline = ap
 	}
 	c.DeliveryMaxAttempts = intVar("OTPD_DELIVERY_MAX_ATTEMPTS", "6", 1, 1000)
 	if n, err := strconv.ParseInt(get("OTPD_QUEUE_MAXLEN", "100000"), 10, 64); err != nil || n < 100 {

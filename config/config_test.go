@@ -31,7 +31,8 @@ func TestDefaults(t *testing.T) {
 	p := c.Projects[0]
 	if !c.Embedded() || p.ID != config.DefaultProjectID || p.CodeLength != 6 || p.CodeTTL.D() != 5*time.Minute ||
 		p.MaxAttempts != 5 || p.SessionTTL.D() != 10*time.Minute || c.GRPCAddr != "127.0.0.1:50051" ||
-		c.HTTPAddr != "127.0.0.1:8080" || len(c.CORSOrigins) != 1 || c.CORSOrigins[0] != "*" || c.QueueShards != 16 {
+		c.HTTPAddr != "127.0.0.1:8080" || len(c.CORSOrigins) != 1 || c.CORSOrigins[0] != "*" || c.QueueShards != 16 ||
+		!c.RedisAutoPipeline {
 		t.Fatalf("defaults: %+v %+v", c, p)
 	}
 }
@@ -78,6 +79,8 @@ projects:
 		{"bad log level", map[string]string{"OTPD_LOG_LEVEL": "loud"}, nil, []string{"OTPD_LOG_LEVEL"}},
 		{"bad log flush", map[string]string{"OTPD_LOG_FLUSH": "-1s"}, nil, []string{"OTPD_LOG_FLUSH"}},
 		{"log flush that would spin", map[string]string{"OTPD_LOG_FLUSH": "1ns"}, nil, []string{"OTPD_LOG_FLUSH"}},
+		{"auto-pipelining off", map[string]string{"OTPD_REDIS_AUTOPIPELINE": "false"}, nil, nil},
+		{"bad auto-pipelining", map[string]string{"OTPD_REDIS_AUTOPIPELINE": "sometimes"}, nil, []string{"OTPD_REDIS_AUTOPIPELINE"}},
 		{"unknown provider type", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": "projects: [{id: A, delivery: {providers: [{id: p, type: pigeon}]}}]"}, []string{`type "pigeon"`}},
 		{"provider without its settings", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": "projects: [{id: A, delivery: {providers: [{id: m, type: smtp, channels: [email]}, {id: t, type: twilio}]}}]"}, []string{"smtp needs host", "twilio needs accountSid"}},
 		{"channel served twice", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": "projects: [{id: A, delivery: {providers: [{id: a, type: log, channels: [sms]}, {id: b, type: noop, channels: [sms]}]}}]"}, []string{"served by both"}},

@@ -4,14 +4,17 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/otpd/otpd/config"
 	otpv1 "github.com/otpd/otpd/gen/otp/v1"
+	"github.com/otpd/otpd/server"
 )
 
 // commandCounter counts what the RPC path sends to Redis: each command or
@@ -104,4 +107,110 @@ func TestRedisRoundTripsPerRPC(t *testing.T) {
 		_, err := otpv1.NewSessionClient(e.conn).Refresh(ctx, &otpv1.RefreshRequest{})
 		return err
 	})
+}
+
+// batchRecorder records the size of each pipeline the RPC path sends, and
+// holds the first one for a moment, so that requests arriving meanwhile
+// queue behind it.
+type batchRecorder struct {
+	mu    sync.Mutex
+	sizes []int
+	plain int
+}
+
+func (h *batchRecorder) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *batchRecorder) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if startScript(cmd) {
+			h.mu.Lock()
+			h.plain++
+			h.mu.Unlock()
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h *batchRecorder) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		n := 0
+		for _, c := range cmds {
+			if startScript(c) {
+				n++
+			}
+		}
+		if n > 0 {
+			h.mu.Lock()
+			h.sizes = append(h.sizes, n)
+			first := len(h.sizes) == 1
+			h.mu.Unlock()
+			if first {
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// startScript: a start's script (its keys name the code record, and the
+// queue stream it enqueues the delivery on).
+func startScript(cmd redis.Cmder) bool {
+	return cmd.Name() == "evalsha" && strings.Contains(fmt.Sprint(cmd.Args()), ":code:")
+}
+
+// TestConcurrentStartsShareRoundTrips: on the default configuration the
+// start scripts of concurrent requests travel together (go-redis's
+// auto-pipeliner), each request still answered with its own result; with
+// OTPD_REDIS_AUTOPIPELINE=false each is its own round trip.
+func TestConcurrentStartsShareRoundTrips(t *testing.T) {
+	t.Parallel()
+	for _, on := range []bool{true, false} {
+		t.Run(fmt.Sprint("autopipeline=", on), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, true, withServer(func(o *server.Options) { o.Config.RedisAutoPipeline = on }))
+			h := &batchRecorder{}
+			e.redis.(*redis.Client).AddHook(h)
+			email := otpv1.NewOtpEmailClient(e.conn)
+			const n = 32
+			var wg sync.WaitGroup
+			errs := make(chan error, n)
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					r, err := email.SignUpOrIn(e.authCtx(), &otpv1.StartRequest{LoginId: fmt.Sprintf("batch%d@example.com", i)})
+					if err == nil && r.GetMaskedEmail() == "" {
+						err = fmt.Errorf("start %d: no masked address", i)
+					}
+					errs <- err
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range n {
+				if e.code(fmt.Sprintf("batch%d@example.com", i)) == "" {
+					t.Fatalf("no code for start %d", i)
+				}
+			}
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			total, largest := h.plain, 0
+			for _, s := range h.sizes {
+				total += s
+				largest = max(largest, s)
+			}
+			if total != n {
+				t.Fatalf("%d start scripts sent (%d alone, batches %v), want %d", total, h.plain, h.sizes, n)
+			}
+			if on && largest < 2 {
+				t.Errorf("no two starts shared a round trip: batches %v", h.sizes)
+			}
+			if !on && (len(h.sizes) != 0 || h.plain != n) {
+				t.Errorf("auto-pipelining off: batches %v, %d alone, want every start alone", h.sizes, h.plain)
+			}
+		})
+	}
 }

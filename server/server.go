@@ -39,6 +39,7 @@ import (
 	"github.com/otpd/otpd/mgmt"
 	"github.com/otpd/otpd/middleware"
 	"github.com/otpd/otpd/otpcode"
+	"github.com/otpd/otpd/redisconn"
 	"github.com/otpd/otpd/service"
 	"github.com/otpd/otpd/store"
 	"github.com/otpd/otpd/tracing"
@@ -149,6 +150,13 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 
 	st := store.NewRedisStore(o.Redis).Durable(o.Config.RedisWaitReplicas, o.Config.RedisWaitTimeout)
+	if o.Config.RedisAutoPipeline {
+		ap, err := redisconn.AutoPipeline(o.Redis)
+		if err != nil {
+			return nil, err
+		}
+		st.Batched(ap)
+	}
 	if err := st.Preload(ctx); err != nil {
 		o.Log.Warn("could not preload Redis scripts; they load on first use", "error", err)
 	}

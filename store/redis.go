@@ -48,6 +48,9 @@ type Scripter interface {
 // RedisStore implements Codes and Users on Redis.
 type RedisStore struct {
 	c Scripter
+	// proc sends run's and runText's EVALSHA: c, or an auto-pipeliner
+	// (Batched).
+	proc Processor
 	// split runs project-wide rate limits as their own script before the
 	// login id's script (Redis Cluster: they live in another slot).
 	split  bool
@@ -88,7 +91,7 @@ var ErrNotReplicated = errors.New("store: the write did not reach the required r
 func (s *RedisStore) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) ([]string, error) {
 	if s.waitReplicas <= 0 {
 		cmd := redis.NewStringSliceCmd(ctx, evalShaArgs(sc, keys, args)...)
-		if err := s.c.Process(ctx, cmd); redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err := s.proc.Process(ctx, cmd); redis.HasErrorPrefix(err, "NOSCRIPT") {
 			// The server's script cache was flushed: EVAL sends the
 			// source, which caches it again.
 			return sc.Eval(ctx, s.c, keys, args...).StringSlice()
@@ -110,7 +113,7 @@ func (s *RedisStore) run(ctx context.Context, sc *redis.Script, keys []string, a
 func (s *RedisStore) runText(ctx context.Context, sc *redis.Script, keys []string, args ...any) (string, error) {
 	if s.waitReplicas <= 0 {
 		cmd := redis.NewStringCmd(ctx, evalShaArgs(sc, keys, args)...)
-		if err := s.c.Process(ctx, cmd); redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err := s.proc.Process(ctx, cmd); redis.HasErrorPrefix(err, "NOSCRIPT") {
 			return sc.Eval(ctx, s.c, keys, args...).Text()
 		}
 		return cmd.Result()
@@ -211,6 +214,7 @@ func NewRedisStore(c Scripter) *RedisStore {
 func NewRedisStoreSplit(c Scripter, split bool) *RedisStore {
 	return &RedisStore{
 		c:      c,
+		proc:   c,
 		split:  split,
 		start:  redis.NewScript(limitsLib + startSrc),
 		verify: redis.NewScript(limitsLib + verifyLib + verifySrc),
