@@ -125,7 +125,17 @@ func run(ctx context.Context, o options) error {
 	return nil
 }
 
-// median of a result series, field by field.
+// errorsOf is the errors of every run of a series: one bad run must show,
+// whatever the median run did.
+func errorsOf(rs []result) int {
+	n := 0
+	for _, r := range rs {
+		n += r.errors
+	}
+	return n
+}
+
+// median of a result series, field by field (errors: their sum).
 func medians(in map[string][]result) map[string]result {
 	out := map[string]result{}
 	for name, rs := range in {
@@ -141,7 +151,7 @@ func medians(in map[string][]result) map[string]result {
 			rps:         pick(func(r result) float64 { return r.rps }),
 			p50:         pick(func(r result) float64 { return r.p50 }),
 			p99:         pick(func(r result) float64 { return r.p99 }),
-			errors:      int(pick(func(r result) float64 { return float64(r.errors) })),
+			errors:      errorsOf(rs),
 			count:       int(pick(func(r result) float64 { return float64(r.count) })),
 			cpuPerReq:   pick(func(r result) float64 { return r.cpuPerReq }),
 			redisPerReq: pick(func(r result) float64 { return r.redisPerReq }),

@@ -197,8 +197,15 @@ func (t *targets) ghz(ctx context.Context, b binaries, addr, call, prefix string
 	res := result{rps: rep.RPS, count: rep.Count}
 	for msg, n := range rep.Errors {
 		// ghz cancels its in-flight calls when the duration ends; those
-		// are the load tool's teardown, not server errors.
-		if strings.Contains(msg, "the client connection is closing") || strings.Contains(msg, "use of closed network connection") {
+		// are the load tool's teardown, not server errors. grpc-go
+		// answers "transport is closing" to a call started or running on a
+		// transport its own client is closing (ErrConnClosing); a server
+		// that dropped the connection gives "error reading from server" or
+		// a GOAWAY reason instead, and otpd's log shows every call it
+		// answered.
+		if strings.Contains(msg, "the client connection is closing") || strings.Contains(msg, "use of closed network connection") ||
+			strings.HasSuffix(msg, "desc = transport is closing") {
+			fmt.Fprintf(os.Stderr, "   (ghz teardown x%d, not counted: %s)\n", n, msg)
 			res.count -= n
 			continue
 		}
