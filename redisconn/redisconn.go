@@ -6,8 +6,10 @@
 // Every command is bounded: the client runs with ContextTimeoutEnabled, its
 // dial, read, write and pool-wait timeouts set to Options.Timeout, and a
 // hook gives every command a deadline of at most Options.Timeout (or the
-// caller's, if sooner). Commands are not retried by the client: a script
-// that timed out may have run, and the caller (the SDK, on a 503) decides.
+// caller's, if sooner). Commands are not retried by the client on a single
+// node or Sentinel: a script that timed out may have run, and the caller
+// (the SDK, on a 503) decides. (go-redis's ClusterClient still retries a
+// command after EOF or a reset: docs/scaling.md, "Left open".)
 package redisconn
 
 import (

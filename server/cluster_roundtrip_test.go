@@ -114,3 +114,33 @@ func TestClusterRoundTripsPerVerify(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterScriptsAreNotBatched: on Redis Cluster the start scripts of
+// concurrent requests are sent one by one, even with
+// OTPD_REDIS_AUTOPIPELINE on (the default): go-redis's cluster pipeline
+// resends a node's whole sub-batch after a connection error or a
+// TRYAGAIN on its first command, which would run scripts that already ran
+// a second time (charging limits twice, consuming a code twice).
+func TestClusterScriptsAreNotBatched(t *testing.T) {
+	p := newClusterPair(t)
+	a := p.a
+	h := &batchRecorder{}
+	a.redis.(*redis.ClusterClient).AddHook(h)
+	const n = 16
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if s, r := a.post("/v1/auth/otp/signup-in/email", fmt.Sprintf(`{"loginId":"nobatch%d@example.com"}`, i)); s != 200 {
+				t.Errorf("start %d: %d %v", i, s, r)
+			}
+		}()
+	}
+	wg.Wait()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.sizes) != 0 || h.plain != n {
+		t.Fatalf("start scripts: batches %v, %d alone; want all %d alone", h.sizes, h.plain, n)
+	}
+}

@@ -155,7 +155,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		st.Batched(ap)
+		if ap != nil { // nil on Cluster
+			st.Batched(ap)
+		}
 	}
 	if err := st.Preload(ctx); err != nil {
 		o.Log.Warn("could not preload Redis scripts; they load on first use", "error", err)
