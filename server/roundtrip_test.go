@@ -143,7 +143,7 @@ func (h *batchRecorder) ProcessPipelineHook(next redis.ProcessPipelineHook) redi
 			first := len(h.sizes) == 1
 			h.mu.Unlock()
 			if first {
-				time.Sleep(100 * time.Millisecond)
+				time.Sleep(250 * time.Millisecond)
 			}
 		}
 		return next(ctx, cmds)
