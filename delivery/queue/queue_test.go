@@ -501,3 +501,61 @@ func TestPanickingHandlerDeadLettersTheJob(t *testing.T) {
 		}
 	})
 }
+
+// TestStreamDeletedUnderABlockedRead: when the streams are deleted while
+// the worker's read is blocked on them (FLUSHALL, DEL), Redis answers the
+// read UNBLOCKED; the worker recreates its groups at once, as for NOGROUP,
+// instead of reporting a failed read and pausing a second, and the next job
+// is delivered.
+func TestStreamDeletedUnderABlockedRead(t *testing.T) {
+	t.Parallel()
+	_, c := testredis.Real(t)
+	ctx := context.Background()
+	s := sealer(t)
+	var logs syncBuf
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	rec := &recorder{}
+	wctx, cancel := context.WithCancel(ctx)
+	w := queue.NewWorker(c, s, rec.handle, clock.Real{}, log, nil, queue.Options{Block: 10 * time.Second, Poll: 10 * time.Millisecond})
+	done := make(chan struct{})
+	go func() { _ = w.Run(wctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	enqueue(t, c, s, "before", "111111", time.Now().Add(time.Minute))
+	waitFor(t, "the first job", func() bool { return len(rec.calls()) == 1 })
+	blocked := func() bool {
+		for _, line := range strings.Split(c.ClientList(ctx).Val(), "\n") {
+			if strings.Contains(line, "cmd=xreadgroup") && strings.Contains(line, "flags=b") {
+				return true
+			}
+		}
+		return false
+	}
+	waitFor(t, "a blocked read", blocked)
+	if err := c.FlushAll(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, c, s, "after", "222222", time.Now().Add(time.Minute))
+	waitFor(t, "the job enqueued after the streams were deleted", func() bool { return len(rec.calls()) == 2 })
+	if got := logs.String(); strings.Contains(got, "queue read failed") {
+		t.Fatalf("the deleted streams were reported as a failed read:\n%s", got)
+	}
+}
+
+// syncBuf is a bytes.Buffer safe for the worker's goroutines.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

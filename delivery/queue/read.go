@@ -72,8 +72,9 @@ func (w *Worker) read(ctx context.Context, shards []Shard) {
 			case ctx.Err() != nil:
 			case errors.Is(err, redis.Nil): // nothing new within Block
 				mark(false)
-			case strings.HasPrefix(err.Error(), "NOGROUP"):
-				// A stream was deleted (e.g. FLUSHALL): recreate it.
+			case strings.HasPrefix(err.Error(), "NOGROUP"), strings.HasPrefix(err.Error(), "UNBLOCKED"):
+				// A stream was deleted (e.g. FLUSHALL, or DEL while this
+				// read was blocked on it): recreate it at once.
 				if gerr := ensureGroups(ctx, w.rdb, shards); gerr != nil {
 					w.log.Warn("queue group lost and not recreated", "error", gerr)
 					sleep(ctx, time.Second)
