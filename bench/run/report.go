@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"math"
 	"strings"
 )
 
@@ -121,6 +122,11 @@ func report(w io.Writer, o options, m map[string]result, rss int64, mem memRepor
 		met := map[bool]string{true: "yes", false: "NO"}[c.ok]
 		if c.want == "(info)" {
 			met = "—"
+		}
+		if strings.Contains(c.name, " / ") && (c.got == 0 || math.IsNaN(c.got) || math.IsInf(c.got, 0)) {
+			// A ratio of a scenario -only left out.
+			fmt.Fprintf(w, "| %-30s | %9s | %8s | %-4s |\n", c.name, "not run", c.want, "—")
+			continue
 		}
 		fmt.Fprintf(w, "| %-30s | %9.2f | %8s | %-4s |\n", c.name, c.got, c.want, met)
 	}
