@@ -4,11 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os/exec"
 	"runtime"
 	"slices"
 	"strconv"
-	"math"
 	"strings"
 )
 
