@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
@@ -13,8 +14,10 @@ import (
 )
 
 // Errors maps every error a handler returns to a gRPC status through
-// apierr.ToStatus, the one mapping. Errors that are not domain errors are
-// logged with their cause (the caller only sees E010500).
+// apierr.ToStatus, the one mapping; a context error of the caller's own
+// (its cancel, its deadline) is mapped from the request's context. Errors
+// that are not domain errors are logged with their cause (the caller only
+// sees E010500).
 func Errors(log *slog.Logger) Layer {
 	return func(next grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
 		return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
@@ -23,6 +26,12 @@ func Errors(log *slog.Logger) Layer {
 				return resp, nil
 			}
 			st := apierr.ToStatus(err)
+			if cerr := ctx.Err(); cerr != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+				// The caller cancelled or ran out of its own deadline:
+				// say so (Canceled, 504), not the 503 that ToStatus gives
+				// a Redis call cut short under otpd's own deadline.
+				st = apierr.ToStatus(cerr)
+			}
 			if st.Code() == codes.Internal || st.Code() == codes.Unavailable {
 				log.ErrorContext(ctx, "request failed", "method", info.FullMethod, "code", st.Code().String(), "error", err.Error())
 			}
