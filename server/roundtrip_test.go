@@ -116,6 +116,19 @@ type batchRecorder struct {
 	mu    sync.Mutex
 	sizes []int
 	plain int
+	held  bool
+}
+
+// hold delays the first start script the client sends, alone or in a
+// batch, so that the other requests queue behind it.
+func (h *batchRecorder) hold() {
+	h.mu.Lock()
+	first := !h.held
+	h.held = true
+	h.mu.Unlock()
+	if first {
+		time.Sleep(250 * time.Millisecond)
+	}
 }
 
 func (h *batchRecorder) DialHook(next redis.DialHook) redis.DialHook { return next }
@@ -125,6 +138,7 @@ func (h *batchRecorder) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			h.mu.Lock()
 			h.plain++
 			h.mu.Unlock()
+			h.hold()
 		}
 		return next(ctx, cmd)
 	}
@@ -140,11 +154,8 @@ func (h *batchRecorder) ProcessPipelineHook(next redis.ProcessPipelineHook) redi
 		if n > 0 {
 			h.mu.Lock()
 			h.sizes = append(h.sizes, n)
-			first := len(h.sizes) == 1
 			h.mu.Unlock()
-			if first {
-				time.Sleep(250 * time.Millisecond)
-			}
+			h.hold()
 		}
 		return next(ctx, cmds)
 	}

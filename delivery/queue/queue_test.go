@@ -511,6 +511,11 @@ func TestStreamDeletedUnderABlockedRead(t *testing.T) {
 	t.Parallel()
 	_, c := testredis.Real(t)
 	ctx := context.Background()
+	// Redis 6 answers a deleted stream's blocked read NOGROUP, not
+	// UNBLOCKED: the test would not exercise what it guards.
+	if v := c.InfoMap(ctx, "server").Item("Server", "redis_version"); v == "" || v[0] < '7' && len(v) > 1 && v[1] == '.' {
+		t.Skipf("redis-server %q answers NOGROUP here (UNBLOCKED is Redis 7's reply)", v)
+	}
 	s := sealer(t)
 	var logs syncBuf
 	log := slog.New(slog.NewTextHandler(&logs, nil))

@@ -72,10 +72,13 @@ func (w *Worker) read(ctx context.Context, shards []Shard) {
 			case ctx.Err() != nil:
 			case errors.Is(err, redis.Nil): // nothing new within Block
 				mark(false)
-			case strings.HasPrefix(err.Error(), "NOGROUP"), strings.HasPrefix(err.Error(), "UNBLOCKED"):
+			case strings.HasPrefix(err.Error(), "NOGROUP"), strings.HasPrefix(err.Error(), "UNBLOCKED the stream key"):
 				// A stream was deleted (e.g. FLUSHALL, or DEL while this
-				// read was blocked on it): recreate it at once.
+				// read was blocked on it): recreate it at once. (Other
+				// UNBLOCKED replies, e.g. a master turned replica, are
+				// read failures below.)
 				if gerr := ensureGroups(ctx, w.rdb, shards); gerr != nil {
+					mark(true)
 					w.log.Warn("queue group lost and not recreated", "error", gerr)
 					sleep(ctx, time.Second)
 				}
