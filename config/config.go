@@ -52,8 +52,8 @@ type Config struct {
 	RedisWaitReplicas int
 	RedisWaitTimeout  time.Duration
 	// RedisAutoPipeline sends the request path's scripts of concurrent
-	// requests together, one pipeline per batch (OTPD_REDIS_AUTOPIPELINE,
-	// true).
+	// requests together, one pipeline per batch, on a single node or
+	// Sentinel (never on Cluster) (OTPD_REDIS_AUTOPIPELINE, true).
 	RedisAutoPipeline bool
 
 	ConfigFile string

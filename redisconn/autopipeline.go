@@ -9,8 +9,8 @@ import (
 // batch in flight; a batch is sent as soon as the previous one is back,
 // with every command that arrived meanwhile, cut into 128 KiB chunks
 // sent one after another; no wait for a batch to fill). c owns it:
-// closing c sends what is queued and stops it. Client retries are off
-// (MaxRetries -1), so a batch is never sent twice.
+// closing c sends what is queued and stops it. A client from Open retries
+// nothing (MaxRetries -1), so a batch is never sent twice.
 //
 // For a Cluster client it returns nil: go-redis's cluster pipeline
 // resends a node's whole sub-batch after a connection error, or after a
