@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -514,6 +515,9 @@ func TestStreamDeletedUnderABlockedRead(t *testing.T) {
 	// Redis 6 answers a deleted stream's blocked read NOGROUP, not
 	// UNBLOCKED: the test would not exercise what it guards.
 	if v := c.InfoMap(ctx, "server").Item("Server", "redis_version"); v == "" || v[0] < '7' && len(v) > 1 && v[1] == '.' {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("redis-server %q under CI=true: this test needs Redis 7 (Debian's package)", v)
+		}
 		t.Skipf("redis-server %q answers NOGROUP here (UNBLOCKED is Redis 7's reply)", v)
 	}
 	s := sealer(t)
