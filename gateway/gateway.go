@@ -2,8 +2,9 @@
 // paths, calling the gRPC services in-process (package inproc) so REST and
 // gRPC share one interceptor chain. It writes Descope's error body
 // ({"errorCode","errorDescription","errorMessage"}) with the status from
-// apierr, Retry-After when the error carries one, tolerates the double
-// slash some SDKs produce, and answers CORS for browser clients.
+// apierr, Retry-After when the error carries one, refuses paths a proxy could read
+// differently (percent-encoding, empty or dot segments; the Go SDK's
+// leading double slash is tolerated), and answers CORS for browser clients.
 package gateway
 
 import (
@@ -13,6 +14,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -51,6 +53,10 @@ type Options struct {
 	// CORSOrigins are the browser origins allowed to call with
 	// credentials; "*" allows any. Empty: no CORS headers.
 	CORSOrigins []string
+	// NoCORS are path prefixes that never get CORS headers, whatever
+	// CORSOrigins allows (the development console: a page on any site must
+	// not read its codes).
+	NoCORS []string
 	// Rejected, when set, hears about requests refused before they reach
 	// the RPC chain (unparseable bodies, unknown paths), so they are
 	// logged and counted like every other call.
@@ -94,7 +100,9 @@ func New(ctx context.Context, o Options) (http.Handler, error) {
 		}
 	}
 	var api http.Handler = mux
-	return cors(o.CORSOrigins, limitHeaders(o.Rejected, cleanPath(withPeer(limitBody(route(api, o.Extra)))))), nil
+	// The path is checked first: every later step (CORS exemptions, the
+	// extra routes, the API) sees only canonical paths.
+	return canonicalPath(o.Rejected, cors(o.CORSOrigins, o.NoCORS, limitHeaders(o.Rejected, withPeer(limitBody(route(api, o.Extra)))))), nil
 }
 
 // bodyJSON is grpc-gateway's JSONPb with a request decoder that parses the
@@ -212,21 +220,54 @@ func route(api http.Handler, extra map[string]http.Handler) http.Handler {
 	})
 }
 
-// cleanPath collapses repeated slashes: the Go SDK builds "//v1/..." from a
-// base URL with a trailing slash.
-func cleanPath(next http.Handler) http.Handler {
+// canonicalPath refuses (400) a path that a proxy in front of otpd could
+// read differently from how otpd routes it: one with percent-encoding
+// (`/v1%2Fmgmt%2Fuser%2Fcreate`), an empty segment (`/v1//mgmt/...`) or a
+// dot segment (`/v1/auth/../mgmt/...`). A proxy rule denying /v1/mgmt/
+// cannot be walked around: whatever otpd routes, it routes by the bytes
+// the proxy saw. No path otpd serves needs any of these (ids in paths are
+// letters, digits, '_' and '-'). Leading slashes are the one tolerance:
+// the Go SDK builds "//v1/..." from a base URL with a trailing slash, and
+// "//v1/mgmt/..." is still under every /v1/mgmt/ rule once a proxy
+// collapses it, so they collapse to one. A trailing slash is kept (/dev/).
+func canonicalPath(rejected func(*http.Request, *apierr.Error), next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.Contains(r.URL.Path, "//") {
-			p := r.URL.Path
-			for strings.Contains(p, "//") {
-				p = strings.ReplaceAll(p, "//", "/")
+		p, ok := canonical(r.URL)
+		if !ok {
+			e := apierr.ErrBadRequest.With("The request path must not contain percent-encoding, empty segments or dot segments")
+			if rejected != nil {
+				rejected(r, e)
 			}
+			WriteError(w, e)
+			return
+		}
+		if p != r.URL.Path {
 			r2 := r.Clone(r.Context())
 			r2.URL.Path, r2.URL.RawPath = p, ""
 			r = r2
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// canonical returns u's path with leading slashes collapsed to one, and
+// false if the path is not canonical (see canonicalPath).
+func canonical(u *url.URL) (string, bool) {
+	if u.Opaque != "" || strings.Contains(u.RawPath, "%") || strings.Contains(u.EscapedPath(), "%") {
+		return "", false
+	}
+	p := u.Path
+	if !strings.HasPrefix(p, "/") {
+		return p, p == "*" // OPTIONS * (answered by the router as unknown)
+	}
+	p = "/" + strings.TrimLeft(p, "/")
+	segs := strings.Split(p[1:], "/")
+	for i, s := range segs {
+		if (s == "" && i != len(segs)-1) || s == "." || s == ".." {
+			return "", false
+		}
+	}
+	return p, true
 }
 
 // withPeer puts the HTTP client's address in the context as the gRPC peer,
@@ -332,11 +373,17 @@ var corsHeaderSet = func() map[string]bool {
 // credentials: 'include') call otpd: it echoes an allowed Origin and allows
 // the headers the SDKs send. Every response says Vary: Origin, so a cache
 // never serves one origin's answer to another.
-func cors(allowed []string, next http.Handler) http.Handler {
+func cors(allowed, except []string, next http.Handler) http.Handler {
 	anyOrigin := slices.Contains(allowed, "*")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Add("Vary", "Origin")
+		for _, p := range except {
+			if strings.HasPrefix(r.URL.Path, p) || r.URL.Path+"/" == p {
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
 		origin := r.Header.Get("Origin")
 		if origin != "" && (anyOrigin || slices.Contains(allowed, origin)) {
 			h.Set("Access-Control-Allow-Origin", origin)

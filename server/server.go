@@ -31,6 +31,7 @@ import (
 	"github.com/otpd/otpd/clock"
 	"github.com/otpd/otpd/config"
 	"github.com/otpd/otpd/delivery/queue"
+	"github.com/otpd/otpd/devconsole"
 	"github.com/otpd/otpd/flow"
 	"github.com/otpd/otpd/gateway"
 	otpv1 "github.com/otpd/otpd/gen/otp/v1"
@@ -261,6 +262,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	rest, err := gateway.New(ctx, gateway.Options{
 		Conn:        local,
 		CORSOrigins: o.Config.CORSOrigins,
+		NoCORS:      []string{devconsole.Prefix},
 		Rejected:    middleware.Rejected(o.Log, metrics),
 		Extra:       extra,
 	})
