@@ -5,7 +5,8 @@
 //
 // It shows one-time codes, so it is guarded: unless forced on
 // (OTPD_DEV_CONSOLE=true) it answers only loopback clients that name a
-// loopback host (no DNS rebinding); it refuses cross-site requests and
+// loopback host (no DNS rebinding) and carry no forwarding header (no
+// same-host proxy or tunnel); it refuses cross-site requests and
 // never sends CORS headers; its pages run under a strict
 // Content-Security-Policy and insert every message field as text; a
 // message's HTML is served with a CSP sandbox into a sandboxed iframe.
@@ -134,6 +135,12 @@ func (c *Console) guard(next http.Handler) http.Handler {
 				"(OTPD_DEV_CONSOLE=true serves it to anyone)", http.StatusForbidden)
 			return
 		}
+		if h := forwardedBy(r.Header); h != "" && !c.o.AnyClient {
+			http.Error(w, "the development console refuses proxied requests (this one carries "+h+
+				"): a proxy or tunnel on this machine would hand out live codes (OTPD_DEV_CONSOLE=true serves it anyway)",
+				http.StatusForbidden)
+			return
+		}
 		if s := r.Header.Get("Sec-Fetch-Site"); s != "" && s != "same-origin" && s != "none" {
 			http.Error(w, "cross-site request refused", http.StatusForbidden)
 			return
@@ -144,6 +151,34 @@ func (c *Console) guard(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// forwardingHeaders are headers that proxies, load balancers, CDNs and
+// tunnels add to say whom they forward for. A request carrying any of
+// them came through one, whatever its peer and Host say: nginx's default
+// proxy_pass rewrites Host to 127.0.0.1, `ngrok --host-header=rewrite`
+// does the same, and both connect from loopback.
+var forwardingHeaders = []string{
+	"Forwarded", "Via", "X-Real-Ip", "X-Client-Ip", "True-Client-Ip", "X-Cluster-Client-Ip",
+	"Cf-Connecting-Ip", "Cf-Connecting-Ipv6", "Cdn-Loop", "Fastly-Client-Ip", "X-Envoy-External-Address",
+	"X-Original-Forwarded-For", "X-Azure-Clientip", "X-Appengine-User-Ip", "Ngrok-Agent-Ips",
+	"Tailscale-User-Login", "Tailscale-Funnel-Request",
+}
+
+// forwardedBy returns the name of the first forwarding header h carries
+// (any X-Forwarded-* header counts), or "".
+func forwardedBy(h http.Header) string {
+	for _, k := range forwardingHeaders {
+		if _, ok := h[k]; ok {
+			return k
+		}
+	}
+	for k := range h {
+		if strings.HasPrefix(k, "X-Forwarded-") {
+			return k
+		}
+	}
+	return ""
 }
 
 func loopbackPeer(remote string) bool {

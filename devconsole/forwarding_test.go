@@ -1,0 +1,62 @@
+package devconsole_test
+
+import (
+	"net/http"
+	"testing"
+)
+
+// TestGuardRefusesForwardedRequests: a proxy or tunnel on the same host
+// (nginx's default proxy_pass, `ngrok --host-header=rewrite`,
+// cloudflared) connects from loopback with Host: 127.0.0.1; the headers
+// it adds give it away, and the console refuses, unless forced on with
+// OTPD_DEV_CONSOLE=true.
+func TestGuardRefusesForwardedRequests(t *testing.T) {
+	headers := []map[string]string{
+		{"X-Forwarded-For": "203.0.113.9"},
+		{"Forwarded": "for=203.0.113.9;proto=https"},
+		{"X-Forwarded-Proto": "https"},
+		{"X-Forwarded-Host": "abc.ngrok.app"},
+		{"X-Real-IP": "203.0.113.9"},
+		{"Via": "1.1 proxy"},
+		{"Cf-Connecting-Ip": "203.0.113.9"},
+		{"True-Client-IP": "203.0.113.9"},
+		{"X-Forwarded-For": ""}, // present, even empty
+	}
+	_, h := newConsole(t, 10, false)
+	_, forced := newConsole(t, 10, true)
+	for _, hdr := range headers {
+		hdr["Host"] = "127.0.0.1:8080"
+		for _, p := range []string{"/dev/", "/dev/api/messages", "/dev/api/info"} {
+			if w := get(h, p, hdr, "127.0.0.1:5000"); w.Code != http.StatusForbidden {
+				t.Errorf("%v %s: %d, want 403", hdr, p, w.Code)
+			}
+			if w := get(forced, p, hdr, "127.0.0.1:5000"); w.Code != http.StatusOK {
+				t.Errorf("OTPD_DEV_CONSOLE=true, %v %s: %d, want 200", hdr, p, w.Code)
+			}
+		}
+	}
+	// The same request without the header is the developer's browser.
+	if w := get(h, "/dev/api/messages", map[string]string{"Host": "127.0.0.1:8080"}, "127.0.0.1:5000"); w.Code != http.StatusOK {
+		t.Errorf("loopback without forwarding headers: %d, want 200", w.Code)
+	}
+
+	// End to end on a default (embedded) otpd.
+	base := startOtpd(t, nil)
+	for _, hdr := range headers[:2] {
+		req, _ := http.NewRequest(http.MethodGet, base+"/dev/api/messages", nil)
+		for k, v := range hdr {
+			if k != "Host" {
+				req.Header.Set(k, v)
+			}
+		}
+		req.Host = "127.0.0.1"
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusForbidden {
+			t.Errorf("otpd, %v: %d, want 403", hdr, res.StatusCode)
+		}
+	}
+}
