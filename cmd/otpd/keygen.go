@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -58,6 +59,9 @@ func runKeygen(args []string, te toolEnv) error {
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
 		return fmt.Errorf("keygen: %w", err)
 	}
+	if err := checkKeyDir(*dir); err != nil {
+		return err
+	}
 	abs, err := filepath.Abs(*dir)
 	if err != nil {
 		return err
@@ -65,7 +69,10 @@ func runKeygen(args []string, te toolEnv) error {
 	stamp := time.Now().UTC().Format("20060102")
 	write := func(name string, gen func() ([]byte, error)) error {
 		if *keep {
-			if _, err := os.Stat(name); err == nil {
+			if fi, err := os.Stat(name); err == nil {
+				if err := checkKeptFile(name, fi); err != nil {
+					return err
+				}
 				fmt.Fprintf(te.stderr, "keygen: keeping %s\n", name)
 				return nil
 			}
@@ -90,7 +97,7 @@ func runKeygen(args []string, te toolEnv) error {
 			return err
 		}
 		env = append(env, "OTPD_SIGNING_KEY_FILE="+name, "OTPD_TOKEN_ALGORITHM="+string(a))
-		yaml = append(yaml, "    algorithm: "+string(a), "    signingKeyFiles:", "      - "+name)
+		yaml = append(yaml, "algorithm: "+string(a), "signingKeyFiles:", "  - "+yamlString(name))
 	}
 	if kinds["hmac"] {
 		name := filepath.Join(abs, "hmac-secrets")
@@ -117,7 +124,7 @@ func runKeygen(args []string, te toolEnv) error {
 			return err
 		}
 		env = append(env, "OTPD_MANAGEMENT_KEYS_FILE="+name)
-		yaml = append(yaml, "    managementKeysFile: "+name)
+		yaml = append(yaml, "managementKeysFile: "+yamlString(name))
 	}
 	w := te.stdout
 	fmt.Fprintf(w, "# otpd keygen wrote these files (mode 0600) in %s.\n", abs)
@@ -126,11 +133,10 @@ func runKeygen(args []string, te toolEnv) error {
 		fmt.Fprintln(w, l)
 	}
 	if len(yaml) > 0 {
-		fmt.Fprintln(w, "# Or, in the OTPD_CONFIG file:")
-		fmt.Fprintln(w, "# projects:")
-		fmt.Fprintln(w, "#   - id: "+*project)
-		for _, l := range yaml {
-			fmt.Fprintln(w, "#"+l)
+		fmt.Fprintln(w, "# Or, in the OTPD_CONFIG file (remove the leading \"# \"; the HMAC secrets and seal keys")
+		fmt.Fprintln(w, "# stay in the environment above, as they are process-wide):")
+		for _, l := range yamlSnippet(*project, yaml) {
+			fmt.Fprintln(w, "# "+l)
 		}
 	}
 	fmt.Fprintln(w, "# Rotation: put a new key first (signing: signingKeyFiles; secrets: first line) and keep the old")
@@ -161,4 +167,56 @@ func writeSecret(name string, b []byte) error {
 		return fmt.Errorf("keygen: %w", err)
 	}
 	return f.Close()
+}
+
+// yamlSnippet is the OTPD_CONFIG file that uses the written files: one
+// project whose settings are lines (each indented under it).
+func yamlSnippet(project string, lines []string) []string {
+	out := []string{"projects:", "  - id: " + yamlString(project)}
+	for _, l := range lines {
+		out = append(out, "    "+l)
+	}
+	return out
+}
+
+// yamlString quotes s for YAML (a JSON string is a YAML string), so a
+// path with ':', '#' or spaces stays one value.
+func yamlString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// checkKeyDir refuses a folder that others may write to: whoever can
+// write there can replace a key file (their signing key, their secret)
+// between keygen and otpd's start. otpd does not change the mode of a
+// folder it did not create (it may be shared, like /tmp): it says so.
+func checkKeyDir(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("keygen: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("keygen: -dir %s is not a folder", dir)
+	}
+	if m := fi.Mode().Perm(); m&0o022 != 0 {
+		return fmt.Errorf("keygen: -dir %s has mode %04o: others can write to it and replace the keys; "+
+			"run chmod 700 %s (or choose a folder only you can write to)", dir, m, dir)
+	}
+	return nil
+}
+
+// checkKeptFile refuses to reuse (-keep) a secrets file that others can
+// read or write: a key others may have read is no longer secret, so
+// otpd does not quietly tighten the mode and carry on; the operator
+// decides (rotate it, or chmod 600 it when nobody else could have read it).
+func checkKeptFile(name string, fi fs.FileInfo) error {
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("keygen: -keep: %s is not a regular file", name)
+	}
+	if m := fi.Mode().Perm(); m&0o077 != 0 {
+		return fmt.Errorf("keygen: -keep: %s has mode %04o: others can read or change it, so it may no longer be secret; "+
+			"replace it with a new key (remove it and run keygen again, then rotate as docs/operations.md says), "+
+			"or run chmod 600 %s if nobody else can have read it", name, m, name)
+	}
+	return nil
 }
