@@ -177,8 +177,20 @@ type (
 
 var projectIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-// Load builds and validates the configuration.
+// Load builds and validates the configuration: the settings, secrets and
+// management keys. It does not read signing keys or build templates and
+// providers; startup and `otpd config check` run Check, which does.
 func Load(env Env, read ReadFile) (*Config, error) {
+	c, errs := load(env, read)
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return c, nil
+}
+
+// load builds the configuration and returns every problem found; the
+// Config is filled as far as it could be.
+func load(env Env, read ReadFile) (*Config, []error) {
 	get := func(k, def string) string {
 		if v, ok := env(k); ok && strings.TrimSpace(v) != "" {
 			return strings.TrimSpace(v)
@@ -323,15 +335,15 @@ func Load(env Env, read ReadFile) (*Config, error) {
 			errs = append(errs, fmt.Errorf("project %d (%q): management keys: %w", i, p.ID, err))
 		}
 		p.ManagementKeys = keys
+		for _, e := range checkManagementKeys(keys) {
+			errs = append(errs, fmt.Errorf("project %d (%q): %w", i, p.ID, e))
+		}
 		if seen[p.ID] {
 			errs = append(errs, fmt.Errorf("project %q is listed twice", p.ID))
 		}
 		seen[p.ID] = true
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("invalid configuration:\n%w", err)
-	}
-	return c, nil
+	return c, errs
 }
 
 // secretList reads a list of secrets, newest first: comma-separated from

@@ -3,6 +3,9 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/otpd/otpd/ipkey"
@@ -29,9 +32,7 @@ func (c *Config) loadListen(get func(k, def string) string, intVar func(name, de
 	if strings.EqualFold(c.AdminAddr, "off") {
 		c.AdminAddr = ""
 	}
-	if c.AdminAddr != "" && c.AdminAddr == c.HTTPAddr {
-		errs = append(errs, errors.New("OTPD_ADMIN_ADDR: must differ from OTPD_HTTP_ADDR (metrics and pprof must not share the public port)"))
-	}
+	errs = append(errs, c.checkAddrs()...)
 	reflection, err := boolVar(get, "OTPD_GRPC_REFLECTION", true)
 	if err != nil {
 		errs = append(errs, err)
@@ -72,4 +73,93 @@ func boolVar(get func(k, def string) string, name string, def bool) (bool, error
 	default:
 		return def, fmt.Errorf("%s: must be true or false, not %q", name, v)
 	}
+}
+
+// checkAddrs checks every listen address as startup will use it: host:port
+// with a numeric port 0..65535 (0: any free port) and a host that is
+// empty (every interface), an IP address or a host name; and no two
+// listeners on the same port of overlapping hosts. What only binding can
+// tell (the port is taken, the name does not resolve, no permission) is
+// left to startup.
+func (c *Config) checkAddrs() []error {
+	type listener struct{ name, addr, host, port string }
+	var errs []error
+	var ls []listener
+	for _, l := range []struct{ name, addr string }{
+		{"OTPD_GRPC_ADDR", c.GRPCAddr}, {"OTPD_HTTP_ADDR", c.HTTPAddr},
+		{"OTPD_ADMIN_ADDR", c.AdminAddr}, {"OTPD_WORKER_METRICS_ADDR", c.WorkerMetricsAddr},
+	} {
+		if l.addr == "" && (l.name == "OTPD_ADMIN_ADDR" || l.name == "OTPD_WORKER_METRICS_ADDR") {
+			continue // off
+		}
+		host, port, err := checkAddr(l.addr)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", l.name, err))
+			continue
+		}
+		if l.name != "OTPD_WORKER_METRICS_ADDR" { // `otpd worker` runs alone
+			ls = append(ls, listener{l.name, l.addr, host, port})
+		}
+	}
+	for i, a := range ls {
+		for _, b := range ls[i+1:] {
+			if a.port != "0" && a.port == b.port && (a.host == b.host || wildcardHost(a.host) || wildcardHost(b.host)) {
+				why := ""
+				if a.name == "OTPD_HTTP_ADDR" && b.name == "OTPD_ADMIN_ADDR" {
+					why = " (metrics and pprof must not share the public port)"
+				}
+				errs = append(errs, fmt.Errorf("%s: must differ from %s: %q and %q listen on the same port%s", b.name, a.name, b.addr, a.addr, why))
+			}
+		}
+	}
+	return errs
+}
+
+// checkAddr splits a listen address and checks its parts.
+func checkAddr(addr string) (host, port string, err error) {
+	host, port, err = net.SplitHostPort(addr)
+	if err != nil {
+		return "", "", fmt.Errorf("%q is not host:port (for example 127.0.0.1:8080, [::1]:8080 or :8080 for every interface)", addr)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 || strconv.Itoa(n) != port {
+		return "", "", fmt.Errorf("%q: the port must be a number 0..65535", addr)
+	}
+	if host == "" {
+		return host, port, nil
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a.WithZone("").String(), port, nil
+	}
+	if !validHostName(host) {
+		return "", "", fmt.Errorf("%q: %q is neither an IP address nor a host name", addr, host)
+	}
+	return strings.ToLower(host), port, nil
+}
+
+// wildcardHost reports whether host means every interface.
+func wildcardHost(host string) bool {
+	if host == "" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsUnspecified()
+}
+
+// validHostName: dot-separated labels of letters, digits and '-', at most
+// 253 characters.
+func validHostName(h string) bool {
+	if len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			if c := label[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -12,13 +12,13 @@ import (
 func TestManagementKeys(t *testing.T) {
 	t.Parallel()
 	c, err := config.Load(envOf(map[string]string{
-		"OTPD_MANAGEMENT_KEYS":      "a=key-a, key-b",
+		"OTPD_MANAGEMENT_KEYS":      "a=key-a-0123456789abcdef0123456789abcdef, key-b-0123456789abcdef0123456789abcdef",
 		"OTPD_MANAGEMENT_KEYS_FILE": "/keys",
-	}), filesOf(map[string]string{"/keys": "c=key-c\n\n"}))
+	}), filesOf(map[string]string{"/keys": "c=key-c-0123456789abcdef0123456789abcdef\n\n"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fmt.Sprint(c.Projects[0].ManagementKeys); got != "[a=key-a key-b c=key-c]" {
+	if got := fmt.Sprint(c.Projects[0].ManagementKeys); got != "[a=key-a-0123456789abcdef0123456789abcdef key-b-0123456789abcdef0123456789abcdef c=key-c-0123456789abcdef0123456789abcdef]" {
 		t.Fatalf("single project: %s", got)
 	}
 	file := `projects:
@@ -28,12 +28,12 @@ func TestManagementKeys(t *testing.T) {
     managementKeysFile: /p2
   - id: P3
 `
-	c, err = config.Load(envOf(map[string]string{"OTPD_CONFIG": "/c.yaml", "P1_KEYS": "one,two"}),
-		filesOf(map[string]string{"/c.yaml": file, "/p2": "three"}))
+	c, err = config.Load(envOf(map[string]string{"OTPD_CONFIG": "/c.yaml", "P1_KEYS": "one-0123456789abcdef0123456789abcdef,two-0123456789abcdef0123456789abcdef"}),
+		filesOf(map[string]string{"/c.yaml": file, "/p2": "three-0123456789abcdef0123456789abcdef"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fmt.Sprint(c.Projects[0].ManagementKeys, c.Projects[1].ManagementKeys, c.Projects[2].ManagementKeys); got != "[one two] [three] []" {
+	if got := fmt.Sprint(c.Projects[0].ManagementKeys, c.Projects[1].ManagementKeys, c.Projects[2].ManagementKeys); got != "[one-0123456789abcdef0123456789abcdef two-0123456789abcdef0123456789abcdef] [three-0123456789abcdef0123456789abcdef] []" {
 		t.Fatalf("per project: %s", got)
 	}
 	// Keys inline in the config file are not a setting.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -79,33 +80,20 @@ func BuildDelivery(cfg *config.Config, read config.ReadFile, env config.Env, cod
 	logProvider := delivery.NewLogProvider(codeLog)
 	byProject := map[string]projectDelivery{}
 	for _, p := range cfg.Projects {
-		d := p.Delivery
-		r, err := render.New(render.Options{Dir: d.TemplatesDir, DefaultLocale: d.DefaultLocale, ProductName: d.ProductName})
-		if err != nil {
-			return nil, fmt.Errorf("project %s: templates: %w", p.ID, err)
+		pd, errs := buildProjectDelivery(p, read, env, hc, clk, logProvider)
+		if len(errs) > 0 {
+			return nil, fmt.Errorf("project %s: %w", p.ID, errors.Join(errs...))
 		}
-		byChannel, byID := map[string]delivery.Provider{}, map[string]delivery.Provider{}
-		for _, pc := range d.Providers {
-			prov, err := newProvider(pc, read, env, hc, clk, logProvider)
-			if err != nil {
-				return nil, fmt.Errorf("project %s: provider %s: %w", p.ID, pc.ID, err)
-			}
+		for _, pc := range p.Delivery.Providers {
 			if pc.Type == "log" {
 				log.Warn("DELIVERY PROVIDER IS 'log': one-time codes are written to the log in clear text; never use it in production", "project", p.ID, "provider", pc.ID)
 			}
-			byID[pc.ID] = prov
-			for _, ch := range pc.Channels {
-				byChannel[ch] = prov
-			}
 		}
-		if len(d.Providers) == 0 {
+		if len(p.Delivery.Providers) == 0 {
 			log.Warn("DELIVERY PROVIDER IS 'log': one-time codes are written to the log in clear text. "+
 				"This is for local development only; configure providers for production.", "project", p.ID)
-			for _, ch := range []string{"email", "sms", "voice", "whatsapp"} {
-				byChannel[ch] = logProvider
-			}
 		}
-		byProject[p.ID] = projectDelivery{render: r, router: provider.NewRouter(byChannel, byID), ttl: p.CodeTTL.D()}
+		byProject[p.ID] = pd
 	}
 	handler := func(ctx context.Context, j queue.Job) error {
 		pd, ok := byProject[j.Project]
@@ -129,6 +117,48 @@ func BuildDelivery(cfg *config.Config, read config.ReadFile, env config.Env, cod
 	}
 	return &Delivery{Sealer: s, Handler: handler, Producer: queue.NewProducer(s, cfg.QueueMaxLen, rand.Reader, layout),
 		Layout: layout, projects: byProject, Log: logProvider}, nil
+}
+
+// buildProjectDelivery parses a project's templates and builds its
+// providers (reading their secrets), returning every problem.
+func buildProjectDelivery(p config.Project, read config.ReadFile, env config.Env, hc *http.Client, clk func() time.Time, logProvider delivery.Provider) (projectDelivery, []error) {
+	var errs []error
+	d := p.Delivery
+	r, err := render.New(render.Options{Dir: d.TemplatesDir, DefaultLocale: d.DefaultLocale, ProductName: d.ProductName})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("templates: %w", err))
+	}
+	byChannel, byID := map[string]delivery.Provider{}, map[string]delivery.Provider{}
+	for _, pc := range d.Providers {
+		prov, err := newProvider(pc, read, env, hc, clk, logProvider)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("provider %s: %w", pc.ID, err))
+			continue
+		}
+		byID[pc.ID] = prov
+		for _, ch := range pc.Channels {
+			byChannel[ch] = prov
+		}
+	}
+	if len(d.Providers) == 0 {
+		for _, ch := range []string{"email", "sms", "voice", "whatsapp"} {
+			byChannel[ch] = logProvider
+		}
+	}
+	return projectDelivery{render: r, router: provider.NewRouter(byChannel, byID), ttl: p.CodeTTL.D()}, errs
+}
+
+// CheckDelivery is the delivery part of the one validation startup and
+// `otpd config check` run (config.Check): a project's templates parse
+// and test-render and its providers build, their secrets readable. It
+// builds exactly what BuildDelivery builds, and sends nothing.
+func CheckDelivery(read config.ReadFile, env config.Env) config.ProjectCheck {
+	hc := &http.Client{Timeout: 15 * time.Second}
+	logProvider := delivery.NewLogProvider(io.Discard)
+	return func(p *config.Project) []error {
+		_, errs := buildProjectDelivery(*p, read, env, hc, time.Now, logProvider)
+		return errs
+	}
 }
 
 func newProvider(pc config.Provider, read config.ReadFile, env config.Env, hc *http.Client, clk func() time.Time, logp delivery.Provider) (delivery.Provider, error) {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -19,26 +20,10 @@ func buildProjects(o Options) (flow.ProjectMap, error) {
 	}
 	out := flow.ProjectMap{}
 	for _, pc := range o.Config.Projects {
-		var keys []*token.Key
-		for _, f := range pc.SigningKeyFiles {
-			b, err := read(f)
-			if err != nil {
-				return nil, fmt.Errorf("project %s: signing key: %w", pc.ID, err)
-			}
-			k, err := token.ParseKeyPEM(b)
-			if err != nil {
-				return nil, fmt.Errorf("project %s: signing key %s: %w", pc.ID, f, err)
-			}
-			keys = append(keys, k)
-		}
-		if len(keys) > 0 && pc.Algorithm != "" {
-			want, err := token.ParseAlgorithm(pc.Algorithm)
-			if err != nil {
-				return nil, fmt.Errorf("project %s: %w", pc.ID, err)
-			}
-			if keys[0].Algorithm() != want {
-				return nil, fmt.Errorf("project %s: algorithm %s configured, but the signing key is %s", pc.ID, want, keys[0].Algorithm())
-			}
+		// The same reading and checks as `otpd config check` (config.Check).
+		keys, errs := config.SigningKeys(&pc, read)
+		if len(errs) > 0 {
+			return nil, fmt.Errorf("project %s: %w", pc.ID, errors.Join(errs...))
 		}
 		if len(keys) == 0 {
 			alg, err := token.ParseAlgorithm(pc.Algorithm)

@@ -57,11 +57,12 @@ func main() {
 }
 
 func realMain(ctx context.Context, args []string) error {
-	if handled, err := runTool(ctx, args, toolEnv{stdout: os.Stdout, stderr: os.Stderr, env: os.LookupEnv, read: os.ReadFile}); handled {
+	if handled, err := runTool(ctx, args, toolEnv{stdout: os.Stdout, stderr: os.Stderr, env: os.LookupEnv, read: os.ReadFile,
+		environ: os.Environ()}); handled {
 		return err
 	}
-	cfg, err := config.Load(os.LookupEnv, os.ReadFile)
-	if err != nil {
+	cfg, report := validate(os.LookupEnv, os.ReadFile, os.Environ())
+	if err := report.Err(); err != nil {
 		return err
 	}
 	if _, set := os.LookupEnv("GOGC"); !set {
@@ -72,6 +73,9 @@ func realMain(ctx context.Context, args []string) error {
 	logOut := logbuf.New(os.Stderr, logBufferSize, cfg.LogFlush)
 	defer logOut.Close()
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	for _, w := range report.Warnings {
+		log.Warn(w)
+	}
 	clk := clock.Real{}
 	switch {
 	case len(args) == 1 && args[0] == "worker":

@@ -14,6 +14,9 @@ type toolEnv struct {
 	stdout, stderr io.Writer
 	env            config.Env
 	read           config.ReadFile
+	// environ is the whole environment (os.Environ()), scanned for
+	// misspelt OTPD_* names.
+	environ []string
 }
 
 // runTool runs the operator subcommands (keygen, config check, version,

@@ -158,7 +158,7 @@ func TestConfigCheck(t *testing.T) {
 	if !errors.Is(err, errConfigInvalid) {
 		t.Fatalf("err = %v, want errConfigInvalid", err)
 	}
-	for _, want := range []string{`project "A": algorithm ES256, but signingKeyFiles[0] is an EdDSA key`, `project "B": signingKeyFiles[0]`, "delivery: project C: templates"} {
+	for _, want := range []string{`project 0 ("A"): algorithm ES256, but signingKeyFiles[0] is an EdDSA key`, `project 1 ("B"): signingKeyFiles[0]`, `project 2 ("C"): templates`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
