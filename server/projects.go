@@ -68,7 +68,7 @@ func buildProjects(o Options) (flow.ProjectMap, error) {
 			DefaultPhoneRegion: pc.DefaultPhoneRegion, CookieDomain: pc.CookieDomain, CookiePath: pc.CookiePath,
 			RefreshTTL: pc.RefreshTTL.D(), SessionTTL: pc.SessionTTL.D(), Issuer: iss, Keys: ks,
 			RotateRefresh: pc.RefreshRotation, RefreshGrace: pc.RefreshRotationGrace.D(),
-			MaxRefreshTokens: pc.MaxRefreshTokensPerUser,
+			MaxRefreshTokens: pc.MaxRefreshTokensPerUser, RecentSignIn: pc.RecentSignInMaxAge.D(),
 			SessionCookie:    pc.SessionTokenResponseMethod == "cookies",
 			RefreshCookie:    pc.RefreshTokenResponseMethod == "cookies",
 			Limits:           pc.Limits, PhonePolicy: pc.PhonePolicy,
