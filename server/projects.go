@@ -69,9 +69,9 @@ func buildProjects(o Options) (flow.ProjectMap, error) {
 			RefreshTTL: pc.RefreshTTL.D(), SessionTTL: pc.SessionTTL.D(), Issuer: iss, Keys: ks,
 			RotateRefresh: pc.RefreshRotation, RefreshGrace: pc.RefreshRotationGrace.D(),
 			MaxRefreshTokens: pc.MaxRefreshTokensPerUser, RecentSignIn: pc.RecentSignInMaxAge.D(),
-			SessionCookie:    pc.SessionTokenResponseMethod == "cookies",
-			RefreshCookie:    pc.RefreshTokenResponseMethod == "cookies",
-			Limits:           pc.Limits, PhonePolicy: pc.PhonePolicy,
+			SessionCookie: pc.SessionTokenResponseMethod == "cookies",
+			RefreshCookie: pc.RefreshTokenResponseMethod == "cookies",
+			Limits:        pc.Limits, PhonePolicy: pc.PhonePolicy,
 			EnumerationProtection: pc.EnumerationProtection,
 		}
 	}
