@@ -68,11 +68,12 @@ func buildProjects(o Options) (flow.ProjectMap, error) {
 			DefaultPhoneRegion: pc.DefaultPhoneRegion, CookieDomain: pc.CookieDomain, CookiePath: pc.CookiePath,
 			RefreshTTL: pc.RefreshTTL.D(), SessionTTL: pc.SessionTTL.D(), Issuer: iss, Keys: ks,
 			RotateRefresh: pc.RefreshRotation, RefreshGrace: pc.RefreshRotationGrace.D(),
-			MaxRefreshTokens: pc.MaxRefreshTokensPerUser, RecentSignIn: pc.RecentSignInMaxAge.D(),
-			SessionCookie: pc.SessionTokenResponseMethod == "cookies",
-			RefreshCookie: pc.RefreshTokenResponseMethod == "cookies",
-			Limits:        pc.Limits, PhonePolicy: pc.PhonePolicy,
+			MaxRefreshTokens: pc.MaxRefreshTokensPerUser,
+			SessionCookie:    pc.SessionTokenResponseMethod == "cookies",
+			RefreshCookie:    pc.RefreshTokenResponseMethod == "cookies",
+			Limits:           pc.Limits, PhonePolicy: pc.PhonePolicy,
 			EnumerationProtection: pc.EnumerationProtection,
+			RecentSignIn:          pc.RecentSignInMaxAge.D(),
 		}
 	}
 	return out, nil
