@@ -98,6 +98,8 @@ func TestDescopeNodeSDK(t *testing.T) {
 	ids, _ := result["update"]["loginIds"].([]any)
 	check("update", result["updateStart"]["ok"] == true && result["update"]["ok"] == true &&
 		result["update"]["email"] == "node.new@example.com" && len(ids) == 2)
+	check("updatePhone", result["updatePhoneStart"]["ok"] == true && data("updatePhoneStart", "maskedPhone") == "**********78" &&
+		result["updatePhone"]["ok"] == true && result["updatePhone"]["phone"] == "+14155550178")
 	check("logout", result["logout"]["ok"] == true)
 	check("meAfterLogout", result["meAfterLogout"]["ok"] == false && errCode("meAfterLogout") == "E064001")
 	check("signUpAgain", result["signUpAgain"]["ok"] == false && errCode("signUpAgain") == "E062107")

@@ -48,9 +48,14 @@ out.me = brief(await sdk.me(refreshJwt));
 out.stepUpStart = brief(await sdk.otp.signIn.email('node.sdk@example.com', { stepup: true }, refreshJwt));
 r = await sdk.otp.verify.email('node.sdk@example.com', await codeFor('node.sdk@example.com'));
 out.stepUp = { ok: r.ok, error: r.error ?? null, su: r.ok ? (await sdk.validateSession(r.data.sessionJwt)).token.su : null };
+const stepUpRefresh = r.data?.refreshJwt;
 out.updateStart = brief(await sdk.otp.update.email('node.sdk@example.com', 'node.new@example.com', refreshJwt, { addToLoginIDs: true }));
 r = await sdk.otp.verify.email('node.sdk@example.com', await codeFor('node.new@example.com'));
 out.update = { ok: r.ok, error: r.error ?? null, email: r.data?.user?.email, loginIds: r.data?.user?.loginIds };
+// A phone change right after, with the refresh JWT the step-up returned.
+out.updatePhoneStart = brief(await sdk.otp.update.phone.sms('node.sdk@example.com', '+14155550178', stepUpRefresh));
+r = await sdk.otp.verify.sms('node.sdk@example.com', await codeFor('+14155550178'));
+out.updatePhone = { ok: r.ok, error: r.error ?? null, phone: r.data?.user?.phone };
 out.logout = brief(await sdk.logout(refreshJwt));
 out.meAfterLogout = brief(await sdk.me(refreshJwt));
 
