@@ -143,13 +143,15 @@ func (e *Engine) applyUpdate(ctx context.Context, p *Project, ch Channel, uid, a
 	if err != nil {
 		return store.User{}, e.accountErr(err)
 	}
+	// Told now: the change is made, and a retry after a failure below
+	// finds the new address already in place (and would not tell).
+	e.notifyContactChanged(ctx, p, ch, old, addr, u.Locale, now)
 	// Sign-ins by any of the user's login ids now reach the new address.
 	for _, id := range user.LoginIDs {
 		if err := e.accounts.BindLogin(ctx, p.ID, id, uid, "", contact, addr); err != nil && !errors.Is(err, store.ErrTaken) {
 			return store.User{}, storeErr(err)
 		}
 	}
-	e.notifyContactChanged(ctx, p, ch, old, addr, u.Locale, now)
 	return user, nil
 }
 
