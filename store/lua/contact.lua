@@ -9,7 +9,7 @@
 -- ARGV[4] JSON array of more login ids to add (a merge), or ""
 -- ARGV[5] now, unix ms: kept as <contact>ChangedAt when the verified
 --         address changes (a step-up or MFA code never goes to a contact
---         changed after its session signed in; flow/secondfactor.go)
+--         changed after its session signed in; flow/recent.go)
 -- Returns {status, HGETALL...}: ok | nouser
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'nouser'}
