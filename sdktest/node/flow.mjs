@@ -16,6 +16,12 @@ async function codeFor(address) {
   return value.trim();
 }
 
+// advance asks the test to move otpd's clock (sleeping is not allowed).
+async function advance(seconds) {
+  console.log(JSON.stringify({ advance: seconds }));
+  await lines.next();
+}
+
 const brief = (r) => ({ ok: r.ok, error: r.error ?? null, data: r.data ?? null });
 const out = {};
 
@@ -111,6 +117,21 @@ out.mDelete = brief(await users.delete('mgmt-node'));
 out.mLoadAfterDelete = brief(await users.load('mgmt-node'));
 const intruder = DescopeClient({ projectId, baseUrl, managementKey: 'mk-wrong-0123456789abcdef0123456789abcd' });
 out.mWrongKey = brief(await intruder.management.user.load(mid));
+
+// An old session: its refresh JWT alone may no longer change the email
+// (403 E064403, "step up"); after a step-up the SDK's flow goes through
+// with the refresh JWT the step-up returned.
+out.oldStart = brief(await sdk.otp.signUpOrIn.email('node.old@example.com'));
+r = await sdk.otp.verify.email('node.old@example.com', await codeFor('node.old@example.com'));
+const oldRefresh = r.data?.refreshJwt;
+await advance(11 * 60);
+out.oldUpdate = brief(await sdk.otp.update.email('node.old@example.com', 'node.old2@example.com', oldRefresh));
+out.oldStepUpStart = brief(await sdk.otp.signIn.email('node.old@example.com', { stepup: true }, oldRefresh));
+r = await sdk.otp.verify.email('node.old@example.com', await codeFor('node.old@example.com'));
+out.oldStepUp = { ok: r.ok, error: r.error ?? null };
+out.oldUpdateAfterStepUp = brief(await sdk.otp.update.email('node.old@example.com', 'node.old2@example.com', r.data?.refreshJwt));
+r = await sdk.otp.verify.email('node.old@example.com', await codeFor('node.old2@example.com'));
+out.oldUpdated = { ok: r.ok, error: r.error ?? null, email: r.data?.user?.email };
 
 console.log(JSON.stringify({ result: out }));
 process.exit(0);
