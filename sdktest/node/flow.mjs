@@ -1,7 +1,9 @@
 // Drives Descope's official Node SDK, unmodified, against a running otpd.
 // Protocol with server/sdk_node_test.go: when the script needs a code it
-// prints {"need": "<address>"} on stdout and reads the code from stdin; at
-// the end it prints {"result": {...}} and exits 0.
+// prints {"need": "<address>"} on stdout and reads the code from stdin; to
+// age a session it prints {"advance": <seconds>} and waits for a line while
+// the test moves otpd's clock; at the end it prints {"result": {...}} and
+// exits 0.
 import DescopeClient from '@descope/node-sdk';
 import readline from 'node:readline';
 
