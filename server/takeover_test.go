@@ -129,9 +129,6 @@ func TestStolenRefreshJWTOfAFreshSessionCannotStepUpToTheNewAddress(t *testing.T
 		t.Fatalf("update email: %d %v", s, b)
 	}
 	changed := e.post2xx("/v1/auth/otp/verify/email", fmt.Sprintf(`{"loginId":"victim@example.com","code":%q}`, e.code("attacker@evil.test")))
-	if c := verifyWithJWKS(t, e, changed["refreshJwt"].(string)); c["auth_time"] != float64(startAt.Unix()) {
-		t.Fatalf("the update's refresh JWT auth_time %v, want the session's sign-in %d", c["auth_time"], startAt.Unix())
-	}
 
 	// The old address got the notice (and nothing else since its sign-in code).
 	old := e.sentTo("victim@example.com")
@@ -167,6 +164,11 @@ func TestStolenRefreshJWTOfAFreshSessionCannotStepUpToTheNewAddress(t *testing.T
 	}
 	if n := len(e.sentTo("attacker@evil.test")); n != before {
 		t.Fatalf("a second factor reached the attacker's address (%d messages, had %d)", n, before)
+	}
+
+	// (Why: the update's refresh JWT keeps the session's sign-in time.)
+	if c := verifyWithJWKS(t, e, changed["refreshJwt"].(string)); c["auth_time"] != float64(startAt.Unix()) {
+		t.Fatalf("the update's refresh JWT auth_time %v, want the session's sign-in %d", c["auth_time"], startAt.Unix())
 	}
 
 	// The same for a phone: the victim's own phone, then an attacker's
