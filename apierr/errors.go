@@ -171,6 +171,22 @@ var (
 	// refresh JWT.
 	ErrRefreshInvalid = def("E064002", codes.Unauthenticated, http.StatusUnauthorized,
 		"Invalid refresh token", "A valid refresh token is required")
+	// ErrStepUpRequired: the refresh JWT is valid, but the sign-in that
+	// started its session is older than the project's recentSignInMaxAge,
+	// and the request changes a verified contact or a login id. The client
+	// steps up (sign-in with loginOptions.stepup and this refresh JWT),
+	// then retries with the refresh JWT the step-up returns. Nothing was
+	// stored, charged or sent. (otpd's code; Descope documents none.)
+	ErrStepUpRequired = def("E064403", codes.PermissionDenied, http.StatusForbidden,
+		"Step-up required", "Changing a verified email, phone or login id needs a recent sign-in: step up "+
+			"(sign in with loginOptions.stepup and this refresh JWT), then retry with the refresh JWT the step-up returns")
+	// ErrContactNewerThanSession: a step-up or MFA code would go to a
+	// contact that was changed after the session signed in (perhaps by
+	// whoever holds this refresh JWT). Nothing was stored, charged or
+	// sent. (otpd's code.)
+	ErrContactNewerThanSession = def("E064409", codes.PermissionDenied, http.StatusForbidden,
+		"Contact changed after sign-in", "The contact was changed after this session signed in; "+
+			"a step-up or MFA code goes only to a contact the user had then")
 )
 
 // ErrRateLimited: a rate limit refused; nothing was sent or changed.
@@ -193,7 +209,7 @@ func All() []*Error {
 		ErrBadRequest, ErrInvalidArgument, ErrValidation, ErrMissingArgument,
 		ErrUnauthorized, ErrNotFound, ErrMethodNotAllowed, ErrHeadersTooLarge, ErrUnimplemented,
 		ErrWrongCode, ErrTooManyAttempts, ErrCodeExpired, ErrUserExists, ErrUserNotFound,
-		ErrUpdateConflict, ErrRefreshRevoked, ErrRefreshInvalid, ErrNumberNotAllowed, ErrRateLimited,
+		ErrUpdateConflict, ErrRefreshRevoked, ErrRefreshInvalid, ErrStepUpRequired, ErrContactNewerThanSession, ErrNumberNotAllowed, ErrRateLimited,
 		ErrUserDisabled, ErrMgmtUserNotFound, ErrMgmtUserExists, ErrMgmtNotTestUser,
 		ErrInternal, ErrUnavailable,
 	}

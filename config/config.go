@@ -141,6 +141,11 @@ type Project struct {
 	// MaxRefreshTokensPerUser caps a user's live refresh JWTs (token
 	// families); a sign-in past it evicts the oldest (default 100).
 	MaxRefreshTokensPerUser int `json:"maxRefreshTokensPerUser,omitempty"`
+	// RecentSignInMaxAge: a refresh JWT may change a verified contact or a
+	// login id (update email/phone, addToLoginIDs) only while the sign-in
+	// (or step-up) that started its session is at most this old; older
+	// sessions step up first (default 10m, 1m..24h; docs/security.md).
+	RecentSignInMaxAge Duration `json:"recentSignInMaxAge,omitempty"`
 	// SessionTokenResponseMethod and RefreshTokenResponseMethod are
 	// "response_body" (default) or "cookies" (Descope's project settings).
 	SessionTokenResponseMethod string `json:"sessionTokenResponseMethod,omitempty"`

@@ -20,6 +20,16 @@ const (
 	// MaxRefreshRotationGrace bounds it: a longer window gives a thief who
 	// replays a rotated token more time to go unnoticed.
 	MaxRefreshRotationGrace = 5 * time.Minute
+	// DefaultRecentSignInMaxAge is how old the sign-in behind a refresh JWT
+	// may be for it to change a verified contact or a login id without a
+	// step-up: a stolen refresh JWT is then worth that for at most this
+	// long after the victim signed in (docs/security.md says why 10 min).
+	DefaultRecentSignInMaxAge = Duration(10 * time.Minute)
+	// MinRecentSignInMaxAge and MaxRecentSignInMaxAge bound it: under a
+	// minute a step-up's own refresh JWT goes stale before a person has
+	// typed the new address and its code; over a day "recent" means little.
+	MinRecentSignInMaxAge = time.Minute
+	MaxRecentSignInMaxAge = 24 * time.Hour
 )
 
 // The default refresh limits (GCRA: Count per Window, burst Count).
@@ -34,6 +44,9 @@ func (p *Project) applySessionDefaults() {
 	if p.MaxRefreshTokensPerUser == 0 {
 		p.MaxRefreshTokensPerUser = DefaultMaxRefreshTokensPerUser
 	}
+	if p.RecentSignInMaxAge == 0 {
+		p.RecentSignInMaxAge = DefaultRecentSignInMaxAge
+	}
 	if p.RefreshRotationGrace == nil {
 		g := DefaultRefreshRotationGrace
 		p.RefreshRotationGrace = &g
@@ -47,6 +60,9 @@ func (p *Project) validateSessions() []error {
 	}
 	if g := p.RefreshRotationGrace.D(); g < 0 || g > MaxRefreshRotationGrace {
 		errs = append(errs, fmt.Errorf("refreshRotationGrace %s: must be 0..%s", g, MaxRefreshRotationGrace))
+	}
+	if a := p.RecentSignInMaxAge.D(); a < MinRecentSignInMaxAge || a > MaxRecentSignInMaxAge {
+		errs = append(errs, fmt.Errorf("recentSignInMaxAge %s: must be %s..%s", a, MinRecentSignInMaxAge, MaxRecentSignInMaxAge))
 	}
 	return errs
 }

@@ -61,3 +61,30 @@ projects:
 		t.Errorf("negative cap: %v", err)
 	}
 }
+
+func TestRecentSignInMaxAge(t *testing.T) {
+	t.Parallel()
+	load := func(yaml string) (*config.Project, error) {
+		c, err := config.Load(envOf(map[string]string{"OTPD_CONFIG": "c.yaml"}), filesOf(map[string]string{"c.yaml": yaml}))
+		if err != nil {
+			return nil, err
+		}
+		return &c.Projects[0], nil
+	}
+	p, err := load("projects: [{id: A}]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.RecentSignInMaxAge.D() != 10*time.Minute {
+		t.Errorf("default recentSignInMaxAge %s, want 10m", p.RecentSignInMaxAge.D())
+	}
+	if p, err = load("projects: [{id: A, recentSignInMaxAge: 30m}]"); err != nil || p.RecentSignInMaxAge.D() != 30*time.Minute {
+		t.Errorf("recentSignInMaxAge: 30m: %v, %v", p, err)
+	}
+	for _, bad := range []string{"30s", "25h", "-5m"} {
+		_, err := load("projects: [{id: A, recentSignInMaxAge: " + bad + "}]")
+		if err == nil || !strings.Contains(err.Error(), "recentSignInMaxAge") {
+			t.Errorf("recentSignInMaxAge: %s: %v, want an error naming it", bad, err)
+		}
+	}
+}

@@ -26,6 +26,23 @@ type Message struct {
 	TemplateID      string
 	TemplateOptions map[string]string
 	ProviderID      string
+	// Notice, on a security notice (Purpose PurposeContactChanged), says
+	// what changed; such a message has no Code.
+	Notice *Notice
+}
+
+// PurposeContactChanged is the Purpose of a security notice sent to the
+// old address after a verified email or phone changed.
+const PurposeContactChanged = "contact-changed"
+
+// Notice is what a security notice tells the old address.
+type Notice struct {
+	// Contact is "email" or "phone": what changed.
+	Contact string
+	// NewMasked is the new address, masked as the API masks it.
+	NewMasked string
+	// ChangedAt is when the change was made.
+	ChangedAt time.Time
 }
 
 // Sender delivers a message inline, for engines built without a queue

@@ -11,6 +11,10 @@
 //   - Existing users get their code at their stored address; an address in
 //     the request only ever applies to a new user.
 //   - Bad input is refused before anything is written.
+//   - A refresh JWT changes a verified contact or login id only while its
+//     session's sign-in (auth_time, never renewed by a refresh) is recent;
+//     a step-up or MFA code goes only to a contact older than the session;
+//     a replaced address is told (recent.go, notice.go).
 //   - Errors are apierr values; nothing here writes a code, token or full
 //     address to a log.
 package flow

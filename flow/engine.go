@@ -30,6 +30,7 @@ type Engine struct {
 	jobs     Jobs
 	options  DeliveryOptions
 	indexer  Indexer
+	outbox   store.Outbox
 }
 
 // Indexer keeps the management API's search indexes in step with a user
@@ -66,13 +67,16 @@ type Deps struct {
 	Options DeliveryOptions
 	// Indexer, when set, hears about new and changed users (search).
 	Indexer Indexer
+	// Outbox, with Jobs, queues security notices (a verified contact
+	// changed); without them notices go through Sender.
+	Outbox store.Outbox
 }
 
 // New returns an Engine.
 func New(d Deps) *Engine {
 	return &Engine{codes: d.Codes, users: d.Users, sessions: d.Sessions, accounts: d.Accounts, gen: d.Gen, hasher: d.Hasher,
 		sender: d.Sender, clock: d.Clock, random: d.Random, log: d.Log, metrics: d.Metrics, jobs: d.Jobs, options: d.Options,
-		indexer: d.Indexer}
+		indexer: d.Indexer, outbox: d.Outbox}
 }
 
 // StartInput is a sign-up, sign-in or sign-up-or-in request.
@@ -158,7 +162,7 @@ func (e *Engine) Start(ctx context.Context, in StartInput) (StartOutput, error) 
 	}
 	switch {
 	case in.StepUp || in.MFA:
-		if err := e.secondFactor(&a, in, body); err != nil {
+		if err := e.secondFactor(ctx, &a, in, id.ID, body); err != nil {
 			return StartOutput{}, err
 		}
 	case id.Kind != kindName && id.Addr == "":
@@ -187,9 +191,15 @@ func (e *Engine) Start(ctx context.Context, in StartInput) (StartOutput, error) 
 
 // secondFactor sets up a step-up or MFA start: the signed-in owner of the
 // login id gets the code at their own verified contact for the channel.
-func (e *Engine) secondFactor(a *startArgs, in StartInput, body string) error {
+//
+// Order: the refresh JWT, then the login id's owner (401 for another
+// user's, whoever asks), then what depends on the caller's record.
+func (e *Engine) secondFactor(ctx context.Context, a *startArgs, in StartInput, loginID, body string) error {
 	if in.Caller == nil {
 		return apierr.ErrRefreshInvalid.With("loginOptions.stepup and loginOptions.mfa need the refresh JWT: send 'Bearer <ProjectID>:<RefreshJWT>'")
+	}
+	if err := e.checkOwner(ctx, in.Project, loginID, in.Caller); err != nil {
+		return err
 	}
 	if in.Op == SignUp {
 		return apierr.ErrValidation.With("stepup and mfa apply to sign-in, not sign-up")
@@ -203,6 +213,12 @@ func (e *Engine) secondFactor(a *startArgs, in StartInput, body string) error {
 			return apierr.ErrInvalidArgument.With("The user has no verified email address: add one with update email (POST /v1/auth/otp/update/email), which proves it")
 		}
 		return apierr.ErrInvalidArgument.With("The user has no verified phone number: add one with update phone (POST /v1/auth/otp/update/phone/%s), which proves it", in.Channel)
+	}
+	if !contactPredatesSession(in.Caller.User, in.Channel.Contact(), in.Caller.SignedInAt) {
+		// Changed by an update after this session signed in: perhaps by
+		// whoever holds this refresh JWT, to their own address.
+		return apierr.ErrContactNewerThanSession.With("The user's verified %s was changed after this session signed in; "+
+			"a step-up or MFA code goes only to a contact the user had then: use another channel, or sign in again", in.Channel.Contact())
 	}
 	a.rule, a.newAddr, a.owner = store.RuleOwner, dest, in.Caller.UserID
 	a.pending.OwnerID, a.pending.StepUp, a.pending.MFA, a.pending.AMR = in.Caller.UserID, in.StepUp, in.MFA, in.Caller.AMR

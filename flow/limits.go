@@ -33,6 +33,8 @@ const (
 // Metrics count refusals by limit.
 type Metrics struct {
 	refusals *prometheus.CounterVec
+	// notices counts security notices that could not be queued.
+	notices prometheus.Counter
 }
 
 // NewMetrics registers the flow metrics on reg.
@@ -40,11 +42,23 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "otpd_limit_refusals_total",
 		Help: "Requests refused (or, in dry run, that would have been) by limit name.",
-	}, []string{"project", "limit", "dry_run"})}
-	if err := reg.Register(m.refusals); err != nil {
-		return nil, err
+	}, []string{"project", "limit", "dry_run"}),
+		notices: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "otpd_security_notice_failures_total",
+			Help: "Security notices (a verified email or phone changed) that could not be queued; the change was made.",
+		})}
+	for _, c := range []prometheus.Collector{m.refusals, m.notices} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
 	}
 	return m, nil
+}
+
+func (m *Metrics) noticeFailed() {
+	if m != nil {
+		m.notices.Inc()
+	}
 }
 
 func (e *Engine) refused(ctx context.Context, p *Project, limit string, dry bool) {

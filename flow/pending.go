@@ -3,6 +3,7 @@ package flow
 import (
 	"encoding/json"
 	"slices"
+	"time"
 
 	"github.com/otpd/otpd/apierr"
 	"github.com/otpd/otpd/store"
@@ -23,12 +24,27 @@ type pending struct {
 	Nsec         map[string]any `json:"c,omitempty"`
 	RevokeOthers bool           `json:"r,omitempty"`
 	Update       *pendingUpdate `json:"u,omitempty"`
+	// AuthTime (unix seconds), on an update, is the caller's session
+	// sign-in time: the tokens of its verify carry it on, so an update
+	// never makes a session look recently signed in.
+	AuthTime int64 `json:"t,omitempty"`
 }
 
 // pendingUpdate is an email/phone change waiting for its code.
 type pendingUpdate struct {
 	AddLoginID    bool `json:"l,omitempty"`
 	MergeExisting bool `json:"e,omitempty"`
+	// Locale of the security notice to the replaced address.
+	Locale string `json:"L,omitempty"`
+}
+
+// authTime is the sign-in time the verify's refresh JWT carries: zero (the
+// verify itself is the sign-in) unless an update carries its caller's.
+func (p *pending) authTime() time.Time {
+	if p.AuthTime <= 0 {
+		return time.Time{}
+	}
+	return time.Unix(p.AuthTime, 0)
 }
 
 func (p *pending) encode() ([]byte, error) {

@@ -28,6 +28,10 @@ type Project struct {
 	RefreshGrace time.Duration
 	// MaxRefreshTokens caps a user's live refresh tokens (token families).
 	MaxRefreshTokens int
+	// RecentSignIn is how old a session's sign-in may be for its refresh
+	// JWT to change a verified contact or a login id (0: the default,
+	// config.DefaultRecentSignInMaxAge).
+	RecentSignIn time.Duration
 	// SessionCookie / RefreshCookie deliver the tokens as DS / DSR cookies
 	// on REST; with RefreshCookie the body omits refreshJwt.
 	SessionCookie bool

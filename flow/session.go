@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/otpd/otpd/apierr"
 	"github.com/otpd/otpd/store"
@@ -19,6 +20,9 @@ type Caller struct {
 	Nsec   map[string]any
 	Claims *token.Claims
 	User   store.User
+	// SignedInAt is when the sign-in that started the session happened
+	// (the refresh JWT's auth_time; see signedInAt).
+	SignedInAt time.Time
 }
 
 // Authenticate checks a refresh JWT: signature by a published key of the
@@ -33,7 +37,7 @@ func (e *Engine) Authenticate(ctx context.Context, p *Project, refreshJWT string
 	if err != nil {
 		return nil, err
 	}
-	return &Caller{UserID: c.Subject, AMR: c.AMR, Nsec: c.Nsec, Claims: c, User: res.User}, nil
+	return &Caller{UserID: c.Subject, AMR: c.AMR, Nsec: c.Nsec, Claims: c, User: res.User, SignedInAt: signedInAt(c)}, nil
 }
 
 func (e *Engine) verifyRefresh(p *Project, refreshJWT string) (*token.Claims, error) {
@@ -126,6 +130,8 @@ func (e *Engine) Refresh(ctx context.Context, p *Project, refreshJWT, ip string)
 	id, _ := store.ParseRefreshID(c.ID)
 	id.Generation = res.Generation
 	subj.RefreshUntil, subj.RefreshID = c.Expiry, id.JTI(base64.RawURLEncoding.EncodeToString(nonce[:]))
+	// The session's sign-in time, never the rotation's.
+	subj.AuthTime = signedInAt(c)
 	pair, err := p.Issuer.Mint(subj)
 	if err != nil {
 		return RefreshOutput{}, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/otpd/otpd/apierr"
 	"github.com/otpd/otpd/delivery"
@@ -35,6 +36,11 @@ type UpdateInput struct {
 
 // UpdateStart sends a code to the new address. Nothing changes until the
 // code is verified.
+//
+// Only the owner of the login id (401 otherwise), and only while the
+// session's sign-in is recent (403 E064403 otherwise: step up first), may
+// change a verified contact or add a login id; both are checked before
+// anything is stored, charged or sent (recent.go).
 func (e *Engine) UpdateStart(ctx context.Context, in UpdateInput) (StartOutput, error) {
 	p := in.Project
 	if in.Caller == nil {
@@ -42,6 +48,12 @@ func (e *Engine) UpdateStart(ctx context.Context, in UpdateInput) (StartOutput, 
 	}
 	id, err := normalizeLoginID(in.LoginID, in.Channel, p.DefaultPhoneRegion)
 	if err != nil {
+		return StartOutput{}, err
+	}
+	if err := e.checkOwner(ctx, p, id.ID, in.Caller); err != nil {
+		return StartOutput{}, err
+	}
+	if err := e.requireRecentSignIn(p, in.Caller); err != nil {
 		return StartOutput{}, err
 	}
 	if in.Address == "" {
@@ -70,7 +82,8 @@ func (e *Engine) UpdateStart(ctx context.Context, in UpdateInput) (StartOutput, 
 		project: p, channel: in.Channel, op: update, rule: store.RuleOwner, loginID: id.ID, ip: in.ClientIP,
 		newAddr: addr, owner: in.Caller.UserID,
 		pending: pending{OwnerID: in.Caller.UserID, MFA: in.MFA, AMR: in.Caller.AMR, Nsec: in.Caller.Nsec,
-			Update: &pendingUpdate{AddLoginID: in.AddLoginID, MergeExisting: in.MergeExisting}},
+			AuthTime: in.Caller.SignedInAt.Unix(),
+			Update:   &pendingUpdate{AddLoginID: in.AddLoginID, MergeExisting: in.MergeExisting, Locale: in.Locale}},
 		msg: delivery.Message{Locale: in.Locale, TemplateID: in.TemplateID,
 			TemplateOptions: in.TemplateOptions, ProviderID: in.ProviderID},
 	})
@@ -93,17 +106,30 @@ func (e *Engine) checkConflict(ctx context.Context, p *Project, addr, uid string
 // Not atomic across Redis Cluster slots: each step is one script, ordered
 // so that a failure part-way leaves every login id pointing at a user that
 // exists; retrying the whole change converges.
-func (e *Engine) applyUpdate(ctx context.Context, p *Project, ch Channel, uid, addr string, u *pendingUpdate) (store.User, error) {
+//
+// A verified address it replaces hears about it (notifyContactChanged),
+// after the change is made.
+func (e *Engine) applyUpdate(ctx context.Context, p *Project, ch Channel, uid, addr string, u *pendingUpdate, now time.Time) (store.User, error) {
 	contact := ch.Contact()
 	owner, err := e.accounts.LoginOwner(ctx, p.ID, addr)
 	if err != nil {
 		return store.User{}, storeErr(err)
 	}
+	// The verified address being replaced, told of the change afterwards.
+	before, err := e.accounts.User(ctx, p.ID, uid)
+	if err != nil {
+		return store.User{}, e.accountErr(err)
+	}
+	old := verifiedContact(before, contact)
 	if owner != "" && owner != uid {
 		if !u.MergeExisting {
 			return store.User{}, apierr.ErrUpdateConflict
 		}
-		return e.merge(ctx, p, contact, uid, owner, addr)
+		user, err := e.merge(ctx, p, contact, uid, owner, addr, before, now)
+		if err == nil {
+			e.notifyContactChanged(ctx, p, ch, old, addr, u.Locale, now)
+		}
+		return user, err
 	}
 	if u.AddLoginID {
 		if err := e.accounts.BindLogin(ctx, p.ID, addr, uid, "", contact, addr); err != nil {
@@ -113,10 +139,13 @@ func (e *Engine) applyUpdate(ctx context.Context, p *Project, ch Channel, uid, a
 			return store.User{}, storeErr(err)
 		}
 	}
-	user, err := e.accounts.ApplyContact(ctx, store.ContactChange{Project: p.ID, UserID: uid, Contact: contact, Address: addr, AddLoginID: u.AddLoginID})
+	user, err := e.accounts.ApplyContact(ctx, store.ContactChange{Project: p.ID, UserID: uid, Contact: contact, Address: addr, AddLoginID: u.AddLoginID, Now: now})
 	if err != nil {
 		return store.User{}, e.accountErr(err)
 	}
+	// Told now: the change is made, and a retry after a failure below
+	// finds the new address already in place (and would not tell).
+	e.notifyContactChanged(ctx, p, ch, old, addr, u.Locale, now)
 	// Sign-ins by any of the user's login ids now reach the new address.
 	for _, id := range user.LoginIDs {
 		if err := e.accounts.BindLogin(ctx, p.ID, id, uid, "", contact, addr); err != nil && !errors.Is(err, store.ErrTaken) {
@@ -128,13 +157,9 @@ func (e *Engine) applyUpdate(ctx context.Context, p *Project, ch Channel, uid, a
 
 // merge folds user from into user into (who owns addr): into gains from's
 // login ids; from's record and sessions are deleted.
-func (e *Engine) merge(ctx context.Context, p *Project, contact store.Contact, from, into, addr string) (store.User, error) {
-	old, err := e.accounts.User(ctx, p.ID, from)
-	if err != nil {
-		return store.User{}, e.accountErr(err)
-	}
+func (e *Engine) merge(ctx context.Context, p *Project, contact store.Contact, from, into, addr string, old store.User, now time.Time) (store.User, error) {
 	ids := slices.Clone(old.LoginIDs)
-	user, err := e.accounts.ApplyContact(ctx, store.ContactChange{Project: p.ID, UserID: into, Contact: contact, Address: addr, MergeLoginIDs: ids})
+	user, err := e.accounts.ApplyContact(ctx, store.ContactChange{Project: p.ID, UserID: into, Contact: contact, Address: addr, MergeLoginIDs: ids, Now: now})
 	if err != nil {
 		return store.User{}, e.accountErr(err)
 	}

@@ -103,7 +103,7 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		// The store signed the user in with the verify (one script): mint
 		// the tokens it registered.
 		pair, err := p.Issuer.Mint(token.Subject{UserID: uid, AMR: pend.amr(in.Channel), Nsec: pend.Nsec, StepUp: pend.StepUp,
-			RefreshID: pre.RefreshID, RefreshUntil: pre.RefreshExpiry})
+			RefreshID: pre.RefreshID, RefreshUntil: pre.RefreshExpiry, AuthTime: pend.authTime()})
 		if err != nil {
 			return VerifyOutput{}, e.giveBack(ctx, key, undoOf(res, true), fmt.Errorf("minting tokens: %w", err))
 		}
@@ -114,12 +114,12 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 	}
 	var user store.User
 	if pend.Update != nil {
-		if user, err = e.applyUpdate(ctx, p, in.Channel, uid, res.Address, pend.Update); err != nil {
+		if user, err = e.applyUpdate(ctx, p, in.Channel, uid, res.Address, pend.Update, now); err != nil {
 			return VerifyOutput{}, e.giveBack(ctx, key, undoOf(res, false), err)
 		}
 		uid = user.UserID
 	}
-	pair, err := p.Issuer.Mint(token.Subject{UserID: uid, AMR: pend.amr(in.Channel), Nsec: pend.Nsec, StepUp: pend.StepUp})
+	pair, err := p.Issuer.Mint(token.Subject{UserID: uid, AMR: pend.amr(in.Channel), Nsec: pend.Nsec, StepUp: pend.StepUp, AuthTime: pend.authTime()})
 	if err != nil {
 		return VerifyOutput{}, e.giveBack(ctx, key, undoOf(res, false), fmt.Errorf("minting tokens: %w", err))
 	}

@@ -322,7 +322,8 @@ func (e *env) code(to string) string {
 	var code string
 	for _, line := range strings.Split(e.codes.String(), "\n") {
 		var m struct{ To, Code string }
-		if json.Unmarshal([]byte(line), &m) == nil && m.To == to {
+		// (A security notice has no code.)
+		if json.Unmarshal([]byte(line), &m) == nil && m.To == to && m.Code != "" {
 			code = m.Code
 		}
 	}

@@ -58,6 +58,7 @@ func buildProjects(o Options) (flow.ProjectMap, error) {
 			RefreshCookie:    pc.RefreshTokenResponseMethod == "cookies",
 			Limits:           pc.Limits, PhonePolicy: pc.PhonePolicy,
 			EnumerationProtection: pc.EnumerationProtection,
+			RecentSignIn:          pc.RecentSignInMaxAge.D(),
 		}
 	}
 	return out, nil

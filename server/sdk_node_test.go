@@ -50,14 +50,19 @@ func TestDescopeNodeSDK(t *testing.T) {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		var msg struct {
-			Need   string                    `json:"need"`
-			Result map[string]map[string]any `json:"result"`
+			Need    string                    `json:"need"`
+			Advance int                       `json:"advance"`
+			Result  map[string]map[string]any `json:"result"`
 		}
 		if json.Unmarshal(sc.Bytes(), &msg) != nil {
 			continue // SDK chatter
 		}
 		if msg.Need != "" {
 			_, _ = io.WriteString(stdin, e.code(msg.Need)+"\n")
+		}
+		if msg.Advance > 0 {
+			e.clock.Add(time.Duration(msg.Advance) * time.Second)
+			_, _ = io.WriteString(stdin, "ok\n")
 		}
 		if msg.Result != nil {
 			result = msg.Result
@@ -98,6 +103,11 @@ func TestDescopeNodeSDK(t *testing.T) {
 	ids, _ := result["update"]["loginIds"].([]any)
 	check("update", result["updateStart"]["ok"] == true && result["update"]["ok"] == true &&
 		result["update"]["email"] == "node.new@example.com" && len(ids) == 2)
+	check("updatePhone", result["updatePhoneStart"]["ok"] == true && data("updatePhoneStart", "maskedPhone") == "**********78" &&
+		result["updatePhone"]["ok"] == true && result["updatePhone"]["phone"] == "+14155550178")
+	check("oldUpdate", result["oldStart"]["ok"] == true && result["oldUpdate"]["ok"] == false && errCode("oldUpdate") == "E064403")
+	check("oldStepUp", result["oldStepUpStart"]["ok"] == true && data("oldStepUpStart", "maskedEmail") == "n***@example.com" && result["oldStepUp"]["ok"] == true)
+	check("oldUpdated", result["oldUpdateAfterStepUp"]["ok"] == true && result["oldUpdated"]["ok"] == true && result["oldUpdated"]["email"] == "node.old2@example.com")
 	check("logout", result["logout"]["ok"] == true)
 	check("meAfterLogout", result["meAfterLogout"]["ok"] == false && errCode("meAfterLogout") == "E064001")
 	check("signUpAgain", result["signUpAgain"]["ok"] == false && errCode("signUpAgain") == "E062107")

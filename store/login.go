@@ -118,6 +118,14 @@ func (u *User) setField(k, v string) error {
 				return fmt.Errorf("store: user loginIds: %w", err)
 			}
 		}
+	case "emailChangedAt", "phoneChangedAt":
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil && ms > 0 {
+			if k == "emailChangedAt" {
+				u.EmailChangedAt = time.UnixMilli(ms)
+			} else {
+				u.PhoneChangedAt = time.UnixMilli(ms)
+			}
+		}
 	case "createdTime":
 		if ct, err := strconv.ParseInt(v, 10, 64); err == nil {
 			u.CreatedTime = time.Unix(ct, 0)

@@ -112,6 +112,9 @@ type ContactChange struct {
 	AddLoginID bool
 	// MergeLoginIDs are login ids moved in from a merged user.
 	MergeLoginIDs []string
+	// Now is when the change is made: the user's <contact>ChangedAt when
+	// the verified address changes.
+	Now time.Time
 }
 
 // Accounts changes users' contacts and login ids.
@@ -250,7 +253,7 @@ func (s *RedisStore) ApplyContact(ctx context.Context, c ContactChange) (User, e
 		merge = string(b)
 	}
 	res, err := s.run(ctx, contactScript, []string{UserKey(c.Project, c.UserID)},
-		string(c.Contact), c.Address, add, merge)
+		string(c.Contact), c.Address, add, merge, strconv.FormatInt(c.Now.UnixMilli(), 10))
 	if err != nil {
 		return User{}, s.runErr(err)
 	}

@@ -160,3 +160,32 @@ func TestContactChangeAndBind(t *testing.T) {
 		}
 	})
 }
+
+// An update that changes the verified address stamps <contact>ChangedAt
+// (ms); one that sets the same verified address again does not move it.
+func TestContactChangeStampsChangedAt(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := store.NewRedisStore(c)
+		loginUser(t, s, "a", false)
+		at := t0.Add(1500 * time.Millisecond)
+		change := func(addr string, now time.Time) store.User {
+			t.Helper()
+			u, err := s.ApplyContact(ctx, store.ContactChange{Project: "P1", UserID: "U1", Contact: store.ContactPhone, Address: addr, Now: now})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return u
+		}
+		if u := change("+14155550100", at); !u.PhoneChangedAt.Equal(at) || !u.EmailChangedAt.IsZero() {
+			t.Fatalf("after a change: phone %v email %v", u.PhoneChangedAt, u.EmailChangedAt)
+		}
+		if u := change("+14155550100", at.Add(time.Hour)); !u.PhoneChangedAt.Equal(at) {
+			t.Fatalf("the same address again moved the stamp to %v", u.PhoneChangedAt)
+		}
+		if u := change("+14155550101", at.Add(time.Hour)); !u.PhoneChangedAt.Equal(at.Add(time.Hour)) {
+			t.Fatalf("a second change: %v", u.PhoneChangedAt)
+		}
+	})
+}

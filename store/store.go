@@ -206,6 +206,19 @@ type User struct {
 	CustomAttributes map[string]any
 	// Version counts management writes (UserWrite.Expect "mv").
 	Version string
+	// EmailChangedAt and PhoneChangedAt are when an update last changed
+	// the verified email / phone (zero: not since the user was created,
+	// or before otpd recorded it).
+	EmailChangedAt, PhoneChangedAt time.Time
+}
+
+// ContactChangedAt is when the verified contact c last changed by an
+// update (zero when it did not).
+func (u User) ContactChangedAt(c Contact) time.Time {
+	if c == ContactPhone {
+		return u.PhoneChangedAt
+	}
+	return u.EmailChangedAt
 }
 
 // StatusDisabled is the status of a user who may not sign in.

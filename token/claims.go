@@ -6,8 +6,8 @@ import (
 )
 
 // appendClaims appends the JSON of c to b, byte for byte what
-// encoding/json.Marshal(c) produces (fields in wireClaims order, amr, nsec
-// and su omitted when empty, strings escaped as encoding/json escapes them,
+// encoding/json.Marshal(c) produces (fields in wireClaims order, amr, nsec,
+// su and auth_time omitted when empty, strings escaped as encoding/json escapes them,
 // HTML characters included). nsec is c.Nsec already encoded with
 // encoding/json, or nil when c.Nsec is empty: custom claims are arbitrary
 // values, and Mint encodes them once for both tokens.
@@ -40,6 +40,10 @@ func appendClaims(b []byte, c *wireClaims, nsec []byte) []byte {
 	}
 	if c.SU {
 		b = append(b, `,"su":true`...)
+	}
+	if c.AuthTime != 0 {
+		b = append(b, `,"auth_time":`...)
+		b = strconv.AppendInt(b, c.AuthTime, 10)
 	}
 	b = append(b, `,"jti":`...)
 	b = appendJSONString(b, c.JTI)

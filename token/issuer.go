@@ -93,6 +93,11 @@ type Subject struct {
 	// RefreshID, when set, is the refresh token's jti instead of a random
 	// one (rotation names the token's family and generation in it).
 	RefreshID string
+	// AuthTime is when the sign-in that started the session happened; it
+	// becomes the refresh token's auth_time claim. Zero: now (a sign-in).
+	// A refresh or an update carries the original one on, so that no
+	// refresh makes a session's sign-in look recent.
+	AuthTime time.Time
 }
 
 // Pair is a freshly minted session and refresh token.
@@ -113,7 +118,10 @@ type wireClaims struct {
 	AMR  []string       `json:"amr,omitempty"`
 	Nsec map[string]any `json:"nsec,omitempty"`
 	SU   bool           `json:"su,omitempty"`
-	JTI  string         `json:"jti"`
+	// AuthTime (refresh tokens only) is when the sign-in that started the
+	// token's session happened, unix seconds (OIDC's auth_time).
+	AuthTime int64  `json:"auth_time,omitempty"`
+	JTI      string `json:"jti"`
 }
 
 // Mint signs a session and a refresh token for s with the active key.
@@ -153,6 +161,10 @@ func (i *Issuer) Mint(s Subject) (Pair, error) {
 		refreshExp = s.RefreshUntil
 	}
 	c.DRN, c.Exp, c.SU = DRNRefresh, refreshExp.Unix(), false
+	c.AuthTime = now.Unix()
+	if !s.AuthTime.IsZero() {
+		c.AuthTime = s.AuthTime.Unix()
+	}
 	c.JTI = base64.RawURLEncoding.EncodeToString(ids[jtiBytes:])
 	if s.RefreshID != "" {
 		c.JTI = s.RefreshID

@@ -50,9 +50,10 @@ func TestMintVerifiesWithPublishedJWKS(t *testing.T) {
 				{"refresh", pair.Refresh, map[string]any{
 					"iss": "P2abc", "sub": "U123", "drn": "DSR",
 					"iat": iat, "exp": iat + (48 * time.Hour).Seconds(),
-					"amr":  []any{"email"},
-					"nsec": map[string]any{"tenant": "acme", "tier": float64(2)},
-					"jti":  expectedJTI(jtiBytes),
+					"amr":       []any{"email"},
+					"nsec":      map[string]any{"tenant": "acme", "tier": float64(2)},
+					"auth_time": iat,
+					"jti":       expectedJTI(jtiBytes),
 				}},
 			}
 			for _, tt := range tests {
@@ -101,6 +102,29 @@ func TestMintVerifiesWithPublishedJWKS(t *testing.T) {
 	}
 }
 
+// A refresh token carries the sign-in time it is given (a rotation, an
+// update), never its own minting time, and Verify reads it back.
+func TestMintCarriesAuthTime(t *testing.T) {
+	t.Parallel()
+	keys := mustKeySet(t, cachedKey(t, ES256))
+	iss := mustIssuer(t, Config{ProjectID: "P1"}, keys, func() time.Time { return t0 })
+	signedIn := t0.Add(-3 * time.Hour)
+	pair, err := iss.Mint(Subject{UserID: "U1", AuthTime: signedIn})
+	if err != nil {
+		t.Fatalf("Mint: %v", err)
+	}
+	c, err := iss.VerifyRefresh(pair.Refresh)
+	if err != nil {
+		t.Fatalf("VerifyRefresh: %v", err)
+	}
+	if !c.AuthTime.Equal(signedIn) || !c.IssuedAt.Equal(t0) {
+		t.Errorf("auth_time %v, iat %v; want %v, %v", c.AuthTime, c.IssuedAt, signedIn, t0)
+	}
+	if got := decodeSegment(t, strings.Split(pair.Session, ".")[1]); got["auth_time"] != nil {
+		t.Errorf("session token has auth_time %v; only refresh tokens carry it", got["auth_time"])
+	}
+}
+
 func TestMintOmitsEmptyOptionalClaims(t *testing.T) {
 	t.Parallel()
 	keys := mustKeySet(t, cachedKey(t, ES256))
@@ -120,7 +144,7 @@ func TestMintOmitsEmptyOptionalClaims(t *testing.T) {
 		}},
 		{pair.Refresh, map[string]any{
 			"iss": "P1", "sub": "U1", "drn": "DSR", "jti": expectedJTI(jtiBytes),
-			"iat": iat, "exp": iat + DefaultRefreshTTL.Seconds(),
+			"iat": iat, "exp": iat + DefaultRefreshTTL.Seconds(), "auth_time": iat,
 		}},
 	} {
 		got := decodeSegment(t, strings.Split(tt.token, ".")[1])

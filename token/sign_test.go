@@ -89,7 +89,7 @@ func TestMintMatchesGoJose(t *testing.T) {
 				{"session", pair.Session, wireClaims{Iss: "P2<&>\u2028", Sub: subj.UserID, Iat: iat, Exp: iat + 60,
 					DRN: DRNSession, AMR: hostile, Nsec: nsec, SU: true, JTI: expectedJTI(0)}},
 				{"refresh", pair.Refresh, wireClaims{Iss: "P2<&>\u2028", Sub: subj.UserID, Iat: iat, Exp: iat + 3600,
-					DRN: DRNRefresh, AMR: hostile, Nsec: nsec, JTI: expectedJTI(jtiBytes)}},
+					DRN: DRNRefresh, AMR: hostile, Nsec: nsec, AuthTime: iat, JTI: expectedJTI(jtiBytes)}},
 			} {
 				hdr, claims := verifyWithJWKS(t, jwks, tt.token)
 				if diff := cmp.Diff(map[string]any{"alg": string(alg), "kid": key.ID(), "typ": "JWT"}, hdr); diff != "" {
@@ -190,7 +190,7 @@ func FuzzAppendClaims(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, sub, amr, nsecKey, nsecVal string, iat int64, su bool) {
 		c := wireClaims{Iss: "P" + sub, Sub: sub, Iat: iat, Exp: -iat, DRN: DRNSession, AMR: []string{amr, sub},
-			Nsec: map[string]any{nsecKey: nsecVal}, SU: su, JTI: nsecVal}
+			Nsec: map[string]any{nsecKey: nsecVal}, SU: su, AuthTime: iat / 2, JTI: nsecVal}
 		checkClaimsJSON(t, &c)
 	})
 }

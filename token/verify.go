@@ -36,6 +36,10 @@ type Claims struct {
 	Nsec                     map[string]any
 	StepUp                   bool
 	IssuedAt, Expiry         time.Time
+	// AuthTime is the refresh token's auth_time: when the sign-in that
+	// started its session happened. Zero when the token has none (minted
+	// before the claim existed).
+	AuthTime time.Time
 }
 
 // header is the protected JWS header.
@@ -112,7 +116,15 @@ func (s *KeySet) Verify(token string, now time.Time) (*Claims, error) {
 		StepUp:   c.SU,
 		IssuedAt: iat,
 		Expiry:   exp,
+		AuthTime: authTime(c.AuthTime),
 	}, nil
+}
+
+func authTime(sec int64) time.Time {
+	if sec <= 0 {
+		return time.Time{}
+	}
+	return time.Unix(sec, 0)
 }
 
 // verify checks sig over the JWS signing input with the key's algorithm.

@@ -80,6 +80,14 @@ type payload struct {
 	TemplateID      string            `json:"t,omitempty"`
 	TemplateOptions map[string]string `json:"o,omitempty"`
 	ProviderID      string            `json:"v,omitempty"`
+	Notice          *noticePayload    `json:"n,omitempty"`
+}
+
+// noticePayload is a security notice's delivery.Notice.
+type noticePayload struct {
+	Contact   string `json:"c"`
+	NewMasked string `json:"m"`
+	ChangedAt int64  `json:"t"` // unix ms
 }
 
 // Sealed is a job ready to enqueue: what the store's start script adds to
@@ -92,11 +100,15 @@ type Sealed struct {
 
 // Seal prepares m for the queue under a fresh job id.
 func Seal(s *seal.Sealer, id string, m delivery.Message) (Sealed, error) {
-	b, err := json.Marshal(payload{
+	pl := payload{
 		Project: m.Project, Channel: m.Channel, Code: m.Code, Purpose: m.Purpose,
 		ExpiresAt: m.ExpiresAt.UnixMilli(), Locale: m.Locale, TemplateID: m.TemplateID,
 		TemplateOptions: m.TemplateOptions, ProviderID: m.ProviderID,
-	})
+	}
+	if n := m.Notice; n != nil {
+		pl.Notice = &noticePayload{Contact: n.Contact, NewMasked: n.NewMasked, ChangedAt: n.ChangedAt.UnixMilli()}
+	}
+	b, err := json.Marshal(pl)
 	if err != nil {
 		return Sealed{}, err
 	}
@@ -150,11 +162,15 @@ func (e entry) open(s *seal.Sealer) (Job, error) {
 	if err := json.Unmarshal(pt, &p); err != nil {
 		return Job{}, fmt.Errorf("queue: job %s: payload: %w", e.ID, err)
 	}
-	return Job{ID: e.ID, Attempt: e.attempt(), To: e.To, Message: delivery.Message{
+	j := Job{ID: e.ID, Attempt: e.attempt(), To: e.To, Message: delivery.Message{
 		Project: p.Project, Channel: p.Channel, To: e.To, Code: p.Code, Purpose: p.Purpose,
 		ExpiresAt: time.UnixMilli(p.ExpiresAt), Locale: p.Locale, TemplateID: p.TemplateID,
 		TemplateOptions: p.TemplateOptions, ProviderID: p.ProviderID,
-	}}, nil
+	}}
+	if n := p.Notice; n != nil {
+		j.Notice = &delivery.Notice{Contact: n.Contact, NewMasked: n.NewMasked, ChangedAt: time.UnixMilli(n.ChangedAt)}
+	}
+	return j, nil
 }
 
 // Enqueue adds a sealed job for to on shard sh, as the store's start

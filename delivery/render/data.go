@@ -28,6 +28,12 @@ type Data struct {
 	Locale string
 	// Options are the request's templateOptions; never nil.
 	Options map[string]string
+	// Security notices only (Purpose "contact-changed"; Code is empty):
+	// Contact is "email" or "phone", what changed; NewAddress the new
+	// address, masked; ChangedAt when, as "2006-01-02 15:04 UTC".
+	Contact    string
+	NewAddress string
+	ChangedAt  string
 }
 
 // Option returns the template option key, or "" when it is not set.

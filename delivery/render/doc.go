@@ -17,12 +17,18 @@
 //	whatsapp.txt       WhatsApp body (text/template)
 //	voice.txt          words spoken on a voice call (text/template)
 //
+// and, for the security notice sent to the old address after a verified
+// email or phone changed (delivery.PurposeContactChanged: no code; data
+// .Contact, .NewAddress (masked) and .ChangedAt), notice.email.subject.txt,
+// notice.email.txt, notice.sms.txt (SMS and WhatsApp) and
+// notice.voice.txt. Notices are rendered without the output cache.
+//
 // The templates shipped with otpd are embedded in the binary under the
 // template ID "default", in English ("en"), French ("fr") and Spanish
 // ("es"). Options.Dir may name a directory with the same layout: its files
 // override the embedded file of the same template ID, locale and name, and
 // add new template IDs and locales. A locale directory may hold only some of
-// the six files. Locale directory names are normalised like message locales
+// the files. Locale directory names are normalised like message locales
 // ("pt_BR" is "pt-br"). Entries whose names start with "." are ignored at
 // every level (.DS_Store, .gitkeep, the ..data links of a Kubernetes
 // ConfigMap volume); any other unexpected entry, such as "sms.text", is an

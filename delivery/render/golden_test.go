@@ -88,6 +88,7 @@ func TestGolden(t *testing.T) {
 			}
 		}
 	}
+	covered = append(covered, goldenNotices(t, r)...)
 	slices.Sort(shipped)
 	slices.Sort(covered)
 	if diff := cmp.Diff(shipped, covered); diff != "" {
@@ -111,6 +112,47 @@ func TestGolden(t *testing.T) {
 	if diff := cmp.Diff(shipped, goldens); diff != "" {
 		t.Errorf("golden files (+) without a shipped template (-), delete them:\n%s", diff)
 	}
+}
+
+// noticeFiles maps each channel to the security-notice files it renders.
+var noticeFiles = map[string]map[string]func(delivery.Rendered) string{
+	"email": {
+		fileNoticeSubject: func(r delivery.Rendered) string { return r.Subject },
+		fileNoticeEmail:   func(r delivery.Rendered) string { return r.Text },
+	},
+	"sms":   {fileNoticeSMS: func(r delivery.Rendered) string { return r.Text }},
+	"voice": {fileNoticeVoice: func(r delivery.Rendered) string { return r.Text }},
+}
+
+// goldenNotices renders the security notice in every locale and channel
+// and returns the files it covered.
+func goldenNotices(t *testing.T, r *Renderer) []string {
+	t.Helper()
+	var covered []string
+	at := time.Date(2026, 12, 7, 22, 51, 30, 0, time.UTC)
+	for _, locale := range r.Locales(DefaultTemplateID) {
+		for channel, files := range noticeFiles {
+			n := &delivery.Notice{Contact: "phone", NewMasked: "+*******9876", ChangedAt: at}
+			to := "+14155550123"
+			if channel == "email" {
+				n.Contact, n.NewMasked, to = "email", "e***@evil.test", "ada@example.com"
+			}
+			got, err := r.Render(delivery.Message{Project: "P1", Channel: channel, To: to, Purpose: delivery.PurposeContactChanged,
+				Locale: locale, Notice: n}, 5*time.Minute)
+			if err != nil {
+				t.Fatalf("Render notice (%s, %s): %v", locale, channel, err)
+			}
+			if got.Locale != locale {
+				t.Errorf("notice (%s, %s).Locale = %q", locale, channel, got.Locale)
+			}
+			for name, part := range files {
+				rel := path.Join(DefaultTemplateID, locale, name)
+				covered = append(covered, rel)
+				checkGolden(t, rel, part(got)+"\n")
+			}
+		}
+	}
+	return covered
 }
 
 func checkGolden(t *testing.T, rel, got string) {

@@ -133,3 +133,20 @@ func TestLongCustomSMSAllowed(t *testing.T) {
 		t.Errorf("%q: want a one-segment UCS-2 message", got.Text)
 	}
 }
+
+// TestShippedNoticeSMSFitOneSegment: the security notice's SMS, with a
+// 20-character product name, is GSM-7 and one segment in every locale.
+func TestShippedNoticeSMSFitOneSegment(t *testing.T) {
+	t.Parallel()
+	r := mustNew(t, Options{ProductName: strings.Repeat("P", 20)})
+	for _, locale := range r.Locales("") {
+		got, err := r.Render(delivery.Message{Channel: "sms", To: "+14155550123", Purpose: delivery.PurposeContactChanged, Locale: locale,
+			Notice: &delivery.Notice{Contact: "phone", NewMasked: "+**********9876", ChangedAt: time.Date(2026, 12, 31, 23, 59, 0, 0, time.UTC)}}, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, ok := GSM7Septets(got.Text); !ok || SMSSegments(got.Text) != 1 {
+			t.Errorf("%s: %d septets, GSM-7 %v, %d segments: %q", locale, n, ok, SMSSegments(got.Text), got.Text)
+		}
+	}
+}

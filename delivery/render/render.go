@@ -32,6 +32,11 @@ var knownFiles = map[string]string{
 	fileSMS:          "sms",
 	fileWhatsApp:     "whatsapp",
 	fileVoice:        "voice",
+	// Security notices (notice.go).
+	fileNoticeSubject: "email",
+	fileNoticeEmail:   "email",
+	fileNoticeSMS:     "sms",
+	fileNoticeVoice:   "voice",
 }
 
 var (
@@ -151,6 +156,9 @@ func (r *Renderer) Render(m delivery.Message, lifetime time.Duration) (delivery.
 	}
 	if _, ok := r.locales[id]; !ok {
 		return delivery.Rendered{}, fmt.Errorf("render: %w %q", ErrUnknownTemplate, id)
+	}
+	if m.Purpose == delivery.PurposeContactChanged {
+		return r.renderNotice(m, id)
 	}
 	if m.Code == "" {
 		return delivery.Rendered{}, errors.New("render: empty code")

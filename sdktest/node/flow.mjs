@@ -1,7 +1,9 @@
 // Drives Descope's official Node SDK, unmodified, against a running otpd.
 // Protocol with server/sdk_node_test.go: when the script needs a code it
-// prints {"need": "<address>"} on stdout and reads the code from stdin; at
-// the end it prints {"result": {...}} and exits 0.
+// prints {"need": "<address>"} on stdout and reads the code from stdin; to
+// age a session it prints {"advance": <seconds>} and waits for a line while
+// the test moves otpd's clock; at the end it prints {"result": {...}} and
+// exits 0.
 import DescopeClient from '@descope/node-sdk';
 import readline from 'node:readline';
 
@@ -14,6 +16,12 @@ async function codeFor(address) {
   console.log(JSON.stringify({ need: address }));
   const { value } = await lines.next();
   return value.trim();
+}
+
+// advance asks the test to move otpd's clock (sleeping is not allowed).
+async function advance(seconds) {
+  console.log(JSON.stringify({ advance: seconds }));
+  await lines.next();
 }
 
 const brief = (r) => ({ ok: r.ok, error: r.error ?? null, data: r.data ?? null });
@@ -48,9 +56,14 @@ out.me = brief(await sdk.me(refreshJwt));
 out.stepUpStart = brief(await sdk.otp.signIn.email('node.sdk@example.com', { stepup: true }, refreshJwt));
 r = await sdk.otp.verify.email('node.sdk@example.com', await codeFor('node.sdk@example.com'));
 out.stepUp = { ok: r.ok, error: r.error ?? null, su: r.ok ? (await sdk.validateSession(r.data.sessionJwt)).token.su : null };
+const stepUpRefresh = r.data?.refreshJwt;
 out.updateStart = brief(await sdk.otp.update.email('node.sdk@example.com', 'node.new@example.com', refreshJwt, { addToLoginIDs: true }));
 r = await sdk.otp.verify.email('node.sdk@example.com', await codeFor('node.new@example.com'));
 out.update = { ok: r.ok, error: r.error ?? null, email: r.data?.user?.email, loginIds: r.data?.user?.loginIds };
+// A phone change right after, with the refresh JWT the step-up returned.
+out.updatePhoneStart = brief(await sdk.otp.update.phone.sms('node.sdk@example.com', '+14155550178', stepUpRefresh));
+r = await sdk.otp.verify.sms('node.sdk@example.com', await codeFor('+14155550178'));
+out.updatePhone = { ok: r.ok, error: r.error ?? null, phone: r.data?.user?.phone };
 out.logout = brief(await sdk.logout(refreshJwt));
 out.meAfterLogout = brief(await sdk.me(refreshJwt));
 
@@ -106,6 +119,21 @@ out.mDelete = brief(await users.delete('mgmt-node'));
 out.mLoadAfterDelete = brief(await users.load('mgmt-node'));
 const intruder = DescopeClient({ projectId, baseUrl, managementKey: 'mk-wrong-0123456789abcdef0123456789abcd' });
 out.mWrongKey = brief(await intruder.management.user.load(mid));
+
+// An old session: its refresh JWT alone may no longer change the email
+// (403 E064403, "step up"); after a step-up the SDK's flow goes through
+// with the refresh JWT the step-up returned.
+out.oldStart = brief(await sdk.otp.signUpOrIn.email('node.old@example.com'));
+r = await sdk.otp.verify.email('node.old@example.com', await codeFor('node.old@example.com'));
+const oldRefresh = r.data?.refreshJwt;
+await advance(11 * 60);
+out.oldUpdate = brief(await sdk.otp.update.email('node.old@example.com', 'node.old2@example.com', oldRefresh));
+out.oldStepUpStart = brief(await sdk.otp.signIn.email('node.old@example.com', { stepup: true }, oldRefresh));
+r = await sdk.otp.verify.email('node.old@example.com', await codeFor('node.old@example.com'));
+out.oldStepUp = { ok: r.ok, error: r.error ?? null };
+out.oldUpdateAfterStepUp = brief(await sdk.otp.update.email('node.old@example.com', 'node.old2@example.com', r.data?.refreshJwt));
+r = await sdk.otp.verify.email('node.old@example.com', await codeFor('node.old2@example.com'));
+out.oldUpdated = { ok: r.ok, error: r.error ?? null, email: r.data?.user?.email };
 
 console.log(JSON.stringify({ result: out }));
 process.exit(0);

@@ -1,0 +1,51 @@
+package flow
+
+import (
+	"context"
+	"time"
+
+	"github.com/otpd/otpd/delivery"
+	"github.com/otpd/otpd/store"
+)
+
+// NoticeLifetime is how long a security notice may wait in the queue
+// (a provider outage) before the worker drops it as stale.
+const NoticeLifetime = 24 * time.Hour
+
+// notifyContactChanged tells the old address that the user's verified
+// email or phone changed: the new address masked, when, and what to do if
+// it was not them (delivery/render notice.* templates, in the update's
+// locale). It goes through the durable queue like a code. It never fails
+// the change: the change is made and verified already; a failure to queue
+// the notice is logged (without the address) and counted.
+//
+// The request's templateId, templateOptions and providerId are not used:
+// they come from whoever made the change, and the notice must say what
+// the project says, through the channel's default provider.
+func (e *Engine) notifyContactChanged(ctx context.Context, p *Project, ch Channel, old, newAddr, locale string, at time.Time) {
+	if old == "" || old == newAddr {
+		return
+	}
+	if ch.Contact() == store.ContactEmail {
+		ch = Email
+	}
+	msg := delivery.Message{
+		Project: p.ID, Channel: string(ch), To: old, Purpose: delivery.PurposeContactChanged,
+		ExpiresAt: at.Add(NoticeLifetime), Locale: locale,
+		Notice: &delivery.Notice{Contact: string(ch.Contact()), NewMasked: maskAddress(ch, newAddr), ChangedAt: at},
+	}
+	var err error
+	switch {
+	case e.jobs != nil && e.outbox != nil:
+		var job *store.Job
+		if job, err = e.jobs.Prepare(msg); err == nil {
+			err = e.outbox.Enqueue(ctx, job, old, msg.ExpiresAt)
+		}
+	case e.sender != nil:
+		err = e.sender.Send(ctx, msg)
+	}
+	if err != nil {
+		e.metrics.noticeFailed()
+		e.log.WarnContext(ctx, "could not queue the security notice of a contact change", "project", p.ID, "channel", ch, "error", err)
+	}
+}
