@@ -88,6 +88,7 @@ func checkConfig(te toolEnv) []string {
 	for _, p := range cfg.Projects {
 		ids = append(ids, p.ID)
 	}
+	printNotForProduction(te.stdout, config.NotForProduction(cfg))
 	fmt.Fprintf(te.stdout, "configuration OK: %d project(s) %v; %s; gRPC %s, REST %s; dev console %v\n",
 		len(ids), ids, mode, cfg.GRPCAddr, cfg.HTTPAddr, cfg.DevConsole)
 	return nil
@@ -113,4 +114,16 @@ func redactURL(u string) string {
 		rest = base + "?" + strings.Join(params, "&")
 	}
 	return scheme + "://" + rest
+}
+
+// printNotForProduction prints config.NotForProduction's findings so that
+// they cannot be missed: a valid configuration that must not serve users.
+func printNotForProduction(w io.Writer, warnings []string) {
+	if len(warnings) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "!!! NOT FOR PRODUCTION: this configuration is for development or load testing !!!")
+	for _, l := range warnings {
+		fmt.Fprintln(w, "warning: NOT FOR PRODUCTION:", l)
+	}
 }
