@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -103,7 +104,7 @@ func parseGhz(b []byte) (row, error) {
 			continue
 		}
 		r.errors += n
-		r.errs[msg] += n
+		r.errs[retryIn.ReplaceAllString(msg, "retry in N s")] += n
 	}
 	for _, l := range rep.Latency {
 		switch l.Percentage {
@@ -117,6 +118,9 @@ func parseGhz(b []byte) (row, error) {
 	}
 	return r, nil
 }
+
+// retryIn is the part of a rate-limit refusal that differs between calls.
+var retryIn = regexp.MustCompile(`retry in \d+ s`)
 
 // printErrors lists a scenario's errors, with the way out for the one a
 // new user meets first: the target's abuse limits.
