@@ -4,7 +4,7 @@ TOOL     := $(GO) tool -modfile=tools/go.mod
 BIN      := bin
 PKGS     := ./...
 
-.PHONY: all build run test test-cluster test-short fuzz sdk-deps generate check-generated lint vet bench bench-go loadtest quickstart clean
+.PHONY: all build run test test-cluster test-short fuzz sdk-deps generate check-generated lint vet bench bench-go loadtest image quickstart clean
 
 all: build
 
@@ -35,6 +35,11 @@ sdk-deps:
 	@if command -v npm >/dev/null 2>&1; then \
 		test -d sdktest/node/node_modules/@descope/node-sdk || (cd sdktest/node && npm ci --no-audit --no-fund --loglevel=error); \
 	else echo "warning: npm not found; the Node SDK test will skip (it fails under CI=true)" >&2; fi
+
+## image: the container image, carrying the version and commit
+## (`otpd version`, label org.opencontainers.image.revision).
+image:
+	docker build --build-arg VERSION=$$(git describe --always --dirty) --build-arg COMMIT=$$(git rev-parse HEAD) -t otpd:local .
 
 ## quickstart: run README.md's quick-start block as written (CI does).
 quickstart:
