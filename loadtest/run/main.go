@@ -12,6 +12,11 @@
 //     verifies each code once.
 //   - login:  start, fetch the code, verify, for the same test users; the
 //     latency is start + verify (the code fetch is timed apart).
+//   - rest-start, rest-verify: the same as start and verify over the REST
+//     gateway (-rest URL), with the runner's own HTTP client.
+//   - codes:  only create the test users and fetch their codes into
+//     .loadtest/codes.json and codes.tsv, for another tool (wrk with
+//     loadtest/verify.lua over REST); the users are kept.
 //
 // verify and login need a management key for the project; start needs only
 // the project id. The target must run a project with its limits off (the
@@ -38,13 +43,14 @@ import (
 )
 
 type options struct {
-	target, project, mgmtKey string
-	scenarios                []string
-	conc, conns              int
-	duration                 time.Duration
-	codes                    int
-	ghz, protoset, dir       string
-	tls, keepUsers           bool
+	target, rest       string
+	project, mgmtKey   string
+	scenarios          []string
+	conc, conns        int
+	duration           time.Duration
+	codes              int
+	ghz, protoset, dir string
+	tls, keepUsers     bool
 }
 
 func main() {
@@ -60,9 +66,10 @@ func run(ctx context.Context, args []string) error {
 	var o options
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
 	fs.StringVar(&o.target, "target", "127.0.0.1:50051", "otpd's gRPC address, host:port")
+	fs.StringVar(&o.rest, "rest", "", "otpd's REST base URL, for rest-start and rest-verify (e.g. http://127.0.0.1:8080)")
 	fs.StringVar(&o.project, "project", os.Getenv("OTPD_PROJECT_ID"), "project id (default $OTPD_PROJECT_ID)")
 	fs.StringVar(&o.mgmtKey, "mgmt-key", "", "management key of the project, for verify and login (default $OTPD_LOADTEST_MGMT_KEY)")
-	scen := fs.String("scenarios", "start,verify,login", "comma-separated: start, verify, login")
+	scen := fs.String("scenarios", "start,verify,login", "comma-separated: start, verify, login, rest-start, rest-verify, codes (fetch codes for another tool)")
 	fs.IntVar(&o.conc, "c", 50, "concurrent calls (ghz -c) / concurrent logins")
 	fs.IntVar(&o.conns, "connections", 2, "gRPC connections the calls share")
 	fs.DurationVar(&o.duration, "d", 10*time.Second, "duration of start and login")
@@ -84,13 +91,13 @@ func run(ctx context.Context, args []string) error {
 	}
 	for _, s := range o.scenarios {
 		switch s {
-		case "start":
-		case "verify", "login":
+		case "start", "rest-start":
+		case "verify", "login", "codes", "rest-verify":
 			if o.mgmtKey == "" {
 				return fmt.Errorf("scenario %s needs the project's management key (-mgmt-key or OTPD_LOADTEST_MGMT_KEY): codes are fetched for test users with the management API", s)
 			}
 		default:
-			return fmt.Errorf("unknown scenario %q (start, verify, login)", s)
+			return fmt.Errorf("unknown scenario %q (start, verify, login, rest-start, rest-verify, codes)", s)
 		}
 	}
 	if o.conc < 1 || o.conns < 1 || o.codes < 1 {
@@ -123,6 +130,31 @@ func run(ctx context.Context, args []string) error {
 		switch s {
 		case "start":
 			r, err = runGhz(ctx, o, "loadtest/start.json", ghzOverrides{duration: o.duration})
+		case "codes":
+			if pool == nil {
+				if pool, err = newUserPool(ctx, cc, o); err != nil {
+					return err
+				}
+			}
+			if err := fetchToFiles(ctx, o, pool); err != nil {
+				return err
+			}
+			o.keepUsers = true // their codes are for the other tool
+			fmt.Printf("wrote %s and codes.tsv; the test users stay (DeleteAllTestUsers on the load-test project removes them)\n",
+				filepath.Join(o.dir, "codes.json"))
+			continue
+		case "rest-start":
+			r, err = restScenario(ctx, o, s, nil)
+		case "rest-verify":
+			if pool == nil {
+				if pool, err = newUserPool(ctx, cc, o); err != nil {
+					return err
+				}
+			}
+			var got []code
+			if got, err = fetchCodes(ctx, o, pool); err == nil {
+				r, err = restScenario(ctx, o, s, got)
+			}
 		case "verify", "login":
 			if pool == nil {
 				if pool, err = newUserPool(ctx, cc, o); err != nil {
@@ -149,17 +181,31 @@ func run(ctx context.Context, args []string) error {
 // verifyScenario fetches one code per pooled test user, writes them as
 // ghz's data file, and has ghz verify each once.
 func verifyScenario(ctx context.Context, o options, pool *userPool) (row, error) {
+	if err := fetchToFiles(ctx, o, pool); err != nil {
+		return row{}, err
+	}
+	return runGhz(ctx, o, "loadtest/verify.json", ghzOverrides{dataFile: filepath.Join(o.dir, "codes.json"), total: len(pool.ids)})
+}
+
+// fetchToFiles fetches a code for every pooled user and writes the data
+// files.
+func fetchToFiles(ctx context.Context, o options, pool *userPool) error {
+	codes, err := fetchCodes(ctx, o, pool)
+	if err != nil {
+		return err
+	}
+	return writeCodes(filepath.Join(o.dir, "codes.json"), codes)
+}
+
+// fetchCodes fetches a code for every pooled user and reports the cost.
+func fetchCodes(ctx context.Context, o options, pool *userPool) ([]code, error) {
 	codes, fetch, err := pool.fetchCodes(ctx, o.conc)
 	if err != nil {
-		return row{}, err
+		return nil, err
 	}
 	fmt.Printf("fetched %d codes with GenerateOtpForTestUser in %s (%.0f codes/s, c=%d)\n",
 		len(codes), fetch.Round(time.Millisecond), float64(len(codes))/fetch.Seconds(), o.conc)
-	file := filepath.Join(o.dir, "codes.json")
-	if err := writeCodes(file, codes); err != nil {
-		return row{}, err
-	}
-	return runGhz(ctx, o, "loadtest/verify.json", ghzOverrides{dataFile: file, total: len(codes)})
+	return codes, nil
 }
 
 // dial connects to the target for the management calls and the login

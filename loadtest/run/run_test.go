@@ -30,7 +30,7 @@ const testMgmtKey = "mk-loadtest-0123456789abcdefghijklmnopqrstuv"
 
 // startOtpd serves the shipped load-test preset (loadtest/otpd-loadtest.yaml)
 // on a loopback gRPC port, the way `make run`-style otpd would.
-func startOtpd(t *testing.T) (addr, project string) {
+func startOtpd(t *testing.T) (addr, rest, project string) {
 	t.Helper()
 	env := map[string]string{"OTPD_CONFIG": "../otpd-loadtest.yaml", "OTPD_MANAGEMENT_KEYS": testMgmtKey,
 		"OTPD_ADMIN_ADDR": "off", "OTPD_WORKERS": "1"}
@@ -54,7 +54,7 @@ func startOtpd(t *testing.T) (addr, project string) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.ServeListeners(ctx, server.Listeners{GRPC: gl, HTTP: hl}) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return gl.Addr().String(), cfg.Projects[0].ID
+	return gl.Addr().String(), "http://" + hl.Addr().String(), cfg.Projects[0].ID
 }
 
 // TestCodesAndLoginsAgainstOtpd: against an otpd serving the load-test
@@ -62,8 +62,8 @@ func startOtpd(t *testing.T) (addr, project string) {
 // that the ordinary Verify accepts, once each; the login scenario completes
 // sign-ins with no error; the runner deletes its users afterwards.
 func TestCodesAndLoginsAgainstOtpd(t *testing.T) {
-	addr, project := startOtpd(t)
-	o := options{target: addr, project: project, mgmtKey: testMgmtKey, conc: 4, conns: 1, codes: 12, duration: time.Second}
+	addr, rest, project := startOtpd(t)
+	o := options{target: addr, rest: rest, project: project, mgmtKey: testMgmtKey, conc: 4, conns: 1, codes: 12, duration: time.Second}
 	cc, err := dial(o)
 	if err != nil {
 		t.Fatal(err)
@@ -101,6 +101,29 @@ func TestCodesAndLoginsAgainstOtpd(t *testing.T) {
 	r, err := loginScenario(ctx, cc, o, pool)
 	if err != nil || r.errors != 0 || r.count == 0 || r.p99 <= 0 {
 		t.Fatalf("login scenario: %+v, %v", r, err)
+	}
+
+	// Over REST: fresh codes verify once each; a used one is an error
+	// named by its status and Descope error code.
+	got, _, err = pool.fetchCodes(ctx, o.conc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := restScenario(ctx, o, "rest-verify", got); err != nil || r.count != o.codes || r.errors != 0 {
+		t.Fatalf("rest-verify: %+v, %v", r, err)
+	}
+	if r, _ := restScenario(ctx, o, "rest-verify", got[:1]); r.errors != 1 || len(r.errs) != 1 {
+		t.Fatalf("a used code over REST: %+v", r)
+	} else {
+		for m := range r.errs {
+			if !strings.HasPrefix(m, "HTTP 401 E") {
+				t.Fatalf("a used code over REST: %q", m)
+			}
+		}
+	}
+	o.duration = 300 * time.Millisecond
+	if r, err := restScenario(ctx, o, "rest-start", nil); err != nil || r.errors != 0 || r.count == 0 {
+		t.Fatalf("rest-start: %+v, %v", r, err)
 	}
 
 	if n, _, err := pool.delete(ctx, o.conc); err != nil || n != o.codes {

@@ -8,12 +8,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	otpv1 "github.com/otpd/otpd/gen/otp/v1"
 )
@@ -109,7 +113,7 @@ func (p *userPool) each(ctx context.Context, conc int, f func(context.Context, i
 				if i >= len(p.ids) || ctx.Err() != nil {
 					return
 				}
-				if err := f(ctx, i); err != nil {
+				if err := retryUnavailable(ctx, func() error { return f(ctx, i) }); err != nil {
 					errOnce.Do(func() { firstErr = err; cancel() })
 					return
 				}
@@ -123,11 +127,38 @@ func (p *userPool) each(ctx context.Context, conc int, f func(context.Context, i
 	return firstErr
 }
 
-// writeCodes writes ghz's data file: a JSON array, one request per call.
+// retryUnavailable retries a management call that otpd answered with
+// Unavailable (503: a Redis timeout on a loaded machine; always safe to
+// retry), up to 4 tries, as Descope's SDKs do.
+func retryUnavailable(ctx context.Context, f func() error) error {
+	var err error
+	for try := range 4 {
+		if err = f(); status.Code(err) != codes.Unavailable {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(100<<try) * time.Millisecond):
+		}
+	}
+	return err
+}
+
+// writeCodes writes ghz's data file (a JSON array, one request per call)
+// and, beside it, codes.tsv for the REST tools (loadtest/verify.lua): login
+// id, tab, code. Both hold live codes: 0600.
 func writeCodes(file string, codes []code) error {
 	b, err := json.Marshal(codes)
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(file, b, 0o600)
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		return err
+	}
+	var tsv strings.Builder
+	for _, c := range codes {
+		fmt.Fprintf(&tsv, "%s\t%s\n", c.LoginID, c.Code)
+	}
+	return os.WriteFile(filepath.Join(filepath.Dir(file), "codes.tsv"), []byte(tsv.String()), 0o600)
 }
