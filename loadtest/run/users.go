@@ -90,6 +90,11 @@ func (p *userPool) delete(ctx context.Context, conc int) (int, time.Duration, er
 	t0 := time.Now()
 	err := p.each(ctx, conc, func(ctx context.Context, i int) error {
 		_, err := p.mgmt.DeleteUser(ctx, &otpv1.MgmtUserRef{LoginId: p.ids[i]})
+		if status.Code(err) == codes.NotFound {
+			// Already gone: a retried delete whose first try was answered
+			// 503 after it had run.
+			return nil
+		}
 		return err
 	})
 	return len(p.ids), time.Since(t0), err
