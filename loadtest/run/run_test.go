@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -186,5 +187,51 @@ func TestRateLimitErrorsGroup(t *testing.T) {
 	}
 	if r.errors != 15 || r.count != 27 || len(r.errs) != 1 {
 		t.Fatalf("%+v", r)
+	}
+}
+
+// TestRunGhzWritesTheRunsConfig: the runner hands ghz the shipped config
+// with this run's target, concurrency, authorization and (for verify) the
+// absolute data file and an exact total instead of a duration, and reads
+// ghz's JSON report. ghz is replaced by a script that keeps its config.
+func TestRunGhzWritesTheRunsConfig(t *testing.T) {
+	dir := t.TempDir()
+	kept := filepath.Join(dir, "kept.json")
+	fake := filepath.Join(dir, "ghz")
+	script := "#!/bin/sh\n[ \"$1\" = --config ] && [ \"$3\" = -O ] && [ \"$4\" = json ] || exit 2\ncp \"$2\" " + kept +
+		"\necho '{\"count\":12,\"rps\":6,\"latencyDistribution\":[{\"percentage\":50,\"latency\":2000000},{\"percentage\":99,\"latency\":9000000}],\"errorDistribution\":{}}'\n"
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir("../..") // the runner reads loadtest/*.json from the repository root
+	o := options{target: "otpd.example:443", project: "Pload", conc: 7, conns: 3, ghz: fake, protoset: "x.protoset", dir: dir, tls: true}
+
+	r, err := runGhz(context.Background(), o, "loadtest/verify.json", ghzOverrides{dataFile: filepath.Join(dir, "codes.json"), total: 12})
+	if err != nil || r.count != 12 || r.p50 != 2*time.Millisecond || r.p99 != 9*time.Millisecond {
+		t.Fatalf("report: %+v, %v", r, err)
+	}
+	var cfg map[string]any
+	b, _ := os.ReadFile(kept)
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	md, _ := cfg["metadata"].(map[string]any)
+	if cfg["host"] != "otpd.example:443" || cfg["concurrency"] != 7.0 || cfg["connections"] != 3.0 || cfg["insecure"] != false ||
+		cfg["protoset"] != "x.protoset" || md["authorization"] != "Bearer Pload" || cfg["call"] != "otp.v1.OtpEmail.Verify" {
+		t.Fatalf("config given to ghz: %s", b)
+	}
+	if cfg["data-file"] != filepath.Join(dir, "codes.json") || cfg["total"] != 12.0 || cfg["duration"] != nil {
+		t.Fatalf("verify must send each code once (data-file, total, no duration): %s", b)
+	}
+
+	o.tls = false
+	if _, err := runGhz(context.Background(), o, "loadtest/start.json", ghzOverrides{duration: 3 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(kept)
+	cfg = nil
+	_ = json.Unmarshal(b, &cfg)
+	if cfg["duration"] != "3s" || cfg["insecure"] != true || !strings.Contains(fmt.Sprint(cfg["data"]), "{{.UUID}}") {
+		t.Fatalf("start config given to ghz: %s", b)
 	}
 }
