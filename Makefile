@@ -4,7 +4,7 @@ TOOL     := $(GO) tool -modfile=tools/go.mod
 BIN      := bin
 PKGS     := ./...
 
-.PHONY: all build run test test-cluster test-short fuzz sdk-deps generate check-generated lint vet bench bench-go quickstart clean
+.PHONY: all build run test test-cluster test-short fuzz sdk-deps generate check-generated lint vet bench bench-go loadtest image quickstart clean
 
 all: build
 
@@ -35,6 +35,11 @@ sdk-deps:
 	@if command -v npm >/dev/null 2>&1; then \
 		test -d sdktest/node/node_modules/@descope/node-sdk || (cd sdktest/node && npm ci --no-audit --no-fund --loglevel=error); \
 	else echo "warning: npm not found; the Node SDK test will skip (it fails under CI=true)" >&2; fi
+
+## image: the container image, carrying the version and commit
+## (`otpd version`, label org.opencontainers.image.revision).
+image:
+	docker build --build-arg VERSION=$$(git describe --always --dirty) --build-arg COMMIT=$$(git rev-parse HEAD) -t otpd:local .
 
 ## quickstart: run README.md's quick-start block as written (CI does).
 quickstart:
@@ -73,9 +78,25 @@ bench:
 	@scripts/ensure-bench-tools.sh
 	$(GO) run ./bench/run $(BENCH_FLAGS)
 
+## loadtest: load-test a running otpd (any: local, container, staging) with
+## ghz (docs/load-testing.md). TARGET is its gRPC host:port, PROJECT a
+## project with its limits off (loadtest/otpd-loadtest.yaml), MGMT_KEY that
+## project's management key (verify and login fetch codes for test users).
+##   make loadtest TARGET=127.0.0.1:50051 PROJECT=P2otpdLoadTest0000000000000 MGMT_KEY=...
+TARGET         ?= 127.0.0.1:50051
+PROJECT        ?=
+MGMT_KEY       ?=
+LOADTEST_FLAGS ?=
+loadtest:
+	@mkdir -p .loadtest/bin
+	$(GO) build -modfile=bench/tools/go.mod -o .loadtest/bin/ghz github.com/bojand/ghz/cmd/ghz
+	$(TOOL) buf build -o .loadtest/otp.protoset
+	$(if $(MGMT_KEY),OTPD_LOADTEST_MGMT_KEY="$(MGMT_KEY)") $(GO) run ./loadtest/run -target "$(TARGET)" $(if $(PROJECT),-project "$(PROJECT)") \
+		-ghz .loadtest/bin/ghz -protoset .loadtest/otp.protoset $(LOADTEST_FLAGS)
+
 ## bench-go: the go test -bench micro-benchmarks of the hot paths.
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./otpcode/ ./token/ ./delivery/seal/ ./delivery/render/ ./server/
 
 clean:
-	rm -rf $(BIN) .bench
+	rm -rf $(BIN) .bench .loadtest

@@ -384,6 +384,9 @@ func loadSecrets(inline, path string, read ReadFile) ([][]byte, error) {
 		if len(s) < 32 {
 			return nil, errors.New("OTPD_HMAC_SECRETS: every secret must be at least 32 characters")
 		}
+		if isPlaceholder(s) {
+			return nil, errors.New("OTPD_HMAC_SECRETS: a secret is a placeholder (\"REPLACE…\"/\"CHANGEME…\"): write a real one with otpd keygen")
+		}
 		out = append(out, []byte(s))
 	}
 	return out, nil
@@ -458,4 +461,13 @@ func (p *Project) validate(embedded bool) []error {
 		bad("defaultPhoneRegion %q: must be an upper-case ISO 3166 alpha-2 code", r)
 	}
 	return errs
+}
+
+// isPlaceholder reports whether a secret is a manifest's or a guide's
+// placeholder text rather than a secret ("REPLACE: otpd keygen writes
+// hmac-secrets" is long enough to pass the length check, and a cluster
+// that applied it would hash every code with a published string).
+func isPlaceholder(s string) bool {
+	u := strings.ToUpper(s)
+	return strings.HasPrefix(u, "REPLACE") || strings.HasPrefix(u, "CHANGEME") || strings.HasPrefix(u, "CHANGE-ME") || strings.HasPrefix(u, "CHANGE_ME")
 }

@@ -15,19 +15,22 @@ import (
 	"github.com/otpd/otpd/store"
 )
 
-// Limit names, as reported in errors, logs and metrics.
+// Limit names, as reported in errors, logs and metrics: each is the
+// limit's key in a project's `limits:` settings (sendsPerIp, not
+// sends_per_ip), so an operator who sees a refusal finds the setting to
+// change by its name.
 const (
-	LimitSendsPerLoginID   = "sends_per_login_id"
-	LimitSendsPerRecipient = "sends_per_recipient"
-	LimitResendCooldown    = "resend_cooldown"
-	LimitSendsPerIP        = "sends_per_ip"
-	LimitSendsPerPrefix    = "sends_per_phone_prefix"
-	LimitSendsPerCountry   = "sends_per_country"
-	LimitProjectBudget     = "project_sends_per_hour"
-	LimitVerifiesPerIP     = "verifies_per_ip"
-	LimitVerifiesPerID     = "verifies_per_login_id"
-	LimitRefreshesPerIP    = "refreshes_per_ip"
-	LimitRefreshesPerUser  = "refreshes_per_user"
+	LimitSendsPerLoginID   = "sendsPerLoginId"
+	LimitSendsPerRecipient = "sendsPerRecipient"
+	LimitResendCooldown    = "resendCooldown"
+	LimitSendsPerIP        = "sendsPerIp"
+	LimitSendsPerPrefix    = "sendsPerPhonePrefix"
+	LimitSendsPerCountry   = "sendsPerCountry"
+	LimitProjectBudget     = "projectSendsPerHour"
+	LimitVerifiesPerIP     = "verifiesPerIp"
+	LimitVerifiesPerID     = "verifiesPerLoginId"
+	LimitRefreshesPerIP    = "refreshesPerIp"
+	LimitRefreshesPerUser  = "refreshesPerUser"
 )
 
 // Metrics count refusals by limit.
@@ -74,7 +77,7 @@ func (e *Engine) refused(ctx context.Context, p *Project, limit string, dry bool
 // rateLimited is the caller-facing refusal.
 func rateLimited(limit string, retry time.Duration) error {
 	secs := int(math.Ceil(retry.Seconds()))
-	return apierr.ErrRateLimited.With("Rate limit exceeded (%s); retry in %d s", limit, max(secs, 1)).WithRetryAfter(secs)
+	return apierr.ErrRateLimited.With("Rate limit exceeded (limits.%s); retry in %d s", limit, max(secs, 1)).WithRetryAfter(secs)
 }
 
 // on reports whether a limit is configured (count > 0).

@@ -62,27 +62,28 @@ func TestEveryLimit(t *testing.T) {
 		allowed []step // all succeed
 		refused step   // then this is refused
 		retry   int    // Retry-After seconds
+		key     string // the setting the refusal names
 	}{
 		{"sends per login id", func(l *config.Limits) { l.SendsPerLoginID = rate(2, 10*time.Minute) },
-			[]step{start("sms", "+14155550100"), start("voice", "+14155550100")}, start("whatsapp", "+14155550100"), 300},
+			[]step{start("sms", "+14155550100"), start("voice", "+14155550100")}, start("whatsapp", "+14155550100"), 300, "sendsPerLoginId"},
 		{"resend cooldown", func(l *config.Limits) { d := config.Duration(30 * time.Second); l.ResendCooldown = &d },
-			[]step{start("email", "b@example.com"), start("sms", "+14155550101")}, start("email", "b@example.com"), 30},
+			[]step{start("email", "b@example.com"), start("sms", "+14155550101")}, start("email", "b@example.com"), 30, "resendCooldown"},
 		{"sends per IP", func(l *config.Limits) { l.SendsPerIP = rate(3, time.Hour) },
-			[]step{start("email", "c1@example.com"), start("email", "c2@example.com"), start("sms", "+14155550102")}, start("email", "c3@example.com"), 1200},
+			[]step{start("email", "c1@example.com"), start("email", "c2@example.com"), start("sms", "+14155550102")}, start("email", "c3@example.com"), 1200, "sendsPerIp"},
 		{"sends per phone prefix", func(l *config.Limits) { l.SendsPerPhonePrefix = rate(2, time.Hour); l.PhonePrefixDigits = 8 },
-			[]step{start("sms", "+14155550103"), start("sms", "+14155550104"), start("sms", "+14165550104"), start("voice", "+14155550105")}, start("sms", "+14155550106"), 1800},
+			[]step{start("sms", "+14155550103"), start("sms", "+14155550104"), start("sms", "+14165550104"), start("voice", "+14155550105")}, start("sms", "+14155550106"), 1800, "sendsPerPhonePrefix"},
 		{"sends per country", func(l *config.Limits) { l.SendsPerCountry = rate(2, time.Hour) },
-			[]step{start("sms", "+14155550107"), start("sms", "+12125550108"), start("sms", "+447400123456")}, start("sms", "+13105550109"), 1800},
+			[]step{start("sms", "+14155550107"), start("sms", "+12125550108"), start("sms", "+447400123456")}, start("sms", "+13105550109"), 1800, "sendsPerCountry"},
 		{"project budget per channel", func(l *config.Limits) { l.ProjectSendsPerHour = map[string]int{"sms": 2} },
-			[]step{start("sms", "+14155550110"), start("sms", "+14155550111"), start("email", "d@example.com")}, start("sms", "+14155550112"), 1800},
+			[]step{start("sms", "+14155550110"), start("sms", "+14155550111"), start("email", "d@example.com")}, start("sms", "+14155550112"), 1800, "projectSendsPerHour"},
 		{"verifies per IP", func(l *config.Limits) { l.VerifiesPerIP = rate(2, time.Minute) },
 			[]step{start("email", "e@example.com"),
 				{"/v1/auth/otp/verify/email", `{"loginId":"e@example.com","code":"000000"}`, nil},
 				{"/v1/auth/otp/verify/email", `{"loginId":"x@example.com","code":"000000"}`, nil}},
-			step{"/v1/auth/otp/verify/email", `{"loginId":"e@example.com","code":"000000"}`, nil}, 30},
+			step{"/v1/auth/otp/verify/email", `{"loginId":"e@example.com","code":"000000"}`, nil}, 30, "verifiesPerIp"},
 		{"verifies per login id", func(l *config.Limits) { l.VerifiesPerLoginID = rate(1, time.Minute) },
 			[]step{start("email", "f@example.com"), {"/v1/auth/otp/verify/email", `{"loginId":"f@example.com","code":"000000"}`, nil}},
-			step{"/v1/auth/otp/verify/email", `{"loginId":"f@example.com","code":"000000"}`, nil}, 60},
+			step{"/v1/auth/otp/verify/email", `{"loginId":"f@example.com","code":"000000"}`, nil}, 60, "verifiesPerLoginId"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -97,6 +98,11 @@ func TestEveryLimit(t *testing.T) {
 			st, retry, b := e.raw("POST", c.refused.path, c.refused.body, c.refused.hdr)
 			if st != 429 || !strings.Contains(b, `"errorCode":"E130429"`) || retry != strconv.Itoa(c.retry) {
 				t.Fatalf("refused step: %d Retry-After=%q %s (want Retry-After %d)", st, retry, b, c.retry)
+			}
+			// The refusal names the setting to change, as it is spelt in
+			// the project's limits: (not an internal snake_case name).
+			if !strings.Contains(b, "(limits."+c.key+")") {
+				t.Fatalf("refusal does not name limits.%s: %s", c.key, b)
 			}
 			if e.messages() != sent {
 				t.Fatal("a refused start sent a message")
@@ -124,10 +130,10 @@ func TestDryRunCountsButAllows(t *testing.T) {
 		}
 	}
 	m := e.metrics()
-	if !strings.Contains(m, `otpd_limit_refusals_total{dry_run="true",limit="sends_per_ip",project="`+pid+`"} 2`) {
+	if !strings.Contains(m, `otpd_limit_refusals_total{dry_run="true",limit="sendsPerIp",project="`+pid+`"} 2`) {
 		t.Fatalf("metrics lack the dry-run refusals:\n%s", grepLines(m, "otpd_limit"))
 	}
-	if !strings.Contains(e.logs.String(), `"limit":"sends_per_ip","dryRun":true`) {
+	if !strings.Contains(e.logs.String(), `"limit":"sendsPerIp","dryRun":true`) {
 		t.Fatal("the dry-run refusal was not logged")
 	}
 }

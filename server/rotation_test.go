@@ -240,7 +240,7 @@ func TestRefreshLimitPerIPAndConfiguredCap(t *testing.T) {
 		}
 	}
 	st, retry, body := e.raw("POST", "/v1/auth/refresh", "", map[string]string{"Authorization": e.bearer(b)})
-	if st != 429 || retry != "20" || !strings.Contains(body, "refreshes_per_ip") {
+	if st != 429 || retry != "20" || !strings.Contains(body, "refreshesPerIp") {
 		t.Fatalf("past the per-IP limit: %d Retry-After=%q %s", st, retry, body)
 	}
 	if s, code, _ := e.refreshOnce(true, a); s != 429 || code != "E130429" {

@@ -41,6 +41,7 @@ func runConfigCheck(_ context.Context, args []string, te toolEnv) error {
 	for _, p := range cfg.Projects {
 		ids = append(ids, p.ID)
 	}
+	printNotForProduction(te.stdout, config.NotForProduction(cfg))
 	fmt.Fprintf(te.stdout, "configuration OK: %d project(s) %v; %s; gRPC %s, REST %s; dev console %v\n",
 		len(ids), ids, mode, cfg.GRPCAddr, cfg.HTTPAddr, cfg.DevConsole)
 	return nil
@@ -66,4 +67,16 @@ func redactURL(u string) string {
 		rest = base + "?" + strings.Join(params, "&")
 	}
 	return scheme + "://" + rest
+}
+
+// printNotForProduction prints config.NotForProduction's findings so that
+// they cannot be missed: a valid configuration that must not serve users.
+func printNotForProduction(w io.Writer, warnings []string) {
+	if len(warnings) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "!!! NOT FOR PRODUCTION: this configuration is for development or load testing !!!")
+	for _, l := range warnings {
+		fmt.Fprintln(w, "warning: NOT FOR PRODUCTION:", l)
+	}
 }

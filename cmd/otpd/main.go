@@ -77,6 +77,9 @@ func realMain(ctx context.Context, args []string) error {
 		log.Warn(w)
 	}
 	clk := clock.Real{}
+	for _, w := range config.NotForProduction(cfg) {
+		log.Warn("NOT FOR PRODUCTION: " + w)
+	}
 	switch {
 	case len(args) == 1 && args[0] == "worker":
 		return runWorker(ctx, cfg, clk, log)

@@ -37,6 +37,8 @@ func runTool(ctx context.Context, args []string, te toolEnv) (handled bool, err 
 		return true, runConfigCheck(ctx, args[2:], te)
 	case "deadletters":
 		return true, runDeadLetters(ctx, args[1:], te)
+	case "healthcheck":
+		return true, runHealthcheck(ctx, args[1:], te)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(te.stdout, usage)
 		return true, nil
@@ -52,6 +54,7 @@ const usage = `usage: otpd [command]
   config check        validate the configuration and environment without serving
   version             print the version and build information
   deadletters list|replay|purge   inspect and act on undeliverable messages
+  healthcheck         exit 0 if the local otpd's /healthz answers 200 (container health checks)
 
 Run "otpd <command> -h" for a command's flags.
 `

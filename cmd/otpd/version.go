@@ -11,6 +11,11 @@ import (
 // Without it the module version from the build information is used.
 var version string
 
+// commit is set by builds without VCS stamping (the Dockerfile: .git is not
+// in the build context): -ldflags "-X main.commit=<git rev-parse HEAD>".
+// The VCS revision from the build information wins when present.
+var commit string
+
 // buildVersion describes the binary: the version (ldflags, else the
 // module's), the VCS revision and time, whether the tree was modified, and
 // the Go version and platform.
@@ -33,6 +38,9 @@ func buildVersion(ld string, bi *debug.BuildInfo, ok bool) string {
 		s[kv.Key] = kv.Value
 	}
 	var parts []string
+	if s["vcs.revision"] == "" && commit != "" && commit != "unknown" {
+		s["vcs.revision"] = commit
+	}
 	if rev := s["vcs.revision"]; rev != "" {
 		if len(rev) > 12 {
 			rev = rev[:12]
