@@ -5,7 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"strings"
+
+	"github.com/otpd/otpd/config"
 )
 
 // errConfigInvalid makes `otpd config check` exit 1 after it has printed
