@@ -186,3 +186,100 @@ func raceEraseVerify(t *testing.T, e *env, rounds, loginIDs int) {
 	}
 	t.Logf("%d login ids: of %d rounds, the verify answered 200 in %d, was refused in %d", loginIDs, rounds, both, refused)
 }
+
+// TestEraseRacingEveryWriter: a delete (by user id, or by login id) racing
+// at once everything else that writes a user's keys or binds its login
+// ids: a sign-in verify, an update-email verify that adds the new address
+// as a login id, a refresh, and management writes (a login id replaced, a
+// patch). Whatever answered 200, nothing of the user is left after the
+// delete's 200, and no token of a racer works.
+func TestEraseRacingEveryWriter(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true, withProject(config.Project{ID: pid}), defaultMgmtKeys())
+	const rounds = 20
+	wins := map[string]int{}
+	for r := range rounds {
+		round := 50000 + r
+		u := e.eraseUser(round, 10)
+		signin := u.loginIDs[5]
+		if s, b := e.post("/v1/auth/otp/signin/email", fmt.Sprintf(`{"loginId":%q}`, signin)); s != 200 {
+			t.Fatalf("start: %d %v", s, b)
+		}
+		signinCode := e.code(u.email)
+		newAddr := fmt.Sprintf("r%d-new@erase.test", round)
+		if s, b := e.do("POST", "/v1/auth/otp/update/email", fmt.Sprintf(`{"loginId":%q,"email":%q,"addToLoginIDs":true}`, u.loginIDs[2], newAddr), e.bearer(u.refresh)); s != 200 {
+			t.Fatalf("update start: %d %v", s, b)
+		}
+		updateCode := e.code(newAddr)
+		del := fmt.Sprintf(`{"userId":%q}`, u.uid)
+		if r%2 == 1 {
+			del = fmt.Sprintf(`{"loginId":%q}`, u.loginIDs[0])
+		}
+		type result struct {
+			status int
+			body   map[string]any
+		}
+		mk := mgmtAuth(e)
+		racers := map[string]func() (int, map[string]any){
+			"delete": func() (int, map[string]any) { return e.do("POST", "/v1/mgmt/user/delete", del, mk) },
+			"verify": func() (int, map[string]any) {
+				return e.post("/v1/auth/otp/verify/email", fmt.Sprintf(`{"loginId":%q,"code":%q}`, signin, signinCode))
+			},
+			"update": func() (int, map[string]any) {
+				return e.post("/v1/auth/otp/verify/email", fmt.Sprintf(`{"loginId":%q,"code":%q}`, u.loginIDs[2], updateCode))
+			},
+			"refresh": func() (int, map[string]any) { return e.do("POST", "/v1/auth/refresh", "{}", e.bearer(u.refresh)) },
+			"loginid": func() (int, map[string]any) {
+				return e.do("POST", "/v1/mgmt/user/update/loginid", fmt.Sprintf(`{"loginId":%q,"newLoginId":"r%d-mgmt@erase.test"}`, u.loginIDs[9], round), mk)
+			},
+			"patch": func() (int, map[string]any) {
+				return e.do("PATCH", "/v1/mgmt/user/patch", fmt.Sprintf(`{"loginId":%q,"givenName":"Racer"}`, u.loginIDs[1]), mk)
+			},
+		}
+		results := map[string]result{}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		i := 0
+		for name, call := range racers {
+			i++
+			wg.Add(1)
+			delay := time.Duration((r*7+i*3)%6) * 250 * time.Microsecond
+			if name == "delete" {
+				// The update verify takes a dozen round trips: a delete
+				// held back up to 5 ms lands in every one of its steps.
+				delay = time.Duration(r%11) * 500 * time.Microsecond
+			}
+			go func() {
+				defer wg.Done()
+				<-start
+				time.Sleep(delay)
+				s, b := call()
+				mu.Lock()
+				results[name] = result{s, b}
+				mu.Unlock()
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if d := results["delete"]; d.status != 200 {
+			t.Fatalf("round %d: delete: %d %v", round, d.status, d.body)
+		}
+		for name, res := range results {
+			if res.status == 200 {
+				wins[name]++
+			} else if res.status >= 500 {
+				t.Errorf("round %d: %s answered %d %s", round, name, res.status, errCodeOf(res.body))
+			}
+			if tok, ok := res.body["refreshJwt"].(string); ok && tok != "" {
+				if s, b := e.do("POST", "/v1/auth/refresh", "{}", e.bearer(tok)); s != 401 {
+					t.Errorf("round %d: the refresh JWT %s got works after the delete: %d %s", round, name, s, errCodeOf(b))
+				}
+			}
+		}
+		e.erasedEverywhere(t, round, u)
+	}
+	t.Logf("racers that answered 200, of %d rounds: %v", rounds, wins)
+}
+
+func mgmtAuth(e *env) string { return "Bearer " + e.project + ":" + mgmtKey }
