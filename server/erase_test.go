@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/otpd/otpd/config"
 )
 
@@ -48,11 +50,7 @@ func (e *env) eraseUser(round, loginIDs int) eraseUser {
 func (e *env) erasedEverywhere(t *testing.T, round int, u eraseUser) {
 	t.Helper()
 	ctx := context.Background()
-	keys, err := e.redis.Keys(ctx, "*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range keys {
+	for _, k := range e.allKeys() {
 		switch {
 		case strings.HasSuffix(k, u.uid+":erased"):
 			// The marker: "1", with a TTL.
@@ -97,6 +95,33 @@ func (e *env) erasedEverywhere(t *testing.T, round int, u eraseUser) {
 	}
 }
 
+// allKeys lists every key, on every master of a Cluster.
+func (e *env) allKeys() []string {
+	e.t.Helper()
+	ctx := context.Background()
+	cc, ok := e.redis.(*redis.ClusterClient)
+	if !ok {
+		keys, err := e.redis.Keys(ctx, "*").Result()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		return keys
+	}
+	var mu sync.Mutex
+	var keys []string
+	err := cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		ks, err := c.Keys(ctx, "*").Result()
+		mu.Lock()
+		keys = append(keys, ks...)
+		mu.Unlock()
+		return err
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return keys
+}
+
 // mustMgmtHistory returns the login history entries of uid.
 func (e *env) mustMgmtHistory(uid string) (int, []any) {
 	e.t.Helper()
@@ -123,15 +148,17 @@ func TestEraseRacingVerify(t *testing.T) {
 	t.Parallel()
 	// No rate limits: every round verifies from one client address.
 	e := newEnv(t, true, withProject(config.Project{ID: pid}), defaultMgmtKeys())
-	raceEraseVerify(t, e, 24, 10)
-	raceEraseVerify(t, e, 12, 1)
+	raceEraseVerify(t, e, e, 24, 10)
+	raceEraseVerify(t, e, e, 12, 1)
 }
 
 // stagger delays one side of round r's race, so that over the rounds the
 // verify lands before, between and after the delete's steps.
 func stagger(r int) time.Duration { return time.Duration(r/2%6) * 300 * time.Microsecond }
 
-func raceEraseVerify(t *testing.T, e *env, rounds, loginIDs int) {
+// raceEraseVerify runs the rounds: e deletes, v (e, or another otpd on the
+// same Redis) verifies.
+func raceEraseVerify(t *testing.T, e, v *env, rounds, loginIDs int) {
 	t.Helper()
 	both, refused := 0, 0
 	for r := range rounds {
@@ -162,7 +189,7 @@ func raceEraseVerify(t *testing.T, e *env, rounds, loginIDs int) {
 			if r%2 == 0 {
 				time.Sleep(stagger(r))
 			}
-			verStatus, verBody = e.post("/v1/auth/otp/verify/email", fmt.Sprintf(`{"loginId":%q,"code":%q}`, id, code))
+			verStatus, verBody = v.post("/v1/auth/otp/verify/email", fmt.Sprintf(`{"loginId":%q,"code":%q}`, id, code))
 		}()
 		close(start)
 		wg.Wait()
@@ -283,3 +310,15 @@ func TestEraseRacingEveryWriter(t *testing.T) {
 }
 
 func mgmtAuth(e *env) string { return "Bearer " + e.project + ":" + mgmtKey }
+
+// TestClusterEraseRacingVerify: the same race on a real 3+3 Redis Cluster,
+// the delete on one otpd and the verify on another. A user created by the
+// management API lives on the slot of its first login id; its other login
+// ids are on other slots, so a verify by one of them runs its login in a
+// second script on the user's slot: the case where no transaction spans
+// the user's keys and its login ids.
+func TestClusterEraseRacingVerify(t *testing.T) {
+	t.Parallel()
+	pair := newClusterPair(t, defaultMgmtKeys())
+	raceEraseVerify(t, pair.a, pair.b, 16, 10)
+}
