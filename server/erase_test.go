@@ -322,3 +322,127 @@ func TestClusterEraseRacingVerify(t *testing.T) {
 	pair := newClusterPair(t, defaultMgmtKeys())
 	raceEraseVerify(t, pair.a, pair.b, 16, 10)
 }
+
+// TestEraseRacingCreate: a delete by login id racing the management
+// create of that user (which binds the login ids, then writes the record).
+// When the delete answered 200, the create either finished before it or
+// fails, and nothing of the user is left: no record written after the
+// erasure, no login id left bound.
+func TestEraseRacingCreate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true, withProject(config.Project{ID: pid}), defaultMgmtKeys())
+	mk := mgmtAuth(e)
+	const rounds = 24
+	erased := 0
+	for r := range rounds {
+		round := 60000 + r
+		before := map[string]bool{}
+		for _, k := range e.allKeys() {
+			before[k] = true
+		}
+		var ids []string
+		for i := range 10 {
+			ids = append(ids, fmt.Sprintf(`"r%d-%d@erase.test"`, round, i))
+		}
+		create := fmt.Sprintf(`{"loginId":%s,"additionalLoginIds":[%s],"email":"r%d-0@erase.test","verifiedEmail":true}`,
+			ids[0], strings.Join(ids[1:], ","), round)
+		var cs, ds int
+		var cb map[string]any
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			<-start
+			cs, cb = e.do("POST", "/v1/mgmt/user/create", create, mk)
+		}()
+		go func() {
+			defer wg.Done()
+			<-start
+			time.Sleep(time.Duration(r%12) * 50 * time.Microsecond)
+			// The first login id: bound first by the create, nine binds
+			// before the record is written.
+			ds, _ = e.do("POST", "/v1/mgmt/user/delete", fmt.Sprintf(`{"loginId":%s}`, ids[0]), mk)
+		}()
+		close(start)
+		wg.Wait()
+		if ds != 200 {
+			// The delete came before the login id was bound: nothing was
+			// promised. Clean up for the next round.
+			if cs == 200 {
+				e.mustMgmt("POST", "/v1/mgmt/user/delete", fmt.Sprintf(`{"userId":%q}`, userOf(t, cb)["userId"]))
+			}
+			continue
+		}
+		erased++
+		if cs == 200 {
+			if s, b := e.mgmt("GET", "/v1/mgmt/user?userId="+userOf(t, cb)["userId"].(string), ""); s != 404 {
+				t.Errorf("round %d: the user created then deleted is back: %d %v", round, s, b)
+			}
+		} else if cs >= 500 {
+			t.Errorf("round %d: create answered %d %v", round, cs, cb)
+		}
+		for _, k := range e.allKeys() {
+			if !before[k] && !strings.HasSuffix(k, ":erased") && !strings.Contains(k, "}:rl:") && !strings.Contains(k, ":ix:") {
+				t.Errorf("round %d: key %s left after the delete answered 200", round, k)
+			}
+		}
+		for i := range 10 {
+			if s, _ := e.mgmt("GET", fmt.Sprintf("/v1/mgmt/user?loginId=r%d-%d@erase.test", round, i), ""); s != 404 {
+				t.Errorf("round %d: login id %d still loads a user: %d", round, i, s)
+			}
+		}
+	}
+	t.Logf("the delete answered 200 in %d of %d rounds", erased, rounds)
+}
+
+// TestEraseTestUsersRacingVerify: "delete all test users" racing a
+// verify by a test user's login id (the app's test suite signing in while
+// another run cleans up).
+func TestEraseTestUsersRacingVerify(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true, withProject(config.Project{ID: pid}), defaultMgmtKeys())
+	mk := mgmtAuth(e)
+	for r := range 12 {
+		round := 70000 + r
+		var ids []string
+		for i := range 10 {
+			ids = append(ids, fmt.Sprintf(`"r%d-%d@erase.test"`, round, i))
+		}
+		c := userOf(t, e.mustMgmt("POST", "/v1/mgmt/user/create/test", fmt.Sprintf(
+			`{"loginId":%s,"additionalLoginIds":[%s],"email":"r%d-0@erase.test","verifiedEmail":true}`, ids[0], strings.Join(ids[1:], ","), round)))
+		u := eraseUser{uid: c["userId"].(string)}
+		id := fmt.Sprintf("r%d-5@erase.test", round)
+		b := e.mustMgmt("POST", "/v1/mgmt/tests/generate/otp", fmt.Sprintf(`{"deliveryMethod":"email","loginId":%q}`, id))
+		first := e.post2xx("/v1/auth/otp/verify/email", fmt.Sprintf(`{"loginId":%q,"code":%q}`, id, b["code"]))
+		u.refresh = first["refreshJwt"].(string)
+		b = e.mustMgmt("POST", "/v1/mgmt/tests/generate/otp", fmt.Sprintf(`{"deliveryMethod":"email","loginId":%q}`, id))
+		var ds, vs int
+		var vb map[string]any
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			<-start
+			ds, _ = e.do("DELETE", "/v1/mgmt/user/test/delete/all", "", mk)
+		}()
+		go func() {
+			defer wg.Done()
+			<-start
+			time.Sleep(stagger(r))
+			vs, vb = e.post("/v1/auth/otp/verify/email", fmt.Sprintf(`{"loginId":%q,"code":%q}`, id, b["code"]))
+		}()
+		close(start)
+		wg.Wait()
+		if ds != 200 {
+			t.Fatalf("round %d: delete all test users: %d", round, ds)
+		}
+		if vs == 200 {
+			if s, _ := e.do("POST", "/v1/auth/refresh", "{}", e.bearer(vb["refreshJwt"])); s != 401 {
+				t.Errorf("round %d: the racing verify's refresh JWT works after the delete: %d", round, s)
+			}
+		}
+		e.erasedEverywhere(t, round, u)
+	}
+}
