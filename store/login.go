@@ -52,19 +52,19 @@ func (s *RedisStore) CompleteLogin(ctx context.Context, l Login) (User, bool, er
 	if len(res) == 1 && res[0] == "disabled" {
 		return User{}, false, ErrDisabled
 	}
+	// The index is a hint (search re-reads every record and drops entries
+	// without one): failing to take an entry back is not the login's
+	// failure, which the caller would undo.
 	if len(res) == 1 && res[0] == "nouser" {
 		if l.Index != nil {
 			// Indexed in the same pipeline: take the entry back.
-			if err := s.Unindex(ctx, l.Project, l.UserID); err != nil {
-				return User{}, false, err
-			}
+			_ = s.Unindex(ctx, l.Project, l.UserID)
 		}
 		return User{}, false, ErrNoUser
 	}
 	if l.Index != nil {
-		if err := s.unindexIfGone(ctx, l.Project, l.UserID); err != nil {
-			return User{}, false, err
-		}
+		// An erasure may have run between the login and the index write.
+		_ = s.unindexIfGone(ctx, l.Project, l.UserID)
 	}
 	return loginReply(res)
 }
