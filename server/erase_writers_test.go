@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/otpd/otpd/config"
+	"github.com/otpd/otpd/store"
 )
 
 // Issue 19 §2, continued: every other writer of a user's keys or login
@@ -231,5 +233,47 @@ func TestEraseTestUsersRacingVerify(t *testing.T) {
 			}
 		}
 		e.erasedEverywhere(t, round, u)
+	}
+}
+
+// TestEraseRetryFinishes: a delete that failed part-way (its 503 is safe
+// to retry, and the SDKs retry it) is finished by the retry, by user id
+// or by the login id it named, though the record is gone; a delete of a
+// user erased before is 404.
+func TestEraseRetryFinishes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true, withProject(config.Project{ID: pid}), defaultMgmtKeys())
+	st := store.NewRedisStore(e.redis)
+	ctx := context.Background()
+	for r, by := range []string{"userId", "loginId"} {
+		round := 80000 + r
+		u := e.eraseUser(round, 10)
+		// The first try: its first step only (by user id), or every step
+		// but the last unbind of the login id it named.
+		if _, err := st.EraseUser(ctx, pid, u.uid, by == "loginId"); err != nil {
+			t.Fatal(err)
+		}
+		ref := fmt.Sprintf(`{"userId":%q}`, u.uid)
+		if by == "loginId" {
+			for _, id := range u.loginIDs[1:] {
+				if err := st.UnbindLoginID(ctx, pid, id, u.uid); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := st.Unindex(ctx, pid, u.uid); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.FinishErase(ctx, pid, u.uid); err != nil {
+				t.Fatal(err)
+			}
+			ref = fmt.Sprintf(`{"loginId":%q}`, u.loginIDs[0])
+		}
+		if s, b := e.mgmt("POST", "/v1/mgmt/user/delete", ref); s != 200 {
+			t.Fatalf("retry by %s: %d %v", by, s, b)
+		}
+		e.erasedEverywhere(t, round, u)
+		if s, b := e.mgmt("POST", "/v1/mgmt/user/delete", fmt.Sprintf(`{"userId":%q}`, u.uid)); s != 404 || errCodeOf(b) != "E112102" {
+			t.Fatalf("delete of an erased user: %d %v", s, b)
+		}
 	}
 }
