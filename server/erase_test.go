@@ -148,8 +148,8 @@ func TestEraseRacingVerify(t *testing.T) {
 	t.Parallel()
 	// No rate limits: every round verifies from one client address.
 	e := newEnv(t, true, withProject(config.Project{ID: pid}), defaultMgmtKeys())
-	raceEraseVerify(t, e, e, 24, 10)
-	raceEraseVerify(t, e, e, 12, 1)
+	raceEraseVerify(t, e, e, 40, 10)
+	raceEraseVerify(t, e, e, 20, 1)
 }
 
 // stagger delays one side of round r's race, so that over the rounds the
