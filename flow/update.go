@@ -141,18 +141,33 @@ func (e *Engine) applyUpdate(ctx context.Context, p *Project, ch Channel, uid, a
 	}
 	user, err := e.accounts.ApplyContact(ctx, store.ContactChange{Project: p.ID, UserID: uid, Contact: contact, Address: addr, AddLoginID: u.AddLoginID, Now: now})
 	if err != nil {
+		if u.AddLoginID && errors.Is(err, store.ErrNoUser) {
+			// Erased since: the login id bound above must not name it.
+			e.unbind(ctx, p, uid, addr)
+		}
 		return store.User{}, e.accountErr(err)
 	}
 	// Told now: the change is made, and a retry after a failure below
 	// finds the new address already in place (and would not tell).
 	e.notifyContactChanged(ctx, p, ch, old, addr, u.Locale, now)
-	// Sign-ins by any of the user's login ids now reach the new address.
+	// Sign-ins by any of the user's login ids now reach the new address:
+	// the copy is set only on login ids that are still the user's (one
+	// unbound meanwhile, by an erasure, stays unbound).
 	for _, id := range user.LoginIDs {
-		if err := e.accounts.BindLogin(ctx, p.ID, id, uid, "", contact, addr); err != nil && !errors.Is(err, store.ErrTaken) {
+		if err := e.accounts.SetLoginContact(ctx, p.ID, id, uid, contact, addr); err != nil && !errors.Is(err, store.ErrNotOwner) {
 			return store.User{}, storeErr(err)
 		}
 	}
 	return user, nil
+}
+
+// unbind takes back a login id this flow bound to uid, when uid turned
+// out to be erased (best effort: a login id left naming an erased user
+// signs nobody in, see store.Login.New).
+func (e *Engine) unbind(ctx context.Context, p *Project, uid, loginID string) {
+	if err := e.accounts.UnbindLoginID(ctx, p.ID, loginID, uid); err != nil {
+		e.log.WarnContext(ctx, "login id of an erased user not unbound", "project", p.ID, "error", err)
+	}
 }
 
 // merge folds user from into user into (who owns addr): into gains from's
@@ -167,6 +182,21 @@ func (e *Engine) merge(ctx context.Context, p *Project, contact store.Contact, f
 		if err := e.accounts.BindLogin(ctx, p.ID, id, into, from, "", ""); err != nil && !errors.Is(err, store.ErrTaken) {
 			return store.User{}, storeErr(err)
 		}
+	}
+	// The login ids moved after ApplyContact: an erasure of into that
+	// began in between (it unbinds the login ids into's record names, and
+	// these were still from's) would miss them. Checked after the moves:
+	// into still there means its erasure, if any, unbinds them after.
+	if _, err := e.accounts.User(ctx, p.ID, into); err != nil {
+		if errors.Is(err, store.ErrNoUser) {
+			for _, id := range ids {
+				// Back to from, whose record is still whole.
+				if err := e.accounts.BindLogin(ctx, p.ID, id, from, into, "", ""); err != nil {
+					e.log.WarnContext(ctx, "login id not moved back after a merge into an erased user", "project", p.ID, "error", err)
+				}
+			}
+		}
+		return store.User{}, e.accountErr(err)
 	}
 	if err := e.accounts.DropUser(ctx, p.ID, from); err != nil {
 		return store.User{}, storeErr(err)

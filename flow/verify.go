@@ -129,6 +129,7 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		RefreshExpiry: pair.RefreshExpiry, Now: now, RevokeOthers: pend.RevokeOthers,
 		History:          pre.History,
 		MaxRefreshTokens: p.MaxRefreshTokens,
+		New:              res.NewUser,
 	}
 	if pend.Update != nil || pend.OwnerID != "" {
 		// An update is applied already; a step-up or MFA code went to a
@@ -155,6 +156,11 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 	user, first, err := e.users.CompleteLogin(ctx, login)
 	if errors.Is(err, store.ErrDisabled) {
 		return VerifyOutput{}, apierr.ErrUserDisabled
+	}
+	if errors.Is(err, store.ErrNoUser) {
+		// Erased (or merged away) since the verify read the login id:
+		// the code is spent, nobody is signed in.
+		return VerifyOutput{}, apierr.ErrUserNotFound
 	}
 	if err != nil {
 		return VerifyOutput{}, e.giveBack(ctx, key, undoOf(res, false), storeErr(err))

@@ -10,6 +10,12 @@
 //     it, so a crash part-way leaves at worst a login id pointing at a user
 //     that does not name it (sign-in then finds no record) — never two users
 //     sharing one.
+//   - An erased user stays erased (Service.erase): one script on the user's
+//     slot sets its erasure marker and deletes its keys, then its login ids
+//     are unbound and its index entry dropped. Every writer that raced it
+//     either ran before (and its writes are deleted with the rest) or is
+//     refused: logins never recreate a missing record, creates refuse a
+//     marker, updates find no record and unbind what they bound.
 //   - Disabling a user revokes its refresh tokens and marks every login id,
 //     so starts, verifies and refreshes are refused at once.
 //   - Only verified addresses are copied to the login ids, so codes still

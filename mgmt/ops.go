@@ -202,37 +202,66 @@ func (s *Service) Logout(ctx context.Context, p *flow.Project, r Ref) error {
 
 // Delete erases a user: record, sessions, history, login ids (and their
 // pending codes), index entries. Deleting a user that does not exist is
-// E112102.
+// E112102; a delete whose earlier try failed part-way (503) finishes.
 func (s *Service) Delete(ctx context.Context, p *flow.Project, r Ref) error {
 	uid, err := s.resolve(ctx, p, r)
 	if err != nil {
 		return err
 	}
-	u, err := s.st.User(ctx, p.ID, uid)
-	if err != nil && !errors.Is(err, store.ErrNoUser) {
-		return storeErr(err)
+	var ref string
+	if r.LoginID != "" {
+		// resolve found the login id bound to uid: its erasure goes on
+		// even when the record is gone.
+		if ref, err = s.loginID(p, r.LoginID); err != nil {
+			return err
+		}
 	}
-	if errors.Is(err, store.ErrNoUser) && r.LoginID == "" {
-		return apierr.ErrMgmtUserNotFound
-	}
-	return s.erase(ctx, p, uid, u.LoginIDs, r.LoginID)
+	return storeErr(s.erase(ctx, p, uid, ref))
 }
 
-func (s *Service) erase(ctx context.Context, p *flow.Project, uid string, ids []string, extra string) error {
-	if err := s.st.DeleteUser(ctx, p.ID, uid); err != nil {
-		return storeErr(err)
-	}
-	if extra != "" {
-		if id, err := s.loginID(p, extra); err == nil && !slices.Contains(ids, id) {
-			ids = append(ids, id)
-		}
+// erase erases user uid (ref: the login id that named it, "" for a user
+// id). The order is what keeps an erased user erased when the user's keys
+// and its login ids are on different Redis Cluster slots (no transaction
+// spans them):
+//
+//  1. EraseUser, on the user's slot, sets the erasure marker and deletes
+//     every key of the user in one script; it returns the login ids. From
+//     here on no login can sign the user in (a login never recreates a
+//     missing record, and a fresh id's record is not created over a
+//     marker), no refresh works (its token ids are gone), and no
+//     management write can recreate it (the marker).
+//  2. Every login id is unbound (with its pending codes), so no start or
+//     verify reaches the user; a verify that read the binding before is
+//     refused by step 1.
+//  3. The index entry is dropped (an index write racing it sees the
+//     record gone and drops its own entry: store.Index).
+//  4. FinishErase leaves "1" in the marker (it held the login ids so that
+//     a retry after a failure part-way can finish: every step repeats
+//     safely), and ref is unbound last, so that a retry by ref still finds
+//     the user.
+func (s *Service) erase(ctx context.Context, p *flow.Project, uid, ref string) error {
+	ids, err := s.st.EraseUser(ctx, p.ID, uid, ref != "")
+	if err != nil {
+		return err
 	}
 	for _, id := range ids {
+		if id == ref {
+			continue
+		}
 		if err := s.st.UnbindLoginID(ctx, p.ID, id, uid); err != nil {
-			return storeErr(err)
+			return err
 		}
 	}
-	return storeErr(s.st.Unindex(ctx, p.ID, uid))
+	if err := s.st.Unindex(ctx, p.ID, uid); err != nil {
+		return err
+	}
+	if err := s.st.FinishErase(ctx, p.ID, uid); err != nil {
+		return err
+	}
+	if ref != "" {
+		return s.st.UnbindLoginID(ctx, p.ID, ref, uid)
+	}
+	return nil
 }
 
 // DeleteAllTestUsers deletes up to MaxDeleteTestUsers test users and
@@ -263,8 +292,13 @@ func (s *Service) DeleteAllTestUsers(ctx context.Context, p *flow.Project) (int,
 				s.index(ctx, p, u)
 				continue
 			}
-			if err := s.erase(ctx, p, id, u.LoginIDs, ""); err != nil {
-				return n, err
+			err := s.erase(ctx, p, id, "")
+			if errors.Is(err, store.ErrNoUser) {
+				// A stale entry of a user gone already.
+				err = s.st.Unindex(ctx, p.ID, id)
+			}
+			if err != nil {
+				return n, storeErr(err)
 			}
 			n++
 		}

@@ -84,6 +84,8 @@ func storeErr(err error) error {
 	switch {
 	case errors.Is(err, store.ErrNoUser):
 		return apierr.ErrMgmtUserNotFound
+	case errors.Is(err, store.ErrErased):
+		return apierr.ErrMgmtUserNotFound.With("The user was deleted while it was being written")
 	case errors.Is(err, store.ErrUnavailable):
 		return errors.Join(apierr.ErrUnavailable, err)
 	}

@@ -84,8 +84,18 @@ type Directory interface {
 	Users(ctx context.Context, project string, ids []string) ([]User, error)
 	// WriteUser applies w and returns the record after it.
 	WriteUser(ctx context.Context, project, userID string, w UserWrite) (User, error)
-	// DeleteUser removes the record, its refresh tokens and its history.
-	DeleteUser(ctx context.Context, project, userID string) error
+	// EraseUser is the first step of an erasure: in one script on the
+	// user's slot it sets the user's erasure marker and deletes every key
+	// of the user (record, refresh tokens, history, its refresh bucket),
+	// and returns the login ids to unbind: the record's, or those an
+	// unfinished erasure kept in the marker. From then on no login, refresh
+	// or management write can bring the user back (see lua/mgmt_user.lua).
+	// ErrNoUser when there is neither a record nor an unfinished erasure,
+	// unless force (a login id still names the user: its erasure goes on).
+	EraseUser(ctx context.Context, project, userID string, force bool) ([]string, error)
+	// FinishErase is the last step: the marker keeps only "1" until it
+	// expires (ErasedTTL).
+	FinishErase(ctx context.Context, project, userID string) error
 	// RevokeSessions drops every refresh token of the user (ErrNoUser).
 	RevokeSessions(ctx context.Context, project, userID string) error
 	// BindLoginID points a free (or already own) login id at the user and
@@ -162,8 +172,19 @@ func flag(b bool) string {
 	return "0"
 }
 
+// ErasedTTL is how long an erasure marker outlives the erasure: far
+// longer than any request that could race it (a verify whose login runs
+// in a second script, a management create that bound its login ids, both
+// bounded by a request's deadline), and short enough that markers of
+// erased users (about 100 bytes each) do not pile up.
+const ErasedTTL = 24 * time.Hour
+
+// ErasedKey is a user's erasure marker (see lua/mgmt_user.lua).
+func ErasedKey(project, userID string) string { return userTag(project, userID) + "erased" }
+
 func userKeys(project, userID string) []string {
-	return append(sessionKeys(project, userID), HistoryKey(project, userID))
+	return append(sessionKeys(project, userID), HistoryKey(project, userID), ErasedKey(project, userID),
+		UserLimitKey(project, userID, "refresh"))
 }
 
 func (s *RedisStore) runUser(ctx context.Context, project, userID, op string, w UserWrite) ([]string, error) {
@@ -180,7 +201,8 @@ func (s *RedisStore) runUser(ctx context.Context, project, userID, op string, w 
 	sb, _ := json.Marshal(set)
 	db, _ := json.Marshal(del)
 	eb, _ := json.Marshal(expect)
-	res, err := s.run(ctx, mgmtUserScript, userKeys(project, userID), op, sb, db, flag(w.Revoke), eb)
+	res, err := s.run(ctx, mgmtUserScript, userKeys(project, userID), op, sb, db, flag(w.Revoke), eb,
+		ErasedTTL.Milliseconds())
 	if err != nil {
 		return nil, s.runErr(err)
 	}
@@ -188,7 +210,7 @@ func (s *RedisStore) runUser(ctx context.Context, project, userID, op string, w 
 		return nil, errShape("mgmt_user.lua")
 	}
 	switch res[0] {
-	case "ok":
+	case "ok", "erasing":
 		return res[1:], nil
 	case "exists":
 		return nil, ErrExists
@@ -196,9 +218,15 @@ func (s *RedisStore) runUser(ctx context.Context, project, userID, op string, w 
 		return nil, ErrNoUser
 	case "conflict":
 		return nil, ErrConflict
+	case "erased":
+		return nil, ErrErased
 	}
 	return nil, errShape("mgmt_user.lua")
 }
+
+// ErrErased: the user was erased (its erasure marker is set); nothing was
+// written.
+var ErrErased = errors.New("store: user erased")
 
 // WriteUser implements Directory.
 func (s *RedisStore) WriteUser(ctx context.Context, project, userID string, w UserWrite) (User, error) {
@@ -213,9 +241,28 @@ func (s *RedisStore) WriteUser(ctx context.Context, project, userID string, w Us
 	return userFromReply(res)
 }
 
-// DeleteUser implements Directory.
-func (s *RedisStore) DeleteUser(ctx context.Context, project, userID string) error {
-	_, err := s.runUser(ctx, project, userID, "delete", UserWrite{})
+// EraseUser implements Directory.
+func (s *RedisStore) EraseUser(ctx context.Context, project, userID string, force bool) ([]string, error) {
+	res, err := s.runUser(ctx, project, userID, "erase", UserWrite{Revoke: force})
+	if errors.Is(err, ErrErased) {
+		return nil, ErrNoUser // finished before, and no login id names it
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(res) != 1 {
+		return nil, errShape("mgmt_user.lua")
+	}
+	var ids []string
+	if err := json.Unmarshal([]byte(res[0]), &ids); err != nil {
+		return nil, fmt.Errorf("store: erased user's loginIds: %w", err)
+	}
+	return ids, nil
+}
+
+// FinishErase implements Directory.
+func (s *RedisStore) FinishErase(ctx context.Context, project, userID string) error {
+	_, err := s.runUser(ctx, project, userID, "erased", UserWrite{})
 	return err
 }
 
@@ -334,6 +381,23 @@ func (s *RedisStore) Index(ctx context.Context, project string, u User) error {
 		return err
 	}
 	if err := mgmtIndexScript.Run(ctx, s.c, indexKeys(project), u.UserID, b).Err(); err != nil {
+		return unavailable(err)
+	}
+	return s.unindexIfGone(ctx, project, u.UserID)
+}
+
+// unindexIfGone drops the index entry of a user whose record is gone. An
+// index write is followed by it: an erasure deletes the record before it
+// unindexes (mgmt.Service.Delete), so an entry written after the
+// erasure's unindex is seen here and dropped (on Cluster the index lives
+// on the project's slot, the record on the user's: no one script can
+// check both).
+func (s *RedisStore) unindexIfGone(ctx context.Context, project, userID string) error {
+	_, err := s.c.HGet(ctx, UserKey(project, userID), "userId").Result()
+	if errors.Is(err, redis.Nil) {
+		return s.Unindex(ctx, project, userID)
+	}
+	if err != nil {
 		return unavailable(err)
 	}
 	return nil

@@ -15,7 +15,7 @@ import (
 
 func login(uid string, at time.Time, ua string) store.Login {
 	return store.Login{Project: "P", UserID: uid, LoginID: "h@example.com", Contact: store.ContactEmail,
-		Address: "h@example.com", Now: at, History: store.LoginRecord{Time: at, IP: "192.0.2.1", UserAgent: ua, Channel: "email"}}
+		Address: "h@example.com", Now: at, New: true, History: store.LoginRecord{Time: at, IP: "192.0.2.1", UserAgent: ua, Channel: "email"}}
 }
 
 // TestHistoryBounds: a user's history keeps at most HistoryMaxEntries
@@ -97,6 +97,10 @@ func TestIndexPaging(t *testing.T) {
 		for i := range 6 {
 			u := store.User{UserID: fmt.Sprintf("U%d", i), Status: "enabled", Test: i%2 == 1, CreatedTime: t0.Add(time.Duration(i) * time.Second),
 				Email: fmt.Sprintf("u%d@example.com", i)}
+			// A record to index (an entry of a user without one is dropped).
+			if _, err := s.WriteUser(ctx, "P", u.UserID, store.UserWrite{Create: true, Set: store.UserFields(u)}); err != nil {
+				t.Fatal(err)
+			}
 			if err := s.Index(ctx, "P", u); err != nil {
 				t.Fatal(err)
 			}

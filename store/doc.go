@@ -20,6 +20,10 @@
 //   - Only the keyed hash of a code is stored, never the code.
 //   - Every key has a TTL except user records and the login index, which are
 //     the service's durable data (they live until the user is deleted).
+//   - A login never recreates a missing user record: only a user id the
+//     verify bound just now to a fresh id gets one (Login.New), and not over
+//     an erasure marker. So an erased (or merged-away) user stays gone,
+//     whatever raced its erasure.
 //
 // Key layout (P = project id, L = login id with '%', '{' and '}'
 // percent-escaped, U = user id, T = the slot tag in U):
@@ -30,4 +34,7 @@
 //	                                 say something (lua/start.lua)
 //	otpd:{T}:P:U:user          hash  the user record ({P:U} for older ids)
 //	otpd:{T}:P:U:rt            zset  refresh token family -> expiry ms
+//	otpd:{T}:P:U:erased        string  erasure marker: the login ids while the
+//	                                 erasure runs, then "1"; ErasedTTL
+//	                                 (lua/mgmt_user.lua)
 package store

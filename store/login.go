@@ -26,12 +26,16 @@ func (s *RedisStore) CompleteLogin(ctx context.Context, l Login) (User, bool, er
 	if err != nil {
 		return User{}, false, err
 	}
-	keys := append(sessionKeys(l.Project, l.UserID), HistoryKey(l.Project, l.UserID))
+	keys := append(sessionKeys(l.Project, l.UserID), HistoryKey(l.Project, l.UserID), ErasedKey(l.Project, l.UserID))
+	fresh := "0"
+	if l.New {
+		fresh = "n"
+	}
 	args := []any{l.UserID, l.LoginID, string(l.Contact), l.Address, l.Now.Unix(),
 		l.Profile.Name, l.Profile.GivenName, l.Profile.MiddleName, l.Profile.FamilyName,
 		l.RefreshID, rtExp, l.Now.UnixMilli(), revoke, l.Unverified,
 		cmp.Or(max(l.MaxRefreshTokens, 0), DefaultMaxRefreshTokens),
-		entry, HistoryMaxEntries, l.Now.Add(-HistoryMaxAge).UnixMilli(), HistoryMaxAge.Milliseconds(),
+		entry, HistoryMaxEntries, l.Now.Add(-HistoryMaxAge).UnixMilli(), HistoryMaxAge.Milliseconds(), fresh,
 	}
 	var res []string
 	if l.Index != nil {
@@ -47,6 +51,20 @@ func (s *RedisStore) CompleteLogin(ctx context.Context, l Login) (User, bool, er
 	}
 	if len(res) == 1 && res[0] == "disabled" {
 		return User{}, false, ErrDisabled
+	}
+	// The index is a hint (search re-reads every record and drops entries
+	// without one): failing to take an entry back is not the login's
+	// failure, which the caller would undo.
+	if len(res) == 1 && res[0] == "nouser" {
+		if l.Index != nil {
+			// Indexed in the same pipeline: take the entry back.
+			_ = s.Unindex(ctx, l.Project, l.UserID)
+		}
+		return User{}, false, ErrNoUser
+	}
+	if l.Index != nil {
+		// An erasure may have run between the login and the index write.
+		_ = s.unindexIfGone(ctx, l.Project, l.UserID)
 	}
 	return loginReply(res)
 }

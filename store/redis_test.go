@@ -236,7 +236,7 @@ func TestCompleteLoginAndTTLs(t *testing.T) {
 		}
 		login := store.Login{Project: "P1", UserID: v.UserID, LoginID: "e@x.io", Contact: v.Contact,
 			Address: v.Address, Profile: store.Profile{Name: "Eve Q", GivenName: "Eve"}, RefreshID: "jti-1",
-			RefreshExpiry: t0.Add(24 * time.Hour), Now: t0}
+			RefreshExpiry: t0.Add(24 * time.Hour), Now: t0, New: v.NewUser}
 		u, first, err := s.CompleteLogin(ctx, login)
 		if err != nil || !first {
 			t.Fatalf("first login: first=%v err=%v", first, err)
@@ -338,7 +338,7 @@ func TestRoundTrips(t *testing.T) {
 		})
 		count("login", 1, func() {
 			_, _, _ = s.CompleteLogin(ctx, store.Login{Project: "P1", UserID: v.UserID, LoginID: "f@x.io",
-				Contact: store.ContactEmail, Address: "f@x.io", RefreshID: "j", RefreshExpiry: t0.Add(time.Hour), Now: t0})
+				Contact: store.ContactEmail, Address: "f@x.io", RefreshID: "j", RefreshExpiry: t0.Add(time.Hour), Now: t0, New: v.NewUser})
 		})
 		count("refresh with rotation and limits", 1, func() {
 			r, _ := s.Session(ctx, store.SessionRequest{Op: store.OpRefresh, Project: "P1", UserID: v.UserID,

@@ -21,7 +21,7 @@ func BenchmarkRotationsThenReuse(b *testing.B) {
 	s := store.NewRedisStore(c)
 	now := time.Now()
 	if _, _, err := s.CompleteLogin(ctx, store.Login{Project: "P1", UserID: "U1", LoginID: "u@x.io", Contact: store.ContactEmail,
-		Address: "u@x.io", RefreshID: "fam", RefreshExpiry: now.Add(30 * 24 * time.Hour), Now: now}); err != nil {
+		Address: "u@x.io", RefreshID: "fam", RefreshExpiry: now.Add(30 * 24 * time.Hour), Now: now, New: true}); err != nil {
 		b.Fatal(err)
 	}
 	req := store.SessionRequest{Op: store.OpRefresh, Project: "P1", UserID: "U1", Now: now, Rotate: true}

@@ -129,6 +129,12 @@ type Accounts interface {
 	// expectFrom) holds it; it sets the contact field when given. It
 	// returns ErrTaken with the holder when refused.
 	BindLogin(ctx context.Context, project, loginID, userID, expectFrom string, contact Contact, address string) error
+	// SetLoginContact sets the contact copy on a login id that is the
+	// user's already (ErrNotOwner otherwise: it never binds).
+	SetLoginContact(ctx context.Context, project, loginID, userID string, contact Contact, address string) error
+	// UnbindLoginID deletes a login id of the user and its pending codes
+	// (nothing when it is not the user's).
+	UnbindLoginID(ctx context.Context, project, loginID, userID string) error
 	// DropUser deletes a user record and all its refresh tokens.
 	DropUser(ctx context.Context, project, userID string) error
 }
@@ -265,16 +271,31 @@ func (s *RedisStore) ApplyContact(ctx context.Context, c ContactChange) (User, e
 
 // BindLogin implements Accounts.
 func (s *RedisStore) BindLogin(ctx context.Context, project, loginID, userID, expectFrom string, contact Contact, address string) error {
-	res, err := s.run(ctx, bindScript, []string{LoginKey(project, loginID)},
-		userID, expectFrom, string(contact), address)
+	return s.bind(ctx, project, loginID, userID, expectFrom, contact, address, "")
+}
+
+// SetLoginContact implements Accounts.
+func (s *RedisStore) SetLoginContact(ctx context.Context, project, loginID, userID string, contact Contact, address string) error {
+	return s.bind(ctx, project, loginID, userID, "", contact, address, "1")
+}
+
+func (s *RedisStore) bind(ctx context.Context, project, loginID, userID, expectFrom string, contact Contact, address, ownOnly string) error {
+	args := []any{userID, expectFrom, string(contact), address}
+	if ownOnly != "" {
+		args = append(args, ownOnly)
+	}
+	res, err := s.run(ctx, bindScript, []string{LoginKey(project, loginID)}, args...)
 	if err != nil {
 		return s.runErr(err)
 	}
 	if len(res) != 2 {
 		return errors.New("store: bind.lua returned a malformed reply")
 	}
-	if res[0] == "taken" {
+	switch res[0] {
+	case "taken":
 		return fmt.Errorf("%w (%s)", ErrTaken, res[1])
+	case "notowner":
+		return ErrNotOwner
 	}
 	return nil
 }

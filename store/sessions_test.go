@@ -22,7 +22,7 @@ func loginAt(t *testing.T, s *store.RedisStore, jti string, now time.Time, maxTo
 	t.Helper()
 	_, _, err := s.CompleteLogin(context.Background(), store.Login{Project: "P1", UserID: "U1", LoginID: "u1@x.io",
 		Contact: store.ContactEmail, Address: "u1@x.io", RefreshID: jti, RefreshExpiry: now.Add(time.Hour), Now: now,
-		RevokeOthers: revokeOthers, MaxRefreshTokens: maxTokens})
+		RevokeOthers: revokeOthers, MaxRefreshTokens: maxTokens, New: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -250,6 +250,11 @@ type Login struct {
 	// Index, for a user this login creates, is indexed for the management
 	// API's search in the same round trip.
 	Index *User
+	// New: UserID is a fresh id the verify bound to LoginID just now
+	// (VerifyResult.NewUser), so its record is created here. Otherwise the
+	// record must exist: a login never recreates a user that is gone
+	// (erased, merged away), and CompleteLogin answers ErrNoUser.
+	New bool
 }
 
 // LoginRecord is one successful login in a user's history.
@@ -266,9 +271,11 @@ const DefaultMaxRefreshTokens = 100
 
 // Users holds user records and their refresh-token ids.
 type Users interface {
-	// CompleteLogin creates the user on first sight, marks the address
-	// verified, registers the refresh token id and records the login in the
-	// user's history. It returns the user and whether this was the user's
-	// first login; ErrDisabled when the user is disabled.
+	// CompleteLogin creates the user on first sight (Login.New), marks the
+	// address verified, registers the refresh token id and records the
+	// login in the user's history. It returns the user and whether this was
+	// the user's first login; ErrDisabled when the user is disabled;
+	// ErrNoUser, changing nothing, when the record is missing and not New,
+	// or when the user was erased.
 	CompleteLogin(ctx context.Context, l Login) (User, bool, error)
 }

@@ -73,6 +73,11 @@ func (s *RedisStore) VerifyLogin(ctx context.Context, a Attempt, l Login) (Verif
 	if len(out) == 1 && out[0] == "disabled" {
 		return VerifyResult{Status: VerifyDisabled, WouldLimit: r.WouldLimit}, nil, nil
 	}
+	if len(out) == 1 && out[0] == "nouser" {
+		// The login id names a user whose record is gone (erased, or
+		// merged away): the code is spent, nobody is signed in.
+		return VerifyResult{Status: VerifyNotFound, WouldLimit: r.WouldLimit}, nil, nil
+	}
 	u, first, err := loginReply(out)
 	if err != nil {
 		return VerifyResult{}, nil, err

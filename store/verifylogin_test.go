@@ -82,6 +82,11 @@ func TestVerifyLoginOtherSlots(t *testing.T) {
 		const old = "U2ABCDEFGHIJKLMNOPQRSTUVWXYZ" // an id of the previous release
 		home, _ := store.NewUserID(rand.Reader, "P1", "home@x.io")
 		for _, uid := range []string{old, home} {
+			// The user exists (a login never creates the record of a user
+			// id it did not bind just now).
+			if _, err := store.NewRedisStore(c).WriteUser(ctx, "P1", uid, store.UserWrite{Create: true, Set: map[string]string{"userId": uid}}); err != nil {
+				t.Fatal(err)
+			}
 			for _, split := range []bool{false, true} {
 				s := store.NewRedisStoreSplit(c, split)
 				login := uid + "-second@x.io"

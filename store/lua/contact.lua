@@ -35,6 +35,11 @@ for _, v in ipairs(add) do
   end
 end
 redis.call('HSET', KEYS[1], 'loginIds', cjson.encode(ids))
+-- A management read-modify-write that read the record before this change
+-- must start over (mgmt_user.lua's "mv"), or it would write back login
+-- ids without the one bound here: that login id would name the user
+-- without the record knowing it, and an erasure would miss it.
+redis.call('HINCRBY', KEYS[1], 'mv', 1)
 local out = redis.call('HGETALL', KEYS[1])
 table.insert(out, 1, 'ok')
 return out

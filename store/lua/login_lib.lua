@@ -31,10 +31,19 @@
 -- A[19] history: key TTL, ms
 -- A[20] (optional) "1": A[1] is a user id this script bound just now to a
 --          fresh id (verify_login.lua), so none of the user's keys exist:
---          the checks and the clean-up of older state are skipped
+--          the checks and the clean-up of older state are skipped.
+--          "n": A[1] is a fresh id the verify bound in an earlier script
+--          (login.lua): its record is created unless K[7] is set.
+--          Otherwise the record must exist.
+-- K[7]  the user's erasure marker (read only with A[20] = "n")
 -- Returns {firstSeen ("1"/"0"), HGETALL of the user...}, or {"disabled"}
--- (nothing changed) when the user is disabled.
+-- (nothing changed) when the user is disabled, or {"nouser"} (nothing
+-- changed) when the record is missing and may not be created.
 -- [mgmt] a disabled user gets no session, even from a code sent before.
+-- [erase] a login never recreates a missing record: only a fresh id's
+-- record is created here, so a user erased (mgmt_user.lua) while a verify
+-- by one of its login ids raced the erasure stays erased: that verify's
+-- login finds no record and registers nothing.
 
 -- history_time is the "t" (unix ms) of a history entry. Entries are
 -- store.historyJSON, "t" first: read by a pattern; anything else (an entry
@@ -53,6 +62,9 @@ local function complete_login(K, A)
   if not fresh then
     -- The user as it is: the reply, and what the checks below read.
     out = redis.call('HGETALL', K[1])
+  end
+  if not fresh and #out == 0 and (A[20] ~= 'n' or redis.call('EXISTS', K[7]) == 1) then
+    return {'nouser'}
   end
   if fresh or #out == 0 then
     -- First sight: the whole record in one HSET; the reply is what

@@ -95,6 +95,10 @@ local LA = {uid, VA[5], contact, addr, math.floor(now / 1000),
   str(prof.name), str(prof.givenName), str(prof.middleName), str(prof.familyName),
   ARGV[4], ARGV[5], VA[1], revoke, str(p.x), ARGV[6], ARGV[7], ARGV[8],
   now - tonumber(ARGV[9]), ARGV[9], res[6]}
+-- LK[7] (the erasure marker) is not named: complete_login reads it only
+-- for a fresh id bound in an earlier script; here a fresh id is bound by
+-- this very script (LA[20] = "1"), and a bound one's missing record answers
+-- {'nouser'} (an erased user: nothing is written, the code stays spent).
 local out = complete_login(LK, LA)
 if res[6] == '1' and single then
   -- A user created with a fresh id: into the project's indexes (as
