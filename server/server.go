@@ -141,6 +141,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	dlv.Handler = tracing.Deliveries(o.Tracer, dlv.Handler)
+	if o.Tracer != nil {
+		dlv.Producer.WithTrace(tracing.TraceParent)
+	}
 	if err := tracing.InstrumentRedis(o.Tracer, o.Redis); err != nil {
 		return nil, err
 	}
@@ -202,7 +205,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	// that grpc-go refuses it alone (ResourceExhausted).
 	decoder := middleware.NewDecoder(gateway.MaxBodyBytes)
 	grpcChain := middleware.Chain(append([]middleware.Layer{decoder.Refusals()}, layers...)...)
-	gs := grpc.NewServer(append(grpcbounds.ServerOptions(2*gateway.MaxBodyBytes, o.FirstMessageTimeout, grpcChain),
+	gs := grpc.NewServer(append(grpcbounds.ServerOptions(2*gateway.MaxBodyBytes, o.FirstMessageTimeout, unaryChain(grpcChain, decoder)),
 		grpc.ForceServerCodecV2(decoder.Codec()),
 		// Reuse handler goroutines: a fresh goroutine per RPC regrows its
 		// stack on every call (copystack was 9% of a start's CPU).
@@ -251,7 +254,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		wo.Layout = dlv.Layout
 		s.worker = queue.NewWorker(o.Redis, dlv.Sealer, dlv.Handler, o.Clock, o.Log, queueMetrics, wo)
 	}
-	s.watch = &healthWatch{redis: o.Redis, grpc: hs, log: o.Log}
+	s.watch = &healthWatch{redis: o.Redis, grpc: hs, log: o.Log, services: apiServices(gs)}
 	if s.worker != nil {
 		s.watch.workers = s.worker
 	}
@@ -328,14 +331,15 @@ func (s *Server) ServeListeners(ctx context.Context, l Listeners) error {
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	// gRPC health follows the same Redis probe as /healthz.
-	_ = s.watch.check(ctx, 0)
+	// The probes and the workers' polling are housekeeping: not traced.
+	_ = s.watch.check(tracing.Background(ctx), 0)
 	watchDone := make(chan struct{})
-	go func() { defer close(watchDone); s.watch.run(workCtx) }()
+	go func() { defer close(watchDone); s.watch.run(tracing.Background(workCtx)) }()
 	workDone := make(chan struct{})
 	go func() {
 		defer close(workDone)
 		if s.worker != nil {
-			if err := s.worker.Run(workCtx); err != nil {
+			if err := s.worker.Run(tracing.Background(workCtx)); err != nil {
 				s.log.Error("delivery workers stopped", "error", err)
 			}
 		}
