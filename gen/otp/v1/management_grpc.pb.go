@@ -51,7 +51,7 @@ type ManagementClient interface {
 	// Creates a user.
 	//
 	// Login id and, optionally, name, email, phone (with their verified flags) and custom
-	// attributes. An existing login id is refused (400 E062107). Authorization: Bearer
+	// attributes. An existing login id is refused (409 E112103). Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	CreateUser(ctx context.Context, in *MgmtUserRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error)
 	// Creates a test user.
@@ -63,7 +63,7 @@ type ManagementClient interface {
 	// Replaces a user's profile.
 	//
 	// Name, email, phone, picture and custom attributes are replaced by the request's (fields
-	// left out are cleared). Unknown login id: 400 E062108. Authorization: Bearer
+	// left out are cleared). An unknown user: 404 E112102. Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	UpdateUser(ctx context.Context, in *MgmtUserRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error)
 	// Changes only the fields sent.
@@ -73,7 +73,7 @@ type ManagementClient interface {
 	PatchUser(ctx context.Context, in *MgmtPatchRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error)
 	// Loads one user by login id or user id.
 	//
-	// Query ?loginId= or ?userId=. Unknown: 400 E062108. Authorization: Bearer
+	// Query ?loginId= or ?userId=. An unknown user: 404 E112102. Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	LoadUser(ctx context.Context, in *MgmtUserRef, opts ...grpc.CallOption) (*MgmtUserResponse, error)
 	// Loads several users by user id.
@@ -83,14 +83,15 @@ type ManagementClient interface {
 	LoadUsers(ctx context.Context, in *MgmtLoadUsersRequest, opts ...grpc.CallOption) (*MgmtUsersResponse, error)
 	// Searches the project's users.
 	//
-	// Filters by login ids, emails, phones, statuses, test users and free text, with paging
-	// (limit, page); answers the page's users and the total. Tenant, role and custom-attribute
-	// filters are refused (400 E011003). Authorization: Bearer <ProjectID>:<ManagementKey>.
+	// Exact-match filters by login ids, emails, phones and statuses (values of one filter combine
+	// with OR, filters with AND), test users in or only, with paging (limit, page); answers the
+	// page's users and the total. Tenant, role, custom-attribute and free-text filters are
+	// refused (400 E011003). Authorization: Bearer <ProjectID>:<ManagementKey>.
 	SearchUsers(ctx context.Context, in *MgmtSearchRequest, opts ...grpc.CallOption) (*MgmtUsersResponse, error)
 	// Deletes a user.
 	//
 	// Removes the user, by login id or user id, with their login ids and their sessions (their
-	// refresh JWTs stop working). An unknown user: 400 E062108. Authorization: Bearer
+	// refresh JWTs stop working). An unknown user: 404 E112102. Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	DeleteUser(ctx context.Context, in *MgmtUserRef, opts ...grpc.CallOption) (*MgmtEmpty, error)
 	// Deletes every test user of the project.
@@ -139,7 +140,7 @@ type ManagementClient interface {
 	UsersHistory(ctx context.Context, in *MgmtHistoryRequest, opts ...grpc.CallOption) (*LoginHistoryResponse, error)
 	// Issues a code for a test user without sending it.
 	//
-	// Only for users created with create/test (others: 400 E011002). Answers the code, which
+	// Only for users created with create/test (others: 400 E112104). Answers the code, which
 	// verifies like a sent one, so automated tests can sign in. Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	GenerateOtpForTestUser(ctx context.Context, in *MgmtGenerateOtpRequest, opts ...grpc.CallOption) (*MgmtGenerateOtpResponse, error)
@@ -345,7 +346,7 @@ type ManagementServer interface {
 	// Creates a user.
 	//
 	// Login id and, optionally, name, email, phone (with their verified flags) and custom
-	// attributes. An existing login id is refused (400 E062107). Authorization: Bearer
+	// attributes. An existing login id is refused (409 E112103). Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	CreateUser(context.Context, *MgmtUserRequest) (*MgmtUserResponse, error)
 	// Creates a test user.
@@ -357,7 +358,7 @@ type ManagementServer interface {
 	// Replaces a user's profile.
 	//
 	// Name, email, phone, picture and custom attributes are replaced by the request's (fields
-	// left out are cleared). Unknown login id: 400 E062108. Authorization: Bearer
+	// left out are cleared). An unknown user: 404 E112102. Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	UpdateUser(context.Context, *MgmtUserRequest) (*MgmtUserResponse, error)
 	// Changes only the fields sent.
@@ -367,7 +368,7 @@ type ManagementServer interface {
 	PatchUser(context.Context, *MgmtPatchRequest) (*MgmtUserResponse, error)
 	// Loads one user by login id or user id.
 	//
-	// Query ?loginId= or ?userId=. Unknown: 400 E062108. Authorization: Bearer
+	// Query ?loginId= or ?userId=. An unknown user: 404 E112102. Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	LoadUser(context.Context, *MgmtUserRef) (*MgmtUserResponse, error)
 	// Loads several users by user id.
@@ -377,14 +378,15 @@ type ManagementServer interface {
 	LoadUsers(context.Context, *MgmtLoadUsersRequest) (*MgmtUsersResponse, error)
 	// Searches the project's users.
 	//
-	// Filters by login ids, emails, phones, statuses, test users and free text, with paging
-	// (limit, page); answers the page's users and the total. Tenant, role and custom-attribute
-	// filters are refused (400 E011003). Authorization: Bearer <ProjectID>:<ManagementKey>.
+	// Exact-match filters by login ids, emails, phones and statuses (values of one filter combine
+	// with OR, filters with AND), test users in or only, with paging (limit, page); answers the
+	// page's users and the total. Tenant, role, custom-attribute and free-text filters are
+	// refused (400 E011003). Authorization: Bearer <ProjectID>:<ManagementKey>.
 	SearchUsers(context.Context, *MgmtSearchRequest) (*MgmtUsersResponse, error)
 	// Deletes a user.
 	//
 	// Removes the user, by login id or user id, with their login ids and their sessions (their
-	// refresh JWTs stop working). An unknown user: 400 E062108. Authorization: Bearer
+	// refresh JWTs stop working). An unknown user: 404 E112102. Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	DeleteUser(context.Context, *MgmtUserRef) (*MgmtEmpty, error)
 	// Deletes every test user of the project.
@@ -433,7 +435,7 @@ type ManagementServer interface {
 	UsersHistory(context.Context, *MgmtHistoryRequest) (*LoginHistoryResponse, error)
 	// Issues a code for a test user without sending it.
 	//
-	// Only for users created with create/test (others: 400 E011002). Answers the code, which
+	// Only for users created with create/test (others: 400 E112104). Answers the code, which
 	// verifies like a sent one, so automated tests can sign in. Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	GenerateOtpForTestUser(context.Context, *MgmtGenerateOtpRequest) (*MgmtGenerateOtpResponse, error)
