@@ -16,6 +16,7 @@ import (
 	"embed"
 	"encoding/json"
 	"io/fs"
+	"maps"
 	"net"
 	"net/http"
 	"strconv"
@@ -105,6 +106,7 @@ func (c *Console) Routes() map[string]http.Handler {
 		Prefix + "api/events":   http.HandlerFunc(c.events),
 		Prefix + "api/html":     http.HandlerFunc(c.html),
 	}
+	maps.Copy(routes, morePages(file))
 	for p, h := range routes {
 		routes[p] = c.guard(h)
 	}
