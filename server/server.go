@@ -140,7 +140,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	dlv.Handler = tracing.Deliveries(o.Tracer, dlv.Handler)
+	act := devActivity(o) // nil unless the dev console is on
+	dlv.Handler = tracing.Deliveries(o.Tracer, act.Track(dlv.Handler))
 	if o.Tracer != nil {
 		dlv.Producer.WithTrace(tracing.TraceParent)
 	}
@@ -197,6 +198,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		middleware.Errors(o.Log),
 		middleware.Auth(projects, otpv1.Session_GetKeys_FullMethodName),
 		middleware.ManagementAuth(mgmtKeys),
+	}
+	if act != nil { // the dev console's blocked sends: inside Observe's call record and error statuses
+		layers = slices.Insert(layers, 1, middleware.Layer(act.Interceptor))
 	}
 	chain := middleware.Chain(layers...)
 
@@ -260,7 +264,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	s.admin = adminHandler(o.Registry, http.HandlerFunc(s.watch.serveHTTP), o.Pprof)
 	extra := map[string]http.Handler{"/healthz": http.HandlerFunc(s.watch.serveHTTP)}
-	devRoutes(ctx, o, dlv, extra)
+	devRoutes(ctx, o, dlv, act, extra)
 	rest, err := gateway.New(ctx, gateway.Options{
 		Conn:        local,
 		CORSOrigins: o.Config.CORSOrigins,
