@@ -33,7 +33,7 @@ func TestActivityRecordsBlockedSendsAndOutcomes(t *testing.T) {
 	}
 	limited := apierr.ErrRateLimited.With("too many codes").WithRetryAfter(30)
 	call("/otp.v1.OtpSms/SignIn", apierr.ToStatus(limited).Err())
-	call("/otp.v1.OtpEmail/SignUpOrIn", nil)                                         // sent: not blocked
+	call("/otp.v1.OtpEmail/SignUpOrIn", nil)                                           // sent: not blocked
 	call("/otp.v1.OtpEmail/Verify", status.Error(codes.Unauthenticated, "wrong code")) // not a send
 	call("/otp.v1.Session/Refresh", status.Error(codes.Unauthenticated, "no"))
 	call("/otp.v1.OtpEmail/SignUp", apierr.ToStatus(apierr.ErrInvalidArgument.With("%s", strings.Repeat("x", 5000))).Err())
