@@ -17,6 +17,7 @@ import (
 	"embed"
 	"encoding/json"
 	"io/fs"
+	"maps"
 	"net"
 	"net/http"
 	"strconv"
@@ -61,6 +62,8 @@ type Options struct {
 	AnyClient bool
 	// Done ends open event streams (the server's lifetime).
 	Done <-chan struct{}
+	// Activity holds the blocked sends and delivery attempts (nil: none).
+	Activity *Activity
 }
 
 // Console serves the development console.
@@ -106,6 +109,7 @@ func (c *Console) Routes() map[string]http.Handler {
 		Prefix + "api/events":   http.HandlerFunc(c.events),
 		Prefix + "api/html":     http.HandlerFunc(c.html),
 	}
+	maps.Copy(routes, c.morePages(file))
 	for p, h := range routes {
 		routes[p] = c.guard(h)
 	}

@@ -41,7 +41,7 @@ type Indexer interface {
 
 // Jobs seals a message into a delivery job for the start script to enqueue.
 type Jobs interface {
-	Prepare(m delivery.Message) (*store.Job, error)
+	Prepare(ctx context.Context, m delivery.Message) (*store.Job, error)
 }
 
 // Deps are the Engine's collaborators.
@@ -304,7 +304,7 @@ func (e *Engine) start(ctx context.Context, a startArgs) (StartOutput, error) {
 	var job *store.Job
 	if e.jobs != nil {
 		// Sealed now; enqueued by the start script with the address it picks.
-		if job, err = e.jobs.Prepare(msg); err != nil {
+		if job, err = e.jobs.Prepare(ctx, msg); err != nil {
 			return StartOutput{}, fmt.Errorf("sealing the delivery job: %w", err)
 		}
 	}

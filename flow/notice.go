@@ -38,7 +38,7 @@ func (e *Engine) notifyContactChanged(ctx context.Context, p *Project, ch Channe
 	switch {
 	case e.jobs != nil && e.outbox != nil:
 		var job *store.Job
-		if job, err = e.jobs.Prepare(msg); err == nil {
+		if job, err = e.jobs.Prepare(ctx, msg); err == nil {
 			err = e.outbox.Enqueue(ctx, job, old, msg.ExpiresAt)
 		}
 	case e.sender != nil:

@@ -29,7 +29,7 @@ type captureJobs struct {
 	msgs []delivery.Message
 }
 
-func (c *captureJobs) Prepare(m delivery.Message) (*store.Job, error) {
+func (c *captureJobs) Prepare(_ context.Context, m delivery.Message) (*store.Job, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.msgs = append(c.msgs, m)

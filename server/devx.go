@@ -10,7 +10,7 @@ import (
 
 // devRoutes adds /openapi.json and, when the config enables it, the
 // development console (an inbox fed by the log provider) to extra.
-func devRoutes(ctx context.Context, o Options, dlv *Delivery, extra map[string]http.Handler) {
+func devRoutes(ctx context.Context, o Options, dlv *Delivery, act *devconsole.Activity, extra map[string]http.Handler) {
 	extra["/openapi.json"] = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -25,7 +25,8 @@ func devRoutes(ctx context.Context, o Options, dlv *Delivery, extra map[string]h
 	}
 	inbox := devconsole.NewInbox(devconsole.InboxSize, o.Clock.Now)
 	dlv.Log.Observe(inbox.Add)
-	c := devconsole.New(devconsole.Options{Inbox: inbox, Projects: ids, AnyClient: o.Config.DevConsoleForced, Done: ctx.Done()})
+	c := devconsole.New(devconsole.Options{Inbox: inbox, Projects: ids, AnyClient: o.Config.DevConsoleForced, Done: ctx.Done(),
+		Activity: act})
 	for p, h := range c.Routes() {
 		extra[p] = h
 	}
@@ -38,4 +39,13 @@ func devRoutes(ctx context.Context, o Options, dlv *Delivery, extra map[string]h
 	if o.Config.DevConsoleForced {
 		o.Log.Warn("OTPD_DEV_CONSOLE=true: the development console answers clients that are not on loopback")
 	}
+}
+
+// devActivity records blocked sends and delivery attempts for the
+// development console; nil (records nothing) when the console is off.
+func devActivity(o Options) *devconsole.Activity {
+	if !o.Config.DevConsole {
+		return nil
+	}
+	return devconsole.NewActivity(o.Clock.Now)
 }

@@ -14,6 +14,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/otpd/otpd/redisconn"
+	"github.com/otpd/otpd/tracing"
 )
 
 // Health timing.
@@ -38,6 +39,8 @@ type healthWatch struct {
 	grpc    *health.Server
 	workers workerState // nil without in-process workers
 	log     *slog.Logger
+	// services are the API services whose status follows the server's.
+	services []string
 
 	mu      sync.Mutex
 	at      time.Time
@@ -86,10 +89,10 @@ func (h *healthWatch) check(ctx context.Context, maxAge time.Duration) error {
 		h.known, h.serving = true, serving
 		if serving {
 			h.log.Info("health: SERVING")
-			h.grpc.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+			h.setAll(healthpb.HealthCheckResponse_SERVING)
 		} else {
 			h.log.Warn("health: NOT_SERVING", "reason", reason(err), "error", err)
-			h.grpc.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+			h.setAll(healthpb.HealthCheckResponse_NOT_SERVING)
 		}
 	}
 	return err
@@ -126,7 +129,7 @@ func reason(err error) string {
 // serveHTTP answers 200 {"status":"SERVING",...} when Redis takes writes
 // (on Cluster: every slot, every master), 503 NOT_SERVING otherwise.
 func (h *healthWatch) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	err := h.check(r.Context(), healthFresh)
+	err := h.check(tracing.Background(r.Context()), healthFresh)
 	body := map[string]string{"status": "SERVING", "redis": reason(err)}
 	if h.workers != nil {
 		body["workers"] = h.workers.State()

@@ -141,7 +141,11 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	dlv.Handler = tracing.Deliveries(o.Tracer, dlv.Handler)
+	act := devActivity(o) // nil unless the dev console is on
+	dlv.Handler = tracing.Deliveries(o.Tracer, act.Track(dlv.Handler))
+	if o.Tracer != nil {
+		dlv.Producer.WithTrace(tracing.TraceParent)
+	}
 	if err := tracing.InstrumentRedis(o.Tracer, o.Redis); err != nil {
 		return nil, err
 	}
@@ -196,6 +200,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		middleware.Auth(projects, otpv1.Session_GetKeys_FullMethodName),
 		middleware.ManagementAuth(mgmtKeys),
 	}
+	if act != nil { // the dev console's blocked sends: inside Observe's call record and error statuses
+		layers = slices.Insert(layers, 1, middleware.Layer(act.Interceptor))
+	}
 	chain := middleware.Chain(layers...)
 
 	// Messages up to twice the REST body limit are read, so that one over
@@ -203,7 +210,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	// that grpc-go refuses it alone (ResourceExhausted).
 	decoder := middleware.NewDecoder(gateway.MaxBodyBytes)
 	grpcChain := middleware.Chain(append([]middleware.Layer{decoder.Refusals()}, layers...)...)
-	gs := grpc.NewServer(append(grpcbounds.ServerOptions(2*gateway.MaxBodyBytes, o.FirstMessageTimeout, grpcChain),
+	gs := grpc.NewServer(append(grpcbounds.ServerOptions(2*gateway.MaxBodyBytes, o.FirstMessageTimeout, unaryChain(grpcChain, decoder)),
 		grpc.ForceServerCodecV2(decoder.Codec()),
 		// Reuse handler goroutines: a fresh goroutine per RPC regrows its
 		// stack on every call (copystack was 9% of a start's CPU).
@@ -252,13 +259,13 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		wo.Layout = dlv.Layout
 		s.worker = queue.NewWorker(o.Redis, dlv.Sealer, dlv.Handler, o.Clock, o.Log, queueMetrics, wo)
 	}
-	s.watch = &healthWatch{redis: o.Redis, grpc: hs, log: o.Log}
+	s.watch = &healthWatch{redis: o.Redis, grpc: hs, log: o.Log, services: apiServices(gs)}
 	if s.worker != nil {
 		s.watch.workers = s.worker
 	}
 	s.admin = adminHandler(o.Registry, http.HandlerFunc(s.watch.serveHTTP), o.Pprof)
 	extra := map[string]http.Handler{"/healthz": http.HandlerFunc(s.watch.serveHTTP)}
-	devRoutes(ctx, o, dlv, extra)
+	devRoutes(ctx, o, dlv, act, extra)
 	rest, err := gateway.New(ctx, gateway.Options{
 		Conn:        local,
 		CORSOrigins: o.Config.CORSOrigins,
@@ -330,14 +337,15 @@ func (s *Server) ServeListeners(ctx context.Context, l Listeners) error {
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	// gRPC health follows the same Redis probe as /healthz.
-	_ = s.watch.check(ctx, 0)
+	// The probes and the workers' polling are housekeeping: not traced.
+	_ = s.watch.check(tracing.Background(ctx), 0)
 	watchDone := make(chan struct{})
-	go func() { defer close(watchDone); s.watch.run(workCtx) }()
+	go func() { defer close(watchDone); s.watch.run(tracing.Background(workCtx)) }()
 	workDone := make(chan struct{})
 	go func() {
 		defer close(workDone)
 		if s.worker != nil {
-			if err := s.worker.Run(workCtx); err != nil {
+			if err := s.worker.Run(tracing.Background(workCtx)); err != nil {
 				s.log.Error("delivery workers stopped", "error", err)
 			}
 		}

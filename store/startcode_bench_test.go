@@ -76,7 +76,7 @@ func benchStartCode(b *testing.B, c *redis.Client, variant string) {
 	now := time.Now()
 	id := func(i int) string { return fmt.Sprintf("user-%d@bench.test", i) }
 	code := func(i int) store.NewCode {
-		job, err := jobs.Prepare(delivery.Message{Project: benchProject, Channel: "email", Code: "123456",
+		job, err := jobs.Prepare(context.Background(), delivery.Message{Project: benchProject, Channel: "email", Code: "123456",
 			Purpose: "signup-in", ExpiresAt: now.Add(3 * time.Minute)})
 		if err != nil {
 			b.Fatal(err)
@@ -145,7 +145,7 @@ func fillStreams(b *testing.B, ctx context.Context, c *redis.Client, jobs *queue
 		for done := 0; done < 6250; done += 625 {
 			_, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 				for range 625 {
-					j, err := jobs.Prepare(delivery.Message{Project: benchProject, Channel: "email", Code: "123456",
+					j, err := jobs.Prepare(context.Background(), delivery.Message{Project: benchProject, Channel: "email", Code: "123456",
 						Purpose: "signup-in", ExpiresAt: time.Now().Add(3 * time.Minute)})
 					if err != nil {
 						return err

@@ -12,7 +12,6 @@ package tracing
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -20,13 +19,13 @@ import (
 	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc/filters"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
@@ -52,10 +51,11 @@ func Enabled(env config.Env) bool {
 // variables say (protocol from OTEL_EXPORTER_OTLP_TRACES_PROTOCOL or
 // OTEL_EXPORTER_OTLP_PROTOCOL: grpc, or http/protobuf by default; the
 // service name from OTEL_SERVICE_NAME, else "otpd"; the sampler from
-// OTEL_TRACES_SAMPLER), and its shutdown (which flushes). When tracing is
+// OTEL_TRACES_SAMPLER; service.version is version unless
+// OTEL_RESOURCE_ATTRIBUTES names one), and its shutdown (which flushes). When tracing is
 // not enabled it returns nil and a no-op shutdown: nothing is
 // instrumented.
-func Setup(ctx context.Context, env config.Env) (trace.TracerProvider, func(context.Context) error, error) {
+func Setup(ctx context.Context, env config.Env, version string) (trace.TracerProvider, func(context.Context) error, error) {
 	noop := func(context.Context) error { return nil }
 	if !Enabled(env) {
 		return nil, noop, nil
@@ -80,13 +80,9 @@ func Setup(ctx context.Context, env config.Env) (trace.TracerProvider, func(cont
 	if err != nil {
 		return nil, noop, fmt.Errorf("OTLP trace exporter: %w", err)
 	}
-	res, err := resource.New(ctx, resource.WithFromEnv(), resource.WithTelemetrySDK(),
-		resource.WithAttributes(attribute.String("service.name", "otpd")))
-	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
-		return nil, noop, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES: %w", err)
-	}
-	if name, _ := env("OTEL_SERVICE_NAME"); name != "" {
-		res, _ = resource.Merge(res, resource.NewSchemaless(attribute.String("service.name", name)))
+	res, err := newResource(ctx, env, version)
+	if err != nil {
+		return nil, noop, err
 	}
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	return tp, tp.Shutdown, nil
@@ -103,7 +99,10 @@ func GRPCServerOption(tp trace.TracerProvider) grpc.ServerOption {
 	if tp == nil {
 		return grpc.EmptyServerOption{}
 	}
-	return grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(propagator())))
+	return grpc.StatsHandler(peerAttributes{otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(tp), otelgrpc.WithPropagators(propagator()),
+		// Health checks come every few seconds from probes and balancers:
+		// a span each would bury the calls that matter.
+		otelgrpc.WithFilter(filters.Not(filters.HealthCheck())))})
 }
 
 // HTTPHandler traces REST requests, named by method and path; with a nil
@@ -118,6 +117,7 @@ func HTTPHandler(tp trace.TracerProvider, h http.Handler) http.Handler {
 	}
 	return otelhttp.NewHandler(h, "otpd.rest", otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(propagator()),
 		otelhttp.WithPublicEndpointFn(func(*http.Request) bool { return true }),
+		otelhttp.WithFilter(func(r *http.Request) bool { return r.URL.Path != "/healthz" }),
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }))
 }
 
@@ -128,12 +128,13 @@ func InstrumentRedis(tp trace.TracerProvider, rdb redis.UniversalClient) error {
 	if tp == nil {
 		return nil
 	}
-	return redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(tp), redisotel.WithDBStatement(false),
+	return redisotel.InstrumentTracing(rdb, redisotel.WithTracerProvider(quietProvider{tp}), redisotel.WithDBStatement(false),
 		redisotel.WithCallerEnabled(true))
 }
 
 // Deliveries wraps a queue handler in an "otpd.deliver" span per attempt:
-// project, channel, attempt and outcome (sent, transient, permanent). The
+// project, channel, attempt and outcome (sent, transient, permanent),
+// linked to the request that queued the job (Job.Trace). The
 // error text is not recorded: providers quote addresses in it.
 func Deliveries(tp trace.TracerProvider, h queue.Handler) queue.Handler {
 	if tp == nil {
@@ -142,6 +143,7 @@ func Deliveries(tp trace.TracerProvider, h queue.Handler) queue.Handler {
 	tracer := tp.Tracer("github.com/otpd/otpd/tracing")
 	return func(ctx context.Context, j queue.Job) error {
 		ctx, span := tracer.Start(ctx, "otpd.deliver", trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithLinks(linkTo(j.Trace)...),
 			trace.WithAttributes(
 				attribute.String("otpd.project", j.Project),
 				attribute.String("otpd.channel", j.Channel),

@@ -53,14 +53,14 @@ func TestEnabledByStandardVariables(t *testing.T) {
 			t.Errorf("%v: enabled %v, want %v", c.env, got, c.want)
 		}
 	}
-	tp, stop, err := tracing.Setup(context.Background(), envOf(nil))
+	tp, stop, err := tracing.Setup(context.Background(), envOf(nil), "v-test")
 	if tp != nil || err != nil || stop(context.Background()) != nil {
 		t.Errorf("off by default: provider %v, err %v", tp, err)
 	}
-	if _, _, err := tracing.Setup(context.Background(), envOf(map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"})); err == nil {
+	if _, _, err := tracing.Setup(context.Background(), envOf(map[string]string{"OTEL_TRACES_EXPORTER": "zipkin"}), "v-test"); err == nil {
 		t.Error("OTEL_TRACES_EXPORTER=zipkin: no error")
 	}
-	tp, stop, err = tracing.Setup(context.Background(), envOf(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1"}))
+	tp, stop, err = tracing.Setup(context.Background(), envOf(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:1"}), "v-test")
 	if err != nil || tp == nil {
 		t.Fatalf("with an endpoint: %v %v", tp, err)
 	}

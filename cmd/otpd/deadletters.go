@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"text/tabwriter"
@@ -55,8 +56,12 @@ func (f deadFilter) match(d queue.DeadLetter, now time.Time) bool {
 }
 
 // runDeadLetters lists, replays or purges dead letters. It reads the same
-// configuration as the server (OTPD_REDIS_URL and the seal keys).
+// configuration as the server (OTPD_REDIS_URL and the seal keys), after
+// the command line is known to be well formed.
 func runDeadLetters(ctx context.Context, args []string, te toolEnv) error {
+	if _, err := parseDead(args, te); err != nil {
+		return err
+	}
 	cfg, err := config.Load(te.env, te.read)
 	if err != nil {
 		return err
@@ -85,40 +90,96 @@ const deadUsage = `usage: otpd deadletters list|replay|purge [flags]
   list     show dead letters, oldest first (addresses masked, never codes)
   replay   re-enqueue matching dead letters whose code is still live (at least 30s left)
   purge    delete matching dead letters (-all to delete every one)
+
+It needs OTPD_REDIS_URL and the seal keys the servers use.
+Run "otpd deadletters <action> -h" for the action's flags.
 `
 
-func deadLetters(ctx context.Context, args []string, te toolEnv, st deadLetterStore, now func() time.Time) error {
+// deadActions describes each action, for its help.
+var deadActions = map[string]string{
+	"list":   "Shows matching dead letters, oldest first: addresses masked, never codes.",
+	"replay": "Re-enqueues matching dead letters whose code is still live (at least 30s left).",
+	"purge":  "Deletes matching dead letters; without a filter it needs -all.",
+}
+
+// deadArgs is a parsed deadletters command line.
+type deadArgs struct {
+	verb   string
+	filter deadFilter
+	limit  int
+	all    bool
+}
+
+// deadFlags is the flag set of one action: -all exists on purge only.
+func deadFlags(verb string, out io.Writer) (*flag.FlagSet, *deadArgs) {
+	a := &deadArgs{verb: verb}
+	fs := flag.NewFlagSet("otpd deadletters "+verb, flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&a.filter.project, "project", "", "only this project id")
+	fs.StringVar(&a.filter.channel, "channel", "", "only this channel: email, sms, voice or whatsapp")
+	fs.DurationVar(&a.filter.olderThan, "older-than", 0, "only dead letters at least this old (e.g. 1h)")
+	fs.DurationVar(&a.filter.newerThan, "newer-than", 0, "only dead letters at most this old (e.g. 15m)")
+	fs.IntVar(&a.limit, "limit", 1000, "act on at most this many dead letters")
+	if verb == "purge" {
+		fs.BoolVar(&a.all, "all", false, "allow purging without a filter")
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(out, "usage: otpd deadletters %s [flags]\n\n%s\n\nflags:\n", verb, deadActions[verb])
+		fs.PrintDefaults()
+	}
+	return fs, a
+}
+
+// deadHelp prints the help of the deadletters command, or of one action.
+func deadHelp(w io.Writer, verb string) error {
+	if verb == "" {
+		fmt.Fprint(w, deadUsage)
+		return nil
+	}
+	if _, ok := deadActions[verb]; !ok {
+		return fmt.Errorf("deadletters: unknown action %q (want list, replay or purge)", verb)
+	}
+	fs, _ := deadFlags(verb, w)
+	fs.Usage()
+	return nil
+}
+
+// parseDead parses and checks a deadletters command line.
+func parseDead(args []string, te toolEnv) (*deadArgs, error) {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		fmt.Fprint(te.stderr, deadUsage)
-		return errors.New("deadletters: want list, replay or purge")
+		return nil, errors.New("deadletters: want list, replay or purge")
 	}
-	verb := args[0]
-	fs := flag.NewFlagSet("otpd deadletters "+verb, flag.ContinueOnError)
-	fs.SetOutput(te.stderr)
-	var f deadFilter
-	fs.StringVar(&f.project, "project", "", "only this project id")
-	fs.StringVar(&f.channel, "channel", "", "only this channel: email, sms, voice or whatsapp")
-	fs.DurationVar(&f.olderThan, "older-than", 0, "only dead letters at least this old (e.g. 1h)")
-	fs.DurationVar(&f.newerThan, "newer-than", 0, "only dead letters at most this old (e.g. 15m)")
-	limit := fs.Int("limit", 1000, "act on at most this many dead letters")
-	all := fs.Bool("all", false, "purge: allow purging without a filter")
+	if _, ok := deadActions[args[0]]; !ok {
+		return nil, fmt.Errorf("deadletters: unknown action %q (want list, replay or purge)", args[0])
+	}
+	fs, a := deadFlags(args[0], te.stderr)
 	if err := fs.Parse(args[1:]); err != nil {
-		return err
+		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("deadletters: unexpected arguments %q", fs.Args())
+		return nil, fmt.Errorf("deadletters: unexpected arguments %q", fs.Args())
 	}
-	switch f.channel {
+	switch a.filter.channel {
 	case "", "email", "sms", "voice", "whatsapp":
 	default:
-		return fmt.Errorf("deadletters: -channel %q: want email, sms, voice or whatsapp", f.channel)
+		return nil, fmt.Errorf("deadletters: -channel %q: want email, sms, voice or whatsapp", a.filter.channel)
 	}
-	if *limit < 1 {
-		return errors.New("deadletters: -limit must be at least 1")
+	if a.limit < 1 {
+		return nil, errors.New("deadletters: -limit must be at least 1")
 	}
+	return a, nil
+}
+
+func deadLetters(ctx context.Context, args []string, te toolEnv, st deadLetterStore, now func() time.Time) error {
+	a, err := parseDead(args, te)
+	if err != nil {
+		return err
+	}
+	verb, f, limit, all := a.verb, a.filter, &a.limit, &a.all
 	t := now()
 	var picked []queue.DeadLetter
-	err := st.Each(ctx, func(d queue.DeadLetter) bool {
+	err = st.Each(ctx, func(d queue.DeadLetter) bool {
 		if f.match(d, t) {
 			picked = append(picked, d)
 		}

@@ -51,7 +51,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := realMain(ctx, os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "otpd:", err)
+		if servesJSON(os.Args[1:]) {
+			fatalLine(os.Stderr, err)
+		} else {
+			fmt.Fprintln(os.Stderr, "otpd:", err)
+		}
 		os.Exit(1)
 	}
 }
@@ -72,7 +76,8 @@ func realMain(ctx context.Context, args []string) error {
 	// write per request line is a measurable part of a start's CPU).
 	logOut := logbuf.New(os.Stderr, logBufferSize, cfg.LogFlush)
 	defer logOut.Close()
-	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	log := newLogger(logOut, cfg.LogLevel)
+	routeLibraryLogs(log)
 	for _, w := range report.Warnings {
 		log.Warn(w)
 	}
@@ -92,7 +97,7 @@ func realMain(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeRedis()
-	tp, stopTracing, err := tracing.Setup(ctx, os.LookupEnv)
+	tp, stopTracing, err := tracing.Setup(ctx, os.LookupEnv, serviceVersion())
 	if err != nil {
 		return err
 	}
@@ -129,14 +134,12 @@ func realMain(ctx context.Context, args []string) error {
 	for _, p := range cfg.Projects {
 		ids = append(ids, p.ID)
 	}
-	log.Info("otpd serving", "grpc", gl.Addr().String(), "http", hl.Addr().String(),
-		"projects", ids, "embeddedRedis", cfg.Embedded())
-	_ = logOut.Flush() // the banner below comes after the log lines above
-	fmt.Fprintf(os.Stderr, "\notpd: project id %v; gRPC on %s, REST on http://%s\n", ids, gl.Addr(), hl.Addr())
+	attrs := []any{"grpc", gl.Addr().String(), "http", hl.Addr().String(), "rest", "http://" + hl.Addr().String(),
+		"projects", ids, "embeddedRedis", cfg.Embedded()}
 	if cfg.DevConsole {
-		fmt.Fprintf(os.Stderr, "otpd: development console on http://%s/dev/ (codes in clear; development only)\n", hl.Addr())
+		attrs = append(attrs, "devConsole", "http://"+hl.Addr().String()+"/dev/ (codes in clear; development only)")
 	}
-	fmt.Fprintln(os.Stderr)
+	log.Info("otpd serving", attrs...)
 	return srv.ServeListeners(ctx, server.Listeners{GRPC: gl, HTTP: hl, Admin: al})
 }
 
@@ -176,7 +179,7 @@ func runWorker(ctx context.Context, cfg *config.Config, clk clock.Clock, log *sl
 	if err != nil {
 		return err
 	}
-	tp, stopTracing, err := tracing.Setup(ctx, os.LookupEnv)
+	tp, stopTracing, err := tracing.Setup(ctx, os.LookupEnv, serviceVersion())
 	if err != nil {
 		return err
 	}
@@ -205,13 +208,13 @@ func runWorker(ctx context.Context, cfg *config.Config, clk clock.Clock, log *sl
 		Concurrency: n, MaxAttempts: cfg.DeliveryMaxAttempts, MaxLen: cfg.QueueMaxLen, DeadMaxLen: cfg.QueueMaxLen,
 		Layout: dlv.Layout,
 	})
-	return w.Run(ctx)
+	return w.Run(tracing.Background(ctx))
 }
 
 // newRegistry is a metrics registry with the Go runtime and process
 // collectors.
 func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())
 	return reg
 }

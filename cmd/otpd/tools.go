@@ -25,6 +25,9 @@ func runTool(ctx context.Context, args []string, te toolEnv) (handled bool, err 
 	if len(args) == 0 {
 		return false, nil
 	}
+	if wantsHelp(args[1:]) {
+		return toolHelp(ctx, args, te)
+	}
 	switch args[0] {
 	case "keygen":
 		return true, runKeygen(args[1:], te)
@@ -39,7 +42,9 @@ func runTool(ctx context.Context, args []string, te toolEnv) (handled bool, err 
 		return true, runDeadLetters(ctx, args[1:], te)
 	case "healthcheck":
 		return true, runHealthcheck(ctx, args[1:], te)
-	case "help", "-h", "-help", "--help":
+	case "help":
+		return true, helpCommand(ctx, args[1:], te)
+	case "-h", "-help", "--help":
 		fmt.Fprint(te.stdout, usage)
 		return true, nil
 	}
@@ -56,5 +61,7 @@ const usage = `usage: otpd [command]
   deadletters list|replay|purge   inspect and act on undeliverable messages
   healthcheck         exit 0 if the local otpd's /healthz answers 200 (container health checks)
 
-Run "otpd <command> -h" for a command's flags.
+With no command otpd is configured by OTPD_* environment variables and the
+file OTPD_CONFIG names (docs/configuration.md); it takes no flags.
+Run "otpd <command> -h" or "otpd help <command>" for a command's help.
 `

@@ -67,7 +67,7 @@ func BenchmarkWorkerDrain(b *testing.B) {
 	prepare := func(n int) []*store.Job {
 		jobs := make([]*store.Job, n)
 		for i := range jobs {
-			j, err := p.Prepare(delivery.Message{Project: "P2abcdefghijklmnopqrstuvwxyz", Channel: "email", Code: "123456",
+			j, err := p.Prepare(context.Background(), delivery.Message{Project: "P2abcdefghijklmnopqrstuvwxyz", Channel: "email", Code: "123456",
 				Purpose: "signup-in", ExpiresAt: time.Now().Add(time.Hour), Locale: "en"})
 			if err != nil {
 				b.Fatal(err)

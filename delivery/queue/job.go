@@ -66,6 +66,10 @@ type Job struct {
 	ID      string
 	Attempt int
 	To      string
+	// Trace is the W3C traceparent of the request that queued the job
+	// ("" when that request was not traced), for the delivery's span to
+	// link to.
+	Trace string
 	delivery.Message
 }
 
@@ -81,6 +85,7 @@ type payload struct {
 	TemplateOptions map[string]string `json:"o,omitempty"`
 	ProviderID      string            `json:"v,omitempty"`
 	Notice          *noticePayload    `json:"n,omitempty"`
+	Trace           string            `json:"tr,omitempty"`
 }
 
 // noticePayload is a security notice's delivery.Notice.
@@ -100,10 +105,15 @@ type Sealed struct {
 
 // Seal prepares m for the queue under a fresh job id.
 func Seal(s *seal.Sealer, id string, m delivery.Message) (Sealed, error) {
+	return sealJob(s, id, m, "")
+}
+
+// sealJob seals m, and the trace context of the request that queued it.
+func sealJob(s *seal.Sealer, id string, m delivery.Message, trace string) (Sealed, error) {
 	pl := payload{
 		Project: m.Project, Channel: m.Channel, Code: m.Code, Purpose: m.Purpose,
 		ExpiresAt: m.ExpiresAt.UnixMilli(), Locale: m.Locale, TemplateID: m.TemplateID,
-		TemplateOptions: m.TemplateOptions, ProviderID: m.ProviderID,
+		TemplateOptions: m.TemplateOptions, ProviderID: m.ProviderID, Trace: trace,
 	}
 	if n := m.Notice; n != nil {
 		pl.Notice = &noticePayload{Contact: n.Contact, NewMasked: n.NewMasked, ChangedAt: n.ChangedAt.UnixMilli()}
@@ -162,7 +172,7 @@ func (e entry) open(s *seal.Sealer) (Job, error) {
 	if err := json.Unmarshal(pt, &p); err != nil {
 		return Job{}, fmt.Errorf("queue: job %s: payload: %w", e.ID, err)
 	}
-	j := Job{ID: e.ID, Attempt: e.attempt(), To: e.To, Message: delivery.Message{
+	j := Job{ID: e.ID, Attempt: e.attempt(), To: e.To, Trace: p.Trace, Message: delivery.Message{
 		Project: p.Project, Channel: p.Channel, To: e.To, Code: p.Code, Purpose: p.Purpose,
 		ExpiresAt: time.UnixMilli(p.ExpiresAt), Locale: p.Locale, TemplateID: p.TemplateID,
 		TemplateOptions: p.TemplateOptions, ProviderID: p.ProviderID,
@@ -188,6 +198,7 @@ type Producer struct {
 	maxLen int64
 	random io.Reader
 	layout *Layout
+	trace  func(context.Context) string
 }
 
 // NewProducer returns a Producer that spreads jobs over l's shards, the
@@ -199,15 +210,27 @@ func NewProducer(s *seal.Sealer, maxLen int64, random io.Reader, l *Layout) *Pro
 	return &Producer{sealer: s, maxLen: l.PerShard(maxLen), random: random, layout: l}
 }
 
+// WithTrace makes the producer seal, into each job, what trace returns for
+// the request's context (its W3C traceparent; package tracing), so that
+// the delivery can be linked to the request. It returns p.
+func (p *Producer) WithTrace(trace func(context.Context) string) *Producer {
+	p.trace = trace
+	return p
+}
+
 // Prepare seals m (its To is decided by the start script) under a new id,
 // for the shard the id picks.
-func (p *Producer) Prepare(m delivery.Message) (*store.Job, error) {
+func (p *Producer) Prepare(ctx context.Context, m delivery.Message) (*store.Job, error) {
 	var b [12]byte
 	if _, err := io.ReadFull(p.random, b[:]); err != nil {
 		return nil, err
 	}
 	id := base64.RawURLEncoding.EncodeToString(b[:])
-	sj, err := Seal(p.sealer, id, m)
+	var trace string
+	if p.trace != nil {
+		trace = p.trace(ctx)
+	}
+	sj, err := sealJob(p.sealer, id, m, trace)
 	if err != nil {
 		return nil, err
 	}

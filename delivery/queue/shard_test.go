@@ -91,7 +91,7 @@ func TestProducerSpreadsJobs(t *testing.T) {
 	per := map[string]int{}
 	const n = 3200
 	for range n {
-		j, err := p.Prepare(delivery.Message{Channel: "sms", Code: "1", ExpiresAt: time.Now().Add(time.Minute)})
+		j, err := p.Prepare(context.Background(), delivery.Message{Channel: "sms", Code: "1", ExpiresAt: time.Now().Add(time.Minute)})
 		if err != nil {
 			t.Fatal(err)
 		}

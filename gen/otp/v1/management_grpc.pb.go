@@ -48,23 +48,101 @@ const (
 // management.user.* calls work unmodified. Every call authenticates with
 // "Bearer <ProjectID>:<ManagementKey>"; a missing or wrong key is 401.
 type ManagementClient interface {
+	// Creates a user.
+	//
+	// Login id and, optionally, name, email, phone (with their verified flags) and custom
+	// attributes. An existing login id is refused (409 E112103). Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	CreateUser(ctx context.Context, in *MgmtUserRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error)
+	// Creates a test user.
+	//
+	// Like create, but the user is marked test: generate/otp can issue its codes without sending
+	// anything, and delete/all removes every test user. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	CreateTestUser(ctx context.Context, in *MgmtUserRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error)
+	// Replaces a user's profile.
+	//
+	// Name, email, phone, picture and custom attributes are replaced by the request's (fields
+	// left out are cleared). An unknown user: 404 E112102. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	UpdateUser(ctx context.Context, in *MgmtUserRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error)
+	// Changes only the fields sent.
+	//
+	// Like update, but fields absent from the request keep their values. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	PatchUser(ctx context.Context, in *MgmtPatchRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error)
+	// Loads one user by login id or user id.
+	//
+	// Query ?loginId= or ?userId=. An unknown user: 404 E112102. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	LoadUser(ctx context.Context, in *MgmtUserRef, opts ...grpc.CallOption) (*MgmtUserResponse, error)
+	// Loads several users by user id.
+	//
+	// Ids that match no user are left out of the answer. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	LoadUsers(ctx context.Context, in *MgmtLoadUsersRequest, opts ...grpc.CallOption) (*MgmtUsersResponse, error)
+	// Searches the project's users.
+	//
+	// Exact-match filters by login ids, emails, phones and statuses (values of one filter combine
+	// with OR, filters with AND), test users in or only, with paging (limit, page); answers the
+	// page's users and the total. Tenant, role, custom-attribute and free-text filters are
+	// refused (400 E011003). Authorization: Bearer <ProjectID>:<ManagementKey>.
 	SearchUsers(ctx context.Context, in *MgmtSearchRequest, opts ...grpc.CallOption) (*MgmtUsersResponse, error)
+	// Deletes a user.
+	//
+	// Removes the user, by login id or user id, with their login ids and their sessions (their
+	// refresh JWTs stop working). An unknown user: 404 E112102. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	DeleteUser(ctx context.Context, in *MgmtUserRef, opts ...grpc.CallOption) (*MgmtEmpty, error)
+	// Deletes every test user of the project.
+	//
+	// Users created with create/test only. Authorization: Bearer <ProjectID>:<ManagementKey>.
 	DeleteAllTestUsers(ctx context.Context, in *MgmtEmpty, opts ...grpc.CallOption) (*MgmtEmpty, error)
+	// Enables or disables a user.
+	//
+	// status "enabled" or "disabled". A disabled user cannot start, verify or refresh (403
+	// E062109); their sessions end at the next refresh. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	UpdateStatus(ctx context.Context, in *MgmtStatusRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error)
+	// Changes or removes one of a user's login ids.
+	//
+	// An empty new login id removes the old one. A login id another user holds is refused.
+	// Authorization: Bearer <ProjectID>:<ManagementKey>.
 	UpdateLoginId(ctx context.Context, in *MgmtLoginIdRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error)
+	// Sets a user's email address.
+	//
+	// With its verified flag; failOnConflict refuses an address another user holds. An empty
+	// address removes it. Authorization: Bearer <ProjectID>:<ManagementKey>.
 	UpdateEmail(ctx context.Context, in *MgmtEmailRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error)
+	// Sets a user's phone number.
+	//
+	// With its verified flag; failOnConflict refuses a number another user holds. An empty number
+	// removes it. Authorization: Bearer <ProjectID>:<ManagementKey>.
 	UpdatePhone(ctx context.Context, in *MgmtPhoneRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error)
+	// Sets a user's display name.
+	//
+	// Authorization: Bearer <ProjectID>:<ManagementKey>.
 	UpdateName(ctx context.Context, in *MgmtNameRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error)
+	// Sets or removes one custom attribute of a user.
+	//
+	// A null value removes the attribute. Authorization: Bearer <ProjectID>:<ManagementKey>.
 	UpdateCustomAttribute(ctx context.Context, in *MgmtCustomAttributeRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error)
+	// Signs a user out everywhere.
+	//
+	// Revokes every refresh JWT of the user (by login id or user id). Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	LogoutUser(ctx context.Context, in *MgmtUserRef, opts ...grpc.CallOption) (*MgmtEmpty, error)
+	// Lists the recent logins of the given users.
+	//
+	// The body is a bare JSON array of user ids, and so is the answer: one entry per login with
+	// the user id, time, channel and client IP. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	UsersHistory(ctx context.Context, in *MgmtHistoryRequest, opts ...grpc.CallOption) (*LoginHistoryResponse, error)
+	// Issues a code for a test user without sending it.
+	//
+	// Only for users created with create/test (others: 400 E112104). Answers the code, which
+	// verifies like a sent one, so automated tests can sign in. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	GenerateOtpForTestUser(ctx context.Context, in *MgmtGenerateOtpRequest, opts ...grpc.CallOption) (*MgmtGenerateOtpResponse, error)
 }
 
@@ -265,23 +343,101 @@ func (c *managementClient) GenerateOtpForTestUser(ctx context.Context, in *MgmtG
 // management.user.* calls work unmodified. Every call authenticates with
 // "Bearer <ProjectID>:<ManagementKey>"; a missing or wrong key is 401.
 type ManagementServer interface {
+	// Creates a user.
+	//
+	// Login id and, optionally, name, email, phone (with their verified flags) and custom
+	// attributes. An existing login id is refused (409 E112103). Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	CreateUser(context.Context, *MgmtUserRequest) (*MgmtUserResponse, error)
+	// Creates a test user.
+	//
+	// Like create, but the user is marked test: generate/otp can issue its codes without sending
+	// anything, and delete/all removes every test user. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	CreateTestUser(context.Context, *MgmtUserRequest) (*MgmtUserResponse, error)
+	// Replaces a user's profile.
+	//
+	// Name, email, phone, picture and custom attributes are replaced by the request's (fields
+	// left out are cleared). An unknown user: 404 E112102. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	UpdateUser(context.Context, *MgmtUserRequest) (*MgmtUserResponse, error)
+	// Changes only the fields sent.
+	//
+	// Like update, but fields absent from the request keep their values. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	PatchUser(context.Context, *MgmtPatchRequest) (*MgmtUserResponse, error)
+	// Loads one user by login id or user id.
+	//
+	// Query ?loginId= or ?userId=. An unknown user: 404 E112102. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	LoadUser(context.Context, *MgmtUserRef) (*MgmtUserResponse, error)
+	// Loads several users by user id.
+	//
+	// Ids that match no user are left out of the answer. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	LoadUsers(context.Context, *MgmtLoadUsersRequest) (*MgmtUsersResponse, error)
+	// Searches the project's users.
+	//
+	// Exact-match filters by login ids, emails, phones and statuses (values of one filter combine
+	// with OR, filters with AND), test users in or only, with paging (limit, page); answers the
+	// page's users and the total. Tenant, role, custom-attribute and free-text filters are
+	// refused (400 E011003). Authorization: Bearer <ProjectID>:<ManagementKey>.
 	SearchUsers(context.Context, *MgmtSearchRequest) (*MgmtUsersResponse, error)
+	// Deletes a user.
+	//
+	// Removes the user, by login id or user id, with their login ids and their sessions (their
+	// refresh JWTs stop working). An unknown user: 404 E112102. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	DeleteUser(context.Context, *MgmtUserRef) (*MgmtEmpty, error)
+	// Deletes every test user of the project.
+	//
+	// Users created with create/test only. Authorization: Bearer <ProjectID>:<ManagementKey>.
 	DeleteAllTestUsers(context.Context, *MgmtEmpty) (*MgmtEmpty, error)
+	// Enables or disables a user.
+	//
+	// status "enabled" or "disabled". A disabled user cannot start, verify or refresh (403
+	// E062109); their sessions end at the next refresh. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	UpdateStatus(context.Context, *MgmtStatusRequest) (*MgmtUserResponse, error)
+	// Changes or removes one of a user's login ids.
+	//
+	// An empty new login id removes the old one. A login id another user holds is refused.
+	// Authorization: Bearer <ProjectID>:<ManagementKey>.
 	UpdateLoginId(context.Context, *MgmtLoginIdRequest) (*MgmtUserResponse, error)
+	// Sets a user's email address.
+	//
+	// With its verified flag; failOnConflict refuses an address another user holds. An empty
+	// address removes it. Authorization: Bearer <ProjectID>:<ManagementKey>.
 	UpdateEmail(context.Context, *MgmtEmailRequest) (*MgmtUserResponse, error)
+	// Sets a user's phone number.
+	//
+	// With its verified flag; failOnConflict refuses a number another user holds. An empty number
+	// removes it. Authorization: Bearer <ProjectID>:<ManagementKey>.
 	UpdatePhone(context.Context, *MgmtPhoneRequest) (*MgmtUserResponse, error)
+	// Sets a user's display name.
+	//
+	// Authorization: Bearer <ProjectID>:<ManagementKey>.
 	UpdateName(context.Context, *MgmtNameRequest) (*MgmtUserResponse, error)
+	// Sets or removes one custom attribute of a user.
+	//
+	// A null value removes the attribute. Authorization: Bearer <ProjectID>:<ManagementKey>.
 	UpdateCustomAttribute(context.Context, *MgmtCustomAttributeRequest) (*MgmtUserResponse, error)
+	// Signs a user out everywhere.
+	//
+	// Revokes every refresh JWT of the user (by login id or user id). Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	LogoutUser(context.Context, *MgmtUserRef) (*MgmtEmpty, error)
+	// Lists the recent logins of the given users.
+	//
+	// The body is a bare JSON array of user ids, and so is the answer: one entry per login with
+	// the user id, time, channel and client IP. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	UsersHistory(context.Context, *MgmtHistoryRequest) (*LoginHistoryResponse, error)
+	// Issues a code for a test user without sending it.
+	//
+	// Only for users created with create/test (others: 400 E112104). Answers the code, which
+	// verifies like a sent one, so automated tests can sign in. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	GenerateOtpForTestUser(context.Context, *MgmtGenerateOtpRequest) (*MgmtGenerateOtpResponse, error)
 }
 

@@ -32,10 +32,42 @@ const (
 //
 // OtpEmail sends codes by email.
 type OtpEmailClient interface {
+	// Sends a sign-up code by email to a new user.
+	//
+	// Creates nothing yet: the user is created when the code is verified. The code goes to the
+	// login id when it is an email address, else to the request's address (required for a user
+	// name). A login id that already has a user is refused (400 E062107). Answers the masked
+	// destination. Authorization: Bearer <ProjectID>. Rate limited per IP, login id and address
+	// (429 with Retry-After).
 	SignUp(ctx context.Context, in *StartRequest, opts ...grpc.CallOption) (*StartResponse, error)
+	// Sends a sign-in code by email to an existing user.
+	//
+	// The code goes to the user's stored, verified email address; an address in the request is
+	// ignored. An unknown login id is refused (400 E062108) and a disabled user (403 E062109).
+	// With loginOptions.stepup or mfa and a refresh JWT (Bearer <ProjectID>:<RefreshJWT>) it is a
+	// step-up or MFA sign-in of the signed-in user. Answers the masked destination. Rate limited
+	// (429 with Retry-After).
 	SignIn(ctx context.Context, in *StartRequest, opts ...grpc.CallOption) (*StartResponse, error)
+	// Sends a code by email, signing the user in or up.
+	//
+	// Signs in an existing user (the code goes to their stored, verified email address) or signs
+	// up a new one (the code goes to the login id when it is an email address, else to the
+	// request's address). Answers the masked destination. Authorization: Bearer <ProjectID>. Rate
+	// limited (429 with Retry-After).
 	SignUpOrIn(ctx context.Context, in *StartRequest, opts ...grpc.CallOption) (*StartResponse, error)
+	// Verifies a code sent by email and signs the user in.
+	//
+	// Answers the session and refresh JWTs (and, in cookie mode, sets the DS and DSR cookies). A
+	// wrong code is 401 E061102; a code that has used up its attempts is 401 E061103; an expired
+	// code is 401 E061104. A sign-up's user is created here, and a sign-up's or update's address
+	// becomes verified.
 	Verify(ctx context.Context, in *VerifyRequest, opts ...grpc.CallOption) (*JWTResponse, error)
+	// Sends a code to a new email address of the signed-in user.
+	//
+	// Authorization: Bearer <ProjectID>:<RefreshJWT> (or the DSR cookie). The address is added,
+	// or replaces the current one, when the code is verified with verify/email;
+	// loginOptions.addToLoginIDs also makes it a login id. Answers the masked address. Rate
+	// limited (429 with Retry-After).
 	UpdateEmail(ctx context.Context, in *UpdateEmailRequest, opts ...grpc.CallOption) (*StartResponse, error)
 }
 
@@ -103,10 +135,42 @@ func (c *otpEmailClient) UpdateEmail(ctx context.Context, in *UpdateEmailRequest
 //
 // OtpEmail sends codes by email.
 type OtpEmailServer interface {
+	// Sends a sign-up code by email to a new user.
+	//
+	// Creates nothing yet: the user is created when the code is verified. The code goes to the
+	// login id when it is an email address, else to the request's address (required for a user
+	// name). A login id that already has a user is refused (400 E062107). Answers the masked
+	// destination. Authorization: Bearer <ProjectID>. Rate limited per IP, login id and address
+	// (429 with Retry-After).
 	SignUp(context.Context, *StartRequest) (*StartResponse, error)
+	// Sends a sign-in code by email to an existing user.
+	//
+	// The code goes to the user's stored, verified email address; an address in the request is
+	// ignored. An unknown login id is refused (400 E062108) and a disabled user (403 E062109).
+	// With loginOptions.stepup or mfa and a refresh JWT (Bearer <ProjectID>:<RefreshJWT>) it is a
+	// step-up or MFA sign-in of the signed-in user. Answers the masked destination. Rate limited
+	// (429 with Retry-After).
 	SignIn(context.Context, *StartRequest) (*StartResponse, error)
+	// Sends a code by email, signing the user in or up.
+	//
+	// Signs in an existing user (the code goes to their stored, verified email address) or signs
+	// up a new one (the code goes to the login id when it is an email address, else to the
+	// request's address). Answers the masked destination. Authorization: Bearer <ProjectID>. Rate
+	// limited (429 with Retry-After).
 	SignUpOrIn(context.Context, *StartRequest) (*StartResponse, error)
+	// Verifies a code sent by email and signs the user in.
+	//
+	// Answers the session and refresh JWTs (and, in cookie mode, sets the DS and DSR cookies). A
+	// wrong code is 401 E061102; a code that has used up its attempts is 401 E061103; an expired
+	// code is 401 E061104. A sign-up's user is created here, and a sign-up's or update's address
+	// becomes verified.
 	Verify(context.Context, *VerifyRequest) (*JWTResponse, error)
+	// Sends a code to a new email address of the signed-in user.
+	//
+	// Authorization: Bearer <ProjectID>:<RefreshJWT> (or the DSR cookie). The address is added,
+	// or replaces the current one, when the code is verified with verify/email;
+	// loginOptions.addToLoginIDs also makes it a login id. Answers the masked address. Rate
+	// limited (429 with Retry-After).
 	UpdateEmail(context.Context, *UpdateEmailRequest) (*StartResponse, error)
 }
 
@@ -288,10 +352,41 @@ const (
 //
 // OtpSms sends codes by text message.
 type OtpSmsClient interface {
+	// Sends a sign-up code by SMS to a new user.
+	//
+	// Creates nothing yet: the user is created when the code is verified. The code goes to the
+	// login id when it is a phone number, else to the request's address (required for a user
+	// name). A login id that already has a user is refused (400 E062107). Answers the masked
+	// destination. Authorization: Bearer <ProjectID>. Rate limited per IP, login id and address
+	// (429 with Retry-After).
 	SignUp(ctx context.Context, in *StartRequest, opts ...grpc.CallOption) (*StartResponse, error)
+	// Sends a sign-in code by SMS to an existing user.
+	//
+	// The code goes to the user's stored, verified phone number; an address in the request is
+	// ignored. An unknown login id is refused (400 E062108) and a disabled user (403 E062109).
+	// With loginOptions.stepup or mfa and a refresh JWT (Bearer <ProjectID>:<RefreshJWT>) it is a
+	// step-up or MFA sign-in of the signed-in user. Answers the masked destination. Rate limited
+	// (429 with Retry-After).
 	SignIn(ctx context.Context, in *StartRequest, opts ...grpc.CallOption) (*StartResponse, error)
+	// Sends a code by SMS, signing the user in or up.
+	//
+	// Signs in an existing user (the code goes to their stored, verified phone number) or signs
+	// up a new one (the code goes to the login id when it is a phone number, else to the
+	// request's address). Answers the masked destination. Authorization: Bearer <ProjectID>. Rate
+	// limited (429 with Retry-After).
 	SignUpOrIn(ctx context.Context, in *StartRequest, opts ...grpc.CallOption) (*StartResponse, error)
+	// Verifies a code sent by SMS and signs the user in.
+	//
+	// Answers the session and refresh JWTs (and, in cookie mode, sets the DS and DSR cookies). A
+	// wrong code is 401 E061102; a code that has used up its attempts is 401 E061103; an expired
+	// code is 401 E061104. A sign-up's user is created here, and a sign-up's or update's address
+	// becomes verified.
 	Verify(ctx context.Context, in *VerifyRequest, opts ...grpc.CallOption) (*JWTResponse, error)
+	// Sends a code by SMS to a new phone number of the signed-in user.
+	//
+	// Authorization: Bearer <ProjectID>:<RefreshJWT> (or the DSR cookie). The number is added, or
+	// replaces the current one, when the code is verified by SMS; loginOptions.addToLoginIDs also
+	// makes it a login id. Answers the masked number. Rate limited (429 with Retry-After).
 	UpdatePhone(ctx context.Context, in *UpdatePhoneRequest, opts ...grpc.CallOption) (*StartResponse, error)
 }
 
@@ -359,10 +454,41 @@ func (c *otpSmsClient) UpdatePhone(ctx context.Context, in *UpdatePhoneRequest, 
 //
 // OtpSms sends codes by text message.
 type OtpSmsServer interface {
+	// Sends a sign-up code by SMS to a new user.
+	//
+	// Creates nothing yet: the user is created when the code is verified. The code goes to the
+	// login id when it is a phone number, else to the request's address (required for a user
+	// name). A login id that already has a user is refused (400 E062107). Answers the masked
+	// destination. Authorization: Bearer <ProjectID>. Rate limited per IP, login id and address
+	// (429 with Retry-After).
 	SignUp(context.Context, *StartRequest) (*StartResponse, error)
+	// Sends a sign-in code by SMS to an existing user.
+	//
+	// The code goes to the user's stored, verified phone number; an address in the request is
+	// ignored. An unknown login id is refused (400 E062108) and a disabled user (403 E062109).
+	// With loginOptions.stepup or mfa and a refresh JWT (Bearer <ProjectID>:<RefreshJWT>) it is a
+	// step-up or MFA sign-in of the signed-in user. Answers the masked destination. Rate limited
+	// (429 with Retry-After).
 	SignIn(context.Context, *StartRequest) (*StartResponse, error)
+	// Sends a code by SMS, signing the user in or up.
+	//
+	// Signs in an existing user (the code goes to their stored, verified phone number) or signs
+	// up a new one (the code goes to the login id when it is a phone number, else to the
+	// request's address). Answers the masked destination. Authorization: Bearer <ProjectID>. Rate
+	// limited (429 with Retry-After).
 	SignUpOrIn(context.Context, *StartRequest) (*StartResponse, error)
+	// Verifies a code sent by SMS and signs the user in.
+	//
+	// Answers the session and refresh JWTs (and, in cookie mode, sets the DS and DSR cookies). A
+	// wrong code is 401 E061102; a code that has used up its attempts is 401 E061103; an expired
+	// code is 401 E061104. A sign-up's user is created here, and a sign-up's or update's address
+	// becomes verified.
 	Verify(context.Context, *VerifyRequest) (*JWTResponse, error)
+	// Sends a code by SMS to a new phone number of the signed-in user.
+	//
+	// Authorization: Bearer <ProjectID>:<RefreshJWT> (or the DSR cookie). The number is added, or
+	// replaces the current one, when the code is verified by SMS; loginOptions.addToLoginIDs also
+	// makes it a login id. Answers the masked number. Rate limited (429 with Retry-After).
 	UpdatePhone(context.Context, *UpdatePhoneRequest) (*StartResponse, error)
 }
 
@@ -544,10 +670,42 @@ const (
 //
 // OtpVoice reads codes out in a phone call.
 type OtpVoiceClient interface {
+	// Sends a sign-up code by voice call to a new user.
+	//
+	// Creates nothing yet: the user is created when the code is verified. The code goes to the
+	// login id when it is a phone number, else to the request's address (required for a user
+	// name). A login id that already has a user is refused (400 E062107). Answers the masked
+	// destination. Authorization: Bearer <ProjectID>. Rate limited per IP, login id and address
+	// (429 with Retry-After).
 	SignUp(ctx context.Context, in *StartRequest, opts ...grpc.CallOption) (*StartResponse, error)
+	// Sends a sign-in code by voice call to an existing user.
+	//
+	// The code goes to the user's stored, verified phone number; an address in the request is
+	// ignored. An unknown login id is refused (400 E062108) and a disabled user (403 E062109).
+	// With loginOptions.stepup or mfa and a refresh JWT (Bearer <ProjectID>:<RefreshJWT>) it is a
+	// step-up or MFA sign-in of the signed-in user. Answers the masked destination. Rate limited
+	// (429 with Retry-After).
 	SignIn(ctx context.Context, in *StartRequest, opts ...grpc.CallOption) (*StartResponse, error)
+	// Sends a code by voice call, signing the user in or up.
+	//
+	// Signs in an existing user (the code goes to their stored, verified phone number) or signs
+	// up a new one (the code goes to the login id when it is a phone number, else to the
+	// request's address). Answers the masked destination. Authorization: Bearer <ProjectID>. Rate
+	// limited (429 with Retry-After).
 	SignUpOrIn(ctx context.Context, in *StartRequest, opts ...grpc.CallOption) (*StartResponse, error)
+	// Verifies a code sent by voice call and signs the user in.
+	//
+	// Answers the session and refresh JWTs (and, in cookie mode, sets the DS and DSR cookies). A
+	// wrong code is 401 E061102; a code that has used up its attempts is 401 E061103; an expired
+	// code is 401 E061104. A sign-up's user is created here, and a sign-up's or update's address
+	// becomes verified.
 	Verify(ctx context.Context, in *VerifyRequest, opts ...grpc.CallOption) (*JWTResponse, error)
+	// Sends a code by voice call to a new phone number of the signed-in user.
+	//
+	// Authorization: Bearer <ProjectID>:<RefreshJWT> (or the DSR cookie). The number is added, or
+	// replaces the current one, when the code is verified by voice call;
+	// loginOptions.addToLoginIDs also makes it a login id. Answers the masked number. Rate
+	// limited (429 with Retry-After).
 	UpdatePhone(ctx context.Context, in *UpdatePhoneRequest, opts ...grpc.CallOption) (*StartResponse, error)
 }
 
@@ -615,10 +773,42 @@ func (c *otpVoiceClient) UpdatePhone(ctx context.Context, in *UpdatePhoneRequest
 //
 // OtpVoice reads codes out in a phone call.
 type OtpVoiceServer interface {
+	// Sends a sign-up code by voice call to a new user.
+	//
+	// Creates nothing yet: the user is created when the code is verified. The code goes to the
+	// login id when it is a phone number, else to the request's address (required for a user
+	// name). A login id that already has a user is refused (400 E062107). Answers the masked
+	// destination. Authorization: Bearer <ProjectID>. Rate limited per IP, login id and address
+	// (429 with Retry-After).
 	SignUp(context.Context, *StartRequest) (*StartResponse, error)
+	// Sends a sign-in code by voice call to an existing user.
+	//
+	// The code goes to the user's stored, verified phone number; an address in the request is
+	// ignored. An unknown login id is refused (400 E062108) and a disabled user (403 E062109).
+	// With loginOptions.stepup or mfa and a refresh JWT (Bearer <ProjectID>:<RefreshJWT>) it is a
+	// step-up or MFA sign-in of the signed-in user. Answers the masked destination. Rate limited
+	// (429 with Retry-After).
 	SignIn(context.Context, *StartRequest) (*StartResponse, error)
+	// Sends a code by voice call, signing the user in or up.
+	//
+	// Signs in an existing user (the code goes to their stored, verified phone number) or signs
+	// up a new one (the code goes to the login id when it is a phone number, else to the
+	// request's address). Answers the masked destination. Authorization: Bearer <ProjectID>. Rate
+	// limited (429 with Retry-After).
 	SignUpOrIn(context.Context, *StartRequest) (*StartResponse, error)
+	// Verifies a code sent by voice call and signs the user in.
+	//
+	// Answers the session and refresh JWTs (and, in cookie mode, sets the DS and DSR cookies). A
+	// wrong code is 401 E061102; a code that has used up its attempts is 401 E061103; an expired
+	// code is 401 E061104. A sign-up's user is created here, and a sign-up's or update's address
+	// becomes verified.
 	Verify(context.Context, *VerifyRequest) (*JWTResponse, error)
+	// Sends a code by voice call to a new phone number of the signed-in user.
+	//
+	// Authorization: Bearer <ProjectID>:<RefreshJWT> (or the DSR cookie). The number is added, or
+	// replaces the current one, when the code is verified by voice call;
+	// loginOptions.addToLoginIDs also makes it a login id. Answers the masked number. Rate
+	// limited (429 with Retry-After).
 	UpdatePhone(context.Context, *UpdatePhoneRequest) (*StartResponse, error)
 }
 
@@ -800,10 +990,41 @@ const (
 //
 // OtpWhatsapp sends codes by WhatsApp message.
 type OtpWhatsappClient interface {
+	// Sends a sign-up code by WhatsApp to a new user.
+	//
+	// Creates nothing yet: the user is created when the code is verified. The code goes to the
+	// login id when it is a phone number, else to the request's address (required for a user
+	// name). A login id that already has a user is refused (400 E062107). Answers the masked
+	// destination. Authorization: Bearer <ProjectID>. Rate limited per IP, login id and address
+	// (429 with Retry-After).
 	SignUp(ctx context.Context, in *StartRequest, opts ...grpc.CallOption) (*StartResponse, error)
+	// Sends a sign-in code by WhatsApp to an existing user.
+	//
+	// The code goes to the user's stored, verified phone number; an address in the request is
+	// ignored. An unknown login id is refused (400 E062108) and a disabled user (403 E062109).
+	// With loginOptions.stepup or mfa and a refresh JWT (Bearer <ProjectID>:<RefreshJWT>) it is a
+	// step-up or MFA sign-in of the signed-in user. Answers the masked destination. Rate limited
+	// (429 with Retry-After).
 	SignIn(ctx context.Context, in *StartRequest, opts ...grpc.CallOption) (*StartResponse, error)
+	// Sends a code by WhatsApp, signing the user in or up.
+	//
+	// Signs in an existing user (the code goes to their stored, verified phone number) or signs
+	// up a new one (the code goes to the login id when it is a phone number, else to the
+	// request's address). Answers the masked destination. Authorization: Bearer <ProjectID>. Rate
+	// limited (429 with Retry-After).
 	SignUpOrIn(ctx context.Context, in *StartRequest, opts ...grpc.CallOption) (*StartResponse, error)
+	// Verifies a code sent by WhatsApp and signs the user in.
+	//
+	// Answers the session and refresh JWTs (and, in cookie mode, sets the DS and DSR cookies). A
+	// wrong code is 401 E061102; a code that has used up its attempts is 401 E061103; an expired
+	// code is 401 E061104. A sign-up's user is created here, and a sign-up's or update's address
+	// becomes verified.
 	Verify(ctx context.Context, in *VerifyRequest, opts ...grpc.CallOption) (*JWTResponse, error)
+	// Sends a code by WhatsApp to a new phone number of the signed-in user.
+	//
+	// Authorization: Bearer <ProjectID>:<RefreshJWT> (or the DSR cookie). The number is added, or
+	// replaces the current one, when the code is verified by WhatsApp; loginOptions.addToLoginIDs
+	// also makes it a login id. Answers the masked number. Rate limited (429 with Retry-After).
 	UpdatePhone(ctx context.Context, in *UpdatePhoneRequest, opts ...grpc.CallOption) (*StartResponse, error)
 }
 
@@ -871,10 +1092,41 @@ func (c *otpWhatsappClient) UpdatePhone(ctx context.Context, in *UpdatePhoneRequ
 //
 // OtpWhatsapp sends codes by WhatsApp message.
 type OtpWhatsappServer interface {
+	// Sends a sign-up code by WhatsApp to a new user.
+	//
+	// Creates nothing yet: the user is created when the code is verified. The code goes to the
+	// login id when it is a phone number, else to the request's address (required for a user
+	// name). A login id that already has a user is refused (400 E062107). Answers the masked
+	// destination. Authorization: Bearer <ProjectID>. Rate limited per IP, login id and address
+	// (429 with Retry-After).
 	SignUp(context.Context, *StartRequest) (*StartResponse, error)
+	// Sends a sign-in code by WhatsApp to an existing user.
+	//
+	// The code goes to the user's stored, verified phone number; an address in the request is
+	// ignored. An unknown login id is refused (400 E062108) and a disabled user (403 E062109).
+	// With loginOptions.stepup or mfa and a refresh JWT (Bearer <ProjectID>:<RefreshJWT>) it is a
+	// step-up or MFA sign-in of the signed-in user. Answers the masked destination. Rate limited
+	// (429 with Retry-After).
 	SignIn(context.Context, *StartRequest) (*StartResponse, error)
+	// Sends a code by WhatsApp, signing the user in or up.
+	//
+	// Signs in an existing user (the code goes to their stored, verified phone number) or signs
+	// up a new one (the code goes to the login id when it is a phone number, else to the
+	// request's address). Answers the masked destination. Authorization: Bearer <ProjectID>. Rate
+	// limited (429 with Retry-After).
 	SignUpOrIn(context.Context, *StartRequest) (*StartResponse, error)
+	// Verifies a code sent by WhatsApp and signs the user in.
+	//
+	// Answers the session and refresh JWTs (and, in cookie mode, sets the DS and DSR cookies). A
+	// wrong code is 401 E061102; a code that has used up its attempts is 401 E061103; an expired
+	// code is 401 E061104. A sign-up's user is created here, and a sign-up's or update's address
+	// becomes verified.
 	Verify(context.Context, *VerifyRequest) (*JWTResponse, error)
+	// Sends a code by WhatsApp to a new phone number of the signed-in user.
+	//
+	// Authorization: Bearer <ProjectID>:<RefreshJWT> (or the DSR cookie). The number is added, or
+	// replaces the current one, when the code is verified by WhatsApp; loginOptions.addToLoginIDs
+	// also makes it a login id. Answers the masked number. Rate limited (429 with Retry-After).
 	UpdatePhone(context.Context, *UpdatePhoneRequest) (*StartResponse, error)
 }
 

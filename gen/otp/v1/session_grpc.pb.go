@@ -38,19 +38,52 @@ const (
 // LogoutAll and Me authenticate with "Bearer <ProjectID>:<RefreshJWT>";
 // GetKeys needs no authentication.
 type SessionClient interface {
+	// Exchanges a refresh JWT for a new session JWT.
+	//
+	// Authorization: Bearer <ProjectID>:<RefreshJWT> (or the DSR cookie); the body is empty or
+	// {}. A refresh JWT that is expired, revoked by logout or of a disabled or deleted user is
+	// refused (401 E064001/E064002). Answers the JWT response.
 	Refresh(ctx context.Context, in *RefreshRequest, opts ...grpc.CallOption) (*JWTResponse, error)
+	// Refreshes the session if there is a live refresh JWT, without failing otherwise.
+	//
+	// Like refresh, but with no refresh JWT, or one that is not valid, it answers 200 with empty
+	// tokens instead of an error (what browser SDKs call on page load).
 	TryRefresh(ctx context.Context, in *RefreshRequest, opts ...grpc.CallOption) (*JWTResponse, error)
+	// Revokes the presented refresh JWT.
+	//
+	// Authorization: Bearer <ProjectID>:<RefreshJWT> (or the DSR cookie). Later refreshes with
+	// that token fail; in cookie mode the DS and DSR cookies are cleared. Answers {}.
 	Logout(ctx context.Context, in *LogoutRequest, opts ...grpc.CallOption) (*LogoutResponse, error)
+	// Revokes every refresh JWT of the signed-in user.
+	//
+	// Authorization: Bearer <ProjectID>:<RefreshJWT> (or the DSR cookie). Every session of the
+	// user on every device ends at its next refresh. Answers {}.
 	LogoutAll(ctx context.Context, in *LogoutRequest, opts ...grpc.CallOption) (*LogoutResponse, error)
+	// Returns the signed-in user.
+	//
+	// Authorization: Bearer <ProjectID>:<RefreshJWT> (or the DSR cookie). Answers the user object
+	// at top level: login ids, name, email and phone with their verified flags, status and
+	// creation time.
 	Me(ctx context.Context, in *MeRequest, opts ...grpc.CallOption) (*UserResponse, error)
+	// Lists the project's public signing keys (JWKS).
+	//
+	// Needs no authorization. Answers {"keys": [JWK...]}: every key that may have signed a live
+	// token, the current one first, for verifying session JWTs offline.
 	GetKeys(ctx context.Context, in *GetKeysRequest, opts ...grpc.CallOption) (*GetKeysResponse, error)
-	// History lists the signed-in user's recent logins.
+	// Lists the signed-in user's recent logins.
+	//
+	// Authorization: Bearer <ProjectID>:<RefreshJWT> (or the DSR cookie). Answers the most recent
+	// logins first: time, channel and client IP.
 	History(ctx context.Context, in *MeRequest, opts ...grpc.CallOption) (*LoginHistoryResponse, error)
-	// MyTenants lists the signed-in user's tenants: always none (otpd has no
-	// tenants).
+	// Lists the signed-in user's tenants: always none (otpd has no tenants).
+	//
+	// Authorization: Bearer <ProjectID>:<RefreshJWT>. Kept so that SDK calls that ask for tenants
+	// get Descope's empty answer.
 	MyTenants(ctx context.Context, in *MyTenantsRequest, opts ...grpc.CallOption) (*MyTenantsResponse, error)
-	// SelectTenant sets the current tenant; with no tenants every id is
-	// unknown (E011002).
+	// Sets the current tenant; with no tenants every id is unknown (E011002).
+	//
+	// Authorization: Bearer <ProjectID>:<RefreshJWT>. otpd has no tenants, so any tenant id is
+	// refused with 400 E011002.
 	SelectTenant(ctx context.Context, in *SelectTenantRequest, opts ...grpc.CallOption) (*JWTResponse, error)
 }
 
@@ -160,19 +193,52 @@ func (c *sessionClient) SelectTenant(ctx context.Context, in *SelectTenantReques
 // LogoutAll and Me authenticate with "Bearer <ProjectID>:<RefreshJWT>";
 // GetKeys needs no authentication.
 type SessionServer interface {
+	// Exchanges a refresh JWT for a new session JWT.
+	//
+	// Authorization: Bearer <ProjectID>:<RefreshJWT> (or the DSR cookie); the body is empty or
+	// {}. A refresh JWT that is expired, revoked by logout or of a disabled or deleted user is
+	// refused (401 E064001/E064002). Answers the JWT response.
 	Refresh(context.Context, *RefreshRequest) (*JWTResponse, error)
+	// Refreshes the session if there is a live refresh JWT, without failing otherwise.
+	//
+	// Like refresh, but with no refresh JWT, or one that is not valid, it answers 200 with empty
+	// tokens instead of an error (what browser SDKs call on page load).
 	TryRefresh(context.Context, *RefreshRequest) (*JWTResponse, error)
+	// Revokes the presented refresh JWT.
+	//
+	// Authorization: Bearer <ProjectID>:<RefreshJWT> (or the DSR cookie). Later refreshes with
+	// that token fail; in cookie mode the DS and DSR cookies are cleared. Answers {}.
 	Logout(context.Context, *LogoutRequest) (*LogoutResponse, error)
+	// Revokes every refresh JWT of the signed-in user.
+	//
+	// Authorization: Bearer <ProjectID>:<RefreshJWT> (or the DSR cookie). Every session of the
+	// user on every device ends at its next refresh. Answers {}.
 	LogoutAll(context.Context, *LogoutRequest) (*LogoutResponse, error)
+	// Returns the signed-in user.
+	//
+	// Authorization: Bearer <ProjectID>:<RefreshJWT> (or the DSR cookie). Answers the user object
+	// at top level: login ids, name, email and phone with their verified flags, status and
+	// creation time.
 	Me(context.Context, *MeRequest) (*UserResponse, error)
+	// Lists the project's public signing keys (JWKS).
+	//
+	// Needs no authorization. Answers {"keys": [JWK...]}: every key that may have signed a live
+	// token, the current one first, for verifying session JWTs offline.
 	GetKeys(context.Context, *GetKeysRequest) (*GetKeysResponse, error)
-	// History lists the signed-in user's recent logins.
+	// Lists the signed-in user's recent logins.
+	//
+	// Authorization: Bearer <ProjectID>:<RefreshJWT> (or the DSR cookie). Answers the most recent
+	// logins first: time, channel and client IP.
 	History(context.Context, *MeRequest) (*LoginHistoryResponse, error)
-	// MyTenants lists the signed-in user's tenants: always none (otpd has no
-	// tenants).
+	// Lists the signed-in user's tenants: always none (otpd has no tenants).
+	//
+	// Authorization: Bearer <ProjectID>:<RefreshJWT>. Kept so that SDK calls that ask for tenants
+	// get Descope's empty answer.
 	MyTenants(context.Context, *MyTenantsRequest) (*MyTenantsResponse, error)
-	// SelectTenant sets the current tenant; with no tenants every id is
-	// unknown (E011002).
+	// Sets the current tenant; with no tenants every id is unknown (E011002).
+	//
+	// Authorization: Bearer <ProjectID>:<RefreshJWT>. otpd has no tenants, so any tenant id is
+	// refused with 400 E011002.
 	SelectTenant(context.Context, *SelectTenantRequest) (*JWTResponse, error)
 }
 
