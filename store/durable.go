@@ -245,8 +245,19 @@ func (s *RedisStore) takeBackStart(ctx context.Context, codeKey string, hash []b
 	go func() {
 		defer close(done)
 		defer s.pending.CompareAndDelete(codeKey, done)
-		if err := s.undo(ctx, codeKey, hash, bs); err != nil {
-			uerr = fmt.Errorf("undoing the start: %w", err)
+		// An undo that timed out is sent again (for up to undoRetryFor):
+		// the start it undoes may still be waiting in a frozen server's
+		// socket buffer, and an undo sent once the server answers again
+		// runs after it.
+		for begin := time.Now(); ; {
+			err := s.undo(ctx, codeKey, hash, bs)
+			if err == nil || !redisconn.TimedOut(err) || time.Since(begin) > undoRetryFor {
+				if err != nil {
+					uerr = fmt.Errorf("undoing the start: %w", err)
+				}
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 		if err := s.refund(ctx, charged); err != nil {
 			uerr = errors.Join(uerr, fmt.Errorf("refunding the project-wide limits: %w", err))
@@ -270,16 +281,34 @@ func (s *RedisStore) takeBackStart(ctx context.Context, codeKey string, hash []b
 	return cause
 }
 
+// Background undo bounds.
+const (
+	// undoRetryFor: a start's undo that timed out is sent again for this
+	// long (each try bounded by undoTimeout).
+	undoRetryFor = 5 * time.Second
+	// awaitUndoFor: a start waits this long at most for an earlier undo of
+	// its code key (it answers 503 then: Redis is still not answering).
+	awaitUndoFor = time.Second
+)
+
+// errUndoPending is a start's error while an earlier start of the same
+// code key is still being taken back (Redis not answering).
+var errUndoPending = fmt.Errorf("%w: an earlier start of this login id is still being taken back", ErrUnavailable)
+
 // awaitUndo waits for a start's undo still running in the background for
-// codeKey (see takeBackStart), at most until ctx ends.
+// codeKey (see takeBackStart), at most awaitUndoFor or until ctx ends.
 func (s *RedisStore) awaitUndo(ctx context.Context, codeKey string) error {
 	v, ok := s.pending.Load(codeKey)
 	if !ok {
 		return nil
 	}
+	t := time.NewTimer(awaitUndoFor)
+	defer t.Stop()
 	select {
 	case <-v.(chan struct{}):
 		return nil
+	case <-t.C:
+		return errUndoPending
 	case <-ctx.Done():
 		return ctx.Err()
 	}
