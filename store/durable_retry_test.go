@@ -32,14 +32,14 @@ func (o *shortfalls) ShortOf(_ string, _, _ int, accepted bool) {
 }
 func (o *shortfalls) SkipWait(string) bool { o.mu.Lock(); defer o.mu.Unlock(); return o.skip }
 
-// TestUnreplicatedVerifyIsRetrySafe: in the durability mode (refuse
+// TestDurableUnreplicatedVerifyIsRetrySafe: in the durability mode (refuse
 // policy), a verify whose WAIT fell short (the replica frozen with SIGSTOP)
 // answers ErrUnavailable (503) with the code given back on the master and
 // the fresh user it created undone, so the SDK's retry, once the replica is
 // back, signs the user in instead of hearing "code used" (before: the code
 // stayed consumed and the retry got 401). A start refused the same way
 // keeps no charge: its retry is not refused by the cooldown.
-func TestUnreplicatedVerifyIsRetrySafe(t *testing.T) {
+func TestDurableUnreplicatedVerifyIsRetrySafe(t *testing.T) {
 	master, replica := testredis.WithReplica(t)
 	c := redis.NewClient(&redis.Options{Addr: master.Addr})
 	t.Cleanup(func() { _ = c.Close() })
@@ -101,10 +101,10 @@ func TestUnreplicatedVerifyIsRetrySafe(t *testing.T) {
 	}
 }
 
-// TestShortfallAccepted: under AcceptShortfall a write whose WAIT fell
+// TestDurableShortfallAccepted: under AcceptShortfall a write whose WAIT fell
 // short is kept and answered (the observer hears it, to report the node
 // degraded); a write the observer lets skip its WAIT does not wait.
-func TestShortfallAccepted(t *testing.T) {
+func TestDurableShortfallAccepted(t *testing.T) {
 	master, replica := testredis.WithReplica(t)
 	c := redis.NewClient(&redis.Options{Addr: master.Addr})
 	t.Cleanup(func() { _ = c.Close() })
