@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/health/grpc_health_v1"
+
 	"github.com/otpd/otpd/internal/testredis"
 	"github.com/otpd/otpd/redisconn"
 	"github.com/otpd/otpd/server"
@@ -16,7 +18,8 @@ import (
 // a real master and replica, the replica frozen (SIGSTOP): a verify answers
 // 503 (its consumption did not reach the replica) with the code given back
 // on the master, the node reports durability degraded (/healthz body,
-// metric, log; and unready, since OTPD_REDIS_WAIT_UNREADY asks for it),
+// metric, log; and unready on /healthz and gRPC health, since
+// OTPD_REDIS_WAIT_UNREADY asks for it),
 // and once the replica is back the SDK's retry of the same verify signs
 // the user in (before: 401, the code consumed by the refused try) and the
 // node is healthy again.
@@ -58,6 +61,7 @@ func TestDurableFrozenReplicaVerifyRetry(t *testing.T) {
 	if !strings.Contains(e.logs.String(), "node degraded") {
 		t.Error("no log of the degraded node")
 	}
+	waitHealth(t, e, grpc_health_v1.HealthCheckResponse_NOT_SERVING, 5*time.Second)
 	replica.Thaw(t)
 
 	// The SDK's retry: the code was given back.
@@ -67,4 +71,5 @@ func TestDurableFrozenReplicaVerifyRetry(t *testing.T) {
 	if s, b := e.do("GET", "/healthz", "", ""); s != 200 || b["durability"] != "ok" {
 		t.Fatalf("/healthz after a replicated write: %d %v, want 200, ok", s, b)
 	}
+	waitHealth(t, e, grpc_health_v1.HealthCheckResponse_SERVING, 5*time.Second)
 }
