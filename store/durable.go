@@ -249,9 +249,18 @@ func (s *RedisStore) takeBackStart(ctx context.Context, codeKey string, hash []b
 		// the start it undoes may still be waiting in a frozen server's
 		// socket buffer, and an undo sent once the server answers again
 		// runs after it.
+		// At most maxRetryingUndos undos retry at once (each holds a pool
+		// connection while it waits); the others are sent once.
+		retry := false
+		select {
+		case s.retrying <- struct{}{}:
+			retry = true
+			defer func() { <-s.retrying }()
+		default:
+		}
 		for begin := time.Now(); ; {
 			err := s.undo(ctx, codeKey, hash, bs)
-			if err == nil || !redisconn.TimedOut(err) || time.Since(begin) > undoRetryFor {
+			if err == nil || !retry || !redisconn.TimedOut(err) || time.Since(begin) > undoRetryFor {
 				if err != nil {
 					uerr = fmt.Errorf("undoing the start: %w", err)
 				}
@@ -289,7 +298,11 @@ const (
 	// awaitUndoFor: a start waits this long at most for an earlier undo of
 	// its code key (it answers 503 then: Redis is still not answering).
 	awaitUndoFor = time.Second
+	// maxRetryingUndos bounds the undos being sent again at once, per
+	// process.
+	maxRetryingUndos = 64
 )
+
 
 // errUndoPending is a start's error while an earlier start of the same
 // code key is still being taken back (Redis not answering).

@@ -65,6 +65,9 @@ type RedisStore struct {
 	// background (closed when it ends): a start for the same key waits
 	// for it (see StartCode).
 	pending sync.Map
+	// retrying holds a slot per background undo being sent again
+	// (maxRetryingUndos).
+	retrying chan struct{}
 	// turns holds, per Sharded bucket key (a project's budget on one
 	// channel), the round-robin counter over its sub-buckets (split-slot
 	// mode, see shard).
@@ -102,12 +105,13 @@ func NewRedisStore(c Scripter) *RedisStore {
 // explicitly (tests run it on a single node).
 func NewRedisStoreSplit(c Scripter, split bool) *RedisStore {
 	return &RedisStore{
-		c:      c,
-		proc:   c,
-		split:  split,
-		start:  redis.NewScript(limitsLib + startSrc),
-		verify: redis.NewScript(limitsLib + verifyLib + verifySrc),
-		login:  redis.NewScript(refreshLib + loginLib + loginSrc),
+		c:        c,
+		proc:     c,
+		split:    split,
+		retrying: make(chan struct{}, maxRetryingUndos),
+		start:    redis.NewScript(limitsLib + startSrc),
+		verify:   redis.NewScript(limitsLib + verifyLib + verifySrc),
+		login:    redis.NewScript(refreshLib + loginLib + loginSrc),
 		verifyLogin: redis.NewScript(limitsLib + refreshLib + verifyLib + loginLib + indexLib +
 			verifyLoginSrc),
 	}
