@@ -25,7 +25,10 @@ import (
 //     readiness is the operator's choice), with the accepted shortfalls
 //     counted. Before this change every write on those slots answered 503
 //     until the old node came back (for ever if it never did).
-//   - the default, refuse (otpd replica r): a start on the orphan's slots
+//   - the default, refuse (otpd replica r): first, with a replica of
+//     another master frozen, a verify answers 503 and its retry after the
+//     thaw signs the user in (the code given back on the master); after
+//     the failover, a start on the orphan's slots
 //     answers 503, which is retry-safe, and r reports durability degraded;
 //     docs/scaling.md says how many replicas per master keep it available.
 func TestClusterDurableOrphanedMaster(t *testing.T) {
@@ -79,6 +82,39 @@ func TestClusterDurableOrphanedMaster(t *testing.T) {
 	}
 	if s, why := signIn(a, b, "orphan0@example.com"); s != 200 {
 		t.Fatalf("sign-in before the failover: %d %s", s, why)
+	}
+
+	// refuse, a frozen replica (SIGSTOP) of another master: the verify
+	// answers 503 with its code given back (split-slot undo), and the
+	// SDK's retry once the replica is back signs the user in (before: 401).
+	frozenID := ""
+	var frozenMaster string
+	for i := 0; frozenID == ""; i++ {
+		id := fmt.Sprintf("frozen%d@example.com", i)
+		m, err := p.admin.MasterForKey(ctx, store.LoginKey(pid, id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Options().Addr != victim {
+			frozenID, frozenMaster = id, m.Options().Addr
+		}
+	}
+	frozenReplica, err := testredis.ReplicaOf(frozenMaster, frozenMaster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, b := sdkPost(r, "/v1/auth/otp/signup-in/email", fmt.Sprintf(`{"loginId":%q}`, frozenID)); s != 200 {
+		t.Fatalf("start before the freeze: %d %v", s, b)
+	}
+	verifyFrozen := fmt.Sprintf(`{"loginId":%q,"code":%q}`, frozenID, waitCode(a, frozenID, 10*time.Second))
+	p.cluster.Node(frozenReplica).Freeze(t)
+	s, body := r.post("/v1/auth/otp/verify/email", verifyFrozen)
+	p.cluster.Node(frozenReplica).Thaw(t)
+	if s != http.StatusServiceUnavailable || body["errorCode"] != "E010503" {
+		t.Fatalf("refuse policy, verify with the replica frozen: %d %v, want 503 E010503", s, body)
+	}
+	if s, body := sdkPost(r, "/v1/auth/otp/verify/email", verifyFrozen); s != 200 {
+		t.Fatalf("refuse policy, the retried verify after the thaw: %d %v, want 200 (the code given back)", s, body)
 	}
 
 	replica, err := testredis.ReplicaOf(victim, victim)
