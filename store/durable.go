@@ -303,7 +303,6 @@ const (
 	maxRetryingUndos = 64
 )
 
-
 // errUndoPending is a start's error while an earlier start of the same
 // code key is still being taken back (Redis not answering).
 var errUndoPending = fmt.Errorf("%w: an earlier start of this login id is still being taken back", ErrUnavailable)
