@@ -2,6 +2,7 @@ package redisconn_test
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,7 +38,7 @@ func TestNoCachedRefusalAfterRedisReturns(t *testing.T) {
 	srv.Kill()
 	// More failed dials than the pool's size (go-redis's breaker opens at
 	// PoolSize).
-	for i := range 100 {
+	for i := range max(100, 20*runtime.GOMAXPROCS(0)) { // PoolSize is 10 per CPU
 		if err := c.Ping(ctx).Err(); err == nil || !redisconn.Unavailable(err) {
 			t.Fatalf("ping %d with Redis down: %v, want unavailable", i, err)
 		}
