@@ -51,6 +51,13 @@ type Config struct {
 	// up to RedisWaitTimeout (OTPD_REDIS_WAIT_TIMEOUT, 250ms).
 	RedisWaitReplicas int
 	RedisWaitTimeout  time.Duration
+	// RedisWaitPolicy is what a write whose WAIT reached too few replicas
+	// does (OTPD_REDIS_WAIT_POLICY): "refuse" (503, the start or verify
+	// taken back first) or "accept" (kept, the node reported degraded).
+	RedisWaitPolicy string
+	// RedisWaitUnready makes the node unready (/healthz 503, gRPC health
+	// NOT_SERVING) while durability is degraded (OTPD_REDIS_WAIT_UNREADY).
+	RedisWaitUnready bool
 	// RedisAutoPipeline sends the request path's scripts of concurrent
 	// requests together, one pipeline per batch, on a single node or
 	// Sentinel (never on Cluster) (OTPD_REDIS_AUTOPIPELINE, true).
@@ -263,6 +270,17 @@ func load(env Env, read ReadFile) (*Config, []error) {
 		errs = append(errs, errors.New("OTPD_REDIS_WAIT_TIMEOUT: must be a duration >= 1ms and below OTPD_REDIS_TIMEOUT"))
 	} else {
 		c.RedisWaitTimeout = d
+	}
+	switch c.RedisWaitPolicy = get("OTPD_REDIS_WAIT_POLICY", "refuse"); {
+	case c.RedisWaitPolicy != "refuse" && c.RedisWaitPolicy != "accept":
+		errs = append(errs, errors.New("OTPD_REDIS_WAIT_POLICY: must be refuse or accept"))
+	case c.RedisWaitPolicy == "accept" && c.RedisWaitReplicas == 0:
+		errs = append(errs, errors.New("OTPD_REDIS_WAIT_POLICY: accept needs OTPD_REDIS_WAIT_REPLICAS > 0 (the durability mode is off)"))
+	}
+	if u, err := boolVar(get, "OTPD_REDIS_WAIT_UNREADY", false); err != nil {
+		errs = append(errs, err)
+	} else if c.RedisWaitUnready = u; u && c.RedisWaitReplicas == 0 {
+		errs = append(errs, errors.New("OTPD_REDIS_WAIT_UNREADY: needs OTPD_REDIS_WAIT_REPLICAS > 0 (the durability mode is off)"))
 	}
 	if ap, err := boolVar(get, "OTPD_REDIS_AUTOPIPELINE", true); err != nil {
 		errs = append(errs, err)

@@ -1,7 +1,9 @@
 package redisconn
 
 import (
+	"context"
 	"errors"
+	"net"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -35,4 +37,16 @@ func Unavailable(err error) bool {
 		return true
 	}
 	return redis.IsMaxClientsError(err) || redis.IsOOMError(err)
+}
+
+// TimedOut reports whether err is a timeout (the command's deadline, a
+// socket read or write timeout): the command may have run, and the server
+// is frozen or too slow, so a compensating command sent now would most
+// likely time out too.
+func TimedOut(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

@@ -74,6 +74,7 @@ func Open(o Options) (redis.UniversalClient, error) {
 		opts.ContextTimeoutEnabled = true
 		bound(o.Timeout, &opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout)
 		opts.DialerRetries = 1
+		opts.Dialer = noBreaker(redis.NewDialer(&redis.Options{DialTimeout: opts.DialTimeout, TLSConfig: opts.TLSConfig}))
 		opts.ClusterStateReloadInterval = o.ClusterReload
 		if o.BlockingConns > 0 {
 			if opts.PoolSize == 0 {
@@ -93,6 +94,9 @@ func Open(o Options) (redis.UniversalClient, error) {
 		bound(o.Timeout, &opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout)
 		opts.DialerRetries = 1
 		opts.MaxRetries = -1
+		// The data nodes' dialer (go-redis asks the Sentinels for the
+		// master's address, then calls it).
+		opts.Dialer = noBreaker(redis.NewDialer(&redis.Options{DialTimeout: opts.DialTimeout, TLSConfig: opts.TLSConfig}))
 		c = redis.NewFailoverClient(opts)
 	default:
 		opts, err := redis.ParseURL(o.URL)
@@ -103,6 +107,7 @@ func Open(o Options) (redis.UniversalClient, error) {
 		bound(o.Timeout, &opts.DialTimeout, &opts.ReadTimeout, &opts.WriteTimeout, &opts.PoolTimeout)
 		opts.DialerRetries = 1
 		opts.MaxRetries = -1
+		opts.Dialer = noBreaker(redis.NewDialer(opts))
 		c = redis.NewClient(opts)
 	}
 	c.AddHook(deadlineHook{o.Timeout})

@@ -41,6 +41,10 @@ type healthWatch struct {
 	log     *slog.Logger
 	// services are the API services whose status follows the server's.
 	services []string
+	// durability is the durability mode's state (nil when it is off);
+	// with unreadyDegraded, a degraded node is NOT_SERVING.
+	durability      interface{ Degraded() bool }
+	unreadyDegraded bool
 
 	mu      sync.Mutex
 	at      time.Time
@@ -84,14 +88,15 @@ func (h *healthWatch) check(ctx context.Context, maxAge time.Duration) error {
 	defer h.mu.Unlock()
 	h.at, h.err, h.inflight = time.Now(), err, nil
 	close(done)
-	serving := err == nil
+	degraded := h.degraded()
+	serving := err == nil && !(degraded && h.unreadyDegraded)
 	if serving != h.serving || !h.known {
 		h.known, h.serving = true, serving
 		if serving {
 			h.log.Info("health: SERVING")
 			h.setAll(healthpb.HealthCheckResponse_SERVING)
 		} else {
-			h.log.Warn("health: NOT_SERVING", "reason", reason(err), "error", err)
+			h.log.Warn("health: NOT_SERVING", "reason", reason(err), "durability", durabilityState(h.durability != nil, degraded), "error", err)
 			h.setAll(healthpb.HealthCheckResponse_NOT_SERVING)
 		}
 	}
@@ -112,6 +117,22 @@ func (h *healthWatch) run(ctx context.Context) {
 	}
 }
 
+// degraded reports whether the durability mode is degraded (a master's
+// writes recently fell short of their replicas).
+func (h *healthWatch) degraded() bool { return h.durability != nil && h.durability.Degraded() }
+
+// durabilityState is /healthz's "durability": off, ok or degraded.
+func durabilityState(on, degraded bool) string {
+	switch {
+	case !on:
+		return "off"
+	case degraded:
+		return "degraded"
+	default:
+		return "ok"
+	}
+}
+
 // reason is the public, address-free cause of NOT_SERVING.
 func reason(err error) string {
 	switch {
@@ -127,16 +148,19 @@ func reason(err error) string {
 }
 
 // serveHTTP answers 200 {"status":"SERVING",...} when Redis takes writes
-// (on Cluster: every slot, every master), 503 NOT_SERVING otherwise.
+// (on Cluster: every slot, every master), 503 NOT_SERVING otherwise, and
+// also while the durability mode is degraded if the operator asked for it
+// (OTPD_REDIS_WAIT_UNREADY).
 func (h *healthWatch) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	err := h.check(tracing.Background(r.Context()), healthFresh)
-	body := map[string]string{"status": "SERVING", "redis": reason(err)}
+	degraded := h.degraded()
+	body := map[string]string{"status": "SERVING", "redis": reason(err), "durability": durabilityState(h.durability != nil, degraded)}
 	if h.workers != nil {
 		body["workers"] = h.workers.State()
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
-	if err != nil {
+	if err != nil || (degraded && h.unreadyDegraded) {
 		body["status"] = "NOT_SERVING"
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/otpd/otpd/config"
 	"github.com/otpd/otpd/delivery/queue"
 	"github.com/otpd/otpd/devconsole"
+	"github.com/otpd/otpd/durability"
 	"github.com/otpd/otpd/flow"
 	"github.com/otpd/otpd/gateway"
 	otpv1 "github.com/otpd/otpd/gen/otp/v1"
@@ -154,7 +155,19 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 
-	st := store.NewRedisStore(o.Redis).Durable(o.Config.RedisWaitReplicas, o.Config.RedisWaitTimeout)
+	st := store.NewRedisStore(o.Redis).Durable(o.Config.RedisWaitReplicas, o.Config.RedisWaitTimeout).
+		OnUndoFailure(func(err error) { o.Log.Warn("could not take back a timed-out start", "error", err) })
+	var durable *durability.Tracker
+	if o.Config.RedisWaitReplicas > 0 {
+		if durable, err = durability.New(o.Clock, o.Registry, o.Log, o.Config.RedisWaitPolicy); err != nil {
+			return nil, err
+		}
+		policy := store.RefuseShortfall
+		if o.Config.RedisWaitPolicy == "accept" {
+			policy = store.AcceptShortfall
+		}
+		st.OnShortfall(policy, durable)
+	}
 	if o.Config.RedisAutoPipeline {
 		ap, err := redisconn.AutoPipeline(o.Redis)
 		if err != nil {
@@ -259,7 +272,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		wo.Layout = dlv.Layout
 		s.worker = queue.NewWorker(o.Redis, dlv.Sealer, dlv.Handler, o.Clock, o.Log, queueMetrics, wo)
 	}
-	s.watch = &healthWatch{redis: o.Redis, grpc: hs, log: o.Log, services: apiServices(gs)}
+	s.watch = &healthWatch{redis: o.Redis, grpc: hs, log: o.Log, services: apiServices(gs), unreadyDegraded: o.Config.RedisWaitUnready}
+	if durable != nil {
+		s.watch.durability = durable
+	}
 	if s.worker != nil {
 		s.watch.workers = s.worker
 	}

@@ -59,127 +59,19 @@ type RedisStore struct {
 	login  *redis.Script
 	// verifyLogin is verify and login in one script (see VerifyLogin).
 	verifyLogin *redis.Script
-	// waitReplicas > 0 is the durability mode: the scripts that store,
-	// consume or bind (start, verify, login, and the session, contact and
-	// bind scripts of refresh, logout and updates) are followed by WAIT for
-	// that many replicas on the same connection, up to waitTimeout.
-	waitReplicas int
-	waitTimeout  time.Duration
+	// durable is the durability mode (see durable.go); zero: off.
+	durable durability
+	// pending holds, per code key, a start's undo still running in the
+	// background (closed when it ends): a start for the same key waits
+	// for it (see StartCode).
+	pending sync.Map
+	// retrying holds a slot per background undo being sent again
+	// (maxRetryingUndos).
+	retrying chan struct{}
 	// turns holds, per Sharded bucket key (a project's budget on one
 	// channel), the round-robin counter over its sub-buckets (split-slot
 	// mode, see shard).
 	turns sync.Map
-}
-
-// Durable turns on the durability mode (replicas 0: off) and returns s.
-// A script whose WAIT does not reach `replicas` replicas within timeout
-// answers ErrUnavailable: its effect is on the master but may not survive a
-// failover (see docs/scaling.md).
-func (s *RedisStore) Durable(replicas int, timeout time.Duration) *RedisStore {
-	s.waitReplicas, s.waitTimeout = replicas, timeout
-	return s
-}
-
-// ErrNotReplicated is wrapped (with ErrUnavailable) when the durability
-// mode's WAIT times out.
-var ErrNotReplicated = errors.New("store: the write did not reach the required replicas in time")
-
-// run runs a script whose reply is a list of strings; in the durability
-// mode it pipelines EVALSHA (EVAL when the server answers NOSCRIPT) and
-// WAIT on one connection of the master that owns keys[0] (WAIT covers
-// only that connection's writes).
-func (s *RedisStore) run(ctx context.Context, sc *redis.Script, keys []string, args ...any) ([]string, error) {
-	if s.waitReplicas <= 0 {
-		cmd := redis.NewStringSliceCmd(ctx, evalShaArgs(sc, keys, args)...)
-		if err := s.proc.Process(ctx, cmd); redis.HasErrorPrefix(err, "NOSCRIPT") {
-			// The server's script cache was flushed: EVAL sends the
-			// source, which caches it again.
-			return sc.Eval(ctx, s.c, keys, args...).StringSlice()
-		}
-		return cmd.Result()
-	}
-	ev, werr := s.runDurable(ctx, sc, keys, args)
-	if ev == nil {
-		return nil, werr
-	}
-	res, err := ev.StringSlice()
-	if err != nil {
-		return nil, err
-	}
-	return res, werr
-}
-
-// runText is run for a script whose reply is one string.
-func (s *RedisStore) runText(ctx context.Context, sc *redis.Script, keys []string, args ...any) (string, error) {
-	if s.waitReplicas <= 0 {
-		cmd := redis.NewStringCmd(ctx, evalShaArgs(sc, keys, args)...)
-		if err := s.proc.Process(ctx, cmd); redis.HasErrorPrefix(err, "NOSCRIPT") {
-			return sc.Eval(ctx, s.c, keys, args...).Text()
-		}
-		return cmd.Result()
-	}
-	ev, werr := s.runDurable(ctx, sc, keys, args)
-	if ev == nil {
-		return "", werr
-	}
-	res, err := ev.Text()
-	if err != nil {
-		return "", err
-	}
-	return res, werr
-}
-
-// runDurable is the durability mode's EVALSHA + WAIT. It returns the
-// script's command when the script ran (nil and the error otherwise),
-// with ErrNotReplicated (wrapped in ErrUnavailable) when WAIT did not
-// reach the replicas.
-func (s *RedisStore) runDurable(ctx context.Context, sc *redis.Script, keys []string, args []any) (*redis.Cmd, error) {
-	var node interface {
-		Pipelined(ctx context.Context, fn func(redis.Pipeliner) error) ([]redis.Cmder, error)
-	} = s.c
-	if cc, ok := s.c.(*redis.ClusterClient); ok {
-		m, err := cc.MasterForKey(ctx, keys[0])
-		if err != nil {
-			return nil, err
-		}
-		node = m
-	}
-	var ev *redis.Cmd
-	var wait *redis.IntCmd
-	send := func(eval func(redis.Pipeliner) *redis.Cmd) error {
-		_, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
-			ev = eval(p)
-			wait = redis.NewIntCmd(ctx, "wait", s.waitReplicas, s.waitTimeout.Milliseconds())
-			return p.Process(ctx, wait)
-		})
-		return err
-	}
-	err := send(func(p redis.Pipeliner) *redis.Cmd { return sc.EvalSha(ctx, p, keys, args...) })
-	if ev != nil && redis.HasErrorPrefix(ev.Err(), "NOSCRIPT") {
-		// The script cache was flushed: send the source (the WAIT that
-		// followed the refused EVALSHA waited for nothing).
-		err = send(func(p redis.Pipeliner) *redis.Cmd { return sc.Eval(ctx, p, keys, args...) })
-	}
-	if ev == nil || ev.Err() != nil {
-		if ev != nil {
-			err = ev.Err()
-		}
-		return nil, err
-	}
-	if n, werr := wait.Result(); werr != nil || n < int64(s.waitReplicas) {
-		return ev, fmt.Errorf("%w: %w (%d of %d, %v)", ErrUnavailable, ErrNotReplicated, n, s.waitReplicas, werr)
-	}
-	return ev, nil
-}
-
-// runErr classifies an error of run: a durability-mode WAIT that timed out
-// is already ErrUnavailable (the write is on the master only); anything
-// else goes through unavailable.
-func (s *RedisStore) runErr(err error) error {
-	if errors.Is(err, ErrNotReplicated) {
-		return err
-	}
-	return unavailable(err)
 }
 
 // evalShaArgs is EVALSHA of sc as a command's arguments, for a command
@@ -213,12 +105,13 @@ func NewRedisStore(c Scripter) *RedisStore {
 // explicitly (tests run it on a single node).
 func NewRedisStoreSplit(c Scripter, split bool) *RedisStore {
 	return &RedisStore{
-		c:      c,
-		proc:   c,
-		split:  split,
-		start:  redis.NewScript(limitsLib + startSrc),
-		verify: redis.NewScript(limitsLib + verifyLib + verifySrc),
-		login:  redis.NewScript(refreshLib + loginLib + loginSrc),
+		c:        c,
+		proc:     c,
+		split:    split,
+		retrying: make(chan struct{}, maxRetryingUndos),
+		start:    redis.NewScript(limitsLib + startSrc),
+		verify:   redis.NewScript(limitsLib + verifyLib + verifySrc),
+		login:    redis.NewScript(refreshLib + loginLib + loginSrc),
 		verifyLogin: redis.NewScript(limitsLib + refreshLib + verifyLib + loginLib + indexLib +
 			verifyLoginSrc),
 	}
@@ -300,6 +193,13 @@ func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, err
 		would, charged, global = w, ch, nil
 	}
 	codeKey := CodeKeyName(c.Key)
+	// An earlier start of this key whose undo outlived its answer (it
+	// timed out): its undo first, so that it cannot take this start's
+	// charges for its own.
+	if err := s.awaitUndo(ctx, codeKey); err != nil {
+		_ = s.refund(ctx, charged) // best effort, as on every failure path
+		return StartResult{}, err
+	}
 	keys := make([]string, 0, 3+len(global)+len(login))
 	keys = append(keys, LoginKey(c.Key.Project, c.Key.LoginID), codeKey)
 	keys = append(append(keys, bucketKeys(global)...), bucketKeys(login)...)
@@ -327,13 +227,7 @@ func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, err
 	// undo takes the start back when a step after the charges fails (the
 	// script may have run even when its reply was lost).
 	undo := func(cause error) error {
-		if err := s.undo(ctx, codeKey, c.Hash, append(global, login...)); err != nil {
-			cause = errors.Join(cause, fmt.Errorf("undoing the start: %w", err))
-		}
-		if err := s.refund(ctx, charged); err != nil {
-			cause = errors.Join(cause, fmt.Errorf("refunding the project-wide limits: %w", err))
-		}
-		return cause
+		return s.takeBackStart(ctx, codeKey, c.Hash, append(global, login...), charged, cause)
 	}
 	reply, err := s.runText(ctx, s.start, keys, args...)
 	if err != nil {
@@ -425,6 +319,9 @@ func (s *RedisStore) VerifyCode(ctx context.Context, a Attempt) (VerifyResult, e
 	}
 	res, err := s.run(ctx, s.verify, keys, args...)
 	if err != nil {
+		if errors.Is(err, ErrNotReplicated) {
+			err = s.unreplicatedVerify(ctx, a.Key, res, false, err)
+		}
 		return VerifyResult{}, s.runErr(err)
 	}
 	if len(res) != 8 {

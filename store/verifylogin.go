@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"errors"
 )
 
 // LoginDone is the login VerifyLogin completed in the verify's script.
@@ -60,6 +61,10 @@ func (s *RedisStore) VerifyLogin(ctx context.Context, a Attempt, l Login) (Verif
 	}
 	res, err := s.run(ctx, s.verifyLogin, keys, args...)
 	if err != nil {
+		if errors.Is(err, ErrNotReplicated) && len(res) >= 9 {
+			loginRan := res[8] == "1" && !(len(res) == 10 && res[9] == "disabled")
+			err = s.unreplicatedVerify(ctx, a.Key, res[:8], loginRan, err)
+		}
 		return VerifyResult{}, nil, s.runErr(err)
 	}
 	if len(res) < 9 {
