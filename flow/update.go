@@ -113,7 +113,7 @@ func (e *Engine) applyUpdate(ctx context.Context, p *Project, ch Channel, uid, a
 			return store.User{}, storeErr(err)
 		}
 	}
-	user, err := e.accounts.ApplyContact(ctx, store.ContactChange{Project: p.ID, UserID: uid, Contact: contact, Address: addr, AddLoginID: u.AddLoginID})
+	user, err := e.accounts.ApplyContact(ctx, store.ContactChange{Project: p.ID, UserID: uid, Contact: contact, Address: addr, AddLoginID: u.AddLoginID, Now: e.clock.Now()})
 	if err != nil {
 		return store.User{}, e.accountErr(err)
 	}
@@ -134,7 +134,7 @@ func (e *Engine) merge(ctx context.Context, p *Project, contact store.Contact, f
 		return store.User{}, e.accountErr(err)
 	}
 	ids := slices.Clone(old.LoginIDs)
-	user, err := e.accounts.ApplyContact(ctx, store.ContactChange{Project: p.ID, UserID: into, Contact: contact, Address: addr, MergeLoginIDs: ids})
+	user, err := e.accounts.ApplyContact(ctx, store.ContactChange{Project: p.ID, UserID: into, Contact: contact, Address: addr, MergeLoginIDs: ids, Now: e.clock.Now()})
 	if err != nil {
 		return store.User{}, e.accountErr(err)
 	}

@@ -147,6 +147,10 @@ func UserFields(u User) map[string]string {
 		"name": u.Name, "givenName": u.GivenName, "middleName": u.MiddleName, "familyName": u.FamilyName,
 		"status": u.Status, "test": flag(u.Test), "picture": u.Picture,
 		"createdTime": strconv.FormatInt(u.CreatedTime.Unix(), 10), "customAttributes": "",
+		"createdMs": strconv.FormatInt(u.CreatedTime.UnixMilli(), 10),
+	}
+	if !u.ModifiedTime.IsZero() {
+		f["modifiedMs"] = strconv.FormatInt(u.ModifiedTime.UnixMilli(), 10)
 	}
 	if len(u.CustomAttributes) > 0 {
 		b, _ := json.Marshal(u.CustomAttributes)

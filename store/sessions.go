@@ -112,6 +112,8 @@ type ContactChange struct {
 	AddLoginID bool
 	// MergeLoginIDs are login ids moved in from a merged user.
 	MergeLoginIDs []string
+	// Now is recorded as the user's modification time.
+	Now time.Time
 }
 
 // Accounts changes users' contacts and login ids.
@@ -250,7 +252,7 @@ func (s *RedisStore) ApplyContact(ctx context.Context, c ContactChange) (User, e
 		merge = string(b)
 	}
 	res, err := s.run(ctx, contactScript, []string{UserKey(c.Project, c.UserID)},
-		string(c.Contact), c.Address, add, merge)
+		string(c.Contact), c.Address, add, merge, unixMs(c.Now))
 	if err != nil {
 		return User{}, s.runErr(err)
 	}
@@ -280,4 +282,12 @@ func (s *RedisStore) BindLogin(ctx context.Context, project, loginID, userID, ex
 func (s *RedisStore) DropUser(ctx context.Context, project, userID string) error {
 	_, err := s.Session(ctx, SessionRequest{Op: "drop", Project: project, UserID: userID})
 	return err
+}
+
+// unixMs is t in Unix milliseconds, "" for the zero time.
+func unixMs(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return strconv.FormatInt(t.UnixMilli(), 10)
 }

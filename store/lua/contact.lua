@@ -7,6 +7,7 @@
 -- ARGV[2] the new, verified address
 -- ARGV[3] "1" to add ARGV[2] to loginIds
 -- ARGV[4] JSON array of more login ids to add (a merge), or ""
+-- ARGV[5] now, unix ms: the record's modifiedMs
 -- Returns {status, HGETALL...}: ok | nouser
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'nouser'}
@@ -14,6 +15,7 @@ end
 local verified = 'verifiedEmail'
 if ARGV[1] == 'phone' then verified = 'verifiedPhone' end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], verified, '1')
+if ARGV[5] and ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'modifiedMs', ARGV[5]) end
 local ids = cjson.decode(redis.call('HGET', KEYS[1], 'loginIds') or '[]')
 local have = {}
 for _, v in ipairs(ids) do have[v] = true end

@@ -47,6 +47,9 @@ end
 
 local function complete_login(K, A)
   local fresh = A[20] == '1'
+  -- The record's createdMs (first sight) and modifiedMs.
+  local now_ms = A[12]
+  if type(now_ms) == 'number' then now_ms = string.format('%d', now_ms) end
   local verifiedField = 'verifiedEmail'
   if A[3] == 'phone' then verifiedField = 'verifiedPhone' end
   local first, out = '0', nil
@@ -61,7 +64,7 @@ local function complete_login(K, A)
     local created = A[5]
     if type(created) == 'number' then created = string.format('%d', created) end
     out = {'userId', A[1], 'loginIds', cjson.encode({A[2]}),
-      'createdTime', created, 'status', 'enabled',
+      'createdTime', created, 'createdMs', now_ms, 'modifiedMs', now_ms, 'status', 'enabled',
       'name', A[6], 'givenName', A[7], 'middleName', A[8], 'familyName', A[9]}
     if A[14] and A[14] ~= '' then
       local other = 'phone'
@@ -95,7 +98,7 @@ local function complete_login(K, A)
     local verified = vi and out[vi + 1]
     if A[4] ~= '' and (not current or current == '' or current == A[4] or verified ~= '1')
         and not (current == A[4] and verified == '1') then
-      redis.call('HSET', K[1], A[3], A[4], verifiedField, '1')
+      redis.call('HSET', K[1], A[3], A[4], verifiedField, '1', 'modifiedMs', now_ms)
       if ci then out[ci + 1] = A[4] else out[#out + 1] = A[3]; out[#out + 1] = A[4] end
       if vi then out[vi + 1] = '1' else out[#out + 1] = verifiedField; out[#out + 1] = '1' end
     end
