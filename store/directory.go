@@ -102,8 +102,12 @@ type Directory interface {
 	// Page lists ids from the (test, status) sets chosen, oldest first,
 	// with the total size of those sets.
 	Page(ctx context.Context, project string, sets []IndexSet, offset, count int) ([]string, int, error)
-	// Lookup returns the ids of users indexed with any of the addresses.
-	Lookup(ctx context.Context, project string, c Contact, addresses []string) ([]string, error)
+	// PageRange is Page within a created-time range, in either order, with
+	// the number of ids in the range.
+	PageRange(ctx context.Context, project string, sets []IndexSet, r PageRange) ([]string, int, error)
+	// Lookup returns the ids of users indexed with any of the addresses,
+	// at most limit of them.
+	Lookup(ctx context.Context, project string, c Contact, addresses []string, limit int) ([]string, error)
 	// History returns a user's logins, newest first.
 	History(ctx context.Context, project, userID string, now time.Time) ([]LoginRecord, error)
 }
@@ -351,16 +355,40 @@ func (s *RedisStore) Unindex(ctx context.Context, project, userID string) error 
 	return nil
 }
 
+// PageRange is a page of a created-time range of users.
+type PageRange struct {
+	Offset, Count int
+	// From and To bound the created time, inclusive (zero: no bound).
+	From, To time.Time
+	// Desc lists newest first.
+	Desc bool
+}
+
 // Page implements Directory.
 func (s *RedisStore) Page(ctx context.Context, project string, sets []IndexSet, offset, count int) ([]string, int, error) {
-	if len(sets) == 0 || count <= 0 {
+	return s.PageRange(ctx, project, sets, PageRange{Offset: offset, Count: count})
+}
+
+// PageRange implements Directory.
+func (s *RedisStore) PageRange(ctx context.Context, project string, sets []IndexSet, r PageRange) ([]string, int, error) {
+	if len(sets) == 0 || r.Count <= 0 {
 		return nil, 0, nil
 	}
 	keys := make([]string, len(sets))
 	for i, k := range sets {
 		keys[i] = k.key(project)
 	}
-	res, err := mgmtSearchScript.Run(ctx, s.c, keys, "page", offset, count).StringSlice()
+	lo, hi, desc := "-inf", "+inf", ""
+	if !r.From.IsZero() {
+		lo = strconv.FormatInt(r.From.UnixMilli(), 10)
+	}
+	if !r.To.IsZero() {
+		hi = strconv.FormatInt(r.To.UnixMilli(), 10)
+	}
+	if r.Desc {
+		desc = "1"
+	}
+	res, err := mgmtSearchScript.Run(ctx, s.c, keys, "page", r.Offset, r.Count, lo, hi, desc).StringSlice()
 	if err != nil {
 		return nil, 0, unavailable(err)
 	}
@@ -372,15 +400,15 @@ func (s *RedisStore) Page(ctx context.Context, project string, sets []IndexSet, 
 }
 
 // Lookup implements Directory.
-func (s *RedisStore) Lookup(ctx context.Context, project string, c Contact, addresses []string) ([]string, error) {
-	if len(addresses) == 0 {
+func (s *RedisStore) Lookup(ctx context.Context, project string, c Contact, addresses []string, limit int) ([]string, error) {
+	if len(addresses) == 0 || limit <= 0 {
 		return nil, nil
 	}
 	key := projectTag(project) + "ix:email"
 	if c == ContactPhone {
 		key = projectTag(project) + "ix:phone"
 	}
-	args := []any{"lex"}
+	args := []any{"lex", limit}
 	for _, a := range addresses {
 		args = append(args, a)
 	}

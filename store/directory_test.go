@@ -113,10 +113,10 @@ func TestIndexPaging(t *testing.T) {
 		if ids, total, _ := s.Page(ctx, "P", []store.IndexSet{{Disabled: true}}, 0, 10); fmt.Sprint(ids) != "[U2]" || total != 1 {
 			t.Fatalf("disabled set: %v %d", ids, total)
 		}
-		if ids, _ := s.Lookup(ctx, "P", store.ContactEmail, []string{"u2@example.com"}); len(ids) != 0 {
+		if ids, _ := s.Lookup(ctx, "P", store.ContactEmail, []string{"u2@example.com"}, 10); len(ids) != 0 {
 			t.Fatalf("old address still indexed: %v", ids)
 		}
-		if ids, _ := s.Lookup(ctx, "P", store.ContactEmail, []string{"moved@example.com", "u4@example.com", "u4@example.co"}); fmt.Sprint(ids) != "[U2 U4]" {
+		if ids, _ := s.Lookup(ctx, "P", store.ContactEmail, []string{"moved@example.com", "u4@example.com", "u4@example.co"}, 10); fmt.Sprint(ids) != "[U2 U4]" {
 			t.Fatalf("lookup: %v", ids)
 		}
 		if err := s.Unindex(ctx, "P", "U4"); err != nil {

@@ -127,10 +127,10 @@ func TestVerifyLoginNewUserIndexed(t *testing.T) {
 			return out
 		}
 		got := snapshot()
-		if ids, err := s.Lookup(ctx, "P1", store.ContactPhone, []string{"+15550001111"}); err != nil || len(ids) != 1 || ids[0] != uid {
+		if ids, err := s.Lookup(ctx, "P1", store.ContactPhone, []string{"+15550001111"}, 10); err != nil || len(ids) != 1 || ids[0] != uid {
 			t.Fatalf("phone lookup: %v %v", ids, err)
 		}
-		if ids, err := s.Lookup(ctx, "P1", store.ContactEmail, []string{login}); err != nil || len(ids) != 1 || ids[0] != uid {
+		if ids, err := s.Lookup(ctx, "P1", store.ContactEmail, []string{login}, 10); err != nil || len(ids) != 1 || ids[0] != uid {
 			t.Fatalf("email lookup: %v %v", ids, err)
 		}
 		if err := s.Index(ctx, "P1", done.User); err != nil {
@@ -157,10 +157,10 @@ func TestVerifyLoginIndexKeepsTheLoginAddress(t *testing.T) {
 		if done.User.Email != login {
 			t.Fatalf("user record email %q, want %q", done.User.Email, login)
 		}
-		if ids, err := s.Lookup(ctx, "P1", store.ContactEmail, []string{login}); err != nil || len(ids) != 1 || ids[0] != uid {
+		if ids, err := s.Lookup(ctx, "P1", store.ContactEmail, []string{login}, 10); err != nil || len(ids) != 1 || ids[0] != uid {
 			t.Fatalf("login address lookup: %v %v", ids, err)
 		}
-		if ids, err := s.Lookup(ctx, "P1", store.ContactEmail, []string{"someone-else@x.io"}); err != nil || len(ids) != 0 {
+		if ids, err := s.Lookup(ctx, "P1", store.ContactEmail, []string{"someone-else@x.io"}, 10); err != nil || len(ids) != 0 {
 			t.Fatalf("the unverified address of the same type is indexed: %v %v", ids, err)
 		}
 	})
