@@ -64,13 +64,14 @@ func TestVerifyLoginReplyIsTheRecord(t *testing.T) {
 				t.Fatalf("split=%v: first login not reported as new: %+v %+v", split, v, done)
 			}
 			want := store.User{UserID: uid, LoginIDs: []string{login}, Email: login, VerifiedEmail: true,
-				Phone: "+15551234567", Status: "enabled", CreatedTime: time.Unix(t0.Unix(), 0),
+				Phone: "+15551234567", Status: "enabled", CreatedTime: t0, ModifiedTime: t0,
 				Profile: store.Profile{Name: "Ada L", GivenName: "Ada", FamilyName: "L"}}
 			if !reflect.DeepEqual(done.User, want) || !reflect.DeepEqual(stored(), want) {
 				t.Fatalf("split=%v: first login\n reply  %+v\n stored %+v\n want   %+v", split, done.User, stored(), want)
 			}
 			fields := c.HGetAll(ctx, store.UserKey("P1", uid)).Val()
 			wantFields := map[string]string{"userId": uid, "loginIds": `["` + login + `"]`, "createdTime": strconv.FormatInt(t0.Unix(), 10),
+				"createdMs": strconv.FormatInt(t0.UnixMilli(), 10), "modifiedMs": strconv.FormatInt(t0.UnixMilli(), 10),
 				"status": "enabled", "name": "Ada L", "givenName": "Ada", "middleName": "", "familyName": "L",
 				"phone": "+15551234567", "email": login, "verifiedEmail": "1"}
 			if !reflect.DeepEqual(fields, wantFields) {

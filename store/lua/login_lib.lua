@@ -83,10 +83,11 @@ local function complete_login(K, A)
     redis.call('HSET', K[1], unpack(out))
   else
     -- The positions of the fields read (the value follows).
-    local si, ci, vi
+    local si, ci, vi, mi
     for i = 1, #out, 2 do
       local f = out[i]
-      if f == 'status' then si = i elseif f == A[3] then ci = i elseif f == verifiedField then vi = i end
+      if f == 'status' then si = i elseif f == A[3] then ci = i elseif f == verifiedField then vi = i
+      elseif f == 'modifiedMs' then mi = i end
     end
     if si and out[si + 1] == 'disabled' then
       return {'disabled'}
@@ -101,6 +102,7 @@ local function complete_login(K, A)
       redis.call('HSET', K[1], A[3], A[4], verifiedField, '1', 'modifiedMs', now_ms)
       if ci then out[ci + 1] = A[4] else out[#out + 1] = A[3]; out[#out + 1] = A[4] end
       if vi then out[vi + 1] = '1' else out[#out + 1] = verifiedField; out[#out + 1] = '1' end
+      if mi then out[mi + 1] = now_ms else out[#out + 1] = 'modifiedMs'; out[#out + 1] = now_ms end
     end
   end
   if A[13] == '1' and not fresh then
