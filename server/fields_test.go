@@ -250,3 +250,18 @@ func TestStartRefusesUnsupportedOptions(t *testing.T) {
 		t.Fatalf("gRPC tenantId: %v", err)
 	}
 }
+
+// TestRefreshRefusesExternalToken: the web SDK's externalToken (an
+// exchange otpd does not do) is refused, not ignored; an empty one works.
+func TestRefreshRefusesExternalToken(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	r := e.login("email", "x@example.com", "x@example.com")["refreshJwt"].(string)
+	for _, path := range []string{"/v1/auth/refresh", "/v1/auth/try-refresh"} {
+		s, b := e.do("POST", path, `{"externalToken":"ext"}`, e.bearer(r))
+		refusedNaming(t, path, s, b, "externalToken")
+	}
+	if s, b := e.do("POST", "/v1/auth/refresh", `{"externalToken":""}`, e.bearer(r)); s != 200 {
+		t.Fatalf("empty externalToken: %d %v", s, b)
+	}
+}
