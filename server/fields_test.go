@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	otpv1 "github.com/otpd/otpd/gen/otp/v1"
 )
@@ -263,5 +264,31 @@ func TestRefreshRefusesExternalToken(t *testing.T) {
 	}
 	if s, b := e.do("POST", "/v1/auth/refresh", `{"externalToken":""}`, e.bearer(r)); s != 200 {
 		t.Fatalf("empty externalToken: %d %v", s, b)
+	}
+}
+
+// TestGRPCUnknownFieldsRefused: a gRPC client built from a newer .proto
+// sends fields this server does not declare; they are refused naming the
+// field number, never dropped.
+func TestGRPCUnknownFieldsRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	c := otpv1.NewOtpEmailClient(e.conn)
+	unknown := protowire.AppendString(protowire.AppendTag(nil, 99, protowire.BytesType), "T1")
+	top := &otpv1.StartRequest{LoginId: "g@example.com"}
+	top.ProtoReflect().SetUnknown(unknown)
+	nested := &otpv1.StartRequest{LoginId: "g@example.com", LoginOptions: &otpv1.LoginOptions{}}
+	nested.GetLoginOptions().ProtoReflect().SetUnknown(unknown)
+	for name, req := range map[string]*otpv1.StartRequest{"otp.v1.StartRequest": top, "otp.v1.LoginOptions": nested} {
+		_, err := c.SignUpOrIn(e.authCtx(), req)
+		if status.Code(err) != codes.InvalidArgument || reasonOf(err) != "E011003" || !strings.Contains(status.Convert(err).Message(), "field number 99 of "+name) {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	if e.messages() != 0 {
+		t.Fatal("a refused start sent a code")
+	}
+	if _, err := c.SignUpOrIn(e.authCtx(), &otpv1.StartRequest{LoginId: "g@example.com"}); err != nil {
+		t.Fatalf("declared fields only: %v", err)
 	}
 }
