@@ -118,12 +118,15 @@ type LoginOptions struct {
 	CustomClaims    *structpb.Struct  `protobuf:"bytes,5,opt,name=custom_claims,json=customClaims,proto3" json:"custom_claims,omitempty"`
 	TemplateId      string            `protobuf:"bytes,6,opt,name=template_id,json=templateId,proto3" json:"template_id,omitempty"`
 	TemplateOptions map[string]string `protobuf:"bytes,7,rep,name=template_options,json=templateOptions,proto3" json:"template_options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	TenantId        string            `protobuf:"bytes,8,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
-	Locale          string            `protobuf:"bytes,9,opt,name=locale,proto3" json:"locale,omitempty"`
-	SsoAppId        string            `protobuf:"bytes,10,opt,name=sso_app_id,json=ssoAppId,proto3" json:"sso_app_id,omitempty"`
-	PkceChallenge   string            `protobuf:"bytes,11,opt,name=pkce_challenge,json=pkceChallenge,proto3" json:"pkce_challenge,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// otpd has no tenants yet, no SSO applications and no authorization
+	// codes: a non-empty tenant_id, sso_app_id or pkce_challenge (and
+	// revoke_other_sessions_types: one kind of session) is refused (E011003).
+	TenantId      string `protobuf:"bytes,8,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	Locale        string `protobuf:"bytes,9,opt,name=locale,proto3" json:"locale,omitempty"`
+	SsoAppId      string `protobuf:"bytes,10,opt,name=sso_app_id,json=ssoAppId,proto3" json:"sso_app_id,omitempty"`
+	PkceChallenge string `protobuf:"bytes,11,opt,name=pkce_challenge,json=pkceChallenge,proto3" json:"pkce_challenge,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LoginOptions) Reset() {
@@ -238,16 +241,17 @@ func (x *LoginOptions) GetPkceChallenge() string {
 // channel (email, phone, voice or whatsapp), then user.email / user.phone,
 // then login_id itself.
 type StartRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	LoginId       string                 `protobuf:"bytes,1,opt,name=login_id,json=loginId,proto3" json:"login_id,omitempty"`
-	Email         string                 `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
-	Phone         string                 `protobuf:"bytes,3,opt,name=phone,proto3" json:"phone,omitempty"`
-	Voice         string                 `protobuf:"bytes,4,opt,name=voice,proto3" json:"voice,omitempty"`
-	Whatsapp      string                 `protobuf:"bytes,5,opt,name=whatsapp,proto3" json:"whatsapp,omitempty"`
-	User          *SignUpUser            `protobuf:"bytes,6,opt,name=user,proto3" json:"user,omitempty"`
-	LoginOptions  *LoginOptions          `protobuf:"bytes,7,opt,name=login_options,json=loginOptions,proto3" json:"login_options,omitempty"`
-	ProviderId    string                 `protobuf:"bytes,8,opt,name=provider_id,json=providerId,proto3" json:"provider_id,omitempty"`
-	SsoAppId      string                 `protobuf:"bytes,9,opt,name=sso_app_id,json=ssoAppId,proto3" json:"sso_app_id,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	LoginId      string                 `protobuf:"bytes,1,opt,name=login_id,json=loginId,proto3" json:"login_id,omitempty"`
+	Email        string                 `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	Phone        string                 `protobuf:"bytes,3,opt,name=phone,proto3" json:"phone,omitempty"`
+	Voice        string                 `protobuf:"bytes,4,opt,name=voice,proto3" json:"voice,omitempty"`
+	Whatsapp     string                 `protobuf:"bytes,5,opt,name=whatsapp,proto3" json:"whatsapp,omitempty"`
+	User         *SignUpUser            `protobuf:"bytes,6,opt,name=user,proto3" json:"user,omitempty"`
+	LoginOptions *LoginOptions          `protobuf:"bytes,7,opt,name=login_options,json=loginOptions,proto3" json:"login_options,omitempty"`
+	ProviderId   string                 `protobuf:"bytes,8,opt,name=provider_id,json=providerId,proto3" json:"provider_id,omitempty"`
+	// No SSO applications: a non-empty value is refused (E011003).
+	SsoAppId      string `protobuf:"bytes,9,opt,name=sso_app_id,json=ssoAppId,proto3" json:"sso_app_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
