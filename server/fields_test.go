@@ -13,6 +13,8 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	otpv1 "github.com/otpd/otpd/gen/otp/v1"
+	"github.com/otpd/otpd/mgmt"
+	"github.com/otpd/otpd/store"
 )
 
 // Issue 19 §3: a request does what it says, or is refused naming the field.
@@ -291,4 +293,37 @@ func TestGRPCUnknownFieldsRefused(t *testing.T) {
 	if _, err := c.SignUpOrIn(e.authCtx(), &otpv1.StartRequest{LoginId: "g@example.com"}); err != nil {
 		t.Fatalf("declared fields only: %v", err)
 	}
+}
+
+// TestSearchEveryHolderOfAnEmail: more than 1,000 users with one email are
+// all found (the search used to stop at 1,000 and report 1,000 as the
+// total); beyond MaxCandidates the search is refused naming the filter,
+// never cut short.
+func TestSearchEveryHolderOfAnEmail(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, defaultMgmtKeys())
+	const n = 1050
+	for i := range n {
+		e.mustMgmt("POST", "/v1/mgmt/user/create", fmt.Sprintf(`{"loginId":"h%d","email":"shared@example.com"}`, i))
+		e.clock.Add(time.Millisecond)
+	}
+	b := e.mustMgmt("POST", "/v2/mgmt/user/search", `{"emails":["shared@example.com"],"limit":50,"page":20}`)
+	if us := b["users"].([]any); b["total"] != float64(n) || len(us) != 50 {
+		t.Fatalf("holders: total %v, page of %d", b["total"], len(us))
+	}
+	if last := b["users"].([]any)[49].(map[string]any)["loginIds"].([]any)[0]; last != "h1049" {
+		t.Fatalf("the last page ends with %v, want h1049", last)
+	}
+	// Index entries alone (no records) stand for mgmt.MaxCandidates more
+	// holders: refused, naming the filter.
+	st := store.NewRedisStore(e.redis)
+	for i := range mgmt.MaxCandidates {
+		u := store.User{UserID: fmt.Sprintf("U2ghost%05d", i), Email: "many@example.com", Status: "enabled", CreatedTime: time.UnixMilli(int64(i))}
+		if err := st.Index(context.Background(), e.project, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.mustMgmt("POST", "/v1/mgmt/user/create", `{"loginId":"real-many","email":"many@example.com"}`)
+	s, b := e.mgmt("POST", "/v2/mgmt/user/search", `{"emails":["many@example.com"]}`)
+	refusedNaming(t, "10,001 holders", s, b, "emails")
 }
