@@ -326,4 +326,13 @@ func TestSearchEveryHolderOfAnEmail(t *testing.T) {
 	e.mustMgmt("POST", "/v1/mgmt/user/create", `{"loginId":"real-many","email":"many@example.com"}`)
 	s, b := e.mgmt("POST", "/v2/mgmt/user/search", `{"emails":["many@example.com"]}`)
 	refusedNaming(t, "10,001 holders", s, b, "emails")
+	// A search that reads users one by one (by modified time) over a
+	// created-time range of more than 10,000 users is refused the same
+	// way; narrowed by created time, it answers.
+	s, b = e.mgmt("POST", "/v2/mgmt/user/search", `{"fromModifiedTime":1}`)
+	refusedNaming(t, "modified time over 11,051 users", s, b, "fromModifiedTime")
+	body := fmt.Sprintf(`{"fromModifiedTime":1,"fromCreatedTime":%d,"limit":5}`, time.UnixMilli(int64(mgmt.MaxCandidates)).UnixMilli())
+	if b := e.mustMgmt("POST", "/v2/mgmt/user/search", body); b["total"] != float64(n+1) {
+		t.Fatalf("narrowed: total %v, want %d", b["total"], n+1)
+	}
 }
