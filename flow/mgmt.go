@@ -23,17 +23,30 @@ func (e *Engine) index(ctx context.Context, p *Project, u store.User) {
 	}
 }
 
+// TestCodeOptions are the loginOptions of a test user's code that act on
+// the session its verify issues, as a start's do.
+type TestCodeOptions struct {
+	// CustomClaims land in the nsec claim of both tokens.
+	CustomClaims map[string]any
+	// RevokeOthers revokes the user's other sessions on verify.
+	RevokeOthers bool
+}
+
 // TestCode stores a live sign-in code for an existing user's login id on
 // a channel, exactly as a start does (same hashing, same record, same
-// expiry and attempts), but sends nothing and returns the code. The caller
-// (the management API) checks that the user is a test user.
-func (e *Engine) TestCode(ctx context.Context, p *Project, ch Channel, loginID string) (string, error) {
+// expiry and attempts, same custom claims), but sends nothing and returns
+// the code. The caller (the management API) checks that the user is a
+// test user.
+func (e *Engine) TestCode(ctx context.Context, p *Project, ch Channel, loginID string, o TestCodeOptions) (string, error) {
 	lid, err := normalizeLoginID(loginID, ch, p.DefaultPhoneRegion)
 	if err != nil {
 		return "", err
 	}
+	if err := checkCustomClaims(o.CustomClaims); err != nil {
+		return "", err
+	}
 	id, loginAddr := lid.ID, lid.Addr
-	payload, err := (&pending{}).encode()
+	payload, err := (&pending{Nsec: o.CustomClaims, RevokeOthers: o.RevokeOthers}).encode()
 	if err != nil {
 		return "", err
 	}

@@ -139,7 +139,7 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 	}
 	if res.NewUser && pend.Update == nil {
 		// What login.lua creates, indexed in the same round trip.
-		ix := store.User{UserID: uid, Status: "enabled", CreatedTime: time.Unix(now.Unix(), 0)}
+		ix := store.User{UserID: uid, Status: "enabled", CreatedTime: time.UnixMilli(now.UnixMilli())}
 		// The login address last: it wins over an unverified address of
 		// its own type, which the user record does not keep either.
 		for _, a := range []string{pend.Other, res.Address} {

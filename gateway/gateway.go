@@ -112,7 +112,8 @@ type bodyJSON struct{ runtime.JSONPb }
 
 // NewDecoder reads the (size-limited) body and unmarshals it with protojson.
 // An empty body is io.EOF, which the generated handlers accept (the Go SDK
-// sends none on refresh and logout).
+// sends none on refresh and logout). A field the message does not declare
+// refuses the request unless its value is empty (see fields.go).
 func (m *bodyJSON) NewDecoder(r io.Reader) runtime.Decoder {
 	return runtime.DecoderFunc(func(v any) error {
 		msg, ok := v.(proto.Message)
@@ -125,6 +126,17 @@ func (m *bodyJSON) NewDecoder(r io.Reader) runtime.Decoder {
 		}
 		if len(bytes.TrimSpace(b)) == 0 {
 			return io.EOF
+		}
+		// The common case, every field declared, parses once.
+		if protojson.Unmarshal(b, msg) == nil {
+			return nil
+		}
+		if fields := unsupportedFields(b, msg.ProtoReflect().Descriptor()); len(fields) > 0 {
+			e := refusal(fields)
+			if rb, ok := r.(*refusable); ok {
+				rb.refused = e
+			}
+			return e
 		}
 		return m.UnmarshalOptions.Unmarshal(b, msg)
 	})
@@ -181,6 +193,9 @@ func errorHandler(rejected func(*http.Request, *apierr.Error)) runtime.ErrorHand
 	return func(_ context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 		st := status.Convert(err)
 		e := apierr.FromStatus(st)
+		if refused := refusedBy(r.Body); refused != nil {
+			e = refused
+		}
 		if rejected != nil && !apierr.HasInfo(st) {
 			// The chain marks every error it returns; this one came from
 			// the gateway itself (e.g. a body that is not JSON).
@@ -309,7 +324,7 @@ func limitBody(next http.Handler) http.Handler {
 			WriteError(w, apierr.ErrBadRequest.With("The request body is larger than %d bytes", MaxBodyBytes))
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		r.Body = &refusable{ReadCloser: http.MaxBytesReader(w, r.Body, MaxBodyBytes)}
 		next.ServeHTTP(w, r)
 	})
 }

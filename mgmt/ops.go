@@ -13,14 +13,26 @@ import (
 )
 
 // Update replaces a user's profile, addresses, picture and custom
-// attributes (fields left out are cleared, as in Descope). Login ids,
-// status and the test flag are kept: they have their own calls.
+// attributes (fields left out are cleared, as in Descope). A non-empty
+// additionalLoginIds replaces the login ids other than the first (an empty
+// one keeps them: the SDKs send [] or null when the caller gave none); a
+// non-empty status sets it; test=true requires a test user. The test flag
+// itself is never changed.
 func (s *Service) Update(ctx context.Context, p *flow.Project, in UserInput) (store.User, error) {
 	uid, err := s.resolve(ctx, p, Ref{LoginID: in.LoginID})
 	if err != nil {
 		return store.User{}, err
 	}
 	return s.modify(ctx, p, uid, func(u *store.User) error {
+		if in.Test && !u.Test {
+			return apierr.ErrMgmtNotTestUser
+		}
+		if len(in.AdditionalLoginIDs) > 0 {
+			u.LoginIDs = append(u.LoginIDs[:1], in.AdditionalLoginIDs...)
+		}
+		if in.Status != "" {
+			u.Status = in.Status
+		}
 		u.Email, u.Phone, u.VerifiedEmail, u.VerifiedPhone = in.Email, in.Phone, in.VerifiedEmail, in.VerifiedPhone
 		u.Profile = store.Profile{Name: in.Name, GivenName: in.GivenName, MiddleName: in.MiddleName, FamilyName: in.FamilyName}
 		u.Picture, u.CustomAttributes = in.Picture, in.CustomAttributes
@@ -34,6 +46,12 @@ type Patch struct {
 	Email, Phone, Name, GivenName, MiddleName, FamilyName, Picture, Status *string
 	VerifiedEmail, VerifiedPhone                                           *bool
 	CustomAttributes                                                       map[string]any
+	// AdditionalLoginIDs, when set, replaces the user's login ids other
+	// than the first (empty: remove them all).
+	AdditionalLoginIDs *[]string
+	// Test requires the user to be a test user (the patch changes nothing
+	// otherwise).
+	Test bool
 }
 
 // PatchUser applies a Patch to the user of loginID.
@@ -43,6 +61,12 @@ func (s *Service) PatchUser(ctx context.Context, p *flow.Project, loginID string
 		return store.User{}, err
 	}
 	return s.modify(ctx, p, uid, func(u *store.User) error {
+		if pt.Test && !u.Test {
+			return apierr.ErrMgmtNotTestUser
+		}
+		if pt.AdditionalLoginIDs != nil {
+			u.LoginIDs = append(u.LoginIDs[:1], *pt.AdditionalLoginIDs...)
+		}
 		for dst, src := range map[*string]*string{&u.Email: pt.Email, &u.Phone: pt.Phone, &u.Name: pt.Name,
 			&u.GivenName: pt.GivenName, &u.MiddleName: pt.MiddleName, &u.FamilyName: pt.FamilyName,
 			&u.Picture: pt.Picture, &u.Status: pt.Status} {
@@ -167,7 +191,7 @@ func (s *Service) conflict(ctx context.Context, p *flow.Project, uid string, c s
 	if err != nil {
 		return storeErr(err)
 	}
-	holders, err := s.st.Lookup(ctx, p.ID, c, []string{addr})
+	holders, err := s.st.Lookup(ctx, p.ID, c, []string{addr}, 2)
 	if err != nil {
 		return storeErr(err)
 	}
@@ -333,7 +357,7 @@ func (s *Service) History(ctx context.Context, p *flow.Project, ids []string) ([
 
 // TestOTP stores a live sign-in code for a test user's login id on a
 // channel and returns it (nothing is sent). Ordinary users are refused.
-func (s *Service) TestOTP(ctx context.Context, p *flow.Project, method, loginID string) (string, string, error) {
+func (s *Service) TestOTP(ctx context.Context, p *flow.Project, method, loginID string, o flow.TestCodeOptions) (string, string, error) {
 	ch, ok := flow.ParseChannel(method)
 	if !ok {
 		return "", "", apierr.ErrInvalidArgument.With("The deliveryMethod must be email, sms, voice or whatsapp")
@@ -349,7 +373,7 @@ func (s *Service) TestOTP(ctx context.Context, p *flow.Project, method, loginID 
 	if !u.Test {
 		return "", "", apierr.ErrMgmtNotTestUser
 	}
-	code, err := s.codes.TestCode(ctx, p, ch, id)
+	code, err := s.codes.TestCode(ctx, p, ch, id, o)
 	if err != nil {
 		return "", "", err
 	}

@@ -26,6 +26,11 @@ const (
 	MaxPageSize = 100
 	// MaxSearchOffset bounds page*limit: paging costs grow with the offset.
 	MaxSearchOffset = 10000
+	// MaxCandidates bounds the users a search reads one by one (the
+	// holders of the emails or phones asked for, or the created-time
+	// range of a search by modified time, verified flags or another
+	// sort); a search that would read more is refused, never cut short.
+	MaxCandidates = 10000
 	// MaxDeleteTestUsers bounds one "delete all test users" call; call again
 	// for more.
 	MaxDeleteTestUsers = 10000
@@ -43,7 +48,7 @@ const (
 // TestCoder stores a live code for a login id without sending it (the
 // flow engine).
 type TestCoder interface {
-	TestCode(ctx context.Context, p *flow.Project, ch flow.Channel, loginID string) (string, error)
+	TestCode(ctx context.Context, p *flow.Project, ch flow.Channel, loginID string, o flow.TestCodeOptions) (string, error)
 }
 
 // Service runs the management API's user operations.
@@ -233,7 +238,7 @@ func (s *Service) Create(ctx context.Context, p *flow.Project, in UserInput) (st
 		LoginIDs: append([]string{in.LoginID}, in.AdditionalLoginIDs...),
 		Email:    in.Email, Phone: in.Phone, VerifiedEmail: in.VerifiedEmail, VerifiedPhone: in.VerifiedPhone,
 		Profile:     store.Profile{Name: in.Name, GivenName: in.GivenName, MiddleName: in.MiddleName, FamilyName: in.FamilyName},
-		CreatedTime: s.clock.Now().Truncate(time.Second), Status: in.Status, Test: in.Test,
+		CreatedTime: s.now(), Status: in.Status, Test: in.Test,
 		Picture: in.Picture, CustomAttributes: in.CustomAttributes,
 	}
 	if err := s.normalize(p, &u); err != nil {
@@ -245,7 +250,7 @@ func (s *Service) Create(ctx context.Context, p *flow.Project, in UserInput) (st
 	if err != nil {
 		return store.User{}, err
 	}
-	u.UserID = uid
+	u.UserID, u.ModifiedTime = uid, u.CreatedTime
 	bound, err := s.bind(ctx, p, u.LoginIDs, uid, loginFields(u))
 	if err != nil {
 		return store.User{}, err
@@ -309,6 +314,7 @@ func (s *Service) modify(ctx context.Context, p *flow.Project, uid string, fn fu
 		if err := s.normalize(p, &nu); err != nil {
 			return store.User{}, err
 		}
+		nu.ModifiedTime = s.now()
 		if len(nu.LoginIDs) == 0 {
 			return store.User{}, apierr.ErrValidation.With("A user needs at least one login id")
 		}
@@ -355,6 +361,9 @@ func (s *Service) modify(ctx context.Context, p *flow.Project, uid string, fn fu
 	}
 	return store.User{}, apierr.ErrUnavailable.With("The user kept changing; try again")
 }
+
+// now is the clock's time at the millisecond precision records keep.
+func (s *Service) now() time.Time { return s.clock.Now().Truncate(time.Millisecond) }
 
 func clone(m map[string]any) map[string]any {
 	if m == nil {

@@ -57,6 +57,8 @@ func (c noteCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	}
 	if err := c.CodecV2.Unmarshal(data, v); err != nil {
 		c.d.failed.Store(v, err)
+	} else if f := unknownField(v); f != "" {
+		c.d.failed.Store(v, unknownRefusal(f))
 	}
 	return nil
 }
@@ -70,6 +72,9 @@ func (d *Decoder) refusal(v any) *apierr.Error {
 	}
 	if err == errTooLarge {
 		return apierr.ErrBadRequest.With("The request message is larger than %d bytes", d.max)
+	}
+	if e, ok := err.(*apierr.Error); ok {
+		return e
 	}
 	return apierr.ErrBadRequest.With("The request is not a valid protobuf message for this operation")
 }

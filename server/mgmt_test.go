@@ -419,8 +419,8 @@ func TestTenantsWithoutTenants(t *testing.T) {
 	if s, b := e.do("POST", "/v1/auth/tenant/select", `{"tenant":"T1"}`, e.bearer(r)); s != 400 || errCodeOf(b) != "E011002" {
 		t.Fatalf("tenant/select: %d %v", s, b)
 	}
-	for _, path := range []string{"/v1/auth/me/tenants", "/v1/auth/tenant/select"} {
-		if s, _ := e.do("POST", path, `{"tenant":"T1"}`, "Bearer "+pid); s != 401 {
+	for path, body := range map[string]string{"/v1/auth/me/tenants": `{"ids":["T1"]}`, "/v1/auth/tenant/select": `{"tenant":"T1"}`} {
+		if s, _ := e.do("POST", path, body, "Bearer "+pid); s != 401 {
 			t.Fatalf("%s without a session: %d", path, s)
 		}
 	}

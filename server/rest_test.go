@@ -145,7 +145,9 @@ func TestBodyVariants(t *testing.T) {
 		{"user.email only", "/v1/auth/otp/signup/email", `{"loginId":"u2","user":{"email":"u2@example.com"}}`, "u2@example.com"},
 		{"python: explicit nulls and falses", "/v1/auth/otp/signup-in/email",
 			`{"loginId":"py@example.com","loginOptions":{"stepup":false,"mfa":false,"customClaims":null,"templateOptions":null,"revokeOtherSessions":null}}`, "py@example.com"},
-		{"unknown fields ignored", "/v1/auth/otp/signup-in/email", `{"loginId":"unk@example.com","ssoAppId":"x","future":{"a":1}}`, "unk@example.com"},
+		// Undeclared fields are accepted only empty (issue 19 §3; a value is
+		// refused naming the field: TestUnknownFieldsRefused).
+		{"empty unknown fields accepted", "/v1/auth/otp/signup-in/email", `{"loginId":"unk@example.com","ssoAppId":"","future":{"a":0,"b":null}}`, "unk@example.com"},
 		{"go: phone top-level", "/v1/auth/otp/signup/sms", `{"loginId":"smsuser","phone":"+1 (415) 555-0199"}`, "+14155550199"},
 		{"python: voice top-level", "/v1/auth/otp/signup/voice", `{"loginId":"voiceuser","voice":"+14155550198"}`, "+14155550198"},
 		{"go: whatsapp top-level", "/v1/auth/otp/signup/whatsapp", `{"loginId":"wauser","whatsapp":"+14155550197"}`, "+14155550197"},

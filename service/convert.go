@@ -100,6 +100,7 @@ func userResponse(u store.User) *otpv1.UserResponse {
 		VerifiedPhone: u.VerifiedPhone,
 		Status:        u.Status,
 		CreatedTime:   int32(u.CreatedTime.Unix()),
+		ModifiedTime:  int32(u.Modified().Unix()),
 		RoleNames:     []string{},
 		// Always an object, never null: the SDKs index into it.
 		CustomAttributes: attributes(u.CustomAttributes),

@@ -104,11 +104,11 @@ func (s *Management) PatchUser(ctx context.Context, r *otpv1.MgmtPatchRequest) (
 	if err := unsupported(r.GetRoleNames(), r.GetUserTenants(), false); err != nil {
 		return nil, err
 	}
-	return userOut(s.m.PatchUser(ctx, p, r.GetLoginId(), mgmt.Patch{
-		Email: r.Email, Phone: r.Phone, Name: r.DisplayName, GivenName: r.GivenName, MiddleName: r.MiddleName,
-		FamilyName: r.FamilyName, Picture: r.Picture, Status: r.Status,
-		VerifiedEmail: r.VerifiedEmail, VerifiedPhone: r.VerifiedPhone, CustomAttributes: r.GetCustomAttributes().AsMap(),
-	}))
+	pt, err := patchOf(r)
+	if err != nil {
+		return nil, err
+	}
+	return userOut(s.m.PatchUser(ctx, p, r.GetLoginId(), pt))
 }
 
 // LoadUser loads a user by login id or user id.
@@ -147,16 +147,11 @@ func (s *Management) SearchUsers(ctx context.Context, r *otpv1.MgmtSearchRequest
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case len(r.GetTenantIds()) > 0 || len(r.GetRoleNames()) > 0:
-		return nil, apierr.ErrValidation.With("otpd has no tenants or roles to search by")
-	case len(r.GetCustomAttributes().GetFields()) > 0 || r.GetText() != "":
-		return nil, apierr.ErrValidation.With("otpd does not search by custom attributes or free text")
+	q, err := searchQuery(r)
+	if err != nil {
+		return nil, err
 	}
-	return usersOut(s.m.Search(ctx, p, mgmt.Query{
-		Limit: int(r.GetLimit()), Page: int(r.GetPage()), TestOnly: r.GetTestUsersOnly(), WithTest: r.GetWithTestUser(),
-		Statuses: r.GetStatuses(), Emails: r.GetEmails(), Phones: r.GetPhones(), LoginIDs: r.GetLoginIds(),
-	}))
+	return usersOut(s.m.Search(ctx, p, q))
 }
 
 // DeleteUser erases a user.
@@ -276,7 +271,11 @@ func (s *Management) GenerateOtpForTestUser(ctx context.Context, r *otpv1.MgmtGe
 	if err != nil {
 		return nil, err
 	}
-	id, code, err := s.m.TestOTP(ctx, p, r.GetDeliveryMethod(), r.GetLoginId())
+	o, err := testCodeOptions(r.GetLoginOptions())
+	if err != nil {
+		return nil, err
+	}
+	id, code, err := s.m.TestOTP(ctx, p, r.GetDeliveryMethod(), r.GetLoginId(), o)
 	if err != nil {
 		return nil, err
 	}

@@ -31,6 +31,9 @@ func (c channel) start(ctx context.Context, op flow.Op, req *otpv1.StartRequest)
 	if !ok {
 		return nil, apierr.ErrUnauthorized
 	}
+	if err := checkStart(req); err != nil {
+		return nil, err
+	}
 	in := flow.StartInput{
 		Project:    p,
 		Channel:    c.ch,
@@ -149,6 +152,9 @@ type Email struct{ channel }
 
 // UpdateEmail sends a code to a signed-in user's new email address.
 func (e Email) UpdateEmail(ctx context.Context, r *otpv1.UpdateEmailRequest) (*otpv1.StartResponse, error) {
+	if err := checkUpdateOptions(r.GetFailOnConflict(), r.GetOnMergeUseExisting()); err != nil {
+		return nil, err
+	}
 	return e.updateStart(ctx, flow.UpdateInput{
 		LoginID: r.GetLoginId(), Address: r.GetEmail(), AddLoginID: r.GetAddToLoginIds(),
 		MergeExisting: r.GetOnMergeUseExisting(), MFA: r.GetMfa(),
@@ -161,6 +167,9 @@ type Phone struct{ channel }
 
 // UpdatePhone sends a code to a signed-in user's new phone number.
 func (ph Phone) UpdatePhone(ctx context.Context, r *otpv1.UpdatePhoneRequest) (*otpv1.StartResponse, error) {
+	if err := checkUpdateOptions(r.GetFailOnConflict(), r.GetOnMergeUseExisting()); err != nil {
+		return nil, err
+	}
 	return ph.updateStart(ctx, flow.UpdateInput{
 		LoginID: r.GetLoginId(), Address: r.GetPhone(), AddLoginID: r.GetAddToLoginIds(),
 		MergeExisting: r.GetOnMergeUseExisting(), MFA: r.GetMfa(),

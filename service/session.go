@@ -53,10 +53,13 @@ func opt(s string) *string {
 
 // Refresh returns a new session JWT (and, when the project rotates refresh
 // tokens, a new refresh JWT).
-func (s *Session) Refresh(ctx context.Context, _ *otpv1.RefreshRequest) (*otpv1.JWTResponse, error) {
+func (s *Session) Refresh(ctx context.Context, r *otpv1.RefreshRequest) (*otpv1.JWTResponse, error) {
 	p, ok := ProjectFrom(ctx)
 	if !ok {
 		return nil, apierr.ErrUnauthorized
+	}
+	if r.GetExternalToken() != "" {
+		return nil, refuseField("externalToken", "otpd exchanges no external tokens")
 	}
 	out, err := s.engine.Refresh(ctx, p, RefreshJWTFrom(ctx), ClientIPFrom(ctx))
 	if err != nil {

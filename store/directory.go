@@ -112,8 +112,12 @@ type Directory interface {
 	// Page lists ids from the (test, status) sets chosen, oldest first,
 	// with the total size of those sets.
 	Page(ctx context.Context, project string, sets []IndexSet, offset, count int) ([]string, int, error)
-	// Lookup returns the ids of users indexed with any of the addresses.
-	Lookup(ctx context.Context, project string, c Contact, addresses []string) ([]string, error)
+	// PageRange is Page within a created-time range, in either order, with
+	// the number of ids in the range.
+	PageRange(ctx context.Context, project string, sets []IndexSet, r PageRange) ([]string, int, error)
+	// Lookup returns the ids of users indexed with any of the addresses,
+	// at most limit of them.
+	Lookup(ctx context.Context, project string, c Contact, addresses []string, limit int) ([]string, error)
 	// History returns a user's logins, newest first.
 	History(ctx context.Context, project, userID string, now time.Time) ([]LoginRecord, error)
 }
@@ -157,6 +161,10 @@ func UserFields(u User) map[string]string {
 		"name": u.Name, "givenName": u.GivenName, "middleName": u.MiddleName, "familyName": u.FamilyName,
 		"status": u.Status, "test": flag(u.Test), "picture": u.Picture,
 		"createdTime": strconv.FormatInt(u.CreatedTime.Unix(), 10), "customAttributes": "",
+		"createdMs": strconv.FormatInt(u.CreatedTime.UnixMilli(), 10),
+	}
+	if !u.ModifiedTime.IsZero() {
+		f["modifiedMs"] = strconv.FormatInt(u.ModifiedTime.UnixMilli(), 10)
 	}
 	if len(u.CustomAttributes) > 0 {
 		b, _ := json.Marshal(u.CustomAttributes)
@@ -359,94 +367,4 @@ func (s *RedisStore) UnbindLoginID(ctx context.Context, project, loginID, userID
 		return nil // already gone (or moved on): nothing of ours to remove
 	}
 	return err
-}
-
-type indexRec struct {
-	E string `json:"e"`
-	P string `json:"p"`
-	S string `json:"s"`
-	T bool   `json:"t"`
-	C int64  `json:"c"`
-}
-
-func indexArgs(u User) (string, error) {
-	b, err := json.Marshal(indexRec{E: u.Email, P: u.Phone, S: u.Status, T: u.Test, C: u.CreatedTime.UnixMilli()})
-	return string(b), err
-}
-
-// Index implements Directory.
-func (s *RedisStore) Index(ctx context.Context, project string, u User) error {
-	b, err := indexArgs(u)
-	if err != nil {
-		return err
-	}
-	if err := mgmtIndexScript.Run(ctx, s.c, indexKeys(project), u.UserID, b).Err(); err != nil {
-		return unavailable(err)
-	}
-	return s.unindexIfGone(ctx, project, u.UserID)
-}
-
-// unindexIfGone drops the index entry of a user whose record is gone. An
-// index write is followed by it: an erasure deletes the record before it
-// unindexes (mgmt.Service.Delete), so an entry written after the
-// erasure's unindex is seen here and dropped (on Cluster the index lives
-// on the project's slot, the record on the user's: no one script can
-// check both).
-func (s *RedisStore) unindexIfGone(ctx context.Context, project, userID string) error {
-	_, err := s.c.HGet(ctx, UserKey(project, userID), "userId").Result()
-	if errors.Is(err, redis.Nil) {
-		return s.Unindex(ctx, project, userID)
-	}
-	if err != nil {
-		return unavailable(err)
-	}
-	return nil
-}
-
-// Unindex implements Directory.
-func (s *RedisStore) Unindex(ctx context.Context, project, userID string) error {
-	if err := mgmtIndexScript.Run(ctx, s.c, indexKeys(project), userID, "").Err(); err != nil {
-		return unavailable(err)
-	}
-	return nil
-}
-
-// Page implements Directory.
-func (s *RedisStore) Page(ctx context.Context, project string, sets []IndexSet, offset, count int) ([]string, int, error) {
-	if len(sets) == 0 || count <= 0 {
-		return nil, 0, nil
-	}
-	keys := make([]string, len(sets))
-	for i, k := range sets {
-		keys[i] = k.key(project)
-	}
-	res, err := mgmtSearchScript.Run(ctx, s.c, keys, "page", offset, count).StringSlice()
-	if err != nil {
-		return nil, 0, unavailable(err)
-	}
-	if len(res) == 0 {
-		return nil, 0, errShape("mgmt_search.lua")
-	}
-	total, _ := strconv.Atoi(res[0])
-	return res[1:], total, nil
-}
-
-// Lookup implements Directory.
-func (s *RedisStore) Lookup(ctx context.Context, project string, c Contact, addresses []string) ([]string, error) {
-	if len(addresses) == 0 {
-		return nil, nil
-	}
-	key := projectTag(project) + "ix:email"
-	if c == ContactPhone {
-		key = projectTag(project) + "ix:phone"
-	}
-	args := []any{"lex"}
-	for _, a := range addresses {
-		args = append(args, a)
-	}
-	res, err := mgmtSearchScript.Run(ctx, s.c, []string{key}, args...).StringSlice()
-	if err != nil {
-		return nil, unavailable(err)
-	}
-	return res, nil
 }

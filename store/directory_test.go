@@ -117,10 +117,10 @@ func TestIndexPaging(t *testing.T) {
 		if ids, total, _ := s.Page(ctx, "P", []store.IndexSet{{Disabled: true}}, 0, 10); fmt.Sprint(ids) != "[U2]" || total != 1 {
 			t.Fatalf("disabled set: %v %d", ids, total)
 		}
-		if ids, _ := s.Lookup(ctx, "P", store.ContactEmail, []string{"u2@example.com"}); len(ids) != 0 {
+		if ids, _ := s.Lookup(ctx, "P", store.ContactEmail, []string{"u2@example.com"}, 10); len(ids) != 0 {
 			t.Fatalf("old address still indexed: %v", ids)
 		}
-		if ids, _ := s.Lookup(ctx, "P", store.ContactEmail, []string{"moved@example.com", "u4@example.com", "u4@example.co"}); fmt.Sprint(ids) != "[U2 U4]" {
+		if ids, _ := s.Lookup(ctx, "P", store.ContactEmail, []string{"moved@example.com", "u4@example.com", "u4@example.co"}, 10); fmt.Sprint(ids) != "[U2 U4]" {
 			t.Fatalf("lookup: %v", ids)
 		}
 		if err := s.Unindex(ctx, "P", "U4"); err != nil {
@@ -150,6 +150,42 @@ func TestLoginRefusedForDisabledUser(t *testing.T) {
 		}
 		if n := c.Exists(ctx, store.RefreshKey("P", "U9"), store.HistoryKey("P", "U9")).Val(); n != 0 {
 			t.Fatalf("a disabled user's login left %d keys", n)
+		}
+	})
+}
+
+// TestLookupEveryHolder: an email held by more than 1,000 users yields
+// every holder up to the limit asked for (it used to stop at 1,000), and
+// PageRange lists a created-time range in either order.
+func TestLookupEveryHolder(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := store.NewRedisStore(c)
+		const n = 2500
+		for i := range n {
+			u := store.User{UserID: fmt.Sprintf("U%05d", i), Email: "shared@example.com", Status: "enabled",
+				CreatedTime: t0.Add(time.Duration(i) * time.Millisecond)}
+			// A record for each: an index entry of a user without one is
+			// dropped (an erasure raced it; TestEraseRacingEveryWriter).
+			if err := c.HSet(ctx, store.UserKey("P", u.UserID), "userId", u.UserID).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Index(ctx, "P", u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ids, err := s.Lookup(ctx, "P", store.ContactEmail, []string{"shared@example.com"}, 10001)
+		if err != nil || len(ids) != n {
+			t.Fatalf("holders: %d, %v; want %d", len(ids), err, n)
+		}
+		if ids, _ := s.Lookup(ctx, "P", store.ContactEmail, []string{"shared@example.com"}, 1200); len(ids) != 1200 {
+			t.Fatalf("limit 1200: %d", len(ids))
+		}
+		r := store.PageRange{Offset: 1, Count: 2, From: t0.Add(10 * time.Millisecond), To: t0.Add(20 * time.Millisecond), Desc: true}
+		ids, total, err := s.PageRange(ctx, "P", []store.IndexSet{{}}, r)
+		if err != nil || fmt.Sprint(ids) != "[U00019 U00018]" || total != 11 {
+			t.Fatalf("range, newest first: %v total %d %v", ids, total, err)
 		}
 	})
 }

@@ -103,7 +103,7 @@ func TestEraseOrderAndMarker(t *testing.T) {
 				if err := s.Index(ctx, "P1", store.User{UserID: uid, Email: login, Status: "enabled"}); err != nil {
 					t.Fatal(err)
 				}
-				if found, _ := s.Lookup(ctx, "P1", store.ContactEmail, []string{login}); len(found) != 0 {
+				if found, _ := s.Lookup(ctx, "P1", store.ContactEmail, []string{login}, 10); len(found) != 0 {
 					t.Fatalf("an index write after the erasure stayed: %v", found)
 				}
 				if left := userKeysLeft(t, c, uid); len(left) != 0 {

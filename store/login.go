@@ -145,8 +145,18 @@ func (u *User) setField(k, v string) error {
 			}
 		}
 	case "createdTime":
-		if ct, err := strconv.ParseInt(v, 10, 64); err == nil {
+		// Seconds; records written since createdMs exists carry both,
+		// and the milliseconds win whichever is read first.
+		if ct, err := strconv.ParseInt(v, 10, 64); err == nil && u.CreatedTime.IsZero() {
 			u.CreatedTime = time.Unix(ct, 0)
+		}
+	case "createdMs":
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+			u.CreatedTime = time.UnixMilli(ms)
+		}
+	case "modifiedMs":
+		if ms, err := strconv.ParseInt(v, 10, 64); err == nil {
+			u.ModifiedTime = time.UnixMilli(ms)
 		}
 	}
 	return nil

@@ -243,7 +243,7 @@ func TestCompleteLoginAndTTLs(t *testing.T) {
 		}
 		want := store.User{UserID: "U-e@x.io", LoginIDs: []string{"e@x.io"}, Email: "e@x.io",
 			VerifiedEmail: true, Profile: store.Profile{Name: "Eve Q", GivenName: "Eve"},
-			CreatedTime: t0, Status: "enabled"}
+			CreatedTime: t0, ModifiedTime: t0, Status: "enabled"}
 		if d := cmp.Diff(want, u); d != "" {
 			t.Fatalf("user (-want +got):\n%s", d)
 		}

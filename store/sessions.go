@@ -112,8 +112,8 @@ type ContactChange struct {
 	AddLoginID bool
 	// MergeLoginIDs are login ids moved in from a merged user.
 	MergeLoginIDs []string
-	// Now is when the change is made: the user's <contact>ChangedAt when
-	// the verified address changes.
+	// Now is when the change is made: the record's modification time, and
+	// the user's <contact>ChangedAt when the verified address changes.
 	Now time.Time
 }
 
@@ -304,4 +304,12 @@ func (s *RedisStore) bind(ctx context.Context, project, loginID, userID, expectF
 func (s *RedisStore) DropUser(ctx context.Context, project, userID string) error {
 	_, err := s.Session(ctx, SessionRequest{Op: "drop", Project: project, UserID: userID})
 	return err
+}
+
+// unixMs is t in Unix milliseconds, "" for the zero time.
+func unixMs(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return strconv.FormatInt(t.UnixMilli(), 10)
 }

@@ -198,7 +198,11 @@ type User struct {
 	VerifiedPhone bool
 	Profile
 	CreatedTime time.Time
-	Status      string
+	// ModifiedTime is the last change of the record (management writes, a
+	// login that verified an address, a verified contact update); zero on
+	// records older than the field: see Modified.
+	ModifiedTime time.Time
+	Status       string
 	// Management fields (package mgmt): a test user, a picture URL, and
 	// custom attributes (JSON object).
 	Test             bool
@@ -219,6 +223,15 @@ func (u User) ContactChangedAt(c Contact) time.Time {
 		return u.PhoneChangedAt
 	}
 	return u.EmailChangedAt
+}
+
+// Modified is when the record last changed: ModifiedTime, or the creation
+// time of a record written before otpd kept one.
+func (u User) Modified() time.Time {
+	if u.ModifiedTime.IsZero() {
+		return u.CreatedTime
+	}
+	return u.ModifiedTime
 }
 
 // StatusDisabled is the status of a user who may not sign in.

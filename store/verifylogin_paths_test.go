@@ -64,13 +64,14 @@ func TestVerifyLoginReplyIsTheRecord(t *testing.T) {
 				t.Fatalf("split=%v: first login not reported as new: %+v %+v", split, v, done)
 			}
 			want := store.User{UserID: uid, LoginIDs: []string{login}, Email: login, VerifiedEmail: true,
-				Phone: "+15551234567", Status: "enabled", CreatedTime: time.Unix(t0.Unix(), 0),
+				Phone: "+15551234567", Status: "enabled", CreatedTime: t0, ModifiedTime: t0,
 				Profile: store.Profile{Name: "Ada L", GivenName: "Ada", FamilyName: "L"}}
 			if !reflect.DeepEqual(done.User, want) || !reflect.DeepEqual(stored(), want) {
 				t.Fatalf("split=%v: first login\n reply  %+v\n stored %+v\n want   %+v", split, done.User, stored(), want)
 			}
 			fields := c.HGetAll(ctx, store.UserKey("P1", uid)).Val()
 			wantFields := map[string]string{"userId": uid, "loginIds": `["` + login + `"]`, "createdTime": strconv.FormatInt(t0.Unix(), 10),
+				"createdMs": strconv.FormatInt(t0.UnixMilli(), 10), "modifiedMs": strconv.FormatInt(t0.UnixMilli(), 10),
 				"status": "enabled", "name": "Ada L", "givenName": "Ada", "middleName": "", "familyName": "L",
 				"phone": "+15551234567", "email": login, "verifiedEmail": "1"}
 			if !reflect.DeepEqual(fields, wantFields) {
@@ -127,10 +128,10 @@ func TestVerifyLoginNewUserIndexed(t *testing.T) {
 			return out
 		}
 		got := snapshot()
-		if ids, err := s.Lookup(ctx, "P1", store.ContactPhone, []string{"+15550001111"}); err != nil || len(ids) != 1 || ids[0] != uid {
+		if ids, err := s.Lookup(ctx, "P1", store.ContactPhone, []string{"+15550001111"}, 10); err != nil || len(ids) != 1 || ids[0] != uid {
 			t.Fatalf("phone lookup: %v %v", ids, err)
 		}
-		if ids, err := s.Lookup(ctx, "P1", store.ContactEmail, []string{login}); err != nil || len(ids) != 1 || ids[0] != uid {
+		if ids, err := s.Lookup(ctx, "P1", store.ContactEmail, []string{login}, 10); err != nil || len(ids) != 1 || ids[0] != uid {
 			t.Fatalf("email lookup: %v %v", ids, err)
 		}
 		if err := s.Index(ctx, "P1", done.User); err != nil {
@@ -157,10 +158,10 @@ func TestVerifyLoginIndexKeepsTheLoginAddress(t *testing.T) {
 		if done.User.Email != login {
 			t.Fatalf("user record email %q, want %q", done.User.Email, login)
 		}
-		if ids, err := s.Lookup(ctx, "P1", store.ContactEmail, []string{login}); err != nil || len(ids) != 1 || ids[0] != uid {
+		if ids, err := s.Lookup(ctx, "P1", store.ContactEmail, []string{login}, 10); err != nil || len(ids) != 1 || ids[0] != uid {
 			t.Fatalf("login address lookup: %v %v", ids, err)
 		}
-		if ids, err := s.Lookup(ctx, "P1", store.ContactEmail, []string{"someone-else@x.io"}); err != nil || len(ids) != 0 {
+		if ids, err := s.Lookup(ctx, "P1", store.ContactEmail, []string{"someone-else@x.io"}, 10); err != nil || len(ids) != 0 {
 			t.Fatalf("the unverified address of the same type is indexed: %v %v", ids, err)
 		}
 	})

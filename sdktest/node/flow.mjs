@@ -105,13 +105,25 @@ out.mDeactivate = brief(await users.deactivate('mgmt-node'));
 out.signInDisabled = brief(await sdk.otp.signIn.email('mgmt-node'));
 out.mActivate = brief(await users.activate('mgmt-node'));
 out.mSearch = brief(await users.search({ loginIds: ['mgmt-node'] }));
+// Filters and options the SDK sends that otpd used to drop (issue 19 §3).
+out.mSearchIds = brief(await users.search({ userIds: [mUserId], sort: [{ field: 'createdTime', desc: true }] }));
+out.mSearchFuture = brief(await users.search({ userIds: [mUserId], fromCreatedTime: Date.now() + 3600000 }));
+out.mPatchIds = brief(await users.patch('mgmt-node', { additionalIdentifiers: ['mgmt-node-alt'] }));
+out.mSearchTenants = brief(await users.search({ tenantRoleNames: { T1: { values: ['admin'] } } }));
 out.mLoadUsers = brief(await users.loadUsers([mUserId, smsUserId]));
 out.mLogout = brief(await users.logoutUser('mgmt-node'));
 out.mHistory = brief(await users.history([smsUserId]));
 out.mTest = brief(await users.createTestUser('qa.node@example.com', { email: 'qa.node@example.com' }));
-out.mOtp = brief(await users.generateOTPForTestUser('email', 'qa.node@example.com'));
+out.mOtp = brief(await users.generateOTPForTestUser('email', 'qa.node@example.com', { customClaims: { suite: 'e2e' } }));
 r = await sdk.otp.verify.email('qa.node@example.com', out.mOtp.data?.code ?? '');
 out.testVerify = { ok: r.ok, error: r.error ?? null, userId: r.data?.user?.userId };
+try {
+  const tinfo = await sdk.validateSession(r.data.sessionJwt);
+  out.testClaims = { nsec: tinfo.token.nsec ?? null };
+} catch (e) {
+  out.testClaims = { error: String(e) };
+}
+out.tenantStart = brief(await sdk.otp.signIn.email('node.sdk@example.com', { tenantId: 'T1' }));
 out.mOtpOrdinary = brief(await users.generateOTPForTestUser('email', 'node.sdk@example.com'));
 out.mDeleteTests = brief(await users.deleteAllTestUsers());
 out.mLoadTestAfter = brief(await users.load('qa.node@example.com'));

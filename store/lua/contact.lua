@@ -7,7 +7,7 @@
 -- ARGV[2] the new, verified address
 -- ARGV[3] "1" to add ARGV[2] to loginIds
 -- ARGV[4] JSON array of more login ids to add (a merge), or ""
--- ARGV[5] now, unix ms: kept as <contact>ChangedAt when the verified
+-- ARGV[5] now, unix ms: the record's modifiedMs; kept as <contact>ChangedAt when the verified
 --         address changes (a step-up or MFA code never goes to a contact
 --         changed after its session signed in; flow/recent.go)
 -- Returns {status, HGETALL...}: ok | nouser
@@ -20,6 +20,7 @@ local before = redis.call('HMGET', KEYS[1], ARGV[1], verified)
 if before[1] ~= ARGV[2] or before[2] ~= '1' then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], verified, '1', ARGV[1] .. 'ChangedAt', ARGV[5] or '0')
 end
+if ARGV[5] and ARGV[5] ~= '' then redis.call('HSET', KEYS[1], 'modifiedMs', ARGV[5]) end
 local ids = cjson.decode(redis.call('HGET', KEYS[1], 'loginIds') or '[]')
 local have = {}
 for _, v in ipairs(ids) do have[v] = true end

@@ -56,6 +56,9 @@ end
 
 local function complete_login(K, A)
   local fresh = A[20] == '1'
+  -- The record's createdMs (first sight) and modifiedMs.
+  local now_ms = A[12]
+  if type(now_ms) == 'number' then now_ms = string.format('%d', now_ms) end
   local verifiedField = 'verifiedEmail'
   if A[3] == 'phone' then verifiedField = 'verifiedPhone' end
   local first, out = '0', nil
@@ -73,7 +76,7 @@ local function complete_login(K, A)
     local created = A[5]
     if type(created) == 'number' then created = string.format('%d', created) end
     out = {'userId', A[1], 'loginIds', cjson.encode({A[2]}),
-      'createdTime', created, 'status', 'enabled',
+      'createdTime', created, 'createdMs', now_ms, 'modifiedMs', now_ms, 'status', 'enabled',
       'name', A[6], 'givenName', A[7], 'middleName', A[8], 'familyName', A[9]}
     if A[14] and A[14] ~= '' then
       local other = 'phone'
@@ -92,10 +95,11 @@ local function complete_login(K, A)
     redis.call('HSET', K[1], unpack(out))
   else
     -- The positions of the fields read (the value follows).
-    local si, ci, vi
+    local si, ci, vi, mi
     for i = 1, #out, 2 do
       local f = out[i]
-      if f == 'status' then si = i elseif f == A[3] then ci = i elseif f == verifiedField then vi = i end
+      if f == 'status' then si = i elseif f == A[3] then ci = i elseif f == verifiedField then vi = i
+      elseif f == 'modifiedMs' then mi = i end
     end
     if si and out[si + 1] == 'disabled' then
       return {'disabled'}
@@ -107,9 +111,10 @@ local function complete_login(K, A)
     local verified = vi and out[vi + 1]
     if A[4] ~= '' and (not current or current == '' or current == A[4] or verified ~= '1')
         and not (current == A[4] and verified == '1') then
-      redis.call('HSET', K[1], A[3], A[4], verifiedField, '1')
+      redis.call('HSET', K[1], A[3], A[4], verifiedField, '1', 'modifiedMs', now_ms)
       if ci then out[ci + 1] = A[4] else out[#out + 1] = A[3]; out[#out + 1] = A[4] end
       if vi then out[vi + 1] = '1' else out[#out + 1] = verifiedField; out[#out + 1] = '1' end
+      if mi then out[mi + 1] = now_ms else out[#out + 1] = 'modifiedMs'; out[#out + 1] = now_ms end
     end
   end
   if A[13] == '1' and not fresh then

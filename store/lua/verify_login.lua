@@ -111,7 +111,7 @@ if res[6] == '1' and single then
     if string.sub(a, 1, 1) == '+' then phone = a elseif a ~= '' then email = a end
   end
   index_new({ix .. 'rec', ix .. 'email', ix .. 'phone', ix .. 'real:enabled'}, uid, email, phone,
-    string.format('%d', math.floor(now / 1000) * 1000))
+    string.format('%d', now))
 end
 -- One table of the final size (appending one by one grows it in steps).
 return {res[1], res[2], res[3], res[4], res[5], res[6], res[7], res[8], '1', unpack(out)}

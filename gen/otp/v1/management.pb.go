@@ -216,8 +216,23 @@ type MgmtPatchRequest struct {
 	VerifiedEmail    *bool                  `protobuf:"varint,12,opt,name=verified_email,json=verifiedEmail,proto3,oneof" json:"verified_email,omitempty"`
 	VerifiedPhone    *bool                  `protobuf:"varint,13,opt,name=verified_phone,json=verifiedPhone,proto3,oneof" json:"verified_phone,omitempty"`
 	Status           *string                `protobuf:"bytes,14,opt,name=status,proto3,oneof" json:"status,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Go SDK's spelling of the display name (the Python and Node SDKs send
+	// displayName). Both set the display name; sending both with different
+	// values is refused (E011003).
+	Name *string `protobuf:"bytes,15,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	// Replaces the user's login ids other than login_id (a ListValue so that
+	// [] "remove them all" differs from absent "keep them"). The Node SDK's
+	// additionalIdentifiers is the same field.
+	AdditionalLoginIds    *structpb.ListValue `protobuf:"bytes,16,opt,name=additional_login_ids,json=additionalLoginIds,proto3" json:"additional_login_ids,omitempty"`
+	AdditionalIdentifiers *structpb.ListValue `protobuf:"bytes,17,opt,name=additional_identifiers,json=additionalIdentifiers,proto3" json:"additional_identifiers,omitempty"`
+	// The user patched must be a test user (Python SDK's patch(test=True));
+	// otherwise the patch fails as user not found and changes nothing.
+	Test bool `protobuf:"varint,18,opt,name=test,proto3" json:"test,omitempty"`
+	// otpd has no SSO applications or SCIM: a non-empty value is refused.
+	SsoAppIds     []string `protobuf:"bytes,19,rep,name=sso_app_ids,json=ssoAppIds,proto3" json:"sso_app_ids,omitempty"`
+	Scim          bool     `protobuf:"varint,20,opt,name=scim,proto3" json:"scim,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MgmtPatchRequest) Reset() {
@@ -346,6 +361,48 @@ func (x *MgmtPatchRequest) GetStatus() string {
 		return *x.Status
 	}
 	return ""
+}
+
+func (x *MgmtPatchRequest) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *MgmtPatchRequest) GetAdditionalLoginIds() *structpb.ListValue {
+	if x != nil {
+		return x.AdditionalLoginIds
+	}
+	return nil
+}
+
+func (x *MgmtPatchRequest) GetAdditionalIdentifiers() *structpb.ListValue {
+	if x != nil {
+		return x.AdditionalIdentifiers
+	}
+	return nil
+}
+
+func (x *MgmtPatchRequest) GetTest() bool {
+	if x != nil {
+		return x.Test
+	}
+	return false
+}
+
+func (x *MgmtPatchRequest) GetSsoAppIds() []string {
+	if x != nil {
+		return x.SsoAppIds
+	}
+	return nil
+}
+
+func (x *MgmtPatchRequest) GetScim() bool {
+	if x != nil {
+		return x.Scim
+	}
+	return false
 }
 
 // MgmtUserRef names one user by login id or by user id.
@@ -571,8 +628,28 @@ type MgmtSearchRequest struct {
 	RoleNames        []string         `protobuf:"bytes,10,rep,name=role_names,json=roleNames,proto3" json:"role_names,omitempty"`
 	CustomAttributes *structpb.Struct `protobuf:"bytes,11,opt,name=custom_attributes,json=customAttributes,proto3" json:"custom_attributes,omitempty"`
 	Text             string           `protobuf:"bytes,12,opt,name=text,proto3" json:"text,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// Users whose id is one of these (at most 100).
+	UserIds []string `protobuf:"bytes,13,rep,name=user_ids,json=userIds,proto3" json:"user_ids,omitempty"`
+	// Creation and last-modification time bounds, Unix milliseconds,
+	// inclusive; 0 means no bound.
+	FromCreatedTime  int64 `protobuf:"varint,14,opt,name=from_created_time,json=fromCreatedTime,proto3" json:"from_created_time,omitempty"`
+	ToCreatedTime    int64 `protobuf:"varint,15,opt,name=to_created_time,json=toCreatedTime,proto3" json:"to_created_time,omitempty"`
+	FromModifiedTime int64 `protobuf:"varint,16,opt,name=from_modified_time,json=fromModifiedTime,proto3" json:"from_modified_time,omitempty"`
+	ToModifiedTime   int64 `protobuf:"varint,17,opt,name=to_modified_time,json=toModifiedTime,proto3" json:"to_modified_time,omitempty"`
+	// Sort order; see docs/management.md for the fields otpd sorts by. The
+	// default is creation time, oldest first.
+	Sort []*MgmtSearchSort `protobuf:"bytes,18,rep,name=sort,proto3" json:"sort,omitempty"`
+	// Filter on the verification of the user's email or phone (Node SDK).
+	VerifiedEmail *bool `protobuf:"varint,19,opt,name=verified_email,json=verifiedEmail,proto3,oneof" json:"verified_email,omitempty"`
+	VerifiedPhone *bool `protobuf:"varint,20,opt,name=verified_phone,json=verifiedPhone,proto3,oneof" json:"verified_phone,omitempty"`
+	// Not supported by otpd (no SSO applications, tenants, roles): a
+	// non-empty value is refused (E011003).
+	SsoAppIds         []string         `protobuf:"bytes,21,rep,name=sso_app_ids,json=ssoAppIds,proto3" json:"sso_app_ids,omitempty"`
+	TenantRoleIds     *structpb.Struct `protobuf:"bytes,22,opt,name=tenant_role_ids,json=tenantRoleIds,proto3" json:"tenant_role_ids,omitempty"`
+	TenantRoleNames   *structpb.Struct `protobuf:"bytes,23,opt,name=tenant_role_names,json=tenantRoleNames,proto3" json:"tenant_role_names,omitempty"`
+	IncludeSubTenants bool             `protobuf:"varint,24,opt,name=include_sub_tenants,json=includeSubTenants,proto3" json:"include_sub_tenants,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *MgmtSearchRequest) Reset() {
@@ -689,6 +766,143 @@ func (x *MgmtSearchRequest) GetText() string {
 	return ""
 }
 
+func (x *MgmtSearchRequest) GetUserIds() []string {
+	if x != nil {
+		return x.UserIds
+	}
+	return nil
+}
+
+func (x *MgmtSearchRequest) GetFromCreatedTime() int64 {
+	if x != nil {
+		return x.FromCreatedTime
+	}
+	return 0
+}
+
+func (x *MgmtSearchRequest) GetToCreatedTime() int64 {
+	if x != nil {
+		return x.ToCreatedTime
+	}
+	return 0
+}
+
+func (x *MgmtSearchRequest) GetFromModifiedTime() int64 {
+	if x != nil {
+		return x.FromModifiedTime
+	}
+	return 0
+}
+
+func (x *MgmtSearchRequest) GetToModifiedTime() int64 {
+	if x != nil {
+		return x.ToModifiedTime
+	}
+	return 0
+}
+
+func (x *MgmtSearchRequest) GetSort() []*MgmtSearchSort {
+	if x != nil {
+		return x.Sort
+	}
+	return nil
+}
+
+func (x *MgmtSearchRequest) GetVerifiedEmail() bool {
+	if x != nil && x.VerifiedEmail != nil {
+		return *x.VerifiedEmail
+	}
+	return false
+}
+
+func (x *MgmtSearchRequest) GetVerifiedPhone() bool {
+	if x != nil && x.VerifiedPhone != nil {
+		return *x.VerifiedPhone
+	}
+	return false
+}
+
+func (x *MgmtSearchRequest) GetSsoAppIds() []string {
+	if x != nil {
+		return x.SsoAppIds
+	}
+	return nil
+}
+
+func (x *MgmtSearchRequest) GetTenantRoleIds() *structpb.Struct {
+	if x != nil {
+		return x.TenantRoleIds
+	}
+	return nil
+}
+
+func (x *MgmtSearchRequest) GetTenantRoleNames() *structpb.Struct {
+	if x != nil {
+		return x.TenantRoleNames
+	}
+	return nil
+}
+
+func (x *MgmtSearchRequest) GetIncludeSubTenants() bool {
+	if x != nil {
+		return x.IncludeSubTenants
+	}
+	return false
+}
+
+// MgmtSearchSort is one key of a search's order.
+type MgmtSearchSort struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Field         string                 `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
+	Desc          bool                   `protobuf:"varint,2,opt,name=desc,proto3" json:"desc,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MgmtSearchSort) Reset() {
+	*x = MgmtSearchSort{}
+	mi := &file_otp_v1_management_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MgmtSearchSort) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MgmtSearchSort) ProtoMessage() {}
+
+func (x *MgmtSearchSort) ProtoReflect() protoreflect.Message {
+	mi := &file_otp_v1_management_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MgmtSearchSort.ProtoReflect.Descriptor instead.
+func (*MgmtSearchSort) Descriptor() ([]byte, []int) {
+	return file_otp_v1_management_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *MgmtSearchSort) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *MgmtSearchSort) GetDesc() bool {
+	if x != nil {
+		return x.Desc
+	}
+	return false
+}
+
 // MgmtEmpty is the empty request or answer.
 type MgmtEmpty struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -698,7 +912,7 @@ type MgmtEmpty struct {
 
 func (x *MgmtEmpty) Reset() {
 	*x = MgmtEmpty{}
-	mi := &file_otp_v1_management_proto_msgTypes[7]
+	mi := &file_otp_v1_management_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -710,7 +924,7 @@ func (x *MgmtEmpty) String() string {
 func (*MgmtEmpty) ProtoMessage() {}
 
 func (x *MgmtEmpty) ProtoReflect() protoreflect.Message {
-	mi := &file_otp_v1_management_proto_msgTypes[7]
+	mi := &file_otp_v1_management_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -723,7 +937,7 @@ func (x *MgmtEmpty) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MgmtEmpty.ProtoReflect.Descriptor instead.
 func (*MgmtEmpty) Descriptor() ([]byte, []int) {
-	return file_otp_v1_management_proto_rawDescGZIP(), []int{7}
+	return file_otp_v1_management_proto_rawDescGZIP(), []int{8}
 }
 
 // MgmtStatusRequest enables or disables a user.
@@ -739,7 +953,7 @@ type MgmtStatusRequest struct {
 
 func (x *MgmtStatusRequest) Reset() {
 	*x = MgmtStatusRequest{}
-	mi := &file_otp_v1_management_proto_msgTypes[8]
+	mi := &file_otp_v1_management_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -751,7 +965,7 @@ func (x *MgmtStatusRequest) String() string {
 func (*MgmtStatusRequest) ProtoMessage() {}
 
 func (x *MgmtStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_otp_v1_management_proto_msgTypes[8]
+	mi := &file_otp_v1_management_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -764,7 +978,7 @@ func (x *MgmtStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MgmtStatusRequest.ProtoReflect.Descriptor instead.
 func (*MgmtStatusRequest) Descriptor() ([]byte, []int) {
-	return file_otp_v1_management_proto_rawDescGZIP(), []int{8}
+	return file_otp_v1_management_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *MgmtStatusRequest) GetLoginId() string {
@@ -799,7 +1013,7 @@ type MgmtLoginIdRequest struct {
 
 func (x *MgmtLoginIdRequest) Reset() {
 	*x = MgmtLoginIdRequest{}
-	mi := &file_otp_v1_management_proto_msgTypes[9]
+	mi := &file_otp_v1_management_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +1025,7 @@ func (x *MgmtLoginIdRequest) String() string {
 func (*MgmtLoginIdRequest) ProtoMessage() {}
 
 func (x *MgmtLoginIdRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_otp_v1_management_proto_msgTypes[9]
+	mi := &file_otp_v1_management_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +1038,7 @@ func (x *MgmtLoginIdRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MgmtLoginIdRequest.ProtoReflect.Descriptor instead.
 func (*MgmtLoginIdRequest) Descriptor() ([]byte, []int) {
-	return file_otp_v1_management_proto_rawDescGZIP(), []int{9}
+	return file_otp_v1_management_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *MgmtLoginIdRequest) GetLoginId() string {
@@ -854,7 +1068,7 @@ type MgmtEmailRequest struct {
 
 func (x *MgmtEmailRequest) Reset() {
 	*x = MgmtEmailRequest{}
-	mi := &file_otp_v1_management_proto_msgTypes[10]
+	mi := &file_otp_v1_management_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -866,7 +1080,7 @@ func (x *MgmtEmailRequest) String() string {
 func (*MgmtEmailRequest) ProtoMessage() {}
 
 func (x *MgmtEmailRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_otp_v1_management_proto_msgTypes[10]
+	mi := &file_otp_v1_management_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -879,7 +1093,7 @@ func (x *MgmtEmailRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MgmtEmailRequest.ProtoReflect.Descriptor instead.
 func (*MgmtEmailRequest) Descriptor() ([]byte, []int) {
-	return file_otp_v1_management_proto_rawDescGZIP(), []int{10}
+	return file_otp_v1_management_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *MgmtEmailRequest) GetLoginId() string {
@@ -923,7 +1137,7 @@ type MgmtPhoneRequest struct {
 
 func (x *MgmtPhoneRequest) Reset() {
 	*x = MgmtPhoneRequest{}
-	mi := &file_otp_v1_management_proto_msgTypes[11]
+	mi := &file_otp_v1_management_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -935,7 +1149,7 @@ func (x *MgmtPhoneRequest) String() string {
 func (*MgmtPhoneRequest) ProtoMessage() {}
 
 func (x *MgmtPhoneRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_otp_v1_management_proto_msgTypes[11]
+	mi := &file_otp_v1_management_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -948,7 +1162,7 @@ func (x *MgmtPhoneRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MgmtPhoneRequest.ProtoReflect.Descriptor instead.
 func (*MgmtPhoneRequest) Descriptor() ([]byte, []int) {
-	return file_otp_v1_management_proto_rawDescGZIP(), []int{11}
+	return file_otp_v1_management_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *MgmtPhoneRequest) GetLoginId() string {
@@ -993,7 +1207,7 @@ type MgmtNameRequest struct {
 
 func (x *MgmtNameRequest) Reset() {
 	*x = MgmtNameRequest{}
-	mi := &file_otp_v1_management_proto_msgTypes[12]
+	mi := &file_otp_v1_management_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1005,7 +1219,7 @@ func (x *MgmtNameRequest) String() string {
 func (*MgmtNameRequest) ProtoMessage() {}
 
 func (x *MgmtNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_otp_v1_management_proto_msgTypes[12]
+	mi := &file_otp_v1_management_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1018,7 +1232,7 @@ func (x *MgmtNameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MgmtNameRequest.ProtoReflect.Descriptor instead.
 func (*MgmtNameRequest) Descriptor() ([]byte, []int) {
-	return file_otp_v1_management_proto_rawDescGZIP(), []int{12}
+	return file_otp_v1_management_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MgmtNameRequest) GetLoginId() string {
@@ -1068,7 +1282,7 @@ type MgmtCustomAttributeRequest struct {
 
 func (x *MgmtCustomAttributeRequest) Reset() {
 	*x = MgmtCustomAttributeRequest{}
-	mi := &file_otp_v1_management_proto_msgTypes[13]
+	mi := &file_otp_v1_management_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1080,7 +1294,7 @@ func (x *MgmtCustomAttributeRequest) String() string {
 func (*MgmtCustomAttributeRequest) ProtoMessage() {}
 
 func (x *MgmtCustomAttributeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_otp_v1_management_proto_msgTypes[13]
+	mi := &file_otp_v1_management_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1093,7 +1307,7 @@ func (x *MgmtCustomAttributeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MgmtCustomAttributeRequest.ProtoReflect.Descriptor instead.
 func (*MgmtCustomAttributeRequest) Descriptor() ([]byte, []int) {
-	return file_otp_v1_management_proto_rawDescGZIP(), []int{13}
+	return file_otp_v1_management_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MgmtCustomAttributeRequest) GetLoginId() string {
@@ -1128,7 +1342,7 @@ type MgmtHistoryRequest struct {
 
 func (x *MgmtHistoryRequest) Reset() {
 	*x = MgmtHistoryRequest{}
-	mi := &file_otp_v1_management_proto_msgTypes[14]
+	mi := &file_otp_v1_management_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1140,7 +1354,7 @@ func (x *MgmtHistoryRequest) String() string {
 func (*MgmtHistoryRequest) ProtoMessage() {}
 
 func (x *MgmtHistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_otp_v1_management_proto_msgTypes[14]
+	mi := &file_otp_v1_management_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1153,7 +1367,7 @@ func (x *MgmtHistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MgmtHistoryRequest.ProtoReflect.Descriptor instead.
 func (*MgmtHistoryRequest) Descriptor() ([]byte, []int) {
-	return file_otp_v1_management_proto_rawDescGZIP(), []int{14}
+	return file_otp_v1_management_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *MgmtHistoryRequest) GetUserIds() []string {
@@ -1176,7 +1390,7 @@ type MgmtGenerateOtpRequest struct {
 
 func (x *MgmtGenerateOtpRequest) Reset() {
 	*x = MgmtGenerateOtpRequest{}
-	mi := &file_otp_v1_management_proto_msgTypes[15]
+	mi := &file_otp_v1_management_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1402,7 @@ func (x *MgmtGenerateOtpRequest) String() string {
 func (*MgmtGenerateOtpRequest) ProtoMessage() {}
 
 func (x *MgmtGenerateOtpRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_otp_v1_management_proto_msgTypes[15]
+	mi := &file_otp_v1_management_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1415,7 @@ func (x *MgmtGenerateOtpRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MgmtGenerateOtpRequest.ProtoReflect.Descriptor instead.
 func (*MgmtGenerateOtpRequest) Descriptor() ([]byte, []int) {
-	return file_otp_v1_management_proto_rawDescGZIP(), []int{15}
+	return file_otp_v1_management_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *MgmtGenerateOtpRequest) GetDeliveryMethod() string {
@@ -1236,7 +1450,7 @@ type MgmtGenerateOtpResponse struct {
 
 func (x *MgmtGenerateOtpResponse) Reset() {
 	*x = MgmtGenerateOtpResponse{}
-	mi := &file_otp_v1_management_proto_msgTypes[16]
+	mi := &file_otp_v1_management_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1248,7 +1462,7 @@ func (x *MgmtGenerateOtpResponse) String() string {
 func (*MgmtGenerateOtpResponse) ProtoMessage() {}
 
 func (x *MgmtGenerateOtpResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_otp_v1_management_proto_msgTypes[16]
+	mi := &file_otp_v1_management_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1261,7 +1475,7 @@ func (x *MgmtGenerateOtpResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MgmtGenerateOtpResponse.ProtoReflect.Descriptor instead.
 func (*MgmtGenerateOtpResponse) Descriptor() ([]byte, []int) {
-	return file_otp_v1_management_proto_rawDescGZIP(), []int{16}
+	return file_otp_v1_management_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *MgmtGenerateOtpResponse) GetLoginId() string {
@@ -1305,7 +1519,7 @@ const file_otp_v1_management_proto_rawDesc = "" +
 	"\x14additional_login_ids\x18\x0e \x03(\tR\x12additionalLoginIds\x12\x12\n" +
 	"\x04test\x18\x0f \x01(\bR\x04test\x12\x16\n" +
 	"\x06invite\x18\x10 \x01(\bR\x06invite\x12\x16\n" +
-	"\x06status\x18\x11 \x01(\tR\x06status\"\xbc\x05\n" +
+	"\x06status\x18\x11 \x01(\tR\x06status\"\xc7\a\n" +
 	"\x10MgmtPatchRequest\x12\x19\n" +
 	"\blogin_id\x18\x01 \x01(\tR\aloginId\x12\x19\n" +
 	"\x05email\x18\x02 \x01(\tH\x00R\x05email\x88\x01\x01\x12\x19\n" +
@@ -1325,7 +1539,14 @@ const file_otp_v1_management_proto_rawDesc = "" +
 	"\apicture\x18\v \x01(\tH\x06R\apicture\x88\x01\x01\x12*\n" +
 	"\x0everified_email\x18\f \x01(\bH\aR\rverifiedEmail\x88\x01\x01\x12*\n" +
 	"\x0everified_phone\x18\r \x01(\bH\bR\rverifiedPhone\x88\x01\x01\x12\x1b\n" +
-	"\x06status\x18\x0e \x01(\tH\tR\x06status\x88\x01\x01B\b\n" +
+	"\x06status\x18\x0e \x01(\tH\tR\x06status\x88\x01\x01\x12\x17\n" +
+	"\x04name\x18\x0f \x01(\tH\n" +
+	"R\x04name\x88\x01\x01\x12L\n" +
+	"\x14additional_login_ids\x18\x10 \x01(\v2\x1a.google.protobuf.ListValueR\x12additionalLoginIds\x12Q\n" +
+	"\x16additional_identifiers\x18\x11 \x01(\v2\x1a.google.protobuf.ListValueR\x15additionalIdentifiers\x12\x12\n" +
+	"\x04test\x18\x12 \x01(\bR\x04test\x12\x1e\n" +
+	"\vsso_app_ids\x18\x13 \x03(\tR\tssoAppIds\x12\x12\n" +
+	"\x04scim\x18\x14 \x01(\bR\x04scimB\b\n" +
 	"\x06_emailB\b\n" +
 	"\x06_phoneB\x0f\n" +
 	"\r_display_nameB\r\n" +
@@ -1336,7 +1557,8 @@ const file_otp_v1_management_proto_rawDesc = "" +
 	"\b_pictureB\x11\n" +
 	"\x0f_verified_emailB\x11\n" +
 	"\x0f_verified_phoneB\t\n" +
-	"\a_status\"A\n" +
+	"\a_statusB\a\n" +
+	"\x05_name\"A\n" +
 	"\vMgmtUserRef\x12\x19\n" +
 	"\blogin_id\x18\x01 \x01(\tR\aloginId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\"<\n" +
@@ -1347,7 +1569,7 @@ const file_otp_v1_management_proto_rawDesc = "" +
 	"\x05total\x18\x02 \x01(\x05R\x05total\"e\n" +
 	"\x14MgmtLoadUsersRequest\x12\x19\n" +
 	"\buser_ids\x18\x01 \x03(\tR\auserIds\x122\n" +
-	"\x15include_invalid_users\x18\x02 \x01(\bR\x13includeInvalidUsers\"\x8c\x03\n" +
+	"\x15include_invalid_users\x18\x02 \x01(\bR\x13includeInvalidUsers\"\xd3\a\n" +
 	"\x11MgmtSearchRequest\x12\x14\n" +
 	"\x05limit\x18\x01 \x01(\x05R\x05limit\x12\x12\n" +
 	"\x04page\x18\x02 \x01(\x05R\x04page\x12&\n" +
@@ -1363,7 +1585,24 @@ const file_otp_v1_management_proto_rawDesc = "" +
 	"role_names\x18\n" +
 	" \x03(\tR\troleNames\x12D\n" +
 	"\x11custom_attributes\x18\v \x01(\v2\x17.google.protobuf.StructR\x10customAttributes\x12\x12\n" +
-	"\x04text\x18\f \x01(\tR\x04text\"\v\n" +
+	"\x04text\x18\f \x01(\tR\x04text\x12\x19\n" +
+	"\buser_ids\x18\r \x03(\tR\auserIds\x12*\n" +
+	"\x11from_created_time\x18\x0e \x01(\x03R\x0ffromCreatedTime\x12&\n" +
+	"\x0fto_created_time\x18\x0f \x01(\x03R\rtoCreatedTime\x12,\n" +
+	"\x12from_modified_time\x18\x10 \x01(\x03R\x10fromModifiedTime\x12(\n" +
+	"\x10to_modified_time\x18\x11 \x01(\x03R\x0etoModifiedTime\x12*\n" +
+	"\x04sort\x18\x12 \x03(\v2\x16.otp.v1.MgmtSearchSortR\x04sort\x12*\n" +
+	"\x0everified_email\x18\x13 \x01(\bH\x00R\rverifiedEmail\x88\x01\x01\x12*\n" +
+	"\x0everified_phone\x18\x14 \x01(\bH\x01R\rverifiedPhone\x88\x01\x01\x12\x1e\n" +
+	"\vsso_app_ids\x18\x15 \x03(\tR\tssoAppIds\x12?\n" +
+	"\x0ftenant_role_ids\x18\x16 \x01(\v2\x17.google.protobuf.StructR\rtenantRoleIds\x12C\n" +
+	"\x11tenant_role_names\x18\x17 \x01(\v2\x17.google.protobuf.StructR\x0ftenantRoleNames\x12.\n" +
+	"\x13include_sub_tenants\x18\x18 \x01(\bR\x11includeSubTenantsB\x11\n" +
+	"\x0f_verified_emailB\x11\n" +
+	"\x0f_verified_phone\":\n" +
+	"\x0eMgmtSearchSort\x12\x14\n" +
+	"\x05field\x18\x01 \x01(\tR\x05field\x12\x12\n" +
+	"\x04desc\x18\x02 \x01(\bR\x04desc\"\v\n" +
 	"\tMgmtEmpty\"_\n" +
 	"\x11MgmtStatusRequest\x12\x19\n" +
 	"\blogin_id\x18\x01 \x01(\tR\aloginId\x12\x17\n" +
@@ -1447,7 +1686,7 @@ func file_otp_v1_management_proto_rawDescGZIP() []byte {
 	return file_otp_v1_management_proto_rawDescData
 }
 
-var file_otp_v1_management_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_otp_v1_management_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_otp_v1_management_proto_goTypes = []any{
 	(*MgmtUserRequest)(nil),            // 0: otp.v1.MgmtUserRequest
 	(*MgmtPatchRequest)(nil),           // 1: otp.v1.MgmtPatchRequest
@@ -1456,74 +1695,81 @@ var file_otp_v1_management_proto_goTypes = []any{
 	(*MgmtUsersResponse)(nil),          // 4: otp.v1.MgmtUsersResponse
 	(*MgmtLoadUsersRequest)(nil),       // 5: otp.v1.MgmtLoadUsersRequest
 	(*MgmtSearchRequest)(nil),          // 6: otp.v1.MgmtSearchRequest
-	(*MgmtEmpty)(nil),                  // 7: otp.v1.MgmtEmpty
-	(*MgmtStatusRequest)(nil),          // 8: otp.v1.MgmtStatusRequest
-	(*MgmtLoginIdRequest)(nil),         // 9: otp.v1.MgmtLoginIdRequest
-	(*MgmtEmailRequest)(nil),           // 10: otp.v1.MgmtEmailRequest
-	(*MgmtPhoneRequest)(nil),           // 11: otp.v1.MgmtPhoneRequest
-	(*MgmtNameRequest)(nil),            // 12: otp.v1.MgmtNameRequest
-	(*MgmtCustomAttributeRequest)(nil), // 13: otp.v1.MgmtCustomAttributeRequest
-	(*MgmtHistoryRequest)(nil),         // 14: otp.v1.MgmtHistoryRequest
-	(*MgmtGenerateOtpRequest)(nil),     // 15: otp.v1.MgmtGenerateOtpRequest
-	(*MgmtGenerateOtpResponse)(nil),    // 16: otp.v1.MgmtGenerateOtpResponse
-	(*UserTenant)(nil),                 // 17: otp.v1.UserTenant
-	(*structpb.Struct)(nil),            // 18: google.protobuf.Struct
-	(*UserResponse)(nil),               // 19: otp.v1.UserResponse
-	(*structpb.Value)(nil),             // 20: google.protobuf.Value
-	(*LoginOptions)(nil),               // 21: otp.v1.LoginOptions
-	(*LoginHistoryResponse)(nil),       // 22: otp.v1.LoginHistoryResponse
+	(*MgmtSearchSort)(nil),             // 7: otp.v1.MgmtSearchSort
+	(*MgmtEmpty)(nil),                  // 8: otp.v1.MgmtEmpty
+	(*MgmtStatusRequest)(nil),          // 9: otp.v1.MgmtStatusRequest
+	(*MgmtLoginIdRequest)(nil),         // 10: otp.v1.MgmtLoginIdRequest
+	(*MgmtEmailRequest)(nil),           // 11: otp.v1.MgmtEmailRequest
+	(*MgmtPhoneRequest)(nil),           // 12: otp.v1.MgmtPhoneRequest
+	(*MgmtNameRequest)(nil),            // 13: otp.v1.MgmtNameRequest
+	(*MgmtCustomAttributeRequest)(nil), // 14: otp.v1.MgmtCustomAttributeRequest
+	(*MgmtHistoryRequest)(nil),         // 15: otp.v1.MgmtHistoryRequest
+	(*MgmtGenerateOtpRequest)(nil),     // 16: otp.v1.MgmtGenerateOtpRequest
+	(*MgmtGenerateOtpResponse)(nil),    // 17: otp.v1.MgmtGenerateOtpResponse
+	(*UserTenant)(nil),                 // 18: otp.v1.UserTenant
+	(*structpb.Struct)(nil),            // 19: google.protobuf.Struct
+	(*structpb.ListValue)(nil),         // 20: google.protobuf.ListValue
+	(*UserResponse)(nil),               // 21: otp.v1.UserResponse
+	(*structpb.Value)(nil),             // 22: google.protobuf.Value
+	(*LoginOptions)(nil),               // 23: otp.v1.LoginOptions
+	(*LoginHistoryResponse)(nil),       // 24: otp.v1.LoginHistoryResponse
 }
 var file_otp_v1_management_proto_depIdxs = []int32{
-	17, // 0: otp.v1.MgmtUserRequest.user_tenants:type_name -> otp.v1.UserTenant
-	18, // 1: otp.v1.MgmtUserRequest.custom_attributes:type_name -> google.protobuf.Struct
-	17, // 2: otp.v1.MgmtPatchRequest.user_tenants:type_name -> otp.v1.UserTenant
-	18, // 3: otp.v1.MgmtPatchRequest.custom_attributes:type_name -> google.protobuf.Struct
-	19, // 4: otp.v1.MgmtUserResponse.user:type_name -> otp.v1.UserResponse
-	19, // 5: otp.v1.MgmtUsersResponse.users:type_name -> otp.v1.UserResponse
-	18, // 6: otp.v1.MgmtSearchRequest.custom_attributes:type_name -> google.protobuf.Struct
-	20, // 7: otp.v1.MgmtCustomAttributeRequest.attribute_value:type_name -> google.protobuf.Value
-	21, // 8: otp.v1.MgmtGenerateOtpRequest.login_options:type_name -> otp.v1.LoginOptions
-	0,  // 9: otp.v1.Management.CreateUser:input_type -> otp.v1.MgmtUserRequest
-	0,  // 10: otp.v1.Management.CreateTestUser:input_type -> otp.v1.MgmtUserRequest
-	0,  // 11: otp.v1.Management.UpdateUser:input_type -> otp.v1.MgmtUserRequest
-	1,  // 12: otp.v1.Management.PatchUser:input_type -> otp.v1.MgmtPatchRequest
-	2,  // 13: otp.v1.Management.LoadUser:input_type -> otp.v1.MgmtUserRef
-	5,  // 14: otp.v1.Management.LoadUsers:input_type -> otp.v1.MgmtLoadUsersRequest
-	6,  // 15: otp.v1.Management.SearchUsers:input_type -> otp.v1.MgmtSearchRequest
-	2,  // 16: otp.v1.Management.DeleteUser:input_type -> otp.v1.MgmtUserRef
-	7,  // 17: otp.v1.Management.DeleteAllTestUsers:input_type -> otp.v1.MgmtEmpty
-	8,  // 18: otp.v1.Management.UpdateStatus:input_type -> otp.v1.MgmtStatusRequest
-	9,  // 19: otp.v1.Management.UpdateLoginId:input_type -> otp.v1.MgmtLoginIdRequest
-	10, // 20: otp.v1.Management.UpdateEmail:input_type -> otp.v1.MgmtEmailRequest
-	11, // 21: otp.v1.Management.UpdatePhone:input_type -> otp.v1.MgmtPhoneRequest
-	12, // 22: otp.v1.Management.UpdateName:input_type -> otp.v1.MgmtNameRequest
-	13, // 23: otp.v1.Management.UpdateCustomAttribute:input_type -> otp.v1.MgmtCustomAttributeRequest
-	2,  // 24: otp.v1.Management.LogoutUser:input_type -> otp.v1.MgmtUserRef
-	14, // 25: otp.v1.Management.UsersHistory:input_type -> otp.v1.MgmtHistoryRequest
-	15, // 26: otp.v1.Management.GenerateOtpForTestUser:input_type -> otp.v1.MgmtGenerateOtpRequest
-	3,  // 27: otp.v1.Management.CreateUser:output_type -> otp.v1.MgmtUserResponse
-	3,  // 28: otp.v1.Management.CreateTestUser:output_type -> otp.v1.MgmtUserResponse
-	3,  // 29: otp.v1.Management.UpdateUser:output_type -> otp.v1.MgmtUserResponse
-	3,  // 30: otp.v1.Management.PatchUser:output_type -> otp.v1.MgmtUserResponse
-	3,  // 31: otp.v1.Management.LoadUser:output_type -> otp.v1.MgmtUserResponse
-	4,  // 32: otp.v1.Management.LoadUsers:output_type -> otp.v1.MgmtUsersResponse
-	4,  // 33: otp.v1.Management.SearchUsers:output_type -> otp.v1.MgmtUsersResponse
-	7,  // 34: otp.v1.Management.DeleteUser:output_type -> otp.v1.MgmtEmpty
-	7,  // 35: otp.v1.Management.DeleteAllTestUsers:output_type -> otp.v1.MgmtEmpty
-	3,  // 36: otp.v1.Management.UpdateStatus:output_type -> otp.v1.MgmtUserResponse
-	3,  // 37: otp.v1.Management.UpdateLoginId:output_type -> otp.v1.MgmtUserResponse
-	3,  // 38: otp.v1.Management.UpdateEmail:output_type -> otp.v1.MgmtUserResponse
-	3,  // 39: otp.v1.Management.UpdatePhone:output_type -> otp.v1.MgmtUserResponse
-	3,  // 40: otp.v1.Management.UpdateName:output_type -> otp.v1.MgmtUserResponse
-	3,  // 41: otp.v1.Management.UpdateCustomAttribute:output_type -> otp.v1.MgmtUserResponse
-	7,  // 42: otp.v1.Management.LogoutUser:output_type -> otp.v1.MgmtEmpty
-	22, // 43: otp.v1.Management.UsersHistory:output_type -> otp.v1.LoginHistoryResponse
-	16, // 44: otp.v1.Management.GenerateOtpForTestUser:output_type -> otp.v1.MgmtGenerateOtpResponse
-	27, // [27:45] is the sub-list for method output_type
-	9,  // [9:27] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	18, // 0: otp.v1.MgmtUserRequest.user_tenants:type_name -> otp.v1.UserTenant
+	19, // 1: otp.v1.MgmtUserRequest.custom_attributes:type_name -> google.protobuf.Struct
+	18, // 2: otp.v1.MgmtPatchRequest.user_tenants:type_name -> otp.v1.UserTenant
+	19, // 3: otp.v1.MgmtPatchRequest.custom_attributes:type_name -> google.protobuf.Struct
+	20, // 4: otp.v1.MgmtPatchRequest.additional_login_ids:type_name -> google.protobuf.ListValue
+	20, // 5: otp.v1.MgmtPatchRequest.additional_identifiers:type_name -> google.protobuf.ListValue
+	21, // 6: otp.v1.MgmtUserResponse.user:type_name -> otp.v1.UserResponse
+	21, // 7: otp.v1.MgmtUsersResponse.users:type_name -> otp.v1.UserResponse
+	19, // 8: otp.v1.MgmtSearchRequest.custom_attributes:type_name -> google.protobuf.Struct
+	7,  // 9: otp.v1.MgmtSearchRequest.sort:type_name -> otp.v1.MgmtSearchSort
+	19, // 10: otp.v1.MgmtSearchRequest.tenant_role_ids:type_name -> google.protobuf.Struct
+	19, // 11: otp.v1.MgmtSearchRequest.tenant_role_names:type_name -> google.protobuf.Struct
+	22, // 12: otp.v1.MgmtCustomAttributeRequest.attribute_value:type_name -> google.protobuf.Value
+	23, // 13: otp.v1.MgmtGenerateOtpRequest.login_options:type_name -> otp.v1.LoginOptions
+	0,  // 14: otp.v1.Management.CreateUser:input_type -> otp.v1.MgmtUserRequest
+	0,  // 15: otp.v1.Management.CreateTestUser:input_type -> otp.v1.MgmtUserRequest
+	0,  // 16: otp.v1.Management.UpdateUser:input_type -> otp.v1.MgmtUserRequest
+	1,  // 17: otp.v1.Management.PatchUser:input_type -> otp.v1.MgmtPatchRequest
+	2,  // 18: otp.v1.Management.LoadUser:input_type -> otp.v1.MgmtUserRef
+	5,  // 19: otp.v1.Management.LoadUsers:input_type -> otp.v1.MgmtLoadUsersRequest
+	6,  // 20: otp.v1.Management.SearchUsers:input_type -> otp.v1.MgmtSearchRequest
+	2,  // 21: otp.v1.Management.DeleteUser:input_type -> otp.v1.MgmtUserRef
+	8,  // 22: otp.v1.Management.DeleteAllTestUsers:input_type -> otp.v1.MgmtEmpty
+	9,  // 23: otp.v1.Management.UpdateStatus:input_type -> otp.v1.MgmtStatusRequest
+	10, // 24: otp.v1.Management.UpdateLoginId:input_type -> otp.v1.MgmtLoginIdRequest
+	11, // 25: otp.v1.Management.UpdateEmail:input_type -> otp.v1.MgmtEmailRequest
+	12, // 26: otp.v1.Management.UpdatePhone:input_type -> otp.v1.MgmtPhoneRequest
+	13, // 27: otp.v1.Management.UpdateName:input_type -> otp.v1.MgmtNameRequest
+	14, // 28: otp.v1.Management.UpdateCustomAttribute:input_type -> otp.v1.MgmtCustomAttributeRequest
+	2,  // 29: otp.v1.Management.LogoutUser:input_type -> otp.v1.MgmtUserRef
+	15, // 30: otp.v1.Management.UsersHistory:input_type -> otp.v1.MgmtHistoryRequest
+	16, // 31: otp.v1.Management.GenerateOtpForTestUser:input_type -> otp.v1.MgmtGenerateOtpRequest
+	3,  // 32: otp.v1.Management.CreateUser:output_type -> otp.v1.MgmtUserResponse
+	3,  // 33: otp.v1.Management.CreateTestUser:output_type -> otp.v1.MgmtUserResponse
+	3,  // 34: otp.v1.Management.UpdateUser:output_type -> otp.v1.MgmtUserResponse
+	3,  // 35: otp.v1.Management.PatchUser:output_type -> otp.v1.MgmtUserResponse
+	3,  // 36: otp.v1.Management.LoadUser:output_type -> otp.v1.MgmtUserResponse
+	4,  // 37: otp.v1.Management.LoadUsers:output_type -> otp.v1.MgmtUsersResponse
+	4,  // 38: otp.v1.Management.SearchUsers:output_type -> otp.v1.MgmtUsersResponse
+	8,  // 39: otp.v1.Management.DeleteUser:output_type -> otp.v1.MgmtEmpty
+	8,  // 40: otp.v1.Management.DeleteAllTestUsers:output_type -> otp.v1.MgmtEmpty
+	3,  // 41: otp.v1.Management.UpdateStatus:output_type -> otp.v1.MgmtUserResponse
+	3,  // 42: otp.v1.Management.UpdateLoginId:output_type -> otp.v1.MgmtUserResponse
+	3,  // 43: otp.v1.Management.UpdateEmail:output_type -> otp.v1.MgmtUserResponse
+	3,  // 44: otp.v1.Management.UpdatePhone:output_type -> otp.v1.MgmtUserResponse
+	3,  // 45: otp.v1.Management.UpdateName:output_type -> otp.v1.MgmtUserResponse
+	3,  // 46: otp.v1.Management.UpdateCustomAttribute:output_type -> otp.v1.MgmtUserResponse
+	8,  // 47: otp.v1.Management.LogoutUser:output_type -> otp.v1.MgmtEmpty
+	24, // 48: otp.v1.Management.UsersHistory:output_type -> otp.v1.LoginHistoryResponse
+	17, // 49: otp.v1.Management.GenerateOtpForTestUser:output_type -> otp.v1.MgmtGenerateOtpResponse
+	32, // [32:50] is the sub-list for method output_type
+	14, // [14:32] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_otp_v1_management_proto_init() }
@@ -1533,14 +1779,15 @@ func file_otp_v1_management_proto_init() {
 	}
 	file_otp_v1_messages_proto_init()
 	file_otp_v1_management_proto_msgTypes[1].OneofWrappers = []any{}
-	file_otp_v1_management_proto_msgTypes[12].OneofWrappers = []any{}
+	file_otp_v1_management_proto_msgTypes[6].OneofWrappers = []any{}
+	file_otp_v1_management_proto_msgTypes[13].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_otp_v1_management_proto_rawDesc), len(file_otp_v1_management_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

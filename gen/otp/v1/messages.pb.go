@@ -118,12 +118,15 @@ type LoginOptions struct {
 	CustomClaims    *structpb.Struct  `protobuf:"bytes,5,opt,name=custom_claims,json=customClaims,proto3" json:"custom_claims,omitempty"`
 	TemplateId      string            `protobuf:"bytes,6,opt,name=template_id,json=templateId,proto3" json:"template_id,omitempty"`
 	TemplateOptions map[string]string `protobuf:"bytes,7,rep,name=template_options,json=templateOptions,proto3" json:"template_options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	TenantId        string            `protobuf:"bytes,8,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
-	Locale          string            `protobuf:"bytes,9,opt,name=locale,proto3" json:"locale,omitempty"`
-	SsoAppId        string            `protobuf:"bytes,10,opt,name=sso_app_id,json=ssoAppId,proto3" json:"sso_app_id,omitempty"`
-	PkceChallenge   string            `protobuf:"bytes,11,opt,name=pkce_challenge,json=pkceChallenge,proto3" json:"pkce_challenge,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// otpd has no tenants yet, no SSO applications and no authorization
+	// codes: a non-empty tenant_id, sso_app_id or pkce_challenge (and
+	// revoke_other_sessions_types: one kind of session) is refused (E011003).
+	TenantId      string `protobuf:"bytes,8,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
+	Locale        string `protobuf:"bytes,9,opt,name=locale,proto3" json:"locale,omitempty"`
+	SsoAppId      string `protobuf:"bytes,10,opt,name=sso_app_id,json=ssoAppId,proto3" json:"sso_app_id,omitempty"`
+	PkceChallenge string `protobuf:"bytes,11,opt,name=pkce_challenge,json=pkceChallenge,proto3" json:"pkce_challenge,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LoginOptions) Reset() {
@@ -238,16 +241,17 @@ func (x *LoginOptions) GetPkceChallenge() string {
 // channel (email, phone, voice or whatsapp), then user.email / user.phone,
 // then login_id itself.
 type StartRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	LoginId       string                 `protobuf:"bytes,1,opt,name=login_id,json=loginId,proto3" json:"login_id,omitempty"`
-	Email         string                 `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
-	Phone         string                 `protobuf:"bytes,3,opt,name=phone,proto3" json:"phone,omitempty"`
-	Voice         string                 `protobuf:"bytes,4,opt,name=voice,proto3" json:"voice,omitempty"`
-	Whatsapp      string                 `protobuf:"bytes,5,opt,name=whatsapp,proto3" json:"whatsapp,omitempty"`
-	User          *SignUpUser            `protobuf:"bytes,6,opt,name=user,proto3" json:"user,omitempty"`
-	LoginOptions  *LoginOptions          `protobuf:"bytes,7,opt,name=login_options,json=loginOptions,proto3" json:"login_options,omitempty"`
-	ProviderId    string                 `protobuf:"bytes,8,opt,name=provider_id,json=providerId,proto3" json:"provider_id,omitempty"`
-	SsoAppId      string                 `protobuf:"bytes,9,opt,name=sso_app_id,json=ssoAppId,proto3" json:"sso_app_id,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	LoginId      string                 `protobuf:"bytes,1,opt,name=login_id,json=loginId,proto3" json:"login_id,omitempty"`
+	Email        string                 `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	Phone        string                 `protobuf:"bytes,3,opt,name=phone,proto3" json:"phone,omitempty"`
+	Voice        string                 `protobuf:"bytes,4,opt,name=voice,proto3" json:"voice,omitempty"`
+	Whatsapp     string                 `protobuf:"bytes,5,opt,name=whatsapp,proto3" json:"whatsapp,omitempty"`
+	User         *SignUpUser            `protobuf:"bytes,6,opt,name=user,proto3" json:"user,omitempty"`
+	LoginOptions *LoginOptions          `protobuf:"bytes,7,opt,name=login_options,json=loginOptions,proto3" json:"login_options,omitempty"`
+	ProviderId   string                 `protobuf:"bytes,8,opt,name=provider_id,json=providerId,proto3" json:"provider_id,omitempty"`
+	// No SSO applications: a non-empty value is refused (E011003).
+	SsoAppId      string `protobuf:"bytes,9,opt,name=sso_app_id,json=ssoAppId,proto3" json:"sso_app_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -784,16 +788,19 @@ type UserResponse struct {
 	Test             bool                   `protobuf:"varint,15,opt,name=test,proto3" json:"test,omitempty"`
 	CustomAttributes *structpb.Struct       `protobuf:"bytes,16,opt,name=custom_attributes,json=customAttributes,proto3" json:"custom_attributes,omitempty"`
 	// Unix seconds.
-	CreatedTime   int32           `protobuf:"varint,17,opt,name=created_time,json=createdTime,proto3" json:"created_time,omitempty"`
-	Totp          bool            `protobuf:"varint,18,opt,name=totp,json=TOTP,proto3" json:"totp,omitempty"`
-	Saml          bool            `protobuf:"varint,19,opt,name=saml,json=SAML,proto3" json:"saml,omitempty"`
-	Scim          bool            `protobuf:"varint,20,opt,name=scim,json=SCIM,proto3" json:"scim,omitempty"`
-	Oauth         map[string]bool `protobuf:"bytes,21,rep,name=oauth,json=OAuth,proto3" json:"oauth,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
-	Webauthn      bool            `protobuf:"varint,22,opt,name=webauthn,proto3" json:"webauthn,omitempty"`
-	Password      bool            `protobuf:"varint,23,opt,name=password,proto3" json:"password,omitempty"`
-	SsoAppIds     []string        `protobuf:"bytes,24,rep,name=sso_app_ids,json=ssoAppIds,proto3" json:"sso_app_ids,omitempty"`
-	ExternalIds   []string        `protobuf:"bytes,25,rep,name=external_ids,json=externalIds,proto3" json:"external_ids,omitempty"`
-	Editable      bool            `protobuf:"varint,26,opt,name=editable,proto3" json:"editable,omitempty"`
+	CreatedTime int32           `protobuf:"varint,17,opt,name=created_time,json=createdTime,proto3" json:"created_time,omitempty"`
+	Totp        bool            `protobuf:"varint,18,opt,name=totp,json=TOTP,proto3" json:"totp,omitempty"`
+	Saml        bool            `protobuf:"varint,19,opt,name=saml,json=SAML,proto3" json:"saml,omitempty"`
+	Scim        bool            `protobuf:"varint,20,opt,name=scim,json=SCIM,proto3" json:"scim,omitempty"`
+	Oauth       map[string]bool `protobuf:"bytes,21,rep,name=oauth,json=OAuth,proto3" json:"oauth,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Webauthn    bool            `protobuf:"varint,22,opt,name=webauthn,proto3" json:"webauthn,omitempty"`
+	Password    bool            `protobuf:"varint,23,opt,name=password,proto3" json:"password,omitempty"`
+	SsoAppIds   []string        `protobuf:"bytes,24,rep,name=sso_app_ids,json=ssoAppIds,proto3" json:"sso_app_ids,omitempty"`
+	ExternalIds []string        `protobuf:"bytes,25,rep,name=external_ids,json=externalIds,proto3" json:"external_ids,omitempty"`
+	Editable    bool            `protobuf:"varint,26,opt,name=editable,proto3" json:"editable,omitempty"`
+	// Unix seconds: the last change of the user (createdTime for a user
+	// never changed since).
+	ModifiedTime  int32 `protobuf:"varint,27,opt,name=modified_time,json=modifiedTime,proto3" json:"modified_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1008,6 +1015,13 @@ func (x *UserResponse) GetEditable() bool {
 		return x.Editable
 	}
 	return false
+}
+
+func (x *UserResponse) GetModifiedTime() int32 {
+	if x != nil {
+		return x.ModifiedTime
+	}
+	return 0
 }
 
 // JWTResponse is what a successful verify (and refresh) returns. Integer
@@ -1448,7 +1462,7 @@ const file_otp_v1_messages_proto_rawDesc = "" +
 	"tenantName\x12\x1d\n" +
 	"\n" +
 	"role_names\x18\x03 \x03(\tR\troleNames\x12 \n" +
-	"\vpermissions\x18\x04 \x03(\tR\vpermissions\"\xfc\x06\n" +
+	"\vpermissions\x18\x04 \x03(\tR\vpermissions\"\xa1\a\n" +
 	"\fUserResponse\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x1b\n" +
 	"\tlogin_ids\x18\x02 \x03(\tR\bloginIds\x12\x12\n" +
@@ -1480,7 +1494,8 @@ const file_otp_v1_messages_proto_rawDesc = "" +
 	"\bpassword\x18\x17 \x01(\bR\bpassword\x12\x1e\n" +
 	"\vsso_app_ids\x18\x18 \x03(\tR\tssoAppIds\x12!\n" +
 	"\fexternal_ids\x18\x19 \x03(\tR\vexternalIds\x12\x1a\n" +
-	"\beditable\x18\x1a \x01(\bR\beditable\x1a8\n" +
+	"\beditable\x18\x1a \x01(\bR\beditable\x12#\n" +
+	"\rmodified_time\x18\x1b \x01(\x05R\fmodifiedTime\x1a8\n" +
 	"\n" +
 	"OauthEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +

@@ -228,8 +228,9 @@ func (x *SelectTenantRequest) GetTenant() string {
 
 // RefreshRequest may be empty; the Go SDK sends no body at all.
 type RefreshRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ExternalToken string                 `protobuf:"bytes,1,opt,name=external_token,json=externalToken,proto3" json:"external_token,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// otpd exchanges no external tokens: a non-empty value is refused (E011003).
+	ExternalToken string `protobuf:"bytes,1,opt,name=external_token,json=externalToken,proto3" json:"external_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
