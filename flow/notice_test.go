@@ -135,7 +135,7 @@ func (recordOutbox) Enqueue(context.Context, *store.Job, string, time.Time) erro
 // smsless is a project that cannot send SMS (WhatsApp and voice only).
 type smsless struct{}
 
-func (smsless) HasTemplate(string, string) bool { return true }
+func (smsless) HasTemplate(string, string) bool  { return true }
 func (smsless) HasProvider(_, ch, _ string) bool { return ch != "sms" }
 
 // Whoever changes a phone picks the update's channel; the notice to the
