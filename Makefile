@@ -91,7 +91,9 @@ loadtest:
 	@mkdir -p .loadtest/bin
 	$(GO) build -modfile=bench/tools/go.mod -o .loadtest/bin/ghz github.com/bojand/ghz/cmd/ghz
 	$(TOOL) buf build -o .loadtest/otp.protoset
-	$(if $(MGMT_KEY),OTPD_LOADTEST_MGMT_KEY="$(MGMT_KEY)") $(GO) run ./loadtest/run -target "$(TARGET)" $(if $(PROJECT),-project "$(PROJECT)") \
+	@# Not echoed: the line would print MGMT_KEY (terminals, CI logs).
+	@echo '$(GO) run ./loadtest/run -target "$(TARGET)" $(if $(PROJECT),-project "$(PROJECT)") ... $(if $(MGMT_KEY),(MGMT_KEY in OTPD_LOADTEST_MGMT_KEY, not shown))'
+	@$(if $(MGMT_KEY),OTPD_LOADTEST_MGMT_KEY="$(MGMT_KEY)") $(GO) run ./loadtest/run -target "$(TARGET)" $(if $(PROJECT),-project "$(PROJECT)") \
 		-ghz .loadtest/bin/ghz -protoset .loadtest/otp.protoset $(LOADTEST_FLAGS)
 
 ## bench-go: the go test -bench micro-benchmarks of the hot paths.

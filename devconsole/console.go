@@ -5,8 +5,8 @@
 //
 // It shows one-time codes, so it is guarded: unless forced on
 // (OTPD_DEV_CONSOLE=true) it answers only loopback clients that name a
-// loopback host (no DNS rebinding) and carry no forwarding header (no
-// same-host proxy or tunnel); it refuses cross-site requests and
+// loopback host (no DNS rebinding), speak HTTP/1.1 or later and carry no
+// forwarding header (no same-host proxy or tunnel); it refuses cross-site requests and
 // never sends CORS headers; its pages run under a strict
 // Content-Security-Policy and insert every message field as text; a
 // message's HTML is served with a CSP sandbox into a sandboxed iframe.
@@ -137,6 +137,15 @@ func (c *Console) guard(next http.Handler) http.Handler {
 		if !c.o.AnyClient && !(loopbackPeer(r.RemoteAddr) && loopbackHost(r.Host)) {
 			http.Error(w, "the development console answers loopback clients on a loopback host name only "+
 				"(OTPD_DEV_CONSOLE=true serves it to anyone)", http.StatusForbidden)
+			return
+		}
+		if !r.ProtoAtLeast(1, 1) && !c.o.AnyClient {
+			// nginx's default proxy_pass adds no forwarding header but
+			// speaks HTTP/1.0 (proxy_http_version); browsers and curl
+			// speak 1.1 or 2.
+			http.Error(w, "the development console refuses HTTP/1.0, which is what a proxy on this machine "+
+				"(nginx's default proxy_pass) speaks: it would hand out live codes (OTPD_DEV_CONSOLE=true serves it anyway)",
+				http.StatusForbidden)
 			return
 		}
 		if h := forwardedBy(r.Header); h != "" && !c.o.AnyClient {

@@ -1,14 +1,20 @@
 package devconsole_test
 
 import (
+	"bufio"
+	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestGuardRefusesForwardedRequests: a proxy or tunnel on the same host
-// (nginx's default proxy_pass, `ngrok --host-header=rewrite`,
-// cloudflared) connects from loopback with Host: 127.0.0.1; the headers
-// it adds give it away, and the console refuses, unless forced on with
+// (nginx with proxy_set_header X-Forwarded-For, `ngrok
+// --host-header=rewrite`, cloudflared) connects from loopback with Host:
+// 127.0.0.1; the headers it adds give it away, and the console refuses, unless forced on with
 // OTPD_DEV_CONSOLE=true.
 func TestGuardRefusesForwardedRequests(t *testing.T) {
 	headers := []map[string]string{
@@ -58,5 +64,41 @@ func TestGuardRefusesForwardedRequests(t *testing.T) {
 		if res.StatusCode != http.StatusForbidden {
 			t.Errorf("otpd, %v: %d, want 403", hdr, res.StatusCode)
 		}
+	}
+}
+
+// TestGuardRefusesNginxDefaultProxyPass: nginx's default `proxy_pass
+// http://127.0.0.1:8080;` adds no forwarding header at all: it connects
+// from loopback, rewrites Host to 127.0.0.1:8080 and speaks HTTP/1.0
+// (proxy_http_version's default). No browser or curl speaks HTTP/1.0 to
+// a console today, so the console refuses it unless forced on; that is
+// the request, byte for byte, that such a proxy sends.
+func TestGuardRefusesNginxDefaultProxyPass(t *testing.T) {
+	base := startOtpd(t, nil)
+	addr := strings.TrimPrefix(base, "http://")
+	ask := func(proto string) string {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET /dev/api/messages %s\r\nHost: %s\r\nConnection: close\r\nUser-Agent: Mozilla/5.0\r\nAccept: */*\r\n\r\n", proto, addr)
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		return strings.TrimSpace(line)
+	}
+	if got := ask("HTTP/1.0"); !strings.HasSuffix(got, " 403 Forbidden") {
+		t.Errorf("nginx-default proxied request (HTTP/1.0, no forwarding header): %q, want 403", got)
+	}
+	if got := ask("HTTP/1.1"); !strings.HasSuffix(got, " 200 OK") {
+		t.Errorf("the developer's own HTTP/1.1 request: %q, want 200", got)
+	}
+	_, forced := newConsole(t, 10, true)
+	r := httptest.NewRequest(http.MethodGet, "http://127.0.0.1:8080/dev/api/messages", nil)
+	r.RemoteAddr, r.Proto, r.ProtoMinor = "127.0.0.1:5000", "HTTP/1.0", 0
+	w := httptest.NewRecorder()
+	forced.ServeHTTP(w, r)
+	if w.Code != http.StatusOK {
+		t.Errorf("OTPD_DEV_CONSOLE=true, HTTP/1.0: %d, want 200", w.Code)
 	}
 }

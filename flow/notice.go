@@ -26,26 +26,43 @@ func (e *Engine) notifyContactChanged(ctx context.Context, p *Project, ch Channe
 	if old == "" || old == newAddr {
 		return
 	}
-	if ch.Contact() == store.ContactEmail {
-		ch = Email
-	}
-	msg := delivery.Message{
-		Project: p.ID, Channel: string(ch), To: old, Purpose: delivery.PurposeContactChanged,
-		ExpiresAt: at.Add(NoticeLifetime), Locale: locale,
-		Notice: &delivery.Notice{Contact: string(ch.Contact()), NewMasked: maskAddress(ch, newAddr), ChangedAt: at},
-	}
-	var err error
-	switch {
-	case e.jobs != nil && e.outbox != nil:
-		var job *store.Job
-		if job, err = e.jobs.Prepare(ctx, msg); err == nil {
-			err = e.outbox.Enqueue(ctx, job, old, msg.ExpiresAt)
+	for _, nc := range e.noticeChannels(p, ch) {
+		msg := delivery.Message{
+			Project: p.ID, Channel: string(nc), To: old, Purpose: delivery.PurposeContactChanged,
+			ExpiresAt: at.Add(NoticeLifetime), Locale: locale,
+			Notice: &delivery.Notice{Contact: string(nc.Contact()), NewMasked: maskAddress(nc, newAddr), ChangedAt: at},
 		}
-	case e.sender != nil:
-		err = e.sender.Send(ctx, msg)
+		var err error
+		switch {
+		case e.jobs != nil && e.outbox != nil:
+			var job *store.Job
+			if job, err = e.jobs.Prepare(ctx, msg); err == nil {
+				err = e.outbox.Enqueue(ctx, job, old, msg.ExpiresAt)
+			}
+		case e.sender != nil:
+			err = e.sender.Send(ctx, msg)
+		}
+		if err != nil {
+			e.metrics.noticeFailed()
+			e.log.WarnContext(ctx, "could not queue the security notice of a contact change", "project", p.ID, "channel", nc, "error", err)
+		}
 	}
-	if err != nil {
-		e.metrics.noticeFailed()
-		e.log.WarnContext(ctx, "could not queue the security notice of a contact change", "project", p.ID, "channel", ch, "error", err)
+}
+
+// noticeChannels are the channels a notice of a change made on ch goes
+// out on. The update's channel is chosen by whoever made the change: a
+// phone changed through update/phone/whatsapp or /voice would tell the
+// old number only by WhatsApp (which that number may not have) or by an
+// unanswered call. So a phone notice always goes by SMS too, when the
+// project can send SMS: every mobile number receives it, and it stays on
+// the phone. The update's own channel is kept as well (a landline proven
+// by voice receives no SMS).
+func (e *Engine) noticeChannels(p *Project, ch Channel) []Channel {
+	if ch.Contact() == store.ContactEmail {
+		return []Channel{Email}
 	}
+	if ch == SMS || (e.options != nil && !e.options.HasProvider(p.ID, string(SMS), "")) {
+		return []Channel{ch}
+	}
+	return []Channel{SMS, ch}
 }

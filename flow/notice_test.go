@@ -125,3 +125,83 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return 0
 }
+
+// recordOutbox accepts every job and remembers nothing: the messages are
+// in captureJobs.
+type recordOutbox struct{}
+
+func (recordOutbox) Enqueue(context.Context, *store.Job, string, time.Time) error { return nil }
+
+// smsless is a project that cannot send SMS (WhatsApp and voice only).
+type smsless struct{}
+
+func (smsless) HasTemplate(string, string) bool  { return true }
+func (smsless) HasProvider(_, ch, _ string) bool { return ch != "sms" }
+
+// Whoever changes a phone picks the update's channel; the notice to the
+// old number must not depend on it: a change made through
+// update/phone/whatsapp (or /voice) also tells the old number by SMS,
+// which every mobile number receives, when the project can send SMS.
+func TestPhoneNoticeGoesBySMSWhateverChannelTheChangeUsed(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		ch      flow.Channel
+		options flow.DeliveryOptions
+		want    []string
+	}{
+		{"whatsapp", flow.WhatsApp, nil, []string{"sms", "whatsapp"}},
+		{"voice", flow.Voice, nil, []string{"sms", "voice"}},
+		{"sms", flow.SMS, nil, []string{"sms"}},
+		{"whatsapp, no SMS provider", flow.WhatsApp, smsless{}, []string{"whatsapp"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			_, c := testredis.Mini(t)
+			st := store.NewRedisStore(c)
+			h, _ := otpcode.NewHasher([][]byte{[]byte("0123456789abcdef0123456789abcdef")})
+			clk := clock.NewFake(time.Now())
+			key, _ := token.GenerateKey(token.ES256)
+			ks, _ := token.NewKeySet(key)
+			iss, _ := token.NewIssuer(token.Config{ProjectID: "P1"}, ks, clk.Now, rand.Reader)
+			m, _ := flow.NewMetrics(prometheus.NewRegistry())
+			jobs := &captureJobs{}
+			e := flow.New(flow.Deps{Codes: st, Users: st, Sessions: st, Accounts: st, Gen: otpcode.NewGenerator(rand.Reader),
+				Hasher: h, Jobs: jobs, Outbox: recordOutbox{}, Metrics: m, Clock: clk, Random: rand.Reader, Options: tc.options,
+				Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			p := &flow.Project{ID: "P1", CodeLength: 6, CodeTTL: 5 * time.Minute, MaxAttempts: 5, Issuer: iss, Keys: ks,
+				CookiePath: "/", RefreshTTL: time.Hour, SessionTTL: time.Minute}
+			const oldPhone, newPhone = "+14155550100", "+14155550199"
+			if _, err := e.Start(ctx, flow.StartInput{Project: p, Channel: tc.ch, Op: flow.SignUp, LoginID: oldPhone}); err != nil {
+				t.Fatal(err)
+			}
+			v, err := e.Verify(ctx, flow.VerifyInput{Project: p, Channel: tc.ch, LoginID: oldPhone, Code: jobs.last().Code})
+			if err != nil {
+				t.Fatal(err)
+			}
+			caller, err := e.Authenticate(ctx, p, v.Tokens.Refresh)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.UpdateStart(ctx, flow.UpdateInput{Project: p, Channel: tc.ch, Caller: caller,
+				LoginID: oldPhone, Address: newPhone}); err != nil {
+				t.Fatal(err)
+			}
+			before := len(jobs.msgs)
+			if _, err := e.Verify(ctx, flow.VerifyInput{Project: p, Channel: tc.ch, LoginID: oldPhone, Code: jobs.last().Code}); err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, n := range jobs.msgs[before:] {
+				if n.Purpose != delivery.PurposeContactChanged || n.To != oldPhone || n.Notice == nil || strings.Contains(n.Notice.NewMasked, "5550199") {
+					t.Fatalf("notice: %+v %+v", n, n.Notice)
+				}
+				got = append(got, n.Channel)
+			}
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("the old number was told on %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -25,7 +25,8 @@ type UpdateInput struct {
 	// MergeExisting: when the new address is another user's login id,
 	// merge into that user instead of failing.
 	MergeExisting bool
-	// MFA keeps the caller's factors and adds this channel.
+	// MFA (keep the caller's factors and add this channel) is refused:
+	// the new contact is not a second factor of the session adding it.
 	MFA bool
 	// ClientIP is the end user's address (rate limits).
 	ClientIP string
@@ -55,6 +56,13 @@ func (e *Engine) UpdateStart(ctx context.Context, in UpdateInput) (StartOutput, 
 	}
 	if err := e.requireRecentSignIn(p, in.Caller); err != nil {
 		return StartOutput{}, err
+	}
+	if in.MFA {
+		// mfa would add the new contact's factor to this session: a
+		// second factor proven by a contact the session itself is adding
+		// (a thief's own phone). A later sign-in may use it (recent.go).
+		return StartOutput{}, apierr.ErrContactNewerThanSession.With("mfa on an update would make the contact this session is adding a " +
+			"second factor of it; update without mfa, then sign in again and use mfa with the new contact")
 	}
 	if in.Address == "" {
 		field := "email"

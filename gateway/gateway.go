@@ -242,14 +242,18 @@ func route(api http.Handler, extra map[string]http.Handler) http.Handler {
 // cannot be walked around: whatever otpd routes, it routes by the bytes
 // the proxy saw. No path otpd serves needs any of these (ids in paths are
 // letters, digits, '_' and '-'). Leading slashes are the one tolerance:
-// the Go SDK builds "//v1/..." from a base URL with a trailing slash, and
-// "//v1/mgmt/..." is still under every /v1/mgmt/ rule once a proxy
-// collapses it, so they collapse to one. A trailing slash is kept (/dev/).
+// the Go SDK builds "//v1/..." from a base URL with a trailing slash, so
+// they collapse to one, except on the management API: a proxy that does
+// not merge slashes (Envoy's default, HAProxy's path_beg) does not see
+// "//v1/mgmt/user/create" under a /v1/mgmt/ rule, and a management client
+// is a back end whose base URL its operator fixes. A trailing slash is
+// kept (/dev/).
 func canonicalPath(rejected func(*http.Request, *apierr.Error), next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, ok := canonical(r.URL)
 		if !ok {
-			e := apierr.ErrBadRequest.With("The request path must not contain percent-encoding, empty segments or dot segments")
+			e := apierr.ErrBadRequest.With("The request path must not contain percent-encoding, empty segments or dot segments " +
+				"(on the management API, not even a leading '//': remove the trailing '/' of the client's base URL)")
 			if rejected != nil {
 				rejected(r, e)
 			}
@@ -276,6 +280,9 @@ func canonical(u *url.URL) (string, bool) {
 		return p, p == "*" // OPTIONS * (answered by the router as unknown)
 	}
 	p = "/" + strings.TrimLeft(p, "/")
+	if p != u.Path && underManagement(p) {
+		return "", false
+	}
 	segs := strings.Split(p[1:], "/")
 	for i, s := range segs {
 		if (s == "" && i != len(segs)-1) || s == "." || s == ".." {
@@ -283,6 +290,19 @@ func canonical(u *url.URL) (string, bool) {
 		}
 	}
 	return p, true
+}
+
+// managementPrefixes are the management API's paths (Descope's /v1/mgmt/
+// and /v2/mgmt/): what a proxy rule is most likely to deny.
+var managementPrefixes = []string{"/v1/mgmt/", "/v2/mgmt/"}
+
+func underManagement(p string) bool {
+	for _, m := range managementPrefixes {
+		if strings.HasPrefix(p, m) || p+"/" == m {
+			return true
+		}
+	}
+	return false
 }
 
 // withPeer puts the HTTP client's address in the context as the gRPC peer,

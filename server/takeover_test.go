@@ -226,3 +226,34 @@ func TestSecondFactorForAnotherUsersLoginIDIs401First(t *testing.T) {
 		t.Fatalf("gRPC step-up for another user: %v %s", c, r)
 	}
 }
+
+// An update with mfa:true ("keep the factors and add the new one") would
+// make the session multi-factor through a code to the contact the same
+// session is adding: a thief with a fresh stolen refresh JWT adds their own
+// phone and holds amr [email sms]. A second factor goes only to a contact
+// the user had when the session signed in, so the update refuses mfa
+// (403 E064409, nothing stored or sent); a later sign-in may use MFA with
+// the new phone (TestDefaultsKeepEveryFlowWorking).
+func TestUpdateWithMFANeverMakesTheNewContactASecondFactor(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	victim := e.login("email", "victim@example.com", "victim@example.com")
+	stolen := e.bearer(victim["refreshJwt"].(string))
+	for _, c := range []struct{ path, body string }{
+		{"/v1/auth/otp/update/phone/sms", `{"loginId":"victim@example.com","phone":"+14155550199","mfa":true}`},
+		{"/v1/auth/otp/update/phone/whatsapp", `{"loginId":"victim@example.com","phone":"+14155550199","mfa":true}`},
+		{"/v1/auth/otp/update/email", `{"loginId":"victim@example.com","email":"attacker@evil.test","mfa":true}`},
+	} {
+		b := e.refusedUnchanged(403, "E064409", func() (int, map[string]any) { return e.do("POST", c.path, c.body, stolen) })
+		if !strings.Contains(fmt.Sprint(b["errorMessage"]), "mfa") {
+			t.Errorf("%s: the refusal does not name mfa: %v", c.path, b)
+		}
+	}
+	if n := len(e.sentTo("+14155550199")) + len(e.sentTo("attacker@evil.test")); n != 0 {
+		t.Fatalf("%d codes reached the attacker", n)
+	}
+	// Without mfa the update itself still works right after sign-in.
+	if s, b := e.do("POST", "/v1/auth/otp/update/phone/sms", `{"loginId":"victim@example.com","phone":"+14155550199"}`, stolen); s != 200 {
+		t.Fatalf("update phone: %d %v", s, b)
+	}
+}
