@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/otpd/otpd/delivery"
+	"github.com/otpd/otpd/delivery/autofill"
 )
 
 // DefaultTemplateID is the template ID used when a message names none.
@@ -57,6 +58,10 @@ type Options struct {
 	DefaultLocale string
 	// ProductName is shown in messages as .ProductName ("otpd" if empty).
 	ProductName string
+	// Autofill adds the WebOTP origin-bound line and the Android SMS
+	// Retriever app hash to every SMS with a code (package autofill). New
+	// refuses settings that autofill.Settings.Validate refuses.
+	Autofill autofill.Settings
 }
 
 // Renderer renders messages from parsed templates. It is immutable and safe
@@ -68,6 +73,7 @@ type Renderer struct {
 	locales       map[string][]string // template ID -> sorted locales
 	cache         *outputCache
 	marks         marks
+	autofill      autofill.Settings
 }
 
 type fileKey struct{ id, locale, name string }
@@ -93,6 +99,10 @@ func New(o Options) (*Renderer, error) {
 		locales:       map[string][]string{},
 		cache:         &outputCache{},
 		marks:         newMarks(),
+		autofill:      o.Autofill,
+	}
+	if errs := o.Autofill.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("render: %w", errors.Join(errs...))
 	}
 	if r.productName == "" {
 		r.productName = "otpd"
@@ -184,6 +194,7 @@ func (r *Renderer) Render(m delivery.Message, lifetime time.Duration) (delivery.
 		}
 	case "sms":
 		out.Text, out.Locale, err = r.exec(id, fileSMS, chain, d)
+		out.Text = r.autofill.Append(out.Text, m.Code)
 	case "whatsapp":
 		out.Text, out.Locale, err = r.exec(id, fileWhatsApp, chain, d)
 	case "voice":
