@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/text/language"
+
 	"github.com/otpd/otpd/delivery"
 	"github.com/otpd/otpd/delivery/autofill"
 )
@@ -258,14 +260,45 @@ func (r *Renderer) find(id, name string, chain []string) *file {
 func (r *Renderer) chain(locale string) []string {
 	var out []string
 	for _, tag := range []string{normLocale(locale), r.defaultLocale, "en"} {
+		script := scriptTag(tag)
 		for tag != "" {
 			if !slices.Contains(out, tag) {
 				out = append(out, tag)
 			}
 			tag = truncate(tag)
+			if script != "" && tag != "" && !strings.Contains(tag, "-") {
+				// "zh-tw", then "zh-hant", before "zh" (Simplified).
+				if !slices.Contains(out, script) {
+					out = append(out, script)
+				}
+				script = ""
+			}
 		}
 	}
 	return out
+}
+
+// scriptTag is "<language>-<script>" (lower case) for a tag that names no
+// script and whose region writes its language in another script than the
+// language alone does: "zh-tw" and "zh-hk" give "zh-hant" (zh alone is
+// Simplified, zh-hans), so Taiwan and Hong Kong get Traditional Chinese
+// before falling back to "zh". Otherwise "".
+func scriptTag(tag string) string {
+	if !strings.Contains(tag, "-") {
+		return ""
+	}
+	t, err := language.Parse(tag)
+	if err != nil {
+		return ""
+	}
+	base, _ := t.Base()
+	if s, conf := t.Script(); conf != language.Exact {
+		bs, _ := language.Make(base.String()).Script()
+		if s != bs {
+			return strings.ToLower(base.String() + "-" + s.String())
+		}
+	}
+	return ""
 }
 
 // truncate drops tag's last subtag, and a single-letter subtag left before
