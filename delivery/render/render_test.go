@@ -75,6 +75,10 @@ func TestLocaleFallback(t *testing.T) {
 		{"unknown without project default", "", "sw", "en"},
 		{"unknown project default", "sw-TZ", "zz", "en"},
 		{"garbage", "", "../../etc", "en"},
+		{"Taiwan reads Traditional", "", "zh-TW", "zh-hant"},
+		{"mainland reads Simplified", "zh-TW", "zh-CN", "zh"},
+		{"request before project default", "ja", "ko-KR", "ko"},
+		{"project default's script", "zh-HK", "sw", "zh-hant"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,6 +104,9 @@ func TestChain(t *testing.T) {
 		{"en-GB", "en_US", []string{"en-us", "en", "en-gb"}},
 		{"pt_BR", "zh-Hant-TW", []string{"zh-hant-tw", "zh-hant", "zh", "pt-br", "pt", "en"}},
 		{"", "zh-hant-x-a", []string{"zh-hant-x-a", "zh-hant", "zh", "en"}},
+		{"", "zh-TW", []string{"zh-tw", "zh-hant", "zh", "en"}},
+		{"zh_HK", "pt-BR", []string{"pt-br", "pt", "zh-hk", "zh-hant", "zh", "en"}},
+		{"", "zh-CN", []string{"zh-cn", "zh", "en"}},
 	}
 	for _, tt := range tests {
 		r := mustNew(t, Options{DefaultLocale: tt.defaultLocale})
