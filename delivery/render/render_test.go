@@ -367,6 +367,7 @@ func TestCachedRenderingMatchesFresh(t *testing.T) {
 		"Your code is {{.Code}}. Again: {{ .CodeSpelled -}}": true,
 		"{{printf \"%s\" .Code}}":                            false,
 		"{{if .Code}}x{{end}}{{.Code}}":                      false,
+		"Ihr Code für {{.ProductName}}: {{.Code}}":           true, // the word "Code" in the text is no use of it
 		"{{.Code | len}}":                                    false,
 		"{{.Code}} {{.}}":                                    false,
 		"{{.Code}} {{printf \"%v\" $}}":                      false,
