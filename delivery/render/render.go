@@ -278,13 +278,20 @@ func (r *Renderer) chain(locale string) []string {
 	return out
 }
 
+// scriptByRegion are the languages CLDR writes in another script in some
+// regions (zh: Hans/Hant; sr, bs, uz, az, pa, ...). Other tags skip the
+// x/text lookup, which costs a microsecond and 8 allocations.
+var scriptByRegion = map[string]bool{"zh": true, "sr": true, "bs": true, "uz": true, "az": true,
+	"pa": true, "mn": true, "ms": true, "ha": true, "ks": true, "sd": true, "ff": true}
+
 // scriptTag is "<language>-<script>" (lower case) for a tag that names no
 // script and whose region writes its language in another script than the
 // language alone does: "zh-tw" and "zh-hk" give "zh-hant" (zh alone is
 // Simplified, zh-hans), so Taiwan and Hong Kong get Traditional Chinese
 // before falling back to "zh". Otherwise "".
 func scriptTag(tag string) string {
-	if !strings.Contains(tag, "-") {
+	lang, _, ok := strings.Cut(tag, "-")
+	if !ok || !scriptByRegion[lang] {
 		return ""
 	}
 	t, err := language.Parse(tag)
