@@ -84,8 +84,15 @@ func TestCheckSMSFitNamesTheLocale(t *testing.T) {
 	long := strings.Repeat("P", 90)
 	r := mustNew(t, Options{ProductName: long, Autofill: autofill.Settings{AndroidAppHash: testAppHash}})
 	err := r.CheckSMSFit([]string{"fr", "en"}, 10, time.Hour)
-	if err == nil || !strings.Contains(err.Error(), "androidAppHash") || !strings.Contains(err.Error(), "fr (") || !strings.Contains(err.Error(), "en (") {
+	if err == nil || !strings.Contains(err.Error(), "androidAppHash") || !strings.Contains(err.Error(), "default/fr (") || !strings.Contains(err.Error(), "default/en (") {
 		t.Errorf("CheckSMSFit = %v, want a problem naming androidAppHash, fr and en", err)
+	}
+	// A custom template set is checked too.
+	dir := writeTree(t, map[string]string{"promo/en/sms.txt": strings.Repeat("Long text. ", 14) + "{{.Code}}"})
+	r = mustNew(t, Options{Dir: dir, Autofill: autofill.Settings{AndroidAppHash: testAppHash}})
+	err = r.CheckSMSFit([]string{"en"}, 6, time.Minute)
+	if err == nil || !strings.Contains(err.Error(), "promo/en (") || strings.Contains(err.Error(), "default/") {
+		t.Errorf("custom template: CheckSMSFit = %v, want a problem naming promo/en only", err)
 	}
 	r = mustNew(t, Options{ProductName: long, Autofill: autofill.Settings{WebOTPHost: "example.com"}})
 	if err := r.CheckSMSFit([]string{"fr", "en"}, 10, time.Hour); err != nil {

@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf16"
@@ -35,29 +36,38 @@ func SMSBytes(text string) int {
 // MaxRetrieverBytes is the SMS Retriever's limit on a message.
 const MaxRetrieverBytes = 140
 
-// CheckSMSFit renders the code SMS of template ID "default" in each of
-// locales with the longest code of codeLength digits and lifetime, and
-// fails naming the locales whose body exceeds MaxRetrieverBytes when an
-// Android app hash is set (the SMS Retriever would ignore those
-// messages). Without an app hash it checks nothing: a longer WebOTP
-// message is still read, in more segments.
+// CheckSMSFit renders the code SMS of every template ID (custom ones from
+// Options.Dir included) in each of locales with the longest code of
+// codeLength digits and lifetime, and fails naming the template and
+// locale of every body that exceeds MaxRetrieverBytes when an Android app
+// hash is set (the SMS Retriever would ignore those messages). Without an
+// app hash it checks nothing: a longer WebOTP message is still read, in
+// more segments.
 func (r *Renderer) CheckSMSFit(locales []string, codeLength int, lifetime time.Duration) error {
 	if r.autofill.AndroidAppHash == "" {
 		return nil
 	}
+	ids := make([]string, 0, len(r.locales))
+	for id := range r.locales {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
 	var over []string
 	seen := map[string]bool{}
-	for _, l := range locales {
-		out, err := r.Render(delivery.Message{Channel: "sms", Purpose: "signup", Code: strings.Repeat("9", codeLength), Locale: l}, lifetime)
-		if err != nil {
-			return err
-		}
-		if seen[out.Locale] {
-			continue
-		}
-		seen[out.Locale] = true
-		if n := SMSBytes(out.Text); n > MaxRetrieverBytes {
-			over = append(over, fmt.Sprintf("%s (%d bytes, %s)", out.Locale, n, SMSEncoding(out.Text)))
+	for _, id := range ids {
+		for _, l := range locales {
+			m := delivery.Message{Channel: "sms", Purpose: "signup", Code: strings.Repeat("9", codeLength), Locale: l, TemplateID: id}
+			out, err := r.Render(m, lifetime)
+			if err != nil {
+				return err
+			}
+			if seen[out.Text] {
+				continue
+			}
+			seen[out.Text] = true
+			if n := SMSBytes(out.Text); n > MaxRetrieverBytes {
+				over = append(over, fmt.Sprintf("%s/%s (%d bytes, %s)", id, out.Locale, n, SMSEncoding(out.Text)))
+			}
 		}
 	}
 	if len(over) > 0 {
