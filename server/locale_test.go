@@ -5,6 +5,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	otpv1 "github.com/otpd/otpd/gen/otp/v1"
 )
 
 // lastLocale is the locale of the last message sent to to.
@@ -44,6 +49,11 @@ func TestLocaleMustBeWellFormed(t *testing.T) {
 		if got := e.lastLocale(to); got != want {
 			t.Errorf("locale %q: message in %q, want %q", l, got, want)
 		}
+	}
+	// gRPC: the same refusal, with its ErrorInfo.
+	_, err := otpv1.NewOtpSmsClient(e.conn).SignUpOrIn(e.authCtx(), &otpv1.StartRequest{LoginId: "+14155550111", LoginOptions: &otpv1.LoginOptions{Locale: "en--US"}})
+	if status.Code(err) != codes.InvalidArgument || reasonOf(err) != "E011003" || !strings.Contains(status.Convert(err).Message(), "loginOptions.locale") {
+		t.Fatalf("gRPC bad locale: %v", err)
 	}
 	signin := e.login("email", "up@example.com", "up@example.com")
 	e.refusedUnchanged(400, "E011003", func() (int, map[string]any) {
