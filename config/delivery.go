@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/otpd/otpd/delivery/autofill"
 )
 
 // Delivery is a project's message delivery: templates and providers.
@@ -17,6 +19,15 @@ type Delivery struct {
 	// TemplatesDir holds custom templates (see README), overriding or
 	// adding to the shipped ones.
 	TemplatesDir string `json:"templatesDir,omitempty"`
+	// WebOTPDomain, when set, ends every code SMS with the WebOTP
+	// origin-bound line "@<domain> #<code>" (docs/delivery.md), and
+	// WebOTPIframeDomain adds " @<iframe domain>" for a code entered in a
+	// cross-origin iframe. AndroidAppHash, when set, adds the Android SMS
+	// Retriever app hash on a line of its own; the code SMS must then fit
+	// in 140 bytes in English and the default locale (checked at startup).
+	WebOTPDomain       string `json:"webOtpDomain,omitempty"`
+	WebOTPIframeDomain string `json:"webOtpIframeDomain,omitempty"`
+	AndroidAppHash     string `json:"androidAppHash,omitempty"`
 	// Providers deliver messages. Each serves its Channels by default; a
 	// request's providerId picks one by ID. With none, embedded mode logs
 	// codes (the dev `log` provider); otherwise this is required.
@@ -76,6 +87,9 @@ func (d *Delivery) validate(embedded bool) []error {
 	if len(d.Providers) == 0 && !embedded {
 		bad("providers are required with OTPD_REDIS_URL (use type: log explicitly to log codes)")
 	}
+	for _, err := range d.Autofill().Validate() {
+		bad("%v", err)
+	}
 	ids, served := map[string]bool{}, map[string]string{}
 	for i, p := range d.Providers {
 		name := p.ID
@@ -115,6 +129,11 @@ func (d *Delivery) validate(embedded bool) []error {
 		}
 	}
 	return errs
+}
+
+// Autofill is the SMS autofill settings (WebOTP line, app hash).
+func (d *Delivery) Autofill() autofill.Settings {
+	return autofill.Settings{WebOTPHost: d.WebOTPDomain, WebOTPIframeHost: d.WebOTPIframeDomain, AndroidAppHash: d.AndroidAppHash}
 }
 
 // Secret reads a secret from a file (trimmed) or an environment variable.

@@ -124,9 +124,11 @@ func BuildDelivery(cfg *config.Config, read config.ReadFile, env config.Env, cod
 func buildProjectDelivery(p config.Project, read config.ReadFile, env config.Env, hc *http.Client, clk func() time.Time, logProvider delivery.Provider) (projectDelivery, []error) {
 	var errs []error
 	d := p.Delivery
-	r, err := render.New(render.Options{Dir: d.TemplatesDir, DefaultLocale: d.DefaultLocale, ProductName: d.ProductName})
+	r, err := render.New(render.Options{Dir: d.TemplatesDir, DefaultLocale: d.DefaultLocale, ProductName: d.ProductName, Autofill: d.Autofill()})
 	if err != nil {
 		errs = append(errs, fmt.Errorf("templates: %w", err))
+	} else if err := r.CheckSMSFit([]string{d.DefaultLocale, "en"}, p.CodeLength, p.CodeTTL.D()); err != nil {
+		errs = append(errs, fmt.Errorf("delivery: %w", err))
 	}
 	byChannel, byID := map[string]delivery.Provider{}, map[string]delivery.Provider{}
 	for _, pc := range d.Providers {

@@ -1,6 +1,9 @@
 package service
 
 import (
+	"errors"
+
+	"golang.org/x/text/language"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/otpd/otpd/apierr"
@@ -31,7 +34,7 @@ func checkLoginOptions(o *otpv1.LoginOptions) error {
 	case len(o.GetRevokeOtherSessionsTypes()) > 0:
 		return refuseField("loginOptions.revokeOtherSessionsTypes", "otpd has one kind of session; use revokeOtherSessions")
 	}
-	return nil
+	return checkLocale("loginOptions.locale", o.GetLocale())
 }
 
 // checkStart refuses what a sign-up, sign-in or sign-up-or-in body asks
@@ -45,9 +48,36 @@ func checkStart(r *otpv1.StartRequest) error {
 
 // checkUpdateOptions refuses contradictory update options: failOnConflict
 // asks for the conflict to fail, onMergeUseExisting for it to merge.
-func checkUpdateOptions(failOnConflict, mergeExisting bool) error {
+func checkUpdateOptions(failOnConflict, mergeExisting bool, locale string) error {
 	if failOnConflict && mergeExisting {
 		return apierr.ErrValidation.With("failOnConflict and onMergeUseExisting contradict each other: set one")
+	}
+	return checkLocale("locale", locale)
+}
+
+// maxLocaleLen bounds a request's locale: it is sealed into the delivery
+// job and kept with a pending update. Real tags are far shorter
+// ("zh-Hant-TW" is 10).
+const maxLocaleLen = 64
+
+// checkLocale refuses a locale that is not a well-formed BCP 47 tag
+// ("english", "en--US", "e"): the request asked for a language otpd
+// cannot tell. A well-formed tag of an unknown language ("xx") is
+// accepted and falls back along the chain (request, its language, the
+// project's defaultLocale, English) like any locale without templates.
+// '_' is read as '-' ("pt_BR"), as golang.org/x/text/language does.
+func checkLocale(field, l string) error {
+	if l == "" {
+		return nil
+	}
+	if len(l) > maxLocaleLen {
+		return apierr.ErrValidation.With("%s is longer than %d bytes", field, maxLocaleLen)
+	}
+	if _, err := language.Parse(l); err != nil {
+		var unknown language.ValueError
+		if !errors.As(err, &unknown) {
+			return apierr.ErrValidation.With("%s %q is not a well-formed BCP 47 language tag (e.g. en, pt-BR, zh-Hant)", field, l)
+		}
 	}
 	return nil
 }

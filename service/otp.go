@@ -152,7 +152,7 @@ type Email struct{ channel }
 
 // UpdateEmail sends a code to a signed-in user's new email address.
 func (e Email) UpdateEmail(ctx context.Context, r *otpv1.UpdateEmailRequest) (*otpv1.StartResponse, error) {
-	if err := checkUpdateOptions(r.GetFailOnConflict(), r.GetOnMergeUseExisting()); err != nil {
+	if err := checkUpdateOptions(r.GetFailOnConflict(), r.GetOnMergeUseExisting(), r.GetLocale()); err != nil {
 		return nil, err
 	}
 	return e.updateStart(ctx, flow.UpdateInput{
@@ -167,7 +167,7 @@ type Phone struct{ channel }
 
 // UpdatePhone sends a code to a signed-in user's new phone number.
 func (ph Phone) UpdatePhone(ctx context.Context, r *otpv1.UpdatePhoneRequest) (*otpv1.StartResponse, error) {
-	if err := checkUpdateOptions(r.GetFailOnConflict(), r.GetOnMergeUseExisting()); err != nil {
+	if err := checkUpdateOptions(r.GetFailOnConflict(), r.GetOnMergeUseExisting(), r.GetLocale()); err != nil {
 		return nil, err
 	}
 	return ph.updateStart(ctx, flow.UpdateInput{

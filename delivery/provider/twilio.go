@@ -35,9 +35,10 @@ type TwilioConfig struct {
 	MessagingServiceSID string
 	// BaseURL defaults to "https://api.twilio.com".
 	BaseURL string
-	// VoiceLanguage maps a template locale to the <Say language="…">
-	// value. The default maps fr to fr-FR, es to es-ES and everything else
-	// (en included) to en-US.
+	// VoiceLanguage, when set, maps a template locale to the <Say
+	// language="…"> value, read by Twilio's default voice. When nil,
+	// DefaultSayVoice picks the language and the voice of every shipped
+	// locale.
 	VoiceLanguage func(locale string) string
 	// Now is the clock used to read an HTTP-date Retry-After; it defaults
 	// to time.Now.
@@ -75,9 +76,6 @@ func NewTwilio(c TwilioConfig, hc *http.Client) (*Twilio, error) {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("twilio: BaseURL %q is not an absolute http(s) URL", c.BaseURL)
 	}
-	if c.VoiceLanguage == nil {
-		c.VoiceLanguage = defaultVoiceLanguage
-	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -90,18 +88,12 @@ func NewTwilio(c TwilioConfig, hc *http.Client) (*Twilio, error) {
 	}, nil
 }
 
-// defaultVoiceLanguage maps a locale ("fr", "fr-CA", "es_MX") by its primary
-// language to a Twilio <Say> language.
-func defaultVoiceLanguage(locale string) string {
-	lang, _, _ := strings.Cut(strings.ReplaceAll(locale, "_", "-"), "-")
-	switch strings.ToLower(lang) {
-	case "fr":
-		return "fr-FR"
-	case "es":
-		return "es-ES"
-	default:
-		return "en-US"
+// sayVoice is the <Say> language and voice for a template locale.
+func (t *Twilio) sayVoice(locale string) SayVoice {
+	if t.cfg.VoiceLanguage != nil {
+		return SayVoice{Language: t.cfg.VoiceLanguage(locale)}
 	}
+	return DefaultSayVoice(locale)
 }
 
 // Send dispatches on o.Channel: sms, whatsapp or voice. Any other channel is
@@ -122,7 +114,7 @@ func (t *Twilio) Send(ctx context.Context, o delivery.Outgoing) error {
 		if t.cfg.From == "" {
 			return delivery.Permanent(errors.New("twilio: voice needs From (a MessagingServiceSID cannot place calls)"))
 		}
-		twiml, err := voiceTwiML(t.cfg.VoiceLanguage(o.Locale), o.Text)
+		twiml, err := voiceTwiML(t.sayVoice(o.Locale), o.Text)
 		if err != nil {
 			return delivery.Permanent(err)
 		}
@@ -164,13 +156,19 @@ func withPrefix(prefix, s string) string {
 	return prefix + s
 }
 
-// voiceTwiML is the TwiML that reads text once in language. The voice
-// template already repeats the code, so nothing is added here.
-func voiceTwiML(language, text string) (string, error) {
+// voiceTwiML is the TwiML that reads text once in v's language and voice.
+// The voice template already repeats the code, so nothing is added here.
+func voiceTwiML(v SayVoice, text string) (string, error) {
 	var b bytes.Buffer
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?><Response><Say language="`)
-	if err := xml.EscapeText(&b, []byte(language)); err != nil {
+	if err := xml.EscapeText(&b, []byte(v.Language)); err != nil {
 		return "", fmt.Errorf("twilio: escaping voice language: %w", err)
+	}
+	if v.Voice != "" {
+		b.WriteString(`" voice="`)
+		if err := xml.EscapeText(&b, []byte(v.Voice)); err != nil {
+			return "", fmt.Errorf("twilio: escaping voice: %w", err)
+		}
 	}
 	b.WriteString(`">`)
 	if err := xml.EscapeText(&b, []byte(text)); err != nil {

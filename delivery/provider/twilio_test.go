@@ -186,6 +186,7 @@ type twiml struct {
 	XMLName xml.Name `xml:"Response"`
 	Say     []struct {
 		Language string `xml:"language,attr"`
+		Voice    string `xml:"voice,attr"`
 		Text     string `xml:",chardata"`
 	} `xml:"Say"`
 }
@@ -193,14 +194,19 @@ type twiml struct {
 func TestTwilioVoice(t *testing.T) {
 	text := `Votre code Acme & Cie <important> : 4, 8, 2, 9, 1, 3. Je répète : 4, 8, 2, 9, 1, 3.`
 	tests := []struct {
-		locale, want string
-		lang         func(string) string
+		locale, want, voice string
+		lang                func(string) string
 	}{
 		{locale: "fr", want: "fr-FR"},
 		{locale: "es-MX", want: "es-ES"},
 		{locale: "en", want: "en-US"},
-		{locale: "de", want: "en-US"},
-		{locale: "de", want: "de-DE", lang: func(l string) string { return l + "-DE" }},
+		{locale: "sw", want: "en-US"},
+		{locale: "de", want: "de-DE", voice: "Google.de-DE-Standard-A"},
+		{locale: "ar", want: "ar-XA", voice: "Google.ar-XA-Standard-A"},
+		{locale: "zh-hant", want: "cmn-TW", voice: "Google.cmn-TW-Standard-A"},
+		{locale: "pt-br", want: "pt-BR", voice: "Google.pt-BR-Standard-A"},
+		{locale: "pt", want: "pt-PT", voice: "Google.pt-PT-Standard-A"},
+		{locale: "de", want: "de-AT", lang: func(l string) string { return l + "-AT" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.locale+"->"+tt.want, func(t *testing.T) {
@@ -225,8 +231,8 @@ func TestTwilioVoice(t *testing.T) {
 			if err := xml.Unmarshal([]byte(raw), &doc); err != nil {
 				t.Fatalf("TwiML does not parse: %v\n%s", err, raw)
 			}
-			if len(doc.Say) != 1 || doc.Say[0].Language != tt.want || doc.Say[0].Text != text {
-				t.Errorf("Say = %+v, want one in %s saying %q", doc.Say, tt.want, text)
+			if len(doc.Say) != 1 || doc.Say[0].Language != tt.want || doc.Say[0].Voice != tt.voice || doc.Say[0].Text != text {
+				t.Errorf("Say = %+v, want one in %s (voice %q) saying %q", doc.Say, tt.want, tt.voice, text)
 			}
 		})
 	}

@@ -57,13 +57,20 @@ type shape struct {
 	to, opts  bool
 }
 
+// Only actions are searched for uses of the code: the word "Code" in the
+// text around them (German "Ihr Code für") is not one.
 func shapeOf(src string) shape {
 	whole := false
+	uses, plain := 0, 0
 	for _, a := range action.FindAllString(src, -1) {
 		whole = whole || wholeData.MatchString(a[2:len(a)-2])
+		uses += len(codeUse.FindAllStringIndex(a, -1))
+		if plainCode.MatchString(a) {
+			plain++
+		}
 	}
 	return shape{
-		cacheable: !whole && len(codeUse.FindAllStringIndex(src, -1)) == len(plainCode.FindAllStringIndex(src, -1)),
+		cacheable: !whole && uses == plain,
 		to:        usesTo.MatchString(src),
 		opts:      usesOpts.MatchString(src),
 	}

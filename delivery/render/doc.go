@@ -24,8 +24,9 @@
 // notice.voice.txt. Notices are rendered without the output cache.
 //
 // The templates shipped with otpd are embedded in the binary under the
-// template ID "default", in English ("en"), French ("fr") and Spanish
-// ("es"). Options.Dir may name a directory with the same layout: its files
+// template ID "default", in 32 locales (docs/delivery.md lists them):
+// right-to-left ones ("ar", "he") send dir="rtl" in the email, Chinese is
+// "zh" (Simplified) and "zh-hant" (Traditional). Options.Dir may name a directory with the same layout: its files
 // override the embedded file of the same template ID, locale and name, and
 // add new template IDs and locales. A locale directory may hold only some of
 // the files. Locale directory names are normalised like message locales
@@ -45,7 +46,9 @@
 //  2. Locale chain: the message's Locale normalised (trimmed, lower-case,
 //     '_' to '-'), then its shorter prefixes ("pt-br" then "pt", as in
 //     RFC 4647 lookup), then Options.DefaultLocale and its prefixes, then
-//     "en". The first locale in which the template ID has the file wins;
+//     "en". A tag whose region writes its language in another script goes
+//     through that script before the bare language ("zh-tw", "zh-hant",
+//     "zh"). The first locale in which the template ID has the file wins;
 //     within one locale a file in Options.Dir wins over the embedded one.
 //  3. A custom template ID that lacks the file in every locale of the chain
 //     falls back to the "default" template ID, with the same chain. If
@@ -94,8 +97,13 @@
 //     The text files are text/template and are not escaped.
 //   - The shipped templates never put the code in an email subject (it
 //     shows in notifications and logs), say how long the code is valid and
-//     not to share it, and their SMS and WhatsApp bodies use only GSM-7
-//     characters and fit one SMS segment with a 10-digit code, a 60-minute
-//     lifetime and a 20-character product name. Custom templates may be
-//     longer: callers can log SMSSegments of what they send.
+//     not to share it; their SMS bodies fit one segment with a 6-digit
+//     code (GSM-7 locales also with a 10-digit code, a 60-minute lifetime
+//     and a 20-character product name; UCS-2 ones in at most two), as the
+//     table in docs/delivery.md shows (TestShippedSMSSegments). Custom
+//     templates may be longer: callers can log SMSSegments and SMSEncoding
+//     of what they send.
+//   - With Options.Autofill, every code SMS (not WhatsApp, voice, email or
+//     a notice) gets the Android app hash line and the WebOTP origin-bound
+//     line appended after the template's text (package autofill).
 package render

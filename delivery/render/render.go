@@ -8,7 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/text/language"
+
 	"github.com/otpd/otpd/delivery"
+	"github.com/otpd/otpd/delivery/autofill"
 )
 
 // DefaultTemplateID is the template ID used when a message names none.
@@ -57,6 +60,10 @@ type Options struct {
 	DefaultLocale string
 	// ProductName is shown in messages as .ProductName ("otpd" if empty).
 	ProductName string
+	// Autofill adds the WebOTP origin-bound line and the Android SMS
+	// Retriever app hash to every SMS with a code (package autofill). New
+	// refuses settings that autofill.Settings.Validate refuses.
+	Autofill autofill.Settings
 }
 
 // Renderer renders messages from parsed templates. It is immutable and safe
@@ -68,6 +75,7 @@ type Renderer struct {
 	locales       map[string][]string // template ID -> sorted locales
 	cache         *outputCache
 	marks         marks
+	autofill      autofill.Settings
 }
 
 type fileKey struct{ id, locale, name string }
@@ -93,6 +101,10 @@ func New(o Options) (*Renderer, error) {
 		locales:       map[string][]string{},
 		cache:         &outputCache{},
 		marks:         newMarks(),
+		autofill:      o.Autofill,
+	}
+	if errs := o.Autofill.Validate(); len(errs) > 0 {
+		return nil, fmt.Errorf("render: %w", errors.Join(errs...))
 	}
 	if r.productName == "" {
 		r.productName = "otpd"
@@ -184,6 +196,7 @@ func (r *Renderer) Render(m delivery.Message, lifetime time.Duration) (delivery.
 		}
 	case "sms":
 		out.Text, out.Locale, err = r.exec(id, fileSMS, chain, d)
+		out.Text = r.autofill.Append(out.Text, m.Code)
 	case "whatsapp":
 		out.Text, out.Locale, err = r.exec(id, fileWhatsApp, chain, d)
 	case "voice":
@@ -247,14 +260,52 @@ func (r *Renderer) find(id, name string, chain []string) *file {
 func (r *Renderer) chain(locale string) []string {
 	var out []string
 	for _, tag := range []string{normLocale(locale), r.defaultLocale, "en"} {
+		script := scriptTag(tag)
 		for tag != "" {
 			if !slices.Contains(out, tag) {
 				out = append(out, tag)
 			}
 			tag = truncate(tag)
+			if script != "" && tag != "" && !strings.Contains(tag, "-") {
+				// "zh-tw", then "zh-hant", before "zh" (Simplified).
+				if !slices.Contains(out, script) {
+					out = append(out, script)
+				}
+				script = ""
+			}
 		}
 	}
 	return out
+}
+
+// scriptByRegion are the languages CLDR writes in another script in some
+// regions (zh: Hans/Hant; sr, bs, uz, az, pa, ...). Other tags skip the
+// x/text lookup, which costs a microsecond and 8 allocations.
+var scriptByRegion = map[string]bool{"zh": true, "sr": true, "bs": true, "uz": true, "az": true,
+	"pa": true, "mn": true, "ms": true, "ha": true, "ks": true, "sd": true, "ff": true}
+
+// scriptTag is "<language>-<script>" (lower case) for a tag that names no
+// script and whose region writes its language in another script than the
+// language alone does: "zh-tw" and "zh-hk" give "zh-hant" (zh alone is
+// Simplified, zh-hans), so Taiwan and Hong Kong get Traditional Chinese
+// before falling back to "zh". Otherwise "".
+func scriptTag(tag string) string {
+	lang, _, ok := strings.Cut(tag, "-")
+	if !ok || !scriptByRegion[lang] {
+		return ""
+	}
+	t, err := language.Parse(tag)
+	if err != nil {
+		return ""
+	}
+	base, _ := t.Base()
+	if s, conf := t.Script(); conf != language.Exact {
+		bs, _ := language.Make(base.String()).Script()
+		if s != bs {
+			return strings.ToLower(base.String() + "-" + s.String())
+		}
+	}
+	return ""
 }
 
 // truncate drops tag's last subtag, and a single-letter subtag left before

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -66,13 +68,17 @@ func TestLocaleFallback(t *testing.T) {
 		{"region falls back to language", "", "fr-CA", "fr"},
 		{"underscore and case", "", "FR_ca", "fr"},
 		{"numeric region", "", "es-419", "es"},
-		{"unknown falls back to project default", "es", "pt-BR", "es"},
-		{"project default with region", "es_MX", "pt-BR", "es"},
+		{"unknown falls back to project default", "es", "sw-KE", "es"},
+		{"project default with region", "es_MX", "sw-KE", "es"},
 		{"empty uses project default", "fr", "", "fr"},
 		{"empty without project default", "", "", "en"},
-		{"unknown without project default", "", "de", "en"},
-		{"unknown project default", "pt-BR", "zz", "en"},
+		{"unknown without project default", "", "sw", "en"},
+		{"unknown project default", "sw-TZ", "zz", "en"},
 		{"garbage", "", "../../etc", "en"},
+		{"Taiwan reads Traditional", "", "zh-TW", "zh-hant"},
+		{"mainland reads Simplified", "zh-TW", "zh-CN", "zh"},
+		{"request before project default", "ja", "ko-KR", "ko"},
+		{"project default's script", "zh-HK", "sw", "zh-hant"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,6 +104,9 @@ func TestChain(t *testing.T) {
 		{"en-GB", "en_US", []string{"en-us", "en", "en-gb"}},
 		{"pt_BR", "zh-Hant-TW", []string{"zh-hant-tw", "zh-hant", "zh", "pt-br", "pt", "en"}},
 		{"", "zh-hant-x-a", []string{"zh-hant-x-a", "zh-hant", "zh", "en"}},
+		{"", "zh-TW", []string{"zh-tw", "zh-hant", "zh", "en"}},
+		{"zh_HK", "pt-BR", []string{"pt-br", "pt", "zh-hk", "zh-hant", "zh", "en"}},
+		{"", "zh-CN", []string{"zh-cn", "zh", "en"}},
 	}
 	for _, tt := range tests {
 		r := mustNew(t, Options{DefaultLocale: tt.defaultLocale})
@@ -112,7 +121,7 @@ func TestDirOverride(t *testing.T) {
 	plain := mustNew(t, Options{ProductName: "Acme"})
 	dir := writeTree(t, map[string]string{
 		"default/en/sms.txt":           "OVERRIDE {{.Code}}\n",
-		"default/de/voice.txt":         "Ihr Code ist {{.CodeSpelled}}.",
+		"default/sw/voice.txt":         "Nambari yako ni {{.CodeSpelled}}.",
 		"welcome/en/email.subject.txt": "Welcome to {{.ProductName}}\n",
 	})
 	r := mustNew(t, Options{ProductName: "Acme", Dir: dir})
@@ -126,15 +135,15 @@ func TestDirOverride(t *testing.T) {
 		{"overridden file", msg("sms", "en", ""), func(delivery.Rendered) delivery.Rendered {
 			return delivery.Rendered{Text: "OVERRIDE 123456", Locale: "en"}
 		}, "en"},
-		{"override reached by fallback", msg("sms", "de", ""), func(delivery.Rendered) delivery.Rendered {
+		{"override reached by fallback", msg("sms", "sw", ""), func(delivery.Rendered) delivery.Rendered {
 			return delivery.Rendered{Text: "OVERRIDE 123456", Locale: "en"}
 		}, "en"},
 		{"other locale untouched", msg("sms", "fr", ""), nil, "fr"},
 		{"other channels untouched", msg("email", "en", ""), nil, "en"},
 		{"whatsapp untouched", msg("whatsapp", "en", ""), nil, "en"},
-		{"new locale", msg("voice", "de-AT", ""), func(delivery.Rendered) delivery.Rendered {
-			return delivery.Rendered{Text: "Ihr Code ist 1, 2, 3, 4, 5, 6.", Locale: "de"}
-		}, "de"},
+		{"new locale", msg("voice", "sw-KE", ""), func(delivery.Rendered) delivery.Rendered {
+			return delivery.Rendered{Text: "Nambari yako ni 1, 2, 3, 4, 5, 6.", Locale: "sw"}
+		}, "sw"},
 		{"custom id uses default for other files", msg("email", "en", "welcome"), func(p delivery.Rendered) delivery.Rendered {
 			p.Subject = "Welcome to Acme"
 			return p
@@ -165,7 +174,7 @@ func TestDirOverride(t *testing.T) {
 		})
 	}
 
-	if diff := cmp.Diff([]string{"de", "en", "es", "fr"}, r.Locales("")); diff != "" {
+	if diff := cmp.Diff(slices.Sorted(slices.Values(append(plain.Locales(""), "sw"))), r.Locales("")); diff != "" {
 		t.Errorf("Locales(\"\") (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]string{"en"}, r.Locales("welcome")); diff != "" {
@@ -183,6 +192,11 @@ func TestDirOverride(t *testing.T) {
 		t.Errorf("welcome without Dir: err = %v, want ErrUnknownTemplate", err)
 	}
 }
+
+// rtl are the shipped right-to-left locales.
+var rtl = map[string]bool{"ar": true, "he": true}
+
+var lifetime7 = regexp.MustCompile(`(^|[^0-9])7([^0-9]|$)`)
 
 // TestShippedInvariants checks every shipped message for every purpose:
 // the code is in the body and never in the subject, the lifetime is stated,
@@ -213,7 +227,9 @@ func TestShippedInvariants(t *testing.T) {
 					parts = append(parts, got.HTML)
 				}
 				for _, part := range parts {
-					if !strings.Contains(part, code) || !strings.Contains(part, " 7 ") {
+					// The lifetime is the number 7 outside the code ("7 min",
+					// "7분", "ל-7").
+					if !strings.Contains(part, code) || !lifetime7.MatchString(strings.ReplaceAll(part, code, "")) {
 						t.Errorf("%s: want the code and the lifetime in %q", where, part)
 					}
 					if strings.Contains(part, "<no value>") {
@@ -227,8 +243,12 @@ func TestShippedInvariants(t *testing.T) {
 				if got.Subject == "" || strings.Contains(got.Subject, "908172") {
 					t.Errorf("%s: subject %q is empty or has the code", where, got.Subject)
 				}
-				if !strings.Contains(got.HTML, `<html lang="`+locale+`">`) {
-					t.Errorf("%s: HTML has no lang=%q", where, locale)
+				wantHTML := `<html lang="` + locale + `">`
+				if rtl[locale] {
+					wantHTML = `<html lang="` + locale + `" dir="rtl">`
+				}
+				if !strings.Contains(got.HTML, wantHTML) {
+					t.Errorf("%s: HTML has no %s", where, wantHTML)
 				}
 			}
 		}
@@ -347,6 +367,7 @@ func TestCachedRenderingMatchesFresh(t *testing.T) {
 		"Your code is {{.Code}}. Again: {{ .CodeSpelled -}}": true,
 		"{{printf \"%s\" .Code}}":                            false,
 		"{{if .Code}}x{{end}}{{.Code}}":                      false,
+		"Ihr Code für {{.ProductName}}: {{.Code}}":           true, // the word "Code" in the text is no use of it
 		"{{.Code | len}}":                                    false,
 		"{{.Code}} {{.}}":                                    false,
 		"{{.Code}} {{printf \"%v\" $}}":                      false,
@@ -355,20 +376,6 @@ func TestCachedRenderingMatchesFresh(t *testing.T) {
 	} {
 		if got := shapeOf(src).cacheable; got != want {
 			t.Errorf("shapeOf(%q).cacheable = %v, want %v", src, got, want)
-		}
-	}
-}
-
-func BenchmarkRenderEmail(b *testing.B) {
-	r, err := New(Options{ProductName: "Acme"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	m := delivery.Message{Code: "123456", Channel: "email", Purpose: "signin", Locale: "fr", To: "a@example.com"}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := r.Render(m, 5*time.Minute); err != nil {
-			b.Fatal(err)
 		}
 	}
 }
