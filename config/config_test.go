@@ -87,7 +87,7 @@ projects:
 			[]string{"OTPD_REDIS_WAIT_POLICY: accept needs OTPD_REDIS_WAIT_REPLICAS", "OTPD_REDIS_WAIT_UNREADY: needs OTPD_REDIS_WAIT_REPLICAS"}},
 		{"unknown provider type", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": "projects: [{id: A, delivery: {providers: [{id: p, type: pigeon}]}}]"}, []string{`type "pigeon"`}},
 		{"provider without its settings", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": "projects: [{id: A, delivery: {providers: [{id: m, type: smtp, channels: [email]}, {id: t, type: twilio}]}}]"}, []string{"smtp needs host", "twilio needs accountSid"}},
-		{"channel served twice", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": "projects: [{id: A, delivery: {providers: [{id: a, type: log, channels: [sms]}, {id: b, type: noop, channels: [sms]}]}}]"}, []string{"served by both"}},
+		{"channel listed twice by one provider", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": "projects: [{id: A, delivery: {providers: [{id: a, type: log, channels: [sms, sms]}, {id: b, type: noop, channels: [sms]}]}}]"}, []string{`provider "a" lists channel sms twice`}},
 		{"bad seal key", map[string]string{"OTPD_SEAL_KEYS": "c2hvcnQ="}, nil, []string{"32 bytes"}},
 		{"bad worker count", map[string]string{"OTPD_WORKERS": "many"}, nil, []string{"OTPD_WORKERS"}},
 		{"queue shards not a power of two", map[string]string{"OTPD_QUEUE_SHARDS": "12"}, nil, []string{"OTPD_QUEUE_SHARDS: must be a power of two from 1 to 64"}},
