@@ -7,17 +7,16 @@
 package status
 
 import (
-	"strings"
+	"github.com/otpd/otpd/delivery"
 )
 
-// Statuses, in the order a message goes through them. Delivered,
-// undelivered and failed are final.
+// Statuses (delivery.Status*), short names for this package.
 const (
-	Queued      = "queued"
-	Sent        = "sent"
-	Delivered   = "delivered"
-	Undelivered = "undelivered"
-	Failed      = "failed"
+	Queued      = delivery.StatusQueued
+	Sent        = delivery.StatusSent
+	Delivered   = delivery.StatusDelivered
+	Undelivered = delivery.StatusUndelivered
+	Failed      = delivery.StatusFailed
 )
 
 // Rank orders statuses: a status never replaces one of a higher rank (a
@@ -32,40 +31,6 @@ func Rank(s string) int {
 		return 3
 	}
 	return 0
-}
-
-// FromTwilio maps a Twilio MessageStatus or CallStatus to a status; ok is
-// false for a value Twilio does not document.
-func FromTwilio(s string, call bool) (string, bool) {
-	s = strings.ToLower(s)
-	if call {
-		switch s {
-		case "queued", "initiated":
-			return Queued, true
-		case "ringing", "in-progress":
-			return Sent, true
-		case "completed":
-			return Delivered, true
-		case "busy", "no-answer":
-			return Undelivered, true
-		case "failed", "canceled":
-			return Failed, true
-		}
-		return "", false
-	}
-	switch s {
-	case "accepted", "scheduled", "queued":
-		return Queued, true
-	case "sending", "sent":
-		return Sent, true
-	case "delivered", "read":
-		return Delivered, true
-	case "undelivered":
-		return Undelivered, true
-	case "failed", "canceled":
-		return Failed, true
-	}
-	return "", false
 }
 
 // SafeCode keeps a provider error code that is safe to store and show:

@@ -23,6 +23,10 @@ type Binding struct {
 	Job      string `json:"j"`
 	Project  string `json:"p"`
 	Provider string `json:"v"`
+	Channel  string `json:"c"`
+	// Pinned: the request named its provider, so an undelivered status
+	// hands the job to no other.
+	Pinned bool `json:"n,omitempty"`
 	// Expires ends the token's validity (the code's expiry plus
 	// Retention).
 	Expires int64 `json:"e"` // unix seconds
@@ -87,7 +91,7 @@ func (s *Signer) Verify(token string, now time.Time) (Binding, error) {
 		return Binding{}, ErrToken
 	}
 	var b Binding
-	if json.Unmarshal(raw, &b) != nil || b.Job == "" || b.Project == "" || b.Provider == "" {
+	if json.Unmarshal(raw, &b) != nil || b.Job == "" || b.Project == "" || b.Provider == "" || b.Channel == "" {
 		return Binding{}, ErrToken
 	}
 	if now.Unix() >= b.Expires {
