@@ -28,7 +28,10 @@ if (ARGV[4] == 'undelivered' or ARGV[4] == 'failed') and redis.call('HGET', k, '
     local c = ARGV[8 + i]
     if c ~= prov and redis.call('HEXISTS', k, 'ok:' .. c) == 0 then nxt = c break end
   end
-  if nxt ~= '' then redis.call('HSET', k, 'resend', nxt) end
+  if nxt ~= '' then
+    redis.call('HSET', k, 'resend', nxt)
+    redis.call('HDEL', k, 'done')
+  end
 end
 return {'changed', nxt, redis.call('HGET', k, 'c') or '', redis.call('HGET', k, 'to') or '',
   redis.call('HGET', k, 'j') or '', exp}

@@ -3,7 +3,8 @@
 -- ARGV[1] project, [2] channel, [3] address, [4] sealed job, [5] code expiry (ms),
 -- [6] record expiry (unix ms), [7] n, then n pairs (provider, "1" when its circuit is open),
 -- in the channel's order.
--- A provider that accepted the job ("ok:<p>") is never picked again. The first
+-- A provider that accepted the job ("ok:<p>") is never picked again, and once
+-- one accepted it no provider is picked ("done") until callback.lua hands it over. The first
 -- provider with a closed circuit and no transient failure for this job wins;
 -- else the first with a closed circuit (a retry, with the same idempotency key).
 -- Returns the provider, "" when every provider accepted the job already, or
@@ -15,6 +16,10 @@ if p and p ~= ARGV[1] then return '!project' end
 if not p then
   redis.call('HSET', k, 'p', ARGV[1], 'c', ARGV[2], 'to', ARGV[3], 'j', ARGV[4], 'exp', ARGV[5])
 end
+redis.call('PEXPIREAT', k, ARGV[6])
+-- A provider accepted the job: it is done (a duplicate run, as after a
+-- reclaim, sends nothing) until an undelivered status hands it over.
+if redis.call('HGET', k, 'done') == '1' then return '' end
 local n = tonumber(ARGV[7])
 local chosen, left = nil, false
 for pass = 1, 2 do
@@ -30,7 +35,6 @@ for pass = 1, 2 do
   end
   if chosen then break end
 end
-redis.call('PEXPIREAT', k, ARGV[6])
 if chosen then
   redis.call('HSET', k, 'try:' .. chosen, '1', 'last', chosen)
   return chosen

@@ -13,7 +13,7 @@ if what == 'tf' then
 end
 local ret = 0
 if what == 'ok' then
-  redis.call('HSET', k, 'ok:' .. prov, '1')
+  redis.call('HSET', k, 'ok:' .. prov, '1', 'done', '1')
   if ARGV[3] ~= '' then
     local known = redis.call('HGET', k, 'sid:' .. prov)
     if known and known ~= ARGV[3] then ret = -1 elseif not known then redis.call('HSET', k, 'sid:' .. prov, ARGV[3]) end
