@@ -115,10 +115,12 @@ func (s *Sender) Send(ctx context.Context, j status.Job, o delivery.Outgoing, ch
 	}
 }
 
-// send hands o to p, reading the message id when p reports one.
+// send hands o to p, reading the message id when p reports one; for any
+// other provider the message id is the job id (what otpd's webhook
+// receivers name in their callbacks).
 func send(ctx context.Context, p delivery.Provider, o delivery.Outgoing) (string, error) {
 	if r, ok := p.(delivery.Receipter); ok {
 		return r.SendReceipt(ctx, o)
 	}
-	return "", p.Send(ctx, o)
+	return o.ID, p.Send(ctx, o)
 }
