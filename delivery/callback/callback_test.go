@@ -271,7 +271,6 @@ func TestSignedWebhookCallbackIsRecorded(t *testing.T) {
 	}
 }
 
-
 func hmacHex(secret []byte, ts string, body []byte) string {
 	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(ts + "."))
