@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -74,6 +73,24 @@ type rig struct {
 	resends []status.Resend
 	refused []string
 	secret  []byte
+	logs    *syncBuf
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func newRig(t *testing.T, rate int) *rig {
@@ -101,7 +118,8 @@ func newRig(t *testing.T, rate int) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r.logs = &syncBuf{}
+	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	r.rec = rec
 	r.sender = failover.NewSender(rec, failover.NewBreaker(r.clock, 5, time.Minute),
 		func(b status.Binding) string { return callback.URL(base, signer, b) }, log, nil)
@@ -168,6 +186,9 @@ func TestSignedTwilioCallbackIsRecorded(t *testing.T) {
 	}
 	if len(r.resends) != 1 || r.resends[0].Provider != "wh" {
 		t.Fatalf("resends = %+v, want one to wh", r.resends)
+	}
+	if l := r.logs.String(); !strings.Contains(l, "job-1") || strings.Contains(l, "612345678") {
+		t.Fatalf("the log names the job and never the number:\n%s", l)
 	}
 }
 

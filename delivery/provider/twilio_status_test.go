@@ -88,3 +88,28 @@ func TestTwilioStatusMapping(t *testing.T) {
 		t.Error("an unknown status is accepted")
 	}
 }
+
+// Twilio is asked for status callbacks at the URL otpd hands it, and its
+// SID is read from the answer.
+func TestTwilioSendAsksForStatusCallbacks(t *testing.T) {
+	rs := newRecordingServer(t, http.StatusCreated, nil, `{"sid":"SM0123456789abcdef0123456789abcdef","status":"queued"}`)
+	tw := newTestTwilio(t, rs.URL, nil)
+	for _, ch := range []string{"sms", "whatsapp", "voice"} {
+		o := testPhoneMessage(ch, "code")
+		o.StatusCallback = "https://otp.example.com/v1/delivery/status?t=abc.def"
+		sid, err := tw.SendReceipt(t.Context(), o)
+		if err != nil || sid != "SM0123456789abcdef0123456789abcdef" {
+			t.Fatalf("%s: sid %q, %v", ch, sid, err)
+		}
+	}
+	reqs := rs.requests()
+	if len(reqs) != 3 {
+		t.Fatalf("%d requests", len(reqs))
+	}
+	for _, r := range reqs {
+		form := r.Form
+		if form.Get("StatusCallback") != "https://otp.example.com/v1/delivery/status?t=abc.def" {
+			t.Errorf("%s: StatusCallback = %q", r.Path, form.Get("StatusCallback"))
+		}
+	}
+}
