@@ -293,3 +293,29 @@ func TestCallbackStaysWithinItsJob(t *testing.T) {
 		t.Fatalf("another project's job under the same id: %v", err)
 	}
 }
+
+// BenchmarkSenderOverhead is what the provider record adds to a delivery
+// on redis-server: choosing the provider and recording its answer (two
+// round trips), with a provider that accepts at once.
+func BenchmarkSenderOverhead(b *testing.B) {
+	_, rdb := testredis.Real(b)
+	clk := clock.NewFake(time.Unix(1_800_000_000, 0))
+	rec, err := status.NewRecorder(rdb, clk, prometheus.NewRegistry(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := failover.NewSender(rec, failover.NewBreaker(clk, 5, time.Minute), nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	ps := []failover.Provider{{ID: "a", Provider: &fake{id: "a", mode: "ok"}}, {ID: "b", Provider: &fake{id: "b", mode: "ok"}}}
+	exp := clk.Now().Add(5 * time.Minute)
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		id := fmt.Sprintf("bench-%d", i)
+		j := status.Job{ID: id, Project: "P1", Channel: "sms", To: "+33612345678", Sealed: "x", Expires: exp}
+		if err := s.Send(ctx, j, delivery.Outgoing{ID: id}, ps, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

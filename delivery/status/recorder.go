@@ -26,9 +26,11 @@ var (
 )
 
 // Retention is how long a job's record (and its callback token) outlives
-// the code: a carrier may report "delivered" or "undelivered" hours after
-// the send, and the record answers those callbacks.
-const Retention = 2 * time.Hour
+// the code. Carriers report most final statuses within minutes; one that
+// comes later can no longer hand the (expired) code to another provider
+// and would only feed statistics, so the record is not kept for it: every
+// key of a code is gone within the hour after it expires.
+const Retention = 30 * time.Minute
 
 // Errors of Pick.
 var (
