@@ -17,8 +17,9 @@ type Callbacks struct {
 	// calls (scheme, host, port, path prefix).
 	StatusCallbackURL string
 	// StatusCallbackRate is how many callback requests per second the
-	// endpoint takes in all (OTPD_STATUS_CALLBACK_RATE, 200); beyond it
-	// answers 429 (Twilio retries).
+	// endpoint takes in all (OTPD_STATUS_CALLBACK_RATE, 200; a burst of
+	// twice that); beyond it answers 429 and the status is lost (Twilio
+	// does not retry status callbacks), never a code.
 	StatusCallbackRate int
 	// CircuitFailures transient failures of one provider within
 	// CircuitWindow open its circuit for CircuitWindow: jobs skip it for the
