@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -248,10 +249,16 @@ type ProviderStatus struct {
 	ErrorCode string `json:"errorCode,omitempty"`
 }
 
-// Get reads a job's record: the providers given the job, in no
-// particular order. A missing record is nil, nil.
+// Get reads a job's record (Read).
 func (r *Recorder) Get(ctx context.Context, job string) ([]ProviderStatus, error) {
-	h, err := r.rdb.HGetAll(ctx, Key(job)).Result()
+	return Read(ctx, r.rdb, job)
+}
+
+// Read returns the providers given a job and what each reported, sorted
+// by provider id; a missing record (never tracked, or expired) is nil,
+// nil. It needs only a Redis client: tools (otpd deadletters) use it.
+func Read(ctx context.Context, rdb redis.Cmdable, job string) ([]ProviderStatus, error) {
+	h, err := rdb.HGetAll(ctx, Key(job)).Result()
 	if err != nil || len(h) == 0 {
 		return nil, err
 	}
@@ -263,5 +270,6 @@ func (r *Recorder) Get(ctx context.Context, job string) ([]ProviderStatus, error
 		}
 		out = append(out, ProviderStatus{Provider: name, MessageID: h["sid:"+name], Status: h["st:"+name], ErrorCode: h["ec:"+name]})
 	}
+	slices.SortFunc(out, func(a, b ProviderStatus) int { return strings.Compare(a.Provider, b.Provider) })
 	return out, nil
 }
