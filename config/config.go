@@ -113,6 +113,8 @@ type Config struct {
 	ClientIPv6Bits int
 
 	Projects []Project
+
+	Callbacks
 }
 
 // Embedded reports whether otpd runs on the in-process Redis.
@@ -259,6 +261,7 @@ func load(env Env, read ReadFile) (*Config, []error) {
 		return n
 	}
 	errs = append(errs, c.loadListen(get, intVar)...)
+	errs = append(errs, c.loadCallbacks(get, intVar)...)
 	c.Workers = intVar("OTPD_WORKERS", "4", 0, 1000)
 	if d, err := time.ParseDuration(get("OTPD_REDIS_TIMEOUT", "1s")); err != nil || d < 10*time.Millisecond || d > time.Minute {
 		errs = append(errs, errors.New("OTPD_REDIS_TIMEOUT: must be a duration 10ms..1m"))

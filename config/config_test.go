@@ -87,7 +87,7 @@ projects:
 			[]string{"OTPD_REDIS_WAIT_POLICY: accept needs OTPD_REDIS_WAIT_REPLICAS", "OTPD_REDIS_WAIT_UNREADY: needs OTPD_REDIS_WAIT_REPLICAS"}},
 		{"unknown provider type", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": "projects: [{id: A, delivery: {providers: [{id: p, type: pigeon}]}}]"}, []string{`type "pigeon"`}},
 		{"provider without its settings", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": "projects: [{id: A, delivery: {providers: [{id: m, type: smtp, channels: [email]}, {id: t, type: twilio}]}}]"}, []string{"smtp needs host", "twilio needs accountSid"}},
-		{"channel served twice", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": "projects: [{id: A, delivery: {providers: [{id: a, type: log, channels: [sms]}, {id: b, type: noop, channels: [sms]}]}}]"}, []string{"served by both"}},
+		{"channel listed twice by one provider", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": "projects: [{id: A, delivery: {providers: [{id: a, type: log, channels: [sms, sms]}, {id: b, type: noop, channels: [sms]}]}}]"}, []string{`provider "a" lists channel sms twice`}},
 		{"bad seal key", map[string]string{"OTPD_SEAL_KEYS": "c2hvcnQ="}, nil, []string{"32 bytes"}},
 		{"bad worker count", map[string]string{"OTPD_WORKERS": "many"}, nil, []string{"OTPD_WORKERS"}},
 		{"queue shards not a power of two", map[string]string{"OTPD_QUEUE_SHARDS": "12"}, nil, []string{"OTPD_QUEUE_SHARDS: must be a power of two from 1 to 64"}},
@@ -95,6 +95,16 @@ projects:
 		{"queue shards too many", map[string]string{"OTPD_QUEUE_SHARDS": "128"}, nil, []string{"OTPD_QUEUE_SHARDS"}},
 		{"queue shards not a number", map[string]string{"OTPD_QUEUE_SHARDS": "lots"}, nil, []string{"OTPD_QUEUE_SHARDS"}},
 		{"queue shards 64", map[string]string{"OTPD_QUEUE_SHARDS": "64"}, nil, nil},
+		{"status callback url http off loopback", map[string]string{"OTPD_STATUS_CALLBACK_URL": "http://otp.example.com"}, nil, []string{"OTPD_STATUS_CALLBACK_URL: http is allowed only for a loopback host"}},
+		{"status callback url with query", map[string]string{"OTPD_STATUS_CALLBACK_URL": "https://otp.example.com/?a=1"}, nil, []string{"OTPD_STATUS_CALLBACK_URL: must have no query"}},
+		{"status callback url with credentials", map[string]string{"OTPD_STATUS_CALLBACK_URL": "https://u:p@otp.example.com"}, nil, []string{"OTPD_STATUS_CALLBACK_URL: must not carry credentials"}},
+		{"status callback url relative", map[string]string{"OTPD_STATUS_CALLBACK_URL": "/otp"}, nil, []string{"OTPD_STATUS_CALLBACK_URL: must be an absolute URL"}},
+		{"status callback url https", map[string]string{"OTPD_STATUS_CALLBACK_URL": "https://otp.example.com/otpd/"}, nil, nil},
+		{"status callback url loopback http", map[string]string{"OTPD_STATUS_CALLBACK_URL": "http://127.0.0.1:8080"}, nil, nil},
+		{"status callback rate zero", map[string]string{"OTPD_STATUS_CALLBACK_RATE": "0"}, nil, []string{"OTPD_STATUS_CALLBACK_RATE: must be a number 1..100000"}},
+		{"circuit failures zero", map[string]string{"OTPD_PROVIDER_CIRCUIT_FAILURES": "0"}, nil, []string{"OTPD_PROVIDER_CIRCUIT_FAILURES: must be a number 1..1000"}},
+		{"circuit window too short", map[string]string{"OTPD_PROVIDER_CIRCUIT_WINDOW": "10ms"}, nil, []string{"OTPD_PROVIDER_CIRCUIT_WINDOW: must be a duration 1s..1h"}},
+		{"two providers of one channel (failover)", map[string]string{"OTPD_CONFIG": "c.yaml"}, map[string]string{"c.yaml": "projects: [{id: A, delivery: {providers: [{id: a, type: log, channels: [sms]}, {id: b, type: noop, channels: [sms]}]}}]"}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

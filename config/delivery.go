@@ -28,8 +28,9 @@ type Delivery struct {
 	WebOTPDomain       string `json:"webOtpDomain,omitempty"`
 	WebOTPIframeDomain string `json:"webOtpIframeDomain,omitempty"`
 	AndroidAppHash     string `json:"androidAppHash,omitempty"`
-	// Providers deliver messages. Each serves its Channels by default; a
-	// request's providerId picks one by ID. With none, embedded mode logs
+	// Providers deliver messages. Each serves its Channels by default
+	// (several providers of one channel are tried in the order listed:
+	// failover); a request's providerId picks one by ID. With none, embedded mode logs
 	// codes (the dev `log` provider); otherwise this is required.
 	Providers []Provider `json:"providers,omitempty"`
 }
@@ -90,7 +91,7 @@ func (d *Delivery) validate(embedded bool) []error {
 	for _, err := range d.Autofill().Validate() {
 		bad("%v", err)
 	}
-	ids, served := map[string]bool{}, map[string]string{}
+	ids, served := map[string]bool{}, map[string]bool{}
 	for i, p := range d.Providers {
 		name := p.ID
 		if name == "" {
@@ -108,12 +109,14 @@ func (d *Delivery) validate(embedded bool) []error {
 			bad("provider %q: type %q must be one of %s", name, p.Type, strings.Join(providerTypes, ", "))
 		}
 		for _, ch := range p.Channels {
+			// Several providers may serve a channel: they are tried in
+			// the order listed (failover, docs/delivery.md).
 			if !isChannel(ch) {
 				bad("provider %q: %q is not a channel", name, ch)
-			} else if prev, ok := served[ch]; ok {
-				bad("channel %s is served by both %q and %q; list it under one (others stay reachable by providerId)", ch, prev, name)
+			} else if served[name+"\x00"+ch] {
+				bad("provider %q lists channel %s twice", name, ch)
 			} else {
-				served[ch] = name
+				served[name+"\x00"+ch] = true
 			}
 		}
 		switch {

@@ -30,6 +30,11 @@ type Outgoing struct {
 	To        string // E.164 phone or email address
 	Code      string
 	ExpiresAt time.Time
+	// StatusCallback, when set, is the URL the provider's service reports
+	// the message's status to (Twilio's StatusCallback; the webhook's
+	// "statusCallback"). It is bound to this job and provider by a token
+	// otpd signs (package status).
+	StatusCallback string
 	Rendered
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/otpd/otpd/apierr"
 	"github.com/otpd/otpd/delivery"
 	"github.com/otpd/otpd/delivery/queue"
+	dstatus "github.com/otpd/otpd/delivery/status"
 	"github.com/otpd/otpd/service"
 )
 
@@ -45,16 +46,34 @@ type Blocked struct {
 
 // Attempt is one delivery attempt by any provider and its outcome: sent,
 // retrying (a transient failure: the queue tries again with backoff, and
-// after the last attempt dead-letters it) or failed (permanent).
+// after the last attempt dead-letters it) or failed (permanent); or a
+// status a provider recorded for the message (Status: queued on
+// acceptance, then sent, delivered, undelivered or failed from its status
+// callbacks, with the provider's error code).
 type Attempt struct {
-	Time    time.Time `json:"time"`
-	JobID   string    `json:"jobId"`
-	Project string    `json:"project"`
-	Channel string    `json:"channel"`
-	To      string    `json:"to"`
-	Attempt int       `json:"attempt"`
-	Outcome string    `json:"outcome"`
-	Error   string    `json:"error,omitempty"`
+	Time      time.Time `json:"time"`
+	JobID     string    `json:"jobId"`
+	Project   string    `json:"project"`
+	Channel   string    `json:"channel"`
+	To        string    `json:"to"`
+	Attempt   int       `json:"attempt"`
+	Outcome   string    `json:"outcome"`
+	Error     string    `json:"error,omitempty"`
+	Provider  string    `json:"provider,omitempty"`
+	Status    string    `json:"status,omitempty"`
+	ErrorCode string    `json:"errorCode,omitempty"`
+}
+
+// Status records a delivery status change (status.Recorder.Observe).
+func (a *Activity) Status(u dstatus.Update) {
+	if a == nil {
+		return
+	}
+	at := Attempt{Time: u.Time, JobID: u.Job, Project: u.Project, Channel: u.Channel, To: bound(u.To),
+		Outcome: "status", Provider: bound(u.Provider), Status: u.Status, ErrorCode: bound(u.ErrorCode)}
+	a.mu.Lock()
+	a.attempts = keep(a.attempts, at)
+	a.mu.Unlock()
 }
 
 // Activity keeps the recent blocked sends and delivery attempts. It is

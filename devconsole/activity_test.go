@@ -14,6 +14,7 @@ import (
 	"github.com/otpd/otpd/apierr"
 	"github.com/otpd/otpd/delivery"
 	"github.com/otpd/otpd/delivery/queue"
+	dstatus "github.com/otpd/otpd/delivery/status"
 	"github.com/otpd/otpd/devconsole"
 	otpv1 "github.com/otpd/otpd/gen/otp/v1"
 )
@@ -80,4 +81,21 @@ func TestActivityRecordsBlockedSendsAndOutcomes(t *testing.T) {
 	if b, at := none.Snapshot(); b != nil || at != nil {
 		t.Error("a nil Activity holds something")
 	}
+}
+
+// Statuses providers report show in the inbox's delivery list with the
+// provider and its error code.
+func TestActivityRecordsDeliveryStatuses(t *testing.T) {
+	a := devconsole.NewActivity(time.Now)
+	a.Status(dstatus.Update{Time: time.Now(), Job: "j1", Project: "P1", Channel: "sms", To: "+33612345678",
+		Provider: "twilio", Status: "undelivered", ErrorCode: "30003"})
+	_, attempts := a.Snapshot()
+	if len(attempts) != 1 {
+		t.Fatalf("attempts %+v", attempts)
+	}
+	if at := attempts[0]; at.JobID != "j1" || at.Status != "undelivered" || at.Provider != "twilio" || at.ErrorCode != "30003" || at.Outcome != "status" {
+		t.Fatalf("status recorded as %+v", at)
+	}
+	var nilActivity *devconsole.Activity
+	nilActivity.Status(dstatus.Update{}) // the console off: records nothing, no panic
 }

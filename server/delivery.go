@@ -14,10 +14,12 @@ import (
 
 	"github.com/otpd/otpd/config"
 	"github.com/otpd/otpd/delivery"
+	"github.com/otpd/otpd/delivery/failover"
 	"github.com/otpd/otpd/delivery/provider"
 	"github.com/otpd/otpd/delivery/queue"
 	"github.com/otpd/otpd/delivery/render"
 	"github.com/otpd/otpd/delivery/seal"
+	"github.com/otpd/otpd/delivery/status"
 	"github.com/otpd/otpd/flow"
 )
 
@@ -25,7 +27,26 @@ import (
 type projectDelivery struct {
 	render *render.Renderer
 	router *provider.Router
+	// chains are each channel's providers in the order configured
+	// (failover).
+	chains map[string][]failover.Provider
 	ttl    time.Duration
+}
+
+// chain is the providers a job goes through: the one it names, or its
+// channel's in order.
+func (pd projectDelivery) chain(channel, providerID string) ([]failover.Provider, error) {
+	if providerID != "" {
+		p, err := pd.router.For(channel, providerID)
+		if err != nil {
+			return nil, err
+		}
+		return []failover.Provider{{ID: providerID, Provider: p}}, nil
+	}
+	if c := pd.chains[channel]; len(c) > 0 {
+		return c, nil
+	}
+	return nil, fmt.Errorf("provider: no provider for channel %q", channel)
 }
 
 // Delivery is everything the queue workers need.
@@ -39,6 +60,10 @@ type Delivery struct {
 	// it); the development console observes it.
 	Log      *delivery.LogProvider
 	projects map[string]projectDelivery
+	// status is set by TrackStatus: the per-job provider record, status
+	// callbacks and failover.
+	status   *statusTracking
+	sealKeys [][]byte
 }
 
 var _ flow.DeliveryOptions = (*Delivery)(nil)
@@ -95,28 +120,38 @@ func BuildDelivery(cfg *config.Config, read config.ReadFile, env config.Env, cod
 		}
 		byProject[p.ID] = pd
 	}
-	handler := func(ctx context.Context, j queue.Job) error {
-		pd, ok := byProject[j.Project]
-		if !ok {
-			return delivery.Permanent(fmt.Errorf("unknown project %q", j.Project))
-		}
-		rendered, err := pd.render.Render(j.Message, pd.ttl)
-		if err != nil {
-			return delivery.Permanent(err)
-		}
-		prov, err := pd.router.For(j.Channel, j.ProviderID)
-		if err != nil {
-			return delivery.Permanent(err)
-		}
-		return prov.Send(ctx, delivery.Outgoing{ID: j.ID, Attempt: j.Attempt, Project: j.Project, Channel: j.Channel,
-			To: j.To, Code: j.Code, ExpiresAt: j.ExpiresAt, Rendered: rendered})
-	}
 	layout, err := queue.NewLayout(cmp.Or(cfg.QueueShards, queue.DefaultShards))
 	if err != nil {
 		return nil, err
 	}
-	return &Delivery{Sealer: s, Handler: handler, Producer: queue.NewProducer(s, cfg.QueueMaxLen, rand.Reader, layout),
-		Layout: layout, projects: byProject, Log: logProvider}, nil
+	d := &Delivery{Sealer: s, Producer: queue.NewProducer(s, cfg.QueueMaxLen, rand.Reader, layout),
+		Layout: layout, projects: byProject, Log: logProvider, sealKeys: keys}
+	d.Handler = d.handle
+	return d, nil
+}
+
+// handle renders a job and hands it to its provider: through the
+// channel's providers in order once TrackStatus ran, else to the first.
+func (d *Delivery) handle(ctx context.Context, j queue.Job) error {
+	pd, ok := d.projects[j.Project]
+	if !ok {
+		return delivery.Permanent(fmt.Errorf("unknown project %q", j.Project))
+	}
+	rendered, err := pd.render.Render(j.Message, pd.ttl)
+	if err != nil {
+		return delivery.Permanent(err)
+	}
+	chain, err := pd.chain(j.Channel, j.ProviderID)
+	if err != nil {
+		return delivery.Permanent(err)
+	}
+	o := delivery.Outgoing{ID: j.ID, Attempt: j.Attempt, Project: j.Project, Channel: j.Channel,
+		To: j.To, Code: j.Code, ExpiresAt: j.ExpiresAt, Rendered: rendered}
+	if d.status == nil {
+		return chain[0].Send(ctx, o)
+	}
+	return d.status.sender.Send(ctx, status.Job{ID: j.ID, Project: j.Project, Channel: j.Channel, To: j.To,
+		Sealed: j.Sealed, Expires: j.ExpiresAt}, o, chain, j.ProviderID != "")
 }
 
 // buildProjectDelivery parses a project's templates and builds its
@@ -131,6 +166,7 @@ func buildProjectDelivery(p config.Project, read config.ReadFile, env config.Env
 		errs = append(errs, fmt.Errorf("delivery: %w", err))
 	}
 	byChannel, byID := map[string]delivery.Provider{}, map[string]delivery.Provider{}
+	chains := map[string][]failover.Provider{}
 	for _, pc := range d.Providers {
 		prov, err := newProvider(pc, read, env, hc, clk, logProvider)
 		if err != nil {
@@ -139,15 +175,19 @@ func buildProjectDelivery(p config.Project, read config.ReadFile, env config.Env
 		}
 		byID[pc.ID] = prov
 		for _, ch := range pc.Channels {
-			byChannel[ch] = prov
+			if byChannel[ch] == nil {
+				byChannel[ch] = prov
+			}
+			chains[ch] = append(chains[ch], failover.Provider{ID: pc.ID, Provider: prov})
 		}
 	}
 	if len(d.Providers) == 0 {
 		for _, ch := range []string{"email", "sms", "voice", "whatsapp"} {
 			byChannel[ch] = logProvider
+			chains[ch] = []failover.Provider{{ID: "log", Provider: logProvider}}
 		}
 	}
-	return projectDelivery{render: r, router: provider.NewRouter(byChannel, byID), ttl: p.CodeTTL.D()}, errs
+	return projectDelivery{render: r, router: provider.NewRouter(byChannel, byID), chains: chains, ttl: p.CodeTTL.D()}, errs
 }
 
 // CheckDelivery is the delivery part of the one validation startup and

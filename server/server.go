@@ -30,7 +30,9 @@ import (
 
 	"github.com/otpd/otpd/clock"
 	"github.com/otpd/otpd/config"
+	"github.com/otpd/otpd/delivery/callback"
 	"github.com/otpd/otpd/delivery/queue"
+	"github.com/otpd/otpd/delivery/status"
 	"github.com/otpd/otpd/devconsole"
 	"github.com/otpd/otpd/durability"
 	"github.com/otpd/otpd/flow"
@@ -83,6 +85,9 @@ type Options struct {
 	// MaxAttempts default to the config's OTPD_WORKERS and
 	// OTPD_DELIVERY_MAX_ATTEMPTS).
 	WorkerOptions queue.Options
+	// Outcomes hears undelivered and failed delivery statuses (package
+	// status): where the conversion guard plugs in. Nil ignores them.
+	Outcomes status.Outcomes
 }
 
 // streamWorkers is the number of reused gRPC handler goroutines; RPCs
@@ -142,7 +147,14 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	rec, err := dlv.TrackStatus(o.Config, o.Redis, o.Clock, o.Registry, o.Log, o.Outcomes)
+	if err != nil {
+		return nil, err
+	}
 	act := devActivity(o) // nil unless the dev console is on
+	if act != nil {
+		rec.Observe(act.Status)
+	}
 	dlv.Handler = tracing.Deliveries(o.Tracer, act.Track(dlv.Handler))
 	if o.Tracer != nil {
 		dlv.Producer.WithTrace(tracing.TraceParent)
@@ -280,7 +292,8 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		s.watch.workers = s.worker
 	}
 	s.admin = adminHandler(o.Registry, http.HandlerFunc(s.watch.serveHTTP), o.Pprof)
-	extra := map[string]http.Handler{"/healthz": http.HandlerFunc(s.watch.serveHTTP)}
+	extra := map[string]http.Handler{"/healthz": http.HandlerFunc(s.watch.serveHTTP),
+		callback.Path: dlv.callbackHandler()}
 	devRoutes(ctx, o, dlv, act, extra)
 	rest, err := gateway.New(ctx, gateway.Options{
 		Conn:        local,

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -11,11 +12,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/otpd/otpd/address"
 	"github.com/otpd/otpd/clock"
 	"github.com/otpd/otpd/config"
 	"github.com/otpd/otpd/delivery/queue"
 	"github.com/otpd/otpd/delivery/seal"
+	"github.com/otpd/otpd/delivery/status"
 )
 
 // deadLetterStore is what the deadletters command needs from the queue
@@ -24,6 +28,43 @@ type deadLetterStore interface {
 	Each(ctx context.Context, f func(queue.DeadLetter) bool) error
 	Replay(ctx context.Context, entryID string) (bool, error)
 	Purge(ctx context.Context, entryIDs ...string) (int64, error)
+}
+
+// statusReader is a deadLetterStore that also reads what each provider
+// reported for a job (status.Read); list shows it in PROVIDERS.
+type statusReader interface {
+	Statuses(ctx context.Context, job string) ([]status.ProviderStatus, error)
+}
+
+// deadWithStatuses is the queue's dead letters plus the delivery records.
+type deadWithStatuses struct {
+	*queue.DeadLetters
+	rdb redis.Cmdable
+}
+
+func (d deadWithStatuses) Statuses(ctx context.Context, job string) ([]status.ProviderStatus, error) {
+	return status.Read(ctx, d.rdb, job)
+}
+
+// providersColumn is "id:status(code)" per provider given the job, "-"
+// when there is no record (never tracked, or expired with the code).
+func providersColumn(ctx context.Context, st deadLetterStore, job string) string {
+	r, ok := st.(statusReader)
+	if !ok {
+		return "-"
+	}
+	ps, err := r.Statuses(ctx, job)
+	if err != nil || len(ps) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(ps))
+	for i, p := range ps {
+		parts[i] = p.Provider + ":" + cmp.Or(p.Status, "tried")
+		if p.ErrorCode != "" {
+			parts[i] += "(" + p.ErrorCode + ")"
+		}
+	}
+	return strings.Join(parts, ",")
 }
 
 // minReplayLife is how long a code must still live for its message to be
@@ -82,7 +123,7 @@ func runDeadLetters(ctx context.Context, args []string, te toolEnv) error {
 	if err != nil {
 		return err
 	}
-	return deadLetters(ctx, args, te, queue.NewDeadLetters(rdb, s, cfg.QueueMaxLen, layout), time.Now)
+	return deadLetters(ctx, args, te, deadWithStatuses{queue.NewDeadLetters(rdb, s, cfg.QueueMaxLen, layout), rdb}, time.Now)
 }
 
 const deadUsage = `usage: otpd deadletters list|replay|purge [flags]
@@ -190,7 +231,7 @@ func deadLetters(ctx context.Context, args []string, te toolEnv, st deadLetterSt
 	}
 	switch verb {
 	case "list":
-		printDead(te, picked, t)
+		printDead(te, picked, t, func(job string) string { return providersColumn(ctx, st, job) })
 		return nil
 	case "replay":
 		var replayed, skipped int
@@ -227,9 +268,9 @@ func deadLetters(ctx context.Context, args []string, te toolEnv, st deadLetterSt
 	return fmt.Errorf("deadletters: unknown action %q (want list, replay or purge)", verb)
 }
 
-func printDead(te toolEnv, ds []queue.DeadLetter, now time.Time) {
+func printDead(te toolEnv, ds []queue.DeadLetter, now time.Time, providers func(job string) string) {
 	w := tabwriter.NewWriter(te.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "ENTRY\tAGE\tPROJECT\tCHANNEL\tTO\tREASON\tATTEMPTS\tCODE\tERROR")
+	fmt.Fprintln(w, "ENTRY\tAGE\tPROJECT\tCHANNEL\tTO\tREASON\tATTEMPTS\tCODE\tPROVIDERS\tERROR")
 	for _, d := range ds {
 		to := address.MaskPhone(d.To)
 		if strings.Contains(d.To, "@") {
@@ -247,8 +288,8 @@ func printDead(te toolEnv, ds []queue.DeadLetter, now time.Time) {
 		if len(msg) > 80 {
 			msg = msg[:77] + "..."
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", d.EntryID, now.Sub(d.At).Round(time.Second), project, channel,
-			to, d.Reason, d.Attempts, code, strings.ReplaceAll(msg, "\t", " "))
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", d.EntryID, now.Sub(d.At).Round(time.Second), project, channel,
+			to, d.Reason, d.Attempts, code, providers(d.JobID), strings.ReplaceAll(msg, "\t", " "))
 	}
 	_ = w.Flush()
 	fmt.Fprintf(te.stdout, "%d dead letter(s)\n", len(ds))

@@ -27,6 +27,7 @@ import (
 	"github.com/otpd/otpd/clock"
 	"github.com/otpd/otpd/config"
 	"github.com/otpd/otpd/delivery/queue"
+	"github.com/otpd/otpd/delivery/status"
 	"github.com/otpd/otpd/logbuf"
 	"github.com/otpd/otpd/redisconn"
 	"github.com/otpd/otpd/server"
@@ -185,6 +186,12 @@ func runWorker(ctx context.Context, cfg *config.Config, clk clock.Clock, log *sl
 	}
 	defer stopTracing(context.WithoutCancel(ctx))
 	if err := tracing.InstrumentRedis(tp, rdb); err != nil {
+		return err
+	}
+	// Undelivered and failed statuses the worker records (permanent
+	// failures) go to no conversion guard yet (issue 23 §1 plugs in here
+	// and in server.Options.Outcomes).
+	if _, err := dlv.TrackStatus(cfg, rdb, clk, reg, log, status.NoOutcomes{}); err != nil {
 		return err
 	}
 	dlv.Handler = tracing.Deliveries(tp, dlv.Handler)

@@ -19,6 +19,7 @@ import (
 	"github.com/otpd/otpd/delivery"
 	"github.com/otpd/otpd/delivery/queue"
 	"github.com/otpd/otpd/delivery/seal"
+	"github.com/otpd/otpd/delivery/status"
 	"github.com/otpd/otpd/store"
 	"github.com/otpd/otpd/token"
 )
@@ -276,9 +277,18 @@ func TestDeadLetters(t *testing.T) {
 	stop()
 	<-done
 
+	// What the providers reported for job-b (failover's record): listed
+	// in PROVIDERS; jobs without a record show "-".
+	if err := emb.Client.HSet(ctx, status.Key("job-b"), "p", "B", "try:tw", "1", "st:tw", "failed", "ec:tw", "21211",
+		"try:backup", "1", "st:backup", "undelivered").Err(); err != nil {
+		t.Fatal(err)
+	}
 	out, _, err := run(t, env, "deadletters", "list")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(out, "PROVIDERS") || !strings.Contains(out, "backup:undelivered,tw:failed(21211)") {
+		t.Errorf("list lacks job-b's provider statuses:\n%s", out)
 	}
 	if !strings.Contains(out, "3 dead letter(s)") || !strings.Contains(out, "permanent") || !strings.Contains(out, "550 mailbox unavailable") ||
 		!strings.Contains(out, "\nlegacy/") || !strings.Contains(out, "\n"+layout.Shards()[5].Name+"/") {

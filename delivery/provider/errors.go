@@ -95,14 +95,21 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 // which may hold credentials. errorCode, when set, extracts the service's
 // error code from an error body; its result must be safe to log.
 func postHTTP(hc *http.Client, req *http.Request, name, op string, now func() time.Time, errorCode func([]byte) string) error {
+	_, err := postHTTPBody(hc, req, name, op, now, errorCode)
+	return err
+}
+
+// postHTTPBody is postHTTP that returns a 2xx answer's body (at most
+// maxResponseBody bytes).
+func postHTTPBody(hc *http.Client, req *http.Request, name, op string, now func() time.Time, errorCode func([]byte) string) ([]byte, error) {
 	resp, err := hc.Do(req)
 	if err != nil {
-		return transportError(req.Context(), name, op, err)
+		return nil, transportError(req.Context(), name, op, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxResponseBody))
-		return nil
+		ok, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+		return ok, nil
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
 	msg := fmt.Sprintf("%s: %s: HTTP %d", name, op, resp.StatusCode)
@@ -113,12 +120,12 @@ func postHTTP(hc *http.Client, req *http.Request, name, op string, now func() ti
 	}
 	base := errors.New(msg)
 	if !retryableStatus(resp.StatusCode) {
-		return delivery.Permanent(base)
+		return nil, delivery.Permanent(base)
 	}
 	if d, ok := parseRetryAfter(resp.Header.Get("Retry-After"), now()); ok {
-		return &RetryAfterError{Err: base, After: d}
+		return nil, &RetryAfterError{Err: base, After: d}
 	}
-	return base
+	return nil, base
 }
 
 // transportError is the transient error for a request that got no response.

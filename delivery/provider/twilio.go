@@ -99,6 +99,13 @@ func (t *Twilio) sayVoice(locale string) SayVoice {
 // Send dispatches on o.Channel: sms, whatsapp or voice. Any other channel is
 // a permanent error.
 func (t *Twilio) Send(ctx context.Context, o delivery.Outgoing) error {
+	_, err := t.SendReceipt(ctx, o)
+	return err
+}
+
+// SendReceipt is Send that returns the SID Twilio gave the message or
+// call (SM…, MM… or CA…), which its status callbacks name.
+func (t *Twilio) SendReceipt(ctx context.Context, o delivery.Outgoing) (string, error) {
 	form := url.Values{}
 	endpoint, op := t.messages, "Messages"
 	switch o.Channel {
@@ -112,23 +119,26 @@ func (t *Twilio) Send(ctx context.Context, o delivery.Outgoing) error {
 		form.Set("Body", o.Text)
 	case channelVoice:
 		if t.cfg.From == "" {
-			return delivery.Permanent(errors.New("twilio: voice needs From (a MessagingServiceSID cannot place calls)"))
+			return "", delivery.Permanent(errors.New("twilio: voice needs From (a MessagingServiceSID cannot place calls)"))
 		}
 		twiml, err := voiceTwiML(t.sayVoice(o.Locale), o.Text)
 		if err != nil {
-			return delivery.Permanent(err)
+			return "", delivery.Permanent(err)
 		}
 		form.Set("To", o.To)
 		form.Set("From", t.cfg.From)
 		form.Set("Twiml", twiml)
 		endpoint, op = t.calls, "Calls"
 	default:
-		return delivery.Permanent(fmt.Errorf("twilio: unsupported channel %q", o.Channel))
+		return "", delivery.Permanent(fmt.Errorf("twilio: unsupported channel %q", o.Channel))
+	}
+	if o.StatusCallback != "" {
+		form.Set("StatusCallback", o.StatusCallback)
 	}
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
-		return delivery.Permanent(fmt.Errorf("twilio: building request: %w", err))
+		return "", delivery.Permanent(fmt.Errorf("twilio: building request: %w", err))
 	}
 	req.SetBasicAuth(t.cfg.AccountSID, t.cfg.AuthToken)
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -137,7 +147,18 @@ func (t *Twilio) Send(ctx context.Context, o delivery.Outgoing) error {
 	if o.ID != "" {
 		req.Header.Set("I-Twilio-Idempotency-Token", o.ID)
 	}
-	return postHTTP(t.hc, req, "twilio", "POST "+op, t.cfg.Now, twilioErrorCode)
+	body, err := postHTTPBody(t.hc, req, "twilio", "POST "+op, t.cfg.Now, twilioErrorCode)
+	if err != nil {
+		return "", err
+	}
+	var r struct {
+		SID string `json:"sid"`
+	}
+	_ = json.Unmarshal(body, &r)
+	if !validSID(r.SID) {
+		r.SID = ""
+	}
+	return r.SID, nil
 }
 
 // setSender sets MessagingServiceSid when configured, else From (prefixed).

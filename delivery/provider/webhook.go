@@ -122,6 +122,10 @@ type webhookBody struct {
 	Subject   string `json:"subject,omitempty"`
 	Text      string `json:"text"`
 	HTML      string `json:"html,omitempty"`
+	// StatusCallback is where the receiver may report the message's
+	// status (see the package documentation); absent when otpd asks for
+	// none (no OTPD_STATUS_CALLBACK_URL).
+	StatusCallback string `json:"statusCallback,omitempty"`
 }
 
 // Send posts o, signed, to the configured URL.
@@ -141,6 +145,8 @@ func (w *Webhook) Send(ctx context.Context, o delivery.Outgoing) error {
 		Subject:   o.Subject,
 		Text:      o.Text,
 		HTML:      o.HTML,
+
+		StatusCallback: o.StatusCallback,
 	})
 	if err != nil {
 		return delivery.Permanent(fmt.Errorf("webhook: encoding body: %w", err))

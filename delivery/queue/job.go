@@ -70,6 +70,10 @@ type Job struct {
 	// ("" when that request was not traced), for the delivery's span to
 	// link to.
 	Trace string
+	// Sealed is the job's sealed payload as queued (base64), kept by the
+	// status record so that an undelivered message can go to the next
+	// provider.
+	Sealed string
 	delivery.Message
 }
 
@@ -172,7 +176,7 @@ func (e entry) open(s *seal.Sealer) (Job, error) {
 	if err := json.Unmarshal(pt, &p); err != nil {
 		return Job{}, fmt.Errorf("queue: job %s: payload: %w", e.ID, err)
 	}
-	j := Job{ID: e.ID, Attempt: e.attempt(), To: e.To, Trace: p.Trace, Message: delivery.Message{
+	j := Job{ID: e.ID, Attempt: e.attempt(), To: e.To, Trace: p.Trace, Sealed: e.Sealed, Message: delivery.Message{
 		Project: p.Project, Channel: p.Channel, To: e.To, Code: p.Code, Purpose: p.Purpose,
 		ExpiresAt: time.UnixMilli(p.ExpiresAt), Locale: p.Locale, TemplateID: p.TemplateID,
 		TemplateOptions: p.TemplateOptions, ProviderID: p.ProviderID,

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"strconv"
@@ -132,6 +133,16 @@ func (l *Layout) PerShard(total int64) int64 {
 // randomness, and a job id always names the same shard.
 func (l *Layout) forID(raw []byte) Shard {
 	return l.active[binary.BigEndian.Uint32(raw[:4])%uint32(len(l.active))]
+}
+
+// ForJob is the shard of a job id that a Producer made (base64url of 12
+// random bytes); ok is false for any other string.
+func (l *Layout) ForJob(id string) (Shard, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(id)
+	if err != nil || len(raw) < 4 {
+		return Shard{}, false
+	}
+	return l.forID(raw), true
 }
 
 // Depth counts the jobs waiting or unacknowledged (in the streams) and

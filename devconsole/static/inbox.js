@@ -24,7 +24,8 @@
       fill("deliveries", a.deliveries.map((d) => el("tr", {"data-job": d.jobId},
         el("td", {text: fmtTime(d.time)}), el("td", {}, el("span", {class: "badge " + d.channel, text: d.channel})),
         el("td", {text: d.to}), el("td", {text: String(d.attempt)}),
-        el("td", {class: "outcome-" + d.outcome, text: d.outcome}), el("td", {text: d.error || ""}))));
+        el("td", {class: "outcome-" + (d.status || d.outcome), text: d.status ? d.status + " (" + d.provider + ")" : d.outcome}),
+        el("td", {text: d.status ? (d.errorCode ? "error code " + d.errorCode : "") : (d.error || "")}))));
     } catch (e) { /* try again at the next tick */ }
   }
   activity();
