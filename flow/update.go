@@ -95,7 +95,7 @@ func (e *Engine) UpdateStart(ctx context.Context, in UpdateInput) (StartOutput, 
 		newAddr: addr, owner: in.Caller.UserID,
 		pending: pending{OwnerID: in.Caller.UserID, MFA: in.MFA, AMR: in.Caller.AMR, Nsec: in.Caller.Nsec,
 			AuthTime: in.Caller.SignedInAt.Unix(), Session: family,
-			Update:   &pendingUpdate{AddLoginID: in.AddLoginID, MergeExisting: in.MergeExisting, Locale: in.Locale}},
+			Update: &pendingUpdate{AddLoginID: in.AddLoginID, MergeExisting: in.MergeExisting, Locale: in.Locale}},
 		msg: delivery.Message{Locale: in.Locale, TemplateID: in.TemplateID,
 			TemplateOptions: in.TemplateOptions, ProviderID: in.ProviderID},
 	})
