@@ -156,3 +156,35 @@ func TestPendingUpdateSurvivesWhatDoesNotEndItsSession(t *testing.T) {
 		t.Fatalf("user after the update: %v", u)
 	}
 }
+
+// On a real Redis Cluster (the update's user read, contact write and
+// login each check the family on the user's slot, whose hash tag the rt
+// set shares): an update started on replica B with one session of the
+// user is refused on replica A after a logout-all from another session,
+// and a second update, started after it, verifies.
+func TestClusterPendingUpdateDiesWithItsSession(t *testing.T) {
+	p := newClusterPair(t, defaultMgmtKeys())
+	a, b := p.a, p.b
+	first := a.login("sms", "+14155550123", "+14155550123")["refreshJwt"].(string)
+	second := a.login("sms", "+14155550123", "+14155550123")["refreshJwt"].(string)
+	if s, r := b.do("POST", "/v1/auth/otp/update/email", `{"loginId":"+14155550123","email":"thief@evil.test","addToLoginIDs":true}`, b.bearer(first)); s != 200 {
+		t.Fatalf("update on B: %d %v", s, r)
+	}
+	code := a.code("thief@evil.test")
+	if s, r := a.do("POST", "/v1/auth/logoutall", "{}", a.bearer(second)); s != 200 {
+		t.Fatalf("logoutall on A: %d %v", s, r)
+	}
+	if s, r := a.post("/v1/auth/otp/verify/email", fmt.Sprintf(`{"loginId":"+14155550123","code":%q}`, code)); s != 401 || r["errorCode"] != "E064001" {
+		t.Fatalf("verify on A after logoutall: %d %v", s, r)
+	}
+	if s, r := b.mgmt("GET", "/v1/mgmt/user?loginId=thief%40evil.test", ""); s != 404 {
+		t.Fatalf("the thief's address is a login id: %d %v", s, r)
+	}
+	third := b.login("sms", "+14155550123", "+14155550123")["refreshJwt"].(string)
+	if s, r := a.do("POST", "/v1/auth/otp/update/email", `{"loginId":"+14155550123","email":"own@example.com","addToLoginIDs":true}`, a.bearer(third)); s != 200 {
+		t.Fatalf("update on A: %d %v", s, r)
+	}
+	if s, r := b.post("/v1/auth/otp/verify/email", fmt.Sprintf(`{"loginId":"+14155550123","code":%q}`, a.code("own@example.com"))); s != 200 {
+		t.Fatalf("verify on B of a live session's update: %d %v", s, r)
+	}
+}
