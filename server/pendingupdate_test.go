@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"google.golang.org/grpc/codes"
 
 	"github.com/otpd/otpd/config"
@@ -186,5 +187,38 @@ func TestClusterPendingUpdateDiesWithItsSession(t *testing.T) {
 	}
 	if s, r := b.post("/v1/auth/otp/verify/email", fmt.Sprintf(`{"loginId":"+14155550123","code":%q}`, a.code("own@example.com"))); s != 200 {
 		t.Fatalf("verify on B of a live session's update: %d %v", s, r)
+	}
+}
+
+// The session check costs an update's verify no round trip: the user read
+// it replaces was one already, and the contact write and the login check
+// inside their own scripts. Counted as TestRedisRoundTripsPerRPC does;
+// the same counts as before the check (8 and 10 on main at a1c79a7).
+func TestUpdateVerifyRoundTrips(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false)
+	h := &commandCounter{}
+	e.redis.(*redis.Client).AddHook(h)
+	tok := e.login("email", "rt@example.com", "rt@example.com")["refreshJwt"].(string)
+	for _, c := range []struct {
+		body string
+		want int64
+	}{
+		{`{"loginId":"rt@example.com","email":"rt2@example.com"}`, 8},
+		{`{"loginId":"rt@example.com","email":"rt3@example.com","addToLoginIDs":true}`, 10},
+	} {
+		if s, b := e.do("POST", "/v1/auth/otp/update/email", c.body, e.bearer(tok)); s != 200 {
+			t.Fatalf("update: %d %v", s, b)
+		}
+		to := c.body[strings.LastIndex(c.body, `"email":"`)+9:]
+		to = to[:strings.Index(to, `"`)]
+		code := e.code(to)
+		h.n.Store(0)
+		if s, b := e.post("/v1/auth/otp/verify/email", fmt.Sprintf(`{"loginId":"rt@example.com","code":%q}`, code)); s != 200 {
+			t.Fatalf("verify: %d %v", s, b)
+		}
+		if n := h.n.Load(); n != c.want {
+			t.Errorf("%s: %d round trips, want %d", c.body, n, c.want)
+		}
 	}
 }
