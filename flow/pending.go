@@ -28,6 +28,12 @@ type pending struct {
 	// sign-in time: the tokens of its verify carry it on, so an update
 	// never makes a session look recently signed in.
 	AuthTime int64 `json:"t,omitempty"`
+	// Session, on an update, is the token family (refresh session) of the
+	// caller that started it. The verify applies the change and mints its
+	// session only while that family is live (not logged out, logged out
+	// everywhere, revoked by a disable or by reuse, nor expired): a
+	// pending update never outlives the session that asked for it.
+	Session string `json:"f,omitempty"`
 }
 
 // pendingUpdate is an email/phone change waiting for its code.

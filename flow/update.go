@@ -57,6 +57,10 @@ func (e *Engine) UpdateStart(ctx context.Context, in UpdateInput) (StartOutput, 
 	if err := e.requireRecentSignIn(p, in.Caller); err != nil {
 		return StartOutput{}, err
 	}
+	family := callerFamily(in.Caller)
+	if family == "" {
+		return StartOutput{}, apierr.ErrRefreshInvalid
+	}
 	if in.MFA {
 		// mfa would add the new contact's factor to this session: a
 		// second factor proven by a contact the session itself is adding
@@ -90,12 +94,32 @@ func (e *Engine) UpdateStart(ctx context.Context, in UpdateInput) (StartOutput, 
 		project: p, channel: in.Channel, op: update, rule: store.RuleOwner, loginID: id.ID, ip: in.ClientIP,
 		newAddr: addr, owner: in.Caller.UserID,
 		pending: pending{OwnerID: in.Caller.UserID, MFA: in.MFA, AMR: in.Caller.AMR, Nsec: in.Caller.Nsec,
-			AuthTime: in.Caller.SignedInAt.Unix(),
-			Update:   &pendingUpdate{AddLoginID: in.AddLoginID, MergeExisting: in.MergeExisting, Locale: in.Locale}},
+			AuthTime: in.Caller.SignedInAt.Unix(), Session: family,
+			Update: &pendingUpdate{AddLoginID: in.AddLoginID, MergeExisting: in.MergeExisting, Locale: in.Locale}},
 		msg: delivery.Message{Locale: in.Locale, TemplateID: in.TemplateID,
 			TemplateOptions: in.TemplateOptions, ProviderID: in.ProviderID},
 	})
 }
+
+// callerFamily is the token family of the caller's refresh JWT ("" when
+// it has none otpd minted). Its liveness, not the token itself, is what
+// the update's verify checks: the family outlives rotations (checking the
+// presented token would fire reuse detection once the family rotated).
+func callerFamily(c *Caller) string {
+	if c.Claims == nil {
+		return ""
+	}
+	id, ok := store.ParseRefreshID(c.Claims.ID)
+	if !ok {
+		return ""
+	}
+	return id.Family
+}
+
+// errSessionEnded is the refusal of an update's verify whose session has
+// ended since its start (or whose record names none: an older release's).
+var errSessionEnded = apierr.ErrRefreshRevoked.With("The session that started this update has ended " +
+	"(logged out, or the user was logged out everywhere or disabled); sign in and start the update again")
 
 func (e *Engine) checkConflict(ctx context.Context, p *Project, addr, uid string) error {
 	owner, err := e.accounts.LoginOwner(ctx, p.ID, addr)
@@ -117,14 +141,23 @@ func (e *Engine) checkConflict(ctx context.Context, p *Project, addr, uid string
 //
 // A verified address it replaces hears about it (notifyContactChanged),
 // after the change is made.
-func (e *Engine) applyUpdate(ctx context.Context, p *Project, ch Channel, uid, addr string, u *pendingUpdate, now time.Time) (store.User, error) {
+//
+// Every step requires the session that started the update (session, its
+// token family) to be live: the user read before the first write (which
+// also covers a merge, whose writes are on another user's slot) and, in
+// the same script as the write, the contact change (ApplyContact) and the
+// verify's new session (CompleteLogin, see Verify). A logout, logout-all or
+// disable that lands before any of them leaves nothing of the update
+// after it but, at most, a change the old address was told of.
+func (e *Engine) applyUpdate(ctx context.Context, p *Project, ch Channel, uid, addr, session string, u *pendingUpdate, now time.Time) (store.User, error) {
 	contact := ch.Contact()
 	owner, err := e.accounts.LoginOwner(ctx, p.ID, addr)
 	if err != nil {
 		return store.User{}, storeErr(err)
 	}
-	// The verified address being replaced, told of the change afterwards.
-	before, err := e.accounts.User(ctx, p.ID, uid)
+	// The verified address being replaced, told of the change afterwards;
+	// read only while the session is live (the same round trip).
+	before, err := e.accounts.SessionUser(ctx, p.ID, uid, session, now)
 	if err != nil {
 		return store.User{}, e.accountErr(err)
 	}
@@ -147,10 +180,11 @@ func (e *Engine) applyUpdate(ctx context.Context, p *Project, ch Channel, uid, a
 			return store.User{}, storeErr(err)
 		}
 	}
-	user, err := e.accounts.ApplyContact(ctx, store.ContactChange{Project: p.ID, UserID: uid, Contact: contact, Address: addr, AddLoginID: u.AddLoginID, Now: now})
+	user, err := e.accounts.ApplyContact(ctx, store.ContactChange{Project: p.ID, UserID: uid, Contact: contact, Address: addr, AddLoginID: u.AddLoginID, Now: now, Session: session})
 	if err != nil {
-		if u.AddLoginID && errors.Is(err, store.ErrNoUser) {
-			// Erased since: the login id bound above must not name it.
+		if u.AddLoginID && (errors.Is(err, store.ErrNoUser) || errors.Is(err, store.ErrSessionEnded)) {
+			// Erased, or the session ended, since: the login id bound
+			// above must not name the user.
 			e.unbind(ctx, p, uid, addr)
 		}
 		return store.User{}, e.accountErr(err)
@@ -216,6 +250,9 @@ func (e *Engine) merge(ctx context.Context, p *Project, contact store.Contact, f
 func (e *Engine) accountErr(err error) error {
 	if errors.Is(err, store.ErrNoUser) {
 		return apierr.ErrUserNotFound
+	}
+	if errors.Is(err, store.ErrSessionEnded) {
+		return errSessionEnded
 	}
 	return storeErr(err)
 }

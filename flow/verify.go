@@ -114,7 +114,12 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 	}
 	var user store.User
 	if pend.Update != nil {
-		if user, err = e.applyUpdate(ctx, p, in.Channel, uid, res.Address, pend.Update, now); err != nil {
+		if pend.Session == "" {
+			// A record of an older release names no session to check:
+			// refused (the code is spent), never applied unchecked.
+			return VerifyOutput{}, errSessionEnded
+		}
+		if user, err = e.applyUpdate(ctx, p, in.Channel, uid, res.Address, pend.Session, pend.Update, now); err != nil {
 			return VerifyOutput{}, e.giveBack(ctx, key, undoOf(res, false), err)
 		}
 		uid = user.UserID
@@ -137,6 +142,12 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		// session: a second factor never writes a contact or a login id.
 		login.Address = ""
 	}
+	if pend.Update != nil && uid == pend.OwnerID {
+		// The update's session must still be live when this one is
+		// registered (a merge signs into another user, whose keys do not
+		// hold it; the merged user's sessions are gone with it).
+		login.Session = pend.Session
+	}
 	if res.NewUser && pend.Update == nil {
 		// What login.lua creates, indexed in the same round trip.
 		ix := store.User{UserID: uid, Status: "enabled", CreatedTime: time.UnixMilli(now.UnixMilli())}
@@ -156,6 +167,10 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 	user, first, err := e.users.CompleteLogin(ctx, login)
 	if errors.Is(err, store.ErrDisabled) {
 		return VerifyOutput{}, apierr.ErrUserDisabled
+	}
+	if errors.Is(err, store.ErrSessionEnded) {
+		// Logged out (everywhere) after the change was made: no session.
+		return VerifyOutput{}, errSessionEnded
 	}
 	if errors.Is(err, store.ErrNoUser) {
 		// Erased (or merged away) since the verify read the login id:

@@ -36,6 +36,7 @@ func (s *RedisStore) CompleteLogin(ctx context.Context, l Login) (User, bool, er
 		l.RefreshID, rtExp, l.Now.UnixMilli(), revoke, l.Unverified,
 		cmp.Or(max(l.MaxRefreshTokens, 0), DefaultMaxRefreshTokens),
 		entry, HistoryMaxEntries, l.Now.Add(-HistoryMaxAge).UnixMilli(), HistoryMaxAge.Milliseconds(), fresh,
+		l.Session,
 	}
 	var res []string
 	if l.Index != nil {
@@ -51,6 +52,9 @@ func (s *RedisStore) CompleteLogin(ctx context.Context, l Login) (User, bool, er
 	}
 	if len(res) == 1 && res[0] == "disabled" {
 		return User{}, false, ErrDisabled
+	}
+	if len(res) == 1 && res[0] == "revoked" {
+		return User{}, false, ErrSessionEnded
 	}
 	// The index is a hint (search re-reads every record and drops entries
 	// without one): failing to take an entry back is not the login's

@@ -120,7 +120,7 @@ func NewRedisStoreSplit(c Scripter, split bool) *RedisStore {
 // Preload loads the scripts into the server's cache so that the first
 // requests do not pay an EVAL fallback. Optional.
 func (s *RedisStore) Preload(ctx context.Context) error {
-	for _, sc := range []*redis.Script{s.start, s.verify, s.login, s.verifyLogin, sessionScript, contactScript, bindScript, limitsScript,
+	for _, sc := range []*redis.Script{s.start, s.verify, s.login, s.verifyLogin, sessionScript, contactScript, sessionUserScript, bindScript, limitsScript,
 		undoScript, undoVerifyScript, mgmtUserScript, mgmtLoginScript, mgmtIndexScript, mgmtSearchScript} {
 		if err := sc.Load(ctx, s.c).Err(); err != nil {
 			return unavailable(err)

@@ -21,10 +21,14 @@ var (
 	contactSrc string
 	//go:embed lua/bind.lua
 	bindSrc string
+	//go:embed lua/session_user.lua
+	sessionUserSrc string
 
 	sessionScript = redis.NewScript(refreshLib + limitsLib + sessionSrc)
 	contactScript = redis.NewScript(contactSrc)
 	bindScript    = redis.NewScript(bindSrc)
+	// sessionUserScript reads a user while a token family is live.
+	sessionUserScript = redis.NewScript(sessionUserSrc)
 )
 
 // SessionStatus is the outcome of a refresh-token operation.
@@ -115,12 +119,26 @@ type ContactChange struct {
 	// Now is when the change is made: the record's modification time, and
 	// the user's <contact>ChangedAt when the verified address changes.
 	Now time.Time
+	// Session, when set, is a token family of UserID that must still be
+	// live at Now (the session that started the update): else
+	// ErrSessionEnded and nothing changes, checked in the same script.
+	Session string
 }
+
+// ErrSessionEnded: the session (token family) a pending change came from
+// has ended (logout, logout-all, a disable, reuse, expiry); nothing was
+// changed.
+var ErrSessionEnded = errors.New("store: the session that started this change has ended")
 
 // Accounts changes users' contacts and login ids.
 type Accounts interface {
 	// User loads a user record (ErrNoUser when there is none).
 	User(ctx context.Context, project, userID string) (User, error)
+	// SessionUser loads a user record while family is one of its live
+	// token families at now: ErrSessionEnded when it is not, ErrNoUser
+	// when there is no record. One round trip (a script on the user's
+	// slot), read-only.
+	SessionUser(ctx context.Context, project, userID, family string, now time.Time) (User, error)
 	// LoginOwner returns the user id a login id belongs to ("" for none).
 	LoginOwner(ctx context.Context, project, loginID string) (string, error)
 	// ApplyContact updates the user record (one slot).
@@ -232,6 +250,30 @@ func (s *RedisStore) User(ctx context.Context, project, userID string) (User, er
 	return userFromHash(f)
 }
 
+// SessionUser implements Accounts. Read-only: never waits for replicas.
+func (s *RedisStore) SessionUser(ctx context.Context, project, userID, family string, now time.Time) (User, error) {
+	keys := []string{UserKey(project, userID), RefreshKey(project, userID)}
+	args := []any{family, strconv.FormatInt(now.UnixMilli(), 10)}
+	cmd := redis.NewStringSliceCmd(ctx, evalShaArgs(sessionUserScript, keys, args)...)
+	err := s.proc.Process(ctx, cmd)
+	res, rerr := cmd.Result()
+	if redis.HasErrorPrefix(err, "NOSCRIPT") {
+		res, rerr = sessionUserScript.Eval(ctx, s.c, keys, args...).StringSlice()
+	}
+	if rerr != nil {
+		return User{}, s.runErr(rerr)
+	}
+	switch {
+	case len(res) == 1 && res[0] == "nouser":
+		return User{}, ErrNoUser
+	case len(res) == 1 && res[0] == "revoked":
+		return User{}, ErrSessionEnded
+	case len(res) == 0 || res[0] != "ok":
+		return User{}, fmt.Errorf("store: session_user.lua answered %q", res)
+	}
+	return userFromReply(res[1:])
+}
+
 // LoginOwner implements Accounts.
 func (s *RedisStore) LoginOwner(ctx context.Context, project, loginID string) (string, error) {
 	uid, err := s.c.HGet(ctx, LoginKey(project, loginID), "uid").Result()
@@ -258,10 +300,15 @@ func (s *RedisStore) ApplyContact(ctx context.Context, c ContactChange) (User, e
 		}
 		merge = string(b)
 	}
-	res, err := s.run(ctx, contactScript, []string{UserKey(c.Project, c.UserID)},
-		string(c.Contact), c.Address, add, merge, strconv.FormatInt(c.Now.UnixMilli(), 10))
+	// rt is on the user's slot (userTag): the family check is in the same
+	// script as the write.
+	res, err := s.run(ctx, contactScript, []string{UserKey(c.Project, c.UserID), RefreshKey(c.Project, c.UserID)},
+		string(c.Contact), c.Address, add, merge, strconv.FormatInt(c.Now.UnixMilli(), 10), c.Session)
 	if err != nil {
 		return User{}, s.runErr(err)
+	}
+	if len(res) == 1 && res[0] == "revoked" {
+		return User{}, ErrSessionEnded
 	}
 	if len(res) == 0 || res[0] != "ok" {
 		return User{}, ErrNoUser

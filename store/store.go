@@ -254,6 +254,10 @@ type Login struct {
 	Now           time.Time
 	// RevokeOthers drops every other refresh token of the user.
 	RevokeOthers bool
+	// Session, when set, is a token family of UserID that must still be
+	// live at Now (an update's verify: the session that started it):
+	// else ErrSessionEnded and nothing changes, in the same script.
+	Session string
 	// MaxRefreshTokens caps the user's live refresh tokens (token
 	// families): registering one more evicts the oldest. 0 means
 	// DefaultMaxRefreshTokens.

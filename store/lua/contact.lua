@@ -10,9 +10,17 @@
 -- ARGV[5] now, unix ms: the record's modifiedMs; kept as <contact>ChangedAt when the verified
 --         address changes (a step-up or MFA code never goes to a contact
 --         changed after its session signed in; flow/recent.go)
--- Returns {status, HGETALL...}: ok | nouser
+-- KEYS[2] (optional) the user's token families (rt, refresh_lib.lua)
+-- ARGV[6] (optional) a family that must still be live in KEYS[2]: the
+--         session that started the update (flow/pending.go); else
+--         'revoked', nothing changed
+-- Returns {status, HGETALL...}: ok | nouser | revoked
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'nouser'}
+end
+if ARGV[6] and ARGV[6] ~= '' then
+  local exp = redis.call('ZSCORE', KEYS[2], ARGV[6])
+  if not exp or tonumber(exp) <= tonumber(ARGV[5]) then return {'revoked'} end
 end
 local verified = 'verifiedEmail'
 if ARGV[1] == 'phone' then verified = 'verifiedPhone' end

@@ -36,6 +36,9 @@
 --          (login.lua): its record is created unless K[7] is set.
 --          Otherwise the record must exist.
 -- K[7]  the user's erasure marker (read only with A[20] = "n")
+-- A[21] (optional) a token family of the user that must still be live in
+--          K[2] (an update's verify: the session that started the update,
+--          see flow/pending.go); else {"revoked"}, nothing changed.
 -- Returns {firstSeen ("1"/"0"), HGETALL of the user...}, or {"disabled"}
 -- (nothing changed) when the user is disabled, or {"nouser"} (nothing
 -- changed) when the record is missing and may not be created.
@@ -68,6 +71,10 @@ local function complete_login(K, A)
   end
   if not fresh and #out == 0 and (A[20] ~= 'n' or redis.call('EXISTS', K[7]) == 1) then
     return {'nouser'}
+  end
+  if A[21] and A[21] ~= '' then
+    local exp = redis.call('ZSCORE', K[2], A[21])
+    if not exp or tonumber(exp) <= tonumber(A[12]) then return {'revoked'} end
   end
   if fresh or #out == 0 then
     -- First sight: the whole record in one HSET; the reply is what
