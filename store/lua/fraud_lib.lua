@@ -1,0 +1,118 @@
+-- fraud_lib.lua: the pumping guard's counters (package fraud decides what
+-- they mean; docs/abuse-protection.md). Prepended to start.lua and
+-- fraud.lua.
+--
+-- An entity is a destination number prefix ("p:<digits>") or country
+-- ("c:<ISO code>") of one project and phone channel. Entities live in
+-- shard hashes, HKEY = otpd:{P:fg:<channel>:<shard>}, one field per
+-- entity, beside a sorted set ZKEY = HKEY .. ':seen' (same slot) of
+-- entity -> last seen ms, which caps the shard (the least recently seen
+-- entity is forgotten past the cap) and ages entries out (at most two
+-- stale ones removed per call, and both keys expire when idle).
+--
+-- A field's value: "<blocked until ms>;<slot>,<sends>,<verifies>;..." for
+-- the slots of the window still alive (slot = floor(now / slotMs); a
+-- window is nslots slots).
+--
+-- Parameters P (a table): slot (ms), nslots, cool (cool-off ms), ttl (ms:
+-- window + cool-off), cap (entities per shard).
+
+local function fg_load(hkey, field, now, P)
+  local st = {b = 0, s = {}, v = {}, sends = 0, verifies = 0}
+  local raw = redis.call('HGET', hkey, field)
+  if not raw then
+    return st, false
+  end
+  local cur = math.floor(now / P.slot)
+  local first = true
+  for part in string.gmatch(raw, '[^;]+') do
+    if first then
+      st.b = tonumber(part) or 0
+      first = false
+    else
+      local e, s, v = string.match(part, '^(%d+),(%d+),(%d+)$')
+      e = tonumber(e)
+      if e and e > cur - P.nslots and e <= cur then
+        st.s[e], st.v[e] = tonumber(s), tonumber(v)
+        st.sends = st.sends + tonumber(s)
+        st.verifies = st.verifies + tonumber(v)
+      end
+    end
+  end
+  return st, true
+end
+
+local function fg_save(hkey, zkey, field, st, now, P)
+  local out = {tostring(st.b)}
+  for e, s in pairs(st.s) do
+    out[#out + 1] = string.format('%d,%d,%d', e, s, st.v[e] or 0)
+  end
+  redis.call('HSET', hkey, field, table.concat(out, ';'))
+  local added = redis.call('ZADD', zkey, now, field)
+  -- Age out: entities not seen for a whole window and cool-off.
+  local stale = redis.call('ZRANGEBYSCORE', zkey, '-inf', now - P.ttl, 'LIMIT', 0, 2)
+  for _, f in ipairs(stale) do
+    redis.call('HDEL', hkey, f)
+    redis.call('ZREM', zkey, f)
+  end
+  -- Cap: past it the least recently seen entity (never this one) goes.
+  if added == 1 and redis.call('ZCARD', zkey) > P.cap then
+    local old = redis.call('ZRANGE', zkey, 0, 1)
+    for _, f in ipairs(old) do
+      if f ~= field then
+        redis.call('HDEL', hkey, f)
+        redis.call('ZREM', zkey, f)
+        break
+      end
+    end
+  end
+  redis.call('PEXPIRE', hkey, P.ttl)
+  redis.call('PEXPIRE', zkey, P.ttl)
+end
+
+-- fg_check judges one entity before a send: it answers the block's end
+-- (ms) when the entity is blocked (already, or now: at least minSends
+-- sends in the window and fewer than minConv of them verified), else nil.
+-- A new block clears the counts, so that once it lifts the entity is
+-- judged on new sends only. A lifted block is forgotten.
+local function fg_check(hkey, zkey, field, now, minSends, minConv, P)
+  local st, found = fg_load(hkey, field, now, P)
+  if not found then
+    return nil
+  end
+  if st.b > now then
+    redis.call('ZADD', zkey, now, field) -- a blocked entity stays tracked
+    return st.b
+  end
+  if minSends > 0 and st.sends >= minSends and st.verifies < minConv * st.sends then
+    st.b = now + P.cool
+    st.s, st.v = {}, {}
+    fg_save(hkey, zkey, field, st, now, P)
+    return st.b
+  end
+  if st.b > 0 then
+    st.b = 0
+    fg_save(hkey, zkey, field, st, now, P)
+  end
+  return nil
+end
+
+-- fg_add counts n sends (what = 's') or verifies ('v') in the current slot.
+local function fg_add(hkey, zkey, field, now, what, n, P)
+  local st = fg_load(hkey, field, now, P)
+  local cur = math.floor(now / P.slot)
+  st.s[cur] = st.s[cur] or 0
+  st.v[cur] = st.v[cur] or 0
+  if what == 's' then
+    st.s[cur] = st.s[cur] + n
+  else
+    st.v[cur] = st.v[cur] + n
+  end
+  fg_save(hkey, zkey, field, st, now, P)
+end
+
+-- fg_params reads the parameters from ARGV[a0 .. a0+4].
+local function fg_params(a0)
+  return {slot = tonumber(ARGV[a0]), nslots = tonumber(ARGV[a0 + 1]), cool = tonumber(ARGV[a0 + 2]),
+    ttl = tonumber(ARGV[a0 + 3]), cap = tonumber(ARGV[a0 + 4])}
+end
