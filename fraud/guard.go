@@ -62,6 +62,15 @@ type Recorder interface {
 	RecordGuard(ctx context.Context, g *store.Guard, op store.GuardOp, n int, now time.Time) error
 }
 
+// SettingsOf are the guard settings of the configured projects.
+func SettingsOf(ps []config.Project) map[string]Settings {
+	out := make(map[string]Settings, len(ps))
+	for _, p := range ps {
+		out[p.ID] = Settings{Config: p.FraudGuard, PrefixDigits: p.Limits.PhonePrefixDigits}
+	}
+	return out
+}
+
 // Settings is one project's guard configuration.
 type Settings struct {
 	Config config.FraudGuard
@@ -83,7 +92,15 @@ var _ Outcomes = (*Guard)(nil)
 
 // New returns a Guard for the projects (by id), counting outcomes in rec.
 func New(projects map[string]Settings, rec Recorder, c clock.Clock, reg prometheus.Registerer, log *slog.Logger) (*Guard, error) {
-	g := &Guard{projects: projects, rec: rec, clock: c, log: log,
+	norm := make(map[string]Settings, len(projects))
+	for id, s := range projects {
+		s.Config = s.Config.Defaulted()
+		if s.PrefixDigits <= 0 {
+			s.PrefixDigits = config.DefaultPhonePrefixDigits
+		}
+		norm[id] = s
+	}
+	g := &Guard{projects: norm, rec: rec, clock: c, log: log,
 		blocks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "otpd_pumping_blocks_total",
 			Help: "Sends refused by the pumping guard (in shadow mode: that would have been), by project, channel, level (prefix or country) and mode.",

@@ -17,8 +17,10 @@
 -- Parameters P (a table): slot (ms), nslots, cool (cool-off ms), ttl (ms:
 -- window + cool-off), cap (entities per shard).
 
+-- st.slots is a list of {slot, sends, verifies} (a list, not a table
+-- indexed by slot number: an embedded Lua would size an array part to it).
 local function fg_load(hkey, field, now, P)
-  local st = {b = 0, s = {}, v = {}, sends = 0, verifies = 0}
+  local st = {b = 0, slots = {}, sends = 0, verifies = 0}
   local raw = redis.call('HGET', hkey, field)
   if not raw then
     return st, false
@@ -31,11 +33,11 @@ local function fg_load(hkey, field, now, P)
       first = false
     else
       local e, s, v = string.match(part, '^(%d+),(%d+),(%d+)$')
-      e = tonumber(e)
+      e, s, v = tonumber(e), tonumber(s), tonumber(v)
       if e and e > cur - P.nslots and e <= cur then
-        st.s[e], st.v[e] = tonumber(s), tonumber(v)
-        st.sends = st.sends + tonumber(s)
-        st.verifies = st.verifies + tonumber(v)
+        st.slots[#st.slots + 1] = {e, s, v}
+        st.sends = st.sends + s
+        st.verifies = st.verifies + v
       end
     end
   end
@@ -43,9 +45,9 @@ local function fg_load(hkey, field, now, P)
 end
 
 local function fg_save(hkey, zkey, field, st, now, P)
-  local out = {tostring(st.b)}
-  for e, s in pairs(st.s) do
-    out[#out + 1] = string.format('%d,%d,%d', e, s, st.v[e] or 0)
+  local out = {string.format('%d', st.b)}
+  for _, x in ipairs(st.slots) do
+    out[#out + 1] = string.format('%d,%d,%d', x[1], x[2], x[3])
   end
   redis.call('HSET', hkey, field, table.concat(out, ';'))
   local added = redis.call('ZADD', zkey, now, field)
@@ -86,7 +88,7 @@ local function fg_check(hkey, zkey, field, now, minSends, minConv, P)
   end
   if minSends > 0 and st.sends >= minSends and st.verifies < minConv * st.sends then
     st.b = now + P.cool
-    st.s, st.v = {}, {}
+    st.slots = {}
     fg_save(hkey, zkey, field, st, now, P)
     return st.b
   end
@@ -101,12 +103,18 @@ end
 local function fg_add(hkey, zkey, field, now, what, n, P)
   local st = fg_load(hkey, field, now, P)
   local cur = math.floor(now / P.slot)
-  st.s[cur] = st.s[cur] or 0
-  st.v[cur] = st.v[cur] or 0
+  local x
+  for _, y in ipairs(st.slots) do
+    if y[1] == cur then x = y end
+  end
+  if not x then -- (replicas' clocks may differ: at most one entry a slot)
+    x = {cur, 0, 0}
+    st.slots[#st.slots + 1] = x
+  end
   if what == 's' then
-    st.s[cur] = st.s[cur] + n
+    x[2] = x[2] + n
   else
-    st.v[cur] = st.v[cur] + n
+    x[3] = x[3] + n
   end
   fg_save(hkey, zkey, field, st, now, P)
 end
