@@ -17,6 +17,7 @@ import (
 
 	"github.com/nyaruka/phonenumbers"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/otpd/otpd/clock"
 	"github.com/otpd/otpd/config"
@@ -48,6 +49,10 @@ type simConfig struct {
 	Extra map[string]float64
 	// Pool is how many distinct numbers each country's users have.
 	Pool int
+	// Real, when set, is the Redis to run on (else the embedded one);
+	// Split runs the store in split-slot mode (Redis Cluster's path).
+	Real  *redis.Client
+	Split bool
 }
 
 // simResult is what a run measured.
@@ -169,12 +174,16 @@ func runSim(tb testing.TB, c simConfig) simResult {
 	ctx := context.Background()
 	start := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
 	clk := clock.NewFake(start)
-	emb, err := store.StartEmbedded(clk, time.Hour)
-	if err != nil {
-		tb.Fatal(err)
+	cl, sync := c.Real, func() {}
+	if cl == nil {
+		emb, err := store.StartEmbedded(clk, time.Hour)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		defer emb.Close()
+		cl, sync = emb.Client, emb.Sync
 	}
-	defer emb.Close()
-	st := store.NewRedisStore(emb.Client)
+	st := store.NewRedisStoreSplit(cl, c.Split)
 	g, err := fraud.New(map[string]fraud.Settings{simProject: {Config: c.Guard, PrefixDigits: 8}}, st, clk,
 		prometheus.NewRegistry(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -239,7 +248,7 @@ func runSim(tb testing.TB, c simConfig) simResult {
 		ev := heap.Pop(&q).(event)
 		if d := ev.at.Sub(clk.Now()); d > 0 {
 			clk.Add(d)
-			emb.Sync()
+			sync()
 		}
 		if ev.verify {
 			g.Verified(ctx, simProject, "sms", ev.to)
@@ -373,5 +382,20 @@ func TestSimulationShadow(t *testing.T) {
 	}
 	if r.WouldBlock < attempts/2 {
 		t.Errorf("shadow mode reported %d would-be refusals of %d attack sends", r.WouldBlock, attempts)
+	}
+}
+
+// TestSimulationSplit runs the guard on Redis Cluster's path (split-slot
+// mode: the check and the count are their own pipelines).
+func TestSimulationSplit(t *testing.T) {
+	t.Parallel()
+	r := runSim(t, simConfig{Hours: 2, Seed: 3, Guard: defaultGuard(), PerCountry: 0.1, AttackPrefixRate: 1, AttackCountryRate: 3, Pool: 200, Split: true})
+	if r.LegitRefused != 0 {
+		t.Errorf("%d legitimate sends refused", r.LegitRefused)
+	}
+	for _, a := range r.Attack {
+		if a.BeforeFirstBlock < 0 || a.Sent > 3**defaultGuard().Country.MinSends {
+			t.Errorf("%s: %d sent before the first block, %d in all", a.Target, a.BeforeFirstBlock, a.Sent)
+		}
 	}
 }
