@@ -44,15 +44,23 @@ local function fg_load(hkey, field, now, P)
   return st, true
 end
 
-local function fg_save(hkey, zkey, field, st, now, P)
+-- fg_save writes an entity back. Only when it opens a slot (or is new,
+-- or changes state) does it also mark the entity seen, age out stale
+-- ones, enforce the cap and renew the TTLs: once per slot, so the common
+-- send costs an HGET and an HSET. The keys outlive the last slot opened
+-- by the window, the cool-off and one slot.
+local function fg_save(hkey, zkey, field, st, now, P, fresh)
   local out = {string.format('%d', st.b)}
   for _, x in ipairs(st.slots) do
     out[#out + 1] = string.format('%d,%d,%d', x[1], x[2], x[3])
   end
   redis.call('HSET', hkey, field, table.concat(out, ';'))
+  if not fresh then
+    return
+  end
   local added = redis.call('ZADD', zkey, now, field)
   -- Age out: entities not seen for a whole window and cool-off.
-  local stale = redis.call('ZRANGEBYSCORE', zkey, '-inf', now - P.ttl, 'LIMIT', 0, 2)
+  local stale = redis.call('ZRANGEBYSCORE', zkey, '-inf', now - P.ttl - P.slot, 'LIMIT', 0, 2)
   for _, f in ipairs(stale) do
     redis.call('HDEL', hkey, f)
     redis.call('ZREM', zkey, f)
@@ -68,45 +76,51 @@ local function fg_save(hkey, zkey, field, st, now, P)
       end
     end
   end
-  redis.call('PEXPIRE', hkey, P.ttl)
-  redis.call('PEXPIRE', zkey, P.ttl)
+  redis.call('PEXPIRE', hkey, P.ttl + P.slot)
+  redis.call('PEXPIRE', zkey, P.ttl + P.slot)
 end
 
 -- fg_check judges one entity before a send: it answers the block's end
 -- (ms) when the entity is blocked (already, or now: at least minSends
--- sends in the window and fewer than minConv of them verified), else nil.
--- A new block clears the counts, so that once it lifts the entity is
--- judged on new sends only. A lifted block is forgotten.
+-- sends in the window and fewer than minConv of them verified), else nil;
+-- and the entity's state, for fg_add. A new block clears the counts, so
+-- that once it lifts the entity is judged on new sends only. A lifted
+-- block is forgotten.
 local function fg_check(hkey, zkey, field, now, minSends, minConv, P)
   local st, found = fg_load(hkey, field, now, P)
   if not found then
-    return nil
+    return nil, st
   end
   if st.b > now then
     redis.call('ZADD', zkey, now, field) -- a blocked entity stays tracked
-    return st.b
+    return st.b, st
   end
   if minSends > 0 and st.sends >= minSends and st.verifies < minConv * st.sends then
     st.b = now + P.cool
-    st.slots = {}
-    fg_save(hkey, zkey, field, st, now, P)
-    return st.b
+    st.slots, st.sends, st.verifies = {}, 0, 0
+    fg_save(hkey, zkey, field, st, now, P, true)
+    return st.b, st
   end
   if st.b > 0 then
     st.b = 0
-    fg_save(hkey, zkey, field, st, now, P)
+    fg_save(hkey, zkey, field, st, now, P, true)
   end
-  return nil
+  return nil, st
 end
 
--- fg_add counts n sends (what = 's') or verifies ('v') in the current slot.
-local function fg_add(hkey, zkey, field, now, what, n, P)
-  local st = fg_load(hkey, field, now, P)
+-- fg_add counts n sends (what = 's') or verifies ('v') in the current
+-- slot; st is the entity's state from fg_check in the same script, or nil.
+local function fg_add(hkey, zkey, field, now, what, n, P, st)
+  local found = true
+  if not st then
+    st, found = fg_load(hkey, field, now, P)
+  end
   local cur = math.floor(now / P.slot)
   local x
   for _, y in ipairs(st.slots) do
     if y[1] == cur then x = y end
   end
+  local fresh = not found or not x
   if not x then -- (replicas' clocks may differ: at most one entry a slot)
     x = {cur, 0, 0}
     st.slots[#st.slots + 1] = x
@@ -116,7 +130,7 @@ local function fg_add(hkey, zkey, field, now, what, n, P)
   else
     x[3] = x[3] + n
   end
-  fg_save(hkey, zkey, field, st, now, P)
+  fg_save(hkey, zkey, field, st, now, P, fresh)
 end
 
 -- fg_params reads the parameters from ARGV[a0 .. a0+4].

@@ -62,14 +62,15 @@ if ARGV[13] then
 end
 local now = tonumber(ARGV[8])
 -- [fraud] the pumping guard, before anything is charged or stored.
-local F, fgA, fgP, fgWould = 0, 20 + 3 * (G + L), nil, ''
+local F, fgA, fgP, fgWould, fgSt = 0, 20 + 3 * (G + L), nil, '', {}
 if ARGV[fgA] then
   F = tonumber(ARGV[fgA])
   fgP = fg_params(fgA + 2)
 end
 for i = 0, F - 1 do
   local k, a = 3 + G + L + 2 * i, fgA + 7 + 3 * i
-  local till = fg_check(KEYS[k], KEYS[k + 1], ARGV[a], now, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), fgP)
+  local till
+  till, fgSt[i] = fg_check(KEYS[k], KEYS[k + 1], ARGV[a], now, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), fgP)
   if till then
     if ARGV[fgA + 1] ~= '1' then
       return 'blocked\n' .. till .. '\n' .. ARGV[a]
@@ -181,7 +182,7 @@ redis.call('PEXPIRE', KEYS[2], ARGV[7])
 -- [fraud] a stored code is a send.
 for i = 0, F - 1 do
   local k = 3 + G + L + 2 * i
-  fg_add(KEYS[k], KEYS[k + 1], ARGV[fgA + 7 + 3 * i], now, 's', 1, fgP)
+  fg_add(KEYS[k], KEYS[k + 1], ARGV[fgA + 7 + 3 * i], now, 's', 1, fgP, fgSt[i])
 end
 -- The job (delivery/queue reads it): no 'a' field (attempt 1 when absent,
 -- for this release's worker and the previous one's). MAXLEN ~ trims whole
