@@ -146,3 +146,16 @@ func (g *FraudGuard) validate() []error {
 	}
 	return errs
 }
+
+// Defaulted returns g with the defaults in its unset fields (for
+// settings built in code rather than loaded); g is not changed.
+func (g FraudGuard) Defaulted() FraudGuard {
+	for _, l := range []**FraudLevel{&g.Prefix, &g.Country} {
+		if *l != nil {
+			c := **l
+			*l = &c
+		}
+	}
+	g.applyDefaults()
+	return g
+}
