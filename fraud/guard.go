@@ -76,6 +76,16 @@ type Settings struct {
 	Config config.FraudGuard
 	// PrefixDigits is limits.phonePrefixDigits.
 	PrefixDigits int
+	// the allowlist's countries and login ids as sets (New fills them).
+	countries, logins map[string]bool
+}
+
+func set(xs []string) map[string]bool {
+	m := make(map[string]bool, len(xs))
+	for _, x := range xs {
+		m[x] = true
+	}
+	return m
 }
 
 // Guard plans the store's checks, and reports blocks.
@@ -95,6 +105,7 @@ func New(projects map[string]Settings, rec Recorder, c clock.Clock, reg promethe
 	norm := make(map[string]Settings, len(projects))
 	for id, s := range projects {
 		s.Config = s.Config.Defaulted()
+		s.countries, s.logins = set(s.Config.Allow.Countries), set(s.Config.Allow.LoginIDs)
 		if s.PrefixDigits <= 0 {
 			s.PrefixDigits = config.DefaultPhonePrefixDigits
 		}
@@ -129,7 +140,7 @@ func (g *Guard) Plan(project, channel, loginID, e164 string) *store.Guard {
 		return nil
 	}
 	pl := s.entities(project, channel, e164)
-	if pl == nil || slices.Contains(s.Config.Allow.LoginIDs, loginID) {
+	if pl == nil || s.logins[loginID] {
 		return nil
 	}
 	pl.Shadow = s.Config.Mode == config.FraudShadow
@@ -144,7 +155,7 @@ func (s Settings) entities(project, channel, e164 string) *store.Guard {
 	}
 	c := s.Config
 	cc := region(e164)
-	if slices.Contains(c.Allow.Countries, cc) || slices.ContainsFunc(c.Allow.Prefixes, func(p string) bool { return strings.HasPrefix(e164, p) }) {
+	if s.countries[cc] || slices.ContainsFunc(c.Allow.Prefixes, func(p string) bool { return strings.HasPrefix(e164, p) }) {
 		return nil
 	}
 	digits := e164[1:]
