@@ -102,3 +102,11 @@ bench-go:
 
 clean:
 	rm -rf $(BIN) .bench .loadtest
+
+## bench-fraud: the pumping guard's long simulation (12 simulated hours,
+## a sweep of thresholds, real redis-server): the table in
+## docs/abuse-protection.md.
+.PHONY: bench-fraud
+bench-fraud:
+	@scripts/ensure-redis-server.sh
+	$(GO) test -run '^$$' -bench PumpingSimulation -benchtime 1x -timeout 60m ./fraud/

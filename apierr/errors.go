@@ -193,6 +193,15 @@ var (
 var ErrRateLimited = def("E130429", codes.ResourceExhausted, http.StatusTooManyRequests,
 	"https://docs.descope.com/rate-limit", "API rate limit exceeded.")
 
+// ErrPumpingBlocked: the pumping guard (package fraud) paused sends to
+// this number's prefix or country, whose codes are not being verified
+// (SMS pumping). Nothing was charged, stored or sent; the pause lifts on
+// its own after the project's fraudGuard.coolOff. 403 rather than 429:
+// retrying sooner does not help, and the SDKs do not retry it. (otpd's
+// code; Descope documents none.)
+var ErrPumpingBlocked = def("E130403", codes.PermissionDenied, http.StatusForbidden,
+	"Destination paused", "Codes to this phone number range are paused because recent codes sent to it were not used; try another channel or later")
+
 // Server errors.
 var (
 	// ErrInternal: anything unexpected. Details go to the log, not the caller.
@@ -210,6 +219,7 @@ func All() []*Error {
 		ErrUnauthorized, ErrNotFound, ErrMethodNotAllowed, ErrHeadersTooLarge, ErrUnimplemented,
 		ErrWrongCode, ErrTooManyAttempts, ErrCodeExpired, ErrUserExists, ErrUserNotFound,
 		ErrUpdateConflict, ErrRefreshRevoked, ErrRefreshInvalid, ErrStepUpRequired, ErrContactNewerThanSession, ErrNumberNotAllowed, ErrRateLimited,
+		ErrPumpingBlocked,
 		ErrUserDisabled, ErrMgmtUserNotFound, ErrMgmtUserExists, ErrMgmtNotTestUser,
 		ErrInternal, ErrUnavailable,
 	}

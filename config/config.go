@@ -163,6 +163,8 @@ type Project struct {
 	Limits Limits `json:"limits,omitzero"`
 	// PhonePolicy per phone channel: countries and number types.
 	PhonePolicy map[string]PhonePolicy `json:"phonePolicy,omitempty"`
+	// FraudGuard is the conversion-based pumping guard (config/fraud.go).
+	FraudGuard FraudGuard `json:"fraudGuard,omitzero"`
 	// EnumerationProtection makes sign-in for an unknown user answer like
 	// a known one (and send nothing).
 	EnumerationProtection bool `json:"enumerationProtection,omitempty"`
@@ -434,6 +436,7 @@ func (p *Project) applyDefaults() {
 	}
 	p.applySessionDefaults()
 	p.Limits.applyDefaults()
+	p.FraudGuard.applyDefaults()
 }
 
 // ApplyDefaults fills unset fields with the defaults (for projects built in
@@ -476,6 +479,7 @@ func (p *Project) validate(embedded bool) []error {
 	}
 	errs = append(errs, p.validateSessions()...)
 	errs = append(errs, p.Limits.validate()...)
+	errs = append(errs, p.FraudGuard.validate()...)
 	errs = append(errs, p.Delivery.validate(embedded)...)
 	errs = append(errs, validatePolicies(p.PhonePolicy)...)
 	if r := p.DefaultPhoneRegion; r != "" && (len(r) != 2 || strings.ToUpper(r) != r) {

@@ -31,6 +31,18 @@ type Engine struct {
 	options  DeliveryOptions
 	indexer  Indexer
 	outbox   store.Outbox
+	guard    Guard
+}
+
+// Guard is the pumping guard (package fraud): it judges a start's
+// destination number, and hears about verified codes.
+type Guard interface {
+	// Plan is the store's part of a start to e164 (nil: not judged).
+	Plan(project, channel, loginID, e164 string) *store.Guard
+	// Refused reports a refused start (shadow: one that would have been).
+	Refused(ctx context.Context, project, channel, entity string, shadow bool)
+	// Verified counts a verified code sent to e164.
+	Verified(ctx context.Context, project, channel, e164 string)
 }
 
 // Indexer keeps the management API's search indexes in step with a user
@@ -70,13 +82,15 @@ type Deps struct {
 	// Outbox, with Jobs, queues security notices (a verified contact
 	// changed); without them notices go through Sender.
 	Outbox store.Outbox
+	// Guard, when set, is the pumping guard (package fraud).
+	Guard Guard
 }
 
 // New returns an Engine.
 func New(d Deps) *Engine {
 	return &Engine{codes: d.Codes, users: d.Users, sessions: d.Sessions, accounts: d.Accounts, gen: d.Gen, hasher: d.Hasher,
 		sender: d.Sender, clock: d.Clock, random: d.Random, log: d.Log, metrics: d.Metrics, jobs: d.Jobs, options: d.Options,
-		indexer: d.Indexer, outbox: d.Outbox}
+		indexer: d.Indexer, outbox: d.Outbox, guard: d.Guard}
 }
 
 // StartInput is a sign-up, sign-in or sign-up-or-in request.
@@ -292,6 +306,10 @@ func (e *Engine) start(ctx context.Context, a startArgs) (StartOutput, error) {
 			}
 		}
 	}
+	var guard *store.Guard
+	if e.guard != nil && dest != "" {
+		guard = e.guard.Plan(p.ID, string(a.channel), loginID, dest)
+	}
 	code, err := e.gen.New(p.CodeLength)
 	if err != nil {
 		return StartOutput{}, fmt.Errorf("generating code: %w", err)
@@ -323,12 +341,19 @@ func (e *Engine) start(ctx context.Context, a startArgs) (StartOutput, error) {
 		Retain:         p.CodeTTL + store.CodeRecordGrace,
 		Now:            now,
 		Limits:         startLimits(p, a, dest),
+		Guard:          guard,
 	})
 	if err != nil {
 		return StartOutput{}, storeErr(err)
 	}
 	e.refused(ctx, p, res.WouldLimit, true)
+	if res.WouldBlock != "" {
+		e.guard.Refused(ctx, p.ID, string(a.channel), res.WouldBlock, true)
+	}
 	switch res.Status {
+	case store.StartBlocked:
+		e.guard.Refused(ctx, p.ID, string(a.channel), res.Blocked, false)
+		return StartOutput{}, apierr.ErrPumpingBlocked
 	case store.StartLimited:
 		e.refused(ctx, p, res.Limit, false)
 		return StartOutput{}, rateLimited(res.Limit, res.RetryAfter)

@@ -89,6 +89,10 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 	default:
 		return VerifyOutput{}, fmt.Errorf("store: unknown verify status %q", res.Status)
 	}
+	if e.guard != nil && in.Channel != Email && strings.HasPrefix(res.Address, "+") {
+		// [fraud] a verified code raises its destination's conversion.
+		e.guard.Verified(ctx, p.ID, string(in.Channel), res.Address)
+	}
 	pend, err := decodePending(res.Payload)
 	if err != nil {
 		return VerifyOutput{}, fmt.Errorf("pending code payload: %w", err)

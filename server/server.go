@@ -36,6 +36,7 @@ import (
 	"github.com/otpd/otpd/devconsole"
 	"github.com/otpd/otpd/durability"
 	"github.com/otpd/otpd/flow"
+	"github.com/otpd/otpd/fraud"
 	"github.com/otpd/otpd/gateway"
 	otpv1 "github.com/otpd/otpd/gen/otp/v1"
 	"github.com/otpd/otpd/grpcbounds"
@@ -96,6 +97,7 @@ const streamWorkers = 256
 
 // Server is an assembled otpd.
 type Server struct {
+	guard    *fraud.Guard
 	grpc     *grpc.Server
 	rest     http.Handler
 	admin    http.Handler
@@ -196,7 +198,11 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	engine := flow.New(flow.Deps{Metrics: flowMetrics,
+	guard, err := fraud.New(fraud.SettingsOf(o.Config.Projects), st, o.Clock, o.Registry, o.Log)
+	if err != nil {
+		return nil, err
+	}
+	engine := flow.New(flow.Deps{Metrics: flowMetrics, Guard: guard,
 		Codes: st, Users: st, Sessions: st, Accounts: st, Gen: otpcode.NewGenerator(cmp.Or(o.CodeRandom, o.Random)), Hasher: hasher,
 		Jobs: dlv.Producer, Outbox: st, Options: dlv, Clock: o.Clock, Random: o.Random, Log: o.Log, Indexer: st,
 	})
@@ -264,7 +270,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err := o.Registry.Register(refusedConns); err != nil {
 		return nil, err
 	}
-	s := &Server{grpc: gs, health: hs, projects: projects, log: o.Log, timeout: o.ShutdownTimeout,
+	s := &Server{guard: guard, grpc: gs, health: hs, projects: projects, log: o.Log, timeout: o.ShutdownTimeout,
 		conns: grpcbounds.ConnLimits{
 			PerIP: o.Config.GRPCMaxConnsPerIP, Total: o.Config.GRPCMaxConns, IPv6Bits: o.Config.ClientIPv6Bits,
 			Trusted: func(a netip.Addr) bool {
@@ -308,6 +314,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.rest = tracing.HTTPHandler(o.Tracer, rest)
 	return s, nil
 }
+
+// Pumping is the pumping guard's outcome feed (package fraud): delivery
+// status reports undelivered and failed sends to it (Failed).
+func (s *Server) Pumping() fraud.Outcomes { return s.guard }
 
 // Projects returns the served projects.
 func (s *Server) Projects() flow.ProjectMap { return s.projects }

@@ -109,7 +109,7 @@ func NewRedisStoreSplit(c Scripter, split bool) *RedisStore {
 		proc:     c,
 		split:    split,
 		retrying: make(chan struct{}, maxRetryingUndos),
-		start:    redis.NewScript(limitsLib + startSrc),
+		start:    redis.NewScript(limitsLib + fraudLib + startSrc),
 		verify:   redis.NewScript(limitsLib + verifyLib + verifySrc),
 		login:    redis.NewScript(refreshLib + loginLib + loginSrc),
 		verifyLogin: redis.NewScript(limitsLib + refreshLib + verifyLib + loginLib + indexLib +
@@ -121,7 +121,7 @@ func NewRedisStoreSplit(c Scripter, split bool) *RedisStore {
 // requests do not pay an EVAL fallback. Optional.
 func (s *RedisStore) Preload(ctx context.Context) error {
 	for _, sc := range []*redis.Script{s.start, s.verify, s.login, s.verifyLogin, sessionScript, contactScript, sessionUserScript, bindScript, limitsScript,
-		undoScript, undoVerifyScript, mgmtUserScript, mgmtLoginScript, mgmtIndexScript, mgmtSearchScript} {
+		undoScript, undoVerifyScript, fraudScript, mgmtUserScript, mgmtLoginScript, mgmtIndexScript, mgmtSearchScript} {
 		if err := sc.Load(ctx, s.c).Err(); err != nil {
 			return unavailable(err)
 		}
@@ -185,6 +185,22 @@ func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, err
 	global, login := active(c.Limits.Global), active(c.Limits.Login)
 	var would string
 	var charged []Bucket // project-wide buckets charged in their own round trip
+	guard, wouldBlock := c.Guard, ""
+	if !guard.active() {
+		guard = nil
+	}
+	if s.split && guard != nil {
+		// [fraud] the guard's entities live in other slots: judged first,
+		// on their own; counted after the code is stored (below).
+		entity, until, err := s.checkGuard(ctx, guard, c.Now)
+		if err != nil {
+			return StartResult{}, err
+		}
+		if entity != "" && !guard.Shadow {
+			return StartResult{Status: StartBlocked, Blocked: entity, BlockedUntil: until}, nil
+		}
+		wouldBlock = entity
+	}
 	if s.split {
 		limited, w, retry, ch, err := s.applyLimits(ctx, global, c.Now, c.Limits.DryRun)
 		if err != nil || limited != "" {
@@ -210,6 +226,13 @@ func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, err
 	args = append(args, string(c.Rule), c.Hash, c.NewUserAddress, string(c.Contact),
 		strconv.Itoa(c.MaxAttempts), strconv.FormatInt(c.ExpiresAt.UnixMilli(), 10), strconv.FormatInt(c.lifetimeMs(), 10),
 		strconv.FormatInt(c.Now.UnixMilli(), 10), c.Key.LoginID)
+	inGuard := guard != nil && !s.split
+	var gkeys []string
+	var gargs []any
+	if inGuard {
+		gkeys, gargs = guard.appendTo(nil, nil)
+		keys = append(keys, gkeys...)
+	}
 	inScript := c.Job != nil && !s.split
 	if inScript {
 		keys = append(keys, c.Job.Stream)
@@ -219,10 +242,11 @@ func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, err
 	}
 	field := c.storedField()
 	if len(c.Payload) > 0 || c.OwnerID != "" || field != "" || len(global) > 0 || len(login) > 0 ||
-		c.Limits.DryRun || c.Limits.ChargeRefused {
+		c.Limits.DryRun || c.Limits.ChargeRefused || inGuard {
 		args = append(args, c.Payload, c.OwnerID, field, strconv.Itoa(len(global)), strconv.Itoa(len(login)),
 			dryFlag(c.Limits.DryRun), dryFlag(c.Limits.ChargeRefused))
 		args = appendTriples(appendTriples(args, global), login)
+		args = append(args, gargs...)
 	}
 	// undo takes the start back when a step after the charges fails (the
 	// script may have run even when its reply was lost).
@@ -240,11 +264,19 @@ func (s *RedisStore) StartCode(ctx context.Context, c NewCode) (StartResult, err
 	if would != "" {
 		r.WouldLimit = would
 	}
+	if wouldBlock != "" {
+		r.WouldBlock = wouldBlock
+	}
 	if r.Status == StartOK && c.Job != nil && !inScript {
 		// Split-slot mode: the stream lives in another slot.
 		if err := s.enqueue(ctx, c.Job, r.Address, c.ExpiresAt); err != nil {
 			return StartResult{}, undo(err)
 		}
+	}
+	if r.Status == StartOK && s.split && guard != nil {
+		// Best effort: the code is stored and queued; a lost count only
+		// makes the guard a little later to judge.
+		_ = s.RecordGuard(ctx, guard, GuardSend, 1, c.Now)
 	}
 	return r, nil
 }
@@ -255,6 +287,26 @@ func startReply(reply string) (StartResult, bool) {
 	status, rest, two := strings.Cut(reply, "\n")
 	r := StartResult{Status: StartStatus(status)}
 	switch r.Status {
+	case "fg":
+		// [fraud] shadow mode: "fg\n<entity>\n" and the usual reply.
+		entity, tail, ok := strings.Cut(rest, "\n")
+		if !two || !ok {
+			return StartResult{}, false
+		}
+		r, ok := startReply(tail)
+		if !ok || r.Status == "fg" {
+			return StartResult{}, false
+		}
+		r.WouldBlock = entity
+		return r, true
+	case StartBlocked:
+		mid, last, three := strings.Cut(rest, "\n")
+		ms, err := strconv.ParseInt(mid, 10, 64)
+		if !two || !three || err != nil {
+			return StartResult{}, false
+		}
+		r.Blocked, r.BlockedUntil = last, time.UnixMilli(ms)
+		return r, true
 	case StartOK, StartLimited:
 		mid, last, three := strings.Cut(rest, "\n")
 		if !two || !three {

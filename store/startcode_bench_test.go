@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,12 +28,15 @@ import (
 //     to the address the login index holds).
 //   - full: as new, with every shard's stream at its cap (a provider
 //     outage: each XADD trims).
+//   - sms, sms-guard: as new, to new SMS numbers over 1000 prefixes of
+//     one country, without and with the pumping guard (its check and
+//     count of the prefix and the country, inside start.lua).
 //
 // It reports redis-cpu-µs/op, cmds/op and script-µs/op as
 // BenchmarkVerifyLoginRedis does. Run: go test ./store/ -run '^$'
 // -bench BenchmarkStartCodeRedis -benchtime 3000x -count 3
 func BenchmarkStartCodeRedis(b *testing.B) {
-	for _, v := range []string{"new", "resend", "existing", "full"} {
+	for _, v := range []string{"new", "resend", "existing", "full", "sms", "sms-guard"} {
 		b.Run(v, func(b *testing.B) {
 			_, c := testredis.Real(b)
 			benchStartCode(b, c, v)
@@ -81,12 +85,23 @@ func benchStartCode(b *testing.B, c *redis.Client, variant string) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		return store.NewCode{
+		nc := store.NewCode{
 			Key: store.CodeKey{Project: benchProject, LoginID: id(i), Channel: "email"}, Rule: store.RuleAny,
 			Purpose: "signup-in", Hash: hash(fmt.Sprintf("secret1|signup-in|%06d", i%1000000)), Contact: store.ContactEmail,
 			NewUserAddress: id(i), MaxAttempts: 5, ExpiresAt: now.Add(3 * time.Minute), Retain: 13 * time.Minute,
 			Now: now, Job: job,
 		}
+		if strings.HasPrefix(variant, "sms") {
+			num := fmt.Sprintf("+4479%03d%05d", i%1000, i/1000)
+			nc.Key.LoginID, nc.Key.Channel, nc.Contact, nc.NewUserAddress = num, "sms", store.ContactPhone, num
+			if variant == "sms-guard" {
+				nc.Guard = &store.Guard{GuardParams: store.GuardParams{Window: time.Hour, CoolOff: time.Hour, CapPerShard: 625},
+					Entities: []store.GuardEntity{
+						{Key: store.GuardKey(benchProject, "sms", i%1000%16), Field: "p:" + num[1:9], MinSends: 1 << 30, MinConversion: 0.1},
+						{Key: store.GuardKey(benchProject, "sms", 7), Field: "c:GB", MinSends: 1 << 30, MinConversion: 0.1}}}
+			}
+		}
+		return nc
 	}
 	switch variant {
 	case "resend":

@@ -75,6 +75,9 @@ type NewCode struct {
 	// Retain is how long the record outlives ExpiresAt, so that a late
 	// verify is told "expired" rather than "wrong code".
 	Retain time.Duration
+	// Guard, when set, is the pumping guard's judgement of the
+	// destination (package fraud; nil: not judged).
+	Guard *Guard
 }
 
 // Job is a sealed delivery job for the queue's stream.
@@ -97,6 +100,7 @@ const (
 	StartNotOwner  StartStatus = "notowner"  // RuleOwner, but another user (or none) owns the login id
 	StartLimited   StartStatus = "limited"   // a rate limit refused: nothing sent, no code replaced
 	StartDisabled  StartStatus = "disabled"  // the user is disabled (management API): nothing sent
+	StartBlocked   StartStatus = "blocked"   // the pumping guard refused the destination: nothing charged, stored or sent
 )
 
 // StartResult says what happened and where the code goes.
@@ -108,6 +112,12 @@ type StartResult struct {
 	RetryAfter time.Duration
 	// WouldLimit names the bucket that would have refused in a dry run.
 	WouldLimit string
+	// Blocked is the guard's entity that refused (StartBlocked) and
+	// BlockedUntil when its block lifts; WouldBlock the one that would
+	// have, in shadow mode (the start went ahead).
+	Blocked      string
+	BlockedUntil time.Time
+	WouldBlock   string
 }
 
 // Attempt is one verify: the candidate hashes of the submitted code.

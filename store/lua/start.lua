@@ -34,6 +34,14 @@
 --          refuses (enumeration protection: known and unknown users then
 --          hit the same limits)
 -- ARGV[20..] bucket triples (name, count, window ms), G then L
+-- [fraud] then, when the pumping guard judges this start (fraud_lib.lua):
+-- ARGV[a] F entities, ARGV[a+1] "1" in shadow mode, ARGV[a+2..a+6] its
+-- parameters, then F triples (entity field, minSends, minConv), where
+-- a = 20 + 3 * (G + L); the entities' keys (hash, ':seen' set) follow the
+-- buckets' in KEYS, before the job stream. A blocked entity answers
+-- "blocked\n<block end ms>\n<entity>" before any bucket is charged (in
+-- shadow mode the reply is "fg\n<entity>\n" then the usual one); a stored
+-- code counts one send on every entity.
 -- Returns one string (a table reply costs redis-server more to convert):
 -- the status alone (exists | notfound | notowner | noaddress | disabled),
 -- "ok\n<bucket a dry run would have refused, or empty>\n<address>", or
@@ -53,6 +61,23 @@ if ARGV[13] then
   dryRun, charge = ARGV[18] == '1', ARGV[19] == '1'
 end
 local now = tonumber(ARGV[8])
+-- [fraud] the pumping guard, before anything is charged or stored.
+local F, fgA, fgP, fgWould, fgSt = 0, 20 + 3 * (G + L), nil, '', {}
+if ARGV[fgA] then
+  F = tonumber(ARGV[fgA])
+  fgP = fg_params(fgA + 2)
+end
+for i = 0, F - 1 do
+  local k, a = 3 + G + L + 2 * i, fgA + 7 + 3 * i
+  local till
+  till, fgSt[i] = fg_check(KEYS[k], KEYS[k + 1], ARGV[a], now, tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), fgP)
+  if till then
+    if ARGV[fgA + 1] ~= '1' then
+      return 'blocked\n' .. till .. '\n' .. ARGV[a]
+    end
+    if fgWould == '' then fgWould = 'fg\n' .. ARGV[a] .. '\n' end
+  end
+end
 local gDenied, lDenied, lRetry, lNews
 if G > 0 then
   local gRetry, gNews
@@ -154,6 +179,11 @@ else
   replace(KEYS[2], unpack(rec))
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[7])
+-- [fraud] a stored code is a send.
+for i = 0, F - 1 do
+  local k = 3 + G + L + 2 * i
+  fg_add(KEYS[k], KEYS[k + 1], ARGV[fgA + 7 + 3 * i], now, 's', 1, fgP, fgSt[i])
+end
 -- The job (delivery/queue reads it): no 'a' field (attempt 1 when absent,
 -- for this release's worker and the previous one's). MAXLEN ~ trims whole
 -- stream nodes only: the stream may pass its cap by less than one node
@@ -161,7 +191,7 @@ redis.call('PEXPIRE', KEYS[2], ARGV[7])
 -- its cap (a provider outage) costs what one below it does, where an
 -- exact trim would rewrite the oldest node on every XADD.
 if ARGV[10] ~= '' then
-  redis.call('XADD', KEYS[3 + G + L], 'MAXLEN', '~', ARGV[12], '*',
+  redis.call('XADD', KEYS[3 + G + L + 2 * F], 'MAXLEN', '~', ARGV[12], '*',
     'id', ARGV[10], 'j', ARGV[11], 'to', addr, 'exp', ARGV[6])
 end
-return 'ok\n' .. (gDenied or lDenied or '') .. '\n' .. addr
+return fgWould .. 'ok\n' .. (gDenied or lDenied or '') .. '\n' .. addr
