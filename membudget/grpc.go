@@ -1,0 +1,233 @@
+package membudget
+
+import (
+	"context"
+	"net"
+	"sync"
+
+	"golang.org/x/net/http2"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/tap"
+
+	"github.com/otpd/otpd/apierr"
+)
+
+// Costs charged on the gRPC listener, beyond the bytes themselves
+// (measured with grpc-go 1.85 by TestGRPCCostsCoverMemory).
+const (
+	// StreamCost is a stream's state while its request arrives: grpc-go's
+	// stream, its contexts and receive buffer, the decoded metadata and
+	// the handler goroutine waiting for the message.
+	StreamCost = 12 << 10
+	// FrameCost is what grpc-go allocates around each DATA or
+	// CONTINUATION frame it buffers: a pooled buffer of at least 256
+	// bytes, its reference and a queue slot. A 1-byte frame costs this.
+	FrameCost = 512
+)
+
+// GRPC accounts the bytes of a gRPC (HTTP/2) listener: Listen wraps its
+// listener, and Tap is its grpc.InTapHandle (it must run first).
+type GRPC struct {
+	b     *Budget
+	mu    sync.Mutex
+	conns map[string]*h2Conn // by remote address
+}
+
+// NewGRPC returns the gRPC accounting of b.
+func NewGRPC(b *Budget) *GRPC { return &GRPC{b: b, conns: map[string]*h2Conn{}} }
+
+// Listen wraps l: every accepted connection's incoming frames are charged
+// to the budget (see h2Conn).
+func (g *GRPC) Listen(l net.Listener) net.Listener { return &h2Listener{Listener: l, g: g} }
+
+type h2Listener struct {
+	net.Listener
+	g *GRPC
+}
+
+func (l *h2Listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	hc := &h2Conn{Conn: c, g: l.g, streams: map[uint32]int64{},
+		a:  &account{b: l.g.b, key: l.g.b.KeyOf(c.RemoteAddr()), transport: "grpc"},
+		in: frameScanner{skip: len(http2.ClientPreface)}}
+	l.g.mu.Lock()
+	l.g.conns[c.RemoteAddr().String()] = hc
+	l.g.mu.Unlock()
+	return hc, nil
+}
+
+// Tap refuses a new call with RESOURCE_EXHAUSTED (ErrorInfo E010529,
+// RetryInfo) when the budget or its client's share is nearly spent. The
+// call's own headers are already counted.
+func (g *GRPC) Tap(ctx context.Context, _ *tap.Info) (context.Context, error) {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return ctx, nil
+	}
+	g.mu.Lock()
+	c := g.conns[p.Addr.String()]
+	g.mu.Unlock()
+	if c != nil && !c.a.admit() {
+		return ctx, overloaded()
+	}
+	return ctx, nil
+}
+
+// RetryAfter is the delay a refused client is asked to wait: about the
+// time a partly sent request may hold its bytes before a deadline frees
+// them (gRPC's first-message deadline is 10 s, REST's read timeout 30 s;
+// most are freed much sooner).
+const RetryAfter = 5
+
+func overloaded() error {
+	e := *apierr.ErrOverloaded
+	e.RetryAfterSeconds = RetryAfter
+	return apierr.ToStatus(&e).Err()
+}
+
+// h2Conn charges what a client sends on one HTTP/2 connection, frame by
+// frame, to its stream:
+//   - a new stream (HEADERS with a new id): StreamCost plus its header
+//     block; CONTINUATION frames add their length plus FrameCost;
+//   - DATA on an open stream: its length plus FrameCost;
+//
+// and releases a stream's cost when its request has fully arrived (the
+// client's END_STREAM: its handler, already waiting, decodes it at once),
+// when either side resets it, when the server ends it (trailers), or when
+// the connection closes. Bytes that do not fit the budget are not handed
+// to gRPC: the read fails and gRPC closes the connection, freeing all it
+// held. DATA for a stream that is not open is not charged: gRPC drops it.
+type h2Conn struct {
+	net.Conn
+	g *GRPC
+	a *account
+
+	in  frameScanner // Read side only
+	out frameScanner // Write side only
+
+	mu         sync.Mutex // streams, maxID, cont*
+	streams    map[uint32]int64
+	maxID      uint32
+	contStream uint32 // awaiting CONTINUATION
+	contEnds   bool   // its HEADERS had END_STREAM
+	closeOnce  sync.Once
+	failed     bool
+}
+
+func (c *h2Conn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.mu.Lock()
+		ok := !c.failed && c.in.feed(p[:n], c.incoming)
+		if !ok {
+			c.failed = true
+		}
+		c.mu.Unlock()
+		if !ok {
+			_ = c.Conn.Close()
+			return 0, ErrOverBudget
+		}
+	}
+	return n, err
+}
+
+// incoming charges one client frame; false when it does not fit.
+func (c *h2Conn) incoming(h frameHeader) bool {
+	id := h.streamID
+	switch h.typ {
+	case frameHeaders:
+		cost := int64(h.length)
+		if _, open := c.streams[id]; !open {
+			if id <= c.maxID || id%2 == 0 {
+				return true // not a new stream: gRPC refuses it
+			}
+			c.maxID = id
+			cost += StreamCost
+			c.streams[id] = 0
+		}
+		if !c.chargeStream(id, cost) {
+			return false
+		}
+		if h.flags&flagEndHeaders == 0 {
+			c.contStream, c.contEnds = id, h.flags&flagEndStream != 0
+		} else if h.flags&flagEndStream != 0 {
+			c.endStream(id)
+		}
+	case frameContinuation:
+		if id != c.contStream {
+			return true // gRPC treats it as a connection error
+		}
+		if !c.chargeStream(id, int64(h.length)+FrameCost) {
+			return false
+		}
+		if h.flags&flagEndHeaders != 0 {
+			c.contStream = 0
+			if c.contEnds {
+				c.endStream(id)
+			}
+		}
+	case frameData:
+		if _, open := c.streams[id]; !open {
+			return true
+		}
+		if !c.chargeStream(id, int64(h.length)+FrameCost) {
+			return false
+		}
+		if h.flags&flagEndStream != 0 {
+			c.endStream(id)
+		}
+	case frameRSTStream:
+		c.endStream(id)
+	}
+	return true
+}
+
+func (c *h2Conn) chargeStream(id uint32, n int64) bool {
+	if !c.a.charge(n) {
+		return false
+	}
+	c.streams[id] += n
+	return true
+}
+
+// endStream releases a stream's cost (c.mu held).
+func (c *h2Conn) endStream(id uint32) {
+	if n, ok := c.streams[id]; ok {
+		delete(c.streams, id)
+		c.a.release(n)
+	}
+}
+
+func (c *h2Conn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.out.feed(p, c.outgoing)
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// outgoing releases a stream the server ends.
+func (c *h2Conn) outgoing(h frameHeader) bool {
+	if (h.typ == frameHeaders && h.flags&flagEndStream != 0) || h.typ == frameRSTStream {
+		c.endStream(h.streamID)
+	}
+	return true
+}
+
+func (c *h2Conn) Close() error {
+	err := c.Conn.Close()
+	c.closeOnce.Do(func() {
+		c.g.mu.Lock()
+		if c.g.conns[c.RemoteAddr().String()] == c {
+			delete(c.g.conns, c.RemoteAddr().String())
+		}
+		c.g.mu.Unlock()
+		c.mu.Lock()
+		clear(c.streams)
+		c.mu.Unlock()
+		c.a.close()
+	})
+	return err
+}
