@@ -167,15 +167,17 @@ func (b *Budget) release(key string, n int64) {
 }
 
 // admit reports why new work from key is refused ("" when admitted): new
-// work needs an eighth of the total and of the client's share left, so
-// that the calls already admitted can finish arriving within the limits.
-func (b *Budget) admit(key string) string {
+// work needs need bytes below seven eighths of the total and of the
+// client's share, so that the calls already admitted can finish arriving
+// within the limits. need is the work's own cost when it may already have
+// been released (a gRPC request that arrived whole).
+func (b *Budget) admit(key string, need int64) string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.used > b.l.Total-b.l.Total/8 {
+	if b.used+need > b.l.Total-b.l.Total/8 {
 		return reasonTotal
 	}
-	if key != "" && b.clients[key] > b.l.PerClient-b.l.PerClient/8 {
+	if key != "" && b.clients[key]+need > b.l.PerClient-b.l.PerClient/8 {
 		return reasonClient
 	}
 	return ""
@@ -241,10 +243,10 @@ func (a *account) close() {
 	a.held = 0
 }
 
-// admit reports whether new work on this connection is admitted, counting
-// a refusal.
-func (a *account) admit() bool {
-	if r := a.b.admit(a.key); r != "" {
+// admit reports whether new work (costing need beyond what is charged)
+// on this connection is admitted, counting a refusal.
+func (a *account) admit(need int64) bool {
+	if r := a.b.admit(a.key, need); r != "" {
 		a.b.count(a.transport, r, "admit")
 		return false
 	}

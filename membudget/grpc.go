@@ -12,18 +12,29 @@ import (
 	"github.com/otpd/otpd/apierr"
 )
 
-// Costs charged on the gRPC listener, beyond the bytes themselves
-// (measured with grpc-go 1.85 by TestGRPCCostsCoverMemory).
+// Costs charged on the gRPC listener (grpc-go 1.85, measured by
+// server/budget_test.go:TestGRPCCostsCoverMemory: a header-only stream
+// with an authorization header holds ~21.8 KB, a 1-byte DATA frame ~70
+// bytes, a 10,000-byte frame ~24.4 KB: pooled buffers come in 4 KiB and
+// 16 KiB sizes).
 const (
 	// StreamCost is a stream's state while its request arrives: grpc-go's
-	// stream, its contexts and receive buffer, the decoded metadata and
-	// the handler goroutine waiting for the message.
-	StreamCost = 12 << 10
+	// stream, its contexts and receive buffer, and the handler goroutine
+	// waiting for the message.
+	StreamCost = 24 << 10
 	// FrameCost is what grpc-go allocates around each DATA or
-	// CONTINUATION frame it buffers: a pooled buffer of at least 256
-	// bytes, its reference and a queue slot. A 1-byte frame costs this.
-	FrameCost = 512
+	// CONTINUATION frame it buffers beyond its bytes (its reference and a
+	// queue slot); a 1-byte frame costs this.
+	FrameCost = 128
 )
+
+// dataCost is the cost of a DATA frame of n bytes: grpc-go holds it in a
+// pooled buffer of the next size up, up to 2.5 times n.
+func dataCost(n uint32) int64 { return int64(n)*5/2 + FrameCost }
+
+// headerCost is the cost of n bytes of header block: the decoded metadata
+// is larger than its HPACK encoding.
+func headerCost(n uint32) int64 { return 3 * int64(n) }
 
 // GRPC accounts the bytes of a gRPC (HTTP/2) listener: Listen wraps its
 // listener, and Tap is its grpc.InTapHandle (it must run first).
@@ -60,8 +71,9 @@ func (l *h2Listener) Accept() (net.Conn, error) {
 }
 
 // Tap refuses a new call with RESOURCE_EXHAUSTED (ErrorInfo E010529,
-// RetryInfo) when the budget or its client's share is nearly spent. The
-// call's own headers are already counted.
+// RetryInfo) when the budget or its client's share is nearly spent: when
+// a stream's cost would pass seven eighths of either. (A request that
+// arrived whole has already been released when Tap runs.)
 func (g *GRPC) Tap(ctx context.Context, _ *tap.Info) (context.Context, error) {
 	p, ok := peer.FromContext(ctx)
 	if !ok || p.Addr == nil {
@@ -70,7 +82,7 @@ func (g *GRPC) Tap(ctx context.Context, _ *tap.Info) (context.Context, error) {
 	g.mu.Lock()
 	c := g.conns[p.Addr.String()]
 	g.mu.Unlock()
-	if c != nil && !c.a.admit() {
+	if c != nil && !c.a.admit(StreamCost) {
 		return ctx, overloaded()
 	}
 	return ctx, nil
@@ -91,8 +103,8 @@ func overloaded() error {
 // h2Conn charges what a client sends on one HTTP/2 connection, frame by
 // frame, to its stream:
 //   - a new stream (HEADERS with a new id): StreamCost plus its header
-//     block; CONTINUATION frames add their length plus FrameCost;
-//   - DATA on an open stream: its length plus FrameCost;
+//     block's headerCost; CONTINUATION frames add theirs plus FrameCost;
+//   - DATA on an open stream: its dataCost;
 //
 // and releases a stream's cost when its request has fully arrived (the
 // client's END_STREAM: its handler, already waiting, decodes it at once),
@@ -139,7 +151,7 @@ func (c *h2Conn) incoming(h frameHeader) bool {
 	id := h.streamID
 	switch h.typ {
 	case frameHeaders:
-		cost := int64(h.length)
+		cost := headerCost(h.length)
 		if _, open := c.streams[id]; !open {
 			if id <= c.maxID || id%2 == 0 {
 				return true // not a new stream: gRPC refuses it
@@ -160,7 +172,7 @@ func (c *h2Conn) incoming(h frameHeader) bool {
 		if id != c.contStream {
 			return true // gRPC treats it as a connection error
 		}
-		if !c.chargeStream(id, int64(h.length)+FrameCost) {
+		if !c.chargeStream(id, headerCost(h.length)+FrameCost) {
 			return false
 		}
 		if h.flags&flagEndHeaders != 0 {
@@ -173,7 +185,7 @@ func (c *h2Conn) incoming(h frameHeader) bool {
 		if _, open := c.streams[id]; !open {
 			return true
 		}
-		if !c.chargeStream(id, int64(h.length)+FrameCost) {
+		if !c.chargeStream(id, dataCost(h.length)) {
 			return false
 		}
 		if h.flags&flagEndStream != 0 {

@@ -120,7 +120,7 @@ func (h *HTTP) Handler(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if !c.a.admit() {
+		if !c.a.admit(0) {
 			c.done()
 			h.refuse(w)
 			return
