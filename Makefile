@@ -4,7 +4,7 @@ TOOL     := $(GO) tool -modfile=tools/go.mod
 BIN      := bin
 PKGS     := ./...
 
-.PHONY: all build run test test-cluster test-short fuzz sdk-deps generate check-generated lint vet bench bench-go quickstart clean
+.PHONY: all build run test test-cluster test-short fuzz sdk-deps generate check-generated lint vet bench bench-go bench-soak quickstart clean
 
 all: build
 
@@ -72,6 +72,13 @@ BENCH_FLAGS ?=
 bench:
 	@scripts/ensure-bench-tools.sh
 	$(GO) run ./bench/run $(BENCH_FLAGS)
+
+## bench-soak: the hostile soak (docs/hardening.md): otpd as its own process
+## on a real redis-server, legitimate logins while eight floods run from
+## other loopback addresses; peak RSS, success rate, p99 against a quiet run.
+bench-soak:
+	@scripts/ensure-redis-server.sh
+	$(GO) run ./bench/soak $(SOAK_FLAGS)
 
 ## bench-go: the go test -bench micro-benchmarks of the hot paths.
 bench-go:
