@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -40,6 +41,12 @@ const (
 	// gets one share, not one per /64. The rate limits and connection
 	// caps keep their own, finer key (OTPD_CLIENT_IPV6_PREFIX).
 	IPv6Bits = 48
+	// Penalty is how long a client whose connection was closed for
+	// passing its share has its new connections closed at accept: without
+	// it an attacker reconnects at once and otpd spends its CPU (and the
+	// garbage collector's) on setting up connections that will be closed
+	// again; the same as the Retry-After of a refusal.
+	Penalty = RetryAfter * time.Second
 )
 
 // Limits configure a Budget.
@@ -54,6 +61,8 @@ type Limits struct {
 	// Trusted reports whether a peer is a trusted proxy: its connections
 	// count against Total only (a proxy carries many users).
 	Trusted func(netip.Addr) bool
+	// Now is the clock of the penalties (nil: time.Now).
+	Now func() time.Time
 }
 
 // Budget is the process-wide account.
@@ -62,7 +71,10 @@ type Budget struct {
 	mu      sync.Mutex
 	used    int64
 	clients map[string]int64
-	refused *prometheus.CounterVec
+	// penalized holds, per client key, until when its new connections are
+	// closed at accept.
+	penalized map[string]time.Time
+	refused   *prometheus.CounterVec
 }
 
 // New returns a Budget whose metrics are registered on reg:
@@ -75,10 +87,13 @@ func New(l Limits, reg prometheus.Registerer) (*Budget, error) {
 	if l.IPv6Bits <= 0 {
 		l.IPv6Bits = IPv6Bits
 	}
-	b := &Budget{l: l, clients: map[string]int64{}}
+	if l.Now == nil {
+		l.Now = time.Now
+	}
+	b := &Budget{l: l, clients: map[string]int64{}, penalized: map[string]time.Time{}}
 	b.refused = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "otpd_request_budget_refused_total",
-		Help: "Work refused because the budget for undecoded request bytes was spent: transport grpc|rest; reason client (the client's share) or total; stage admit (new call refused) or read (connection closed).",
+		Help: "Work refused because the budget for undecoded request bytes was spent: transport grpc|rest; reason client (the client's share) or total; stage admit (new call refused), read (connection closed) or accept (a new connection of a client penalized for passing its share).",
 	}, []string{"transport", "reason", "stage"})
 	inUse := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "otpd_request_budget_in_use_bytes",
@@ -183,6 +198,50 @@ func (b *Budget) admit(key string, need int64) string {
 	return ""
 }
 
+// penalize closes key's new connections for Penalty.
+func (b *Budget) penalize(key string) {
+	if key == "" {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.l.Now()
+	if len(b.penalized) >= 4096 {
+		for k, until := range b.penalized {
+			if !now.Before(until) {
+				delete(b.penalized, k)
+			}
+		}
+	}
+	b.penalized[key] = now.Add(Penalty)
+}
+
+// isPenalized reports whether key's new connections are closed now.
+func (b *Budget) isPenalized(key string) bool {
+	if key == "" {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	until, ok := b.penalized[key]
+	if ok && !b.l.Now().Before(until) {
+		delete(b.penalized, key)
+		return false
+	}
+	return ok
+}
+
+// accept reports whether a new connection from addr is kept (counting a
+// refusal), and returns its account.
+func (b *Budget) accept(addr net.Addr, transport string) (*account, bool) {
+	key := b.KeyOf(addr)
+	if b.isPenalized(key) {
+		b.count(transport, reasonClient, "accept")
+		return nil, false
+	}
+	return &account{b: b, key: key, transport: transport}, true
+}
+
 func (b *Budget) count(transport, reason, stage string) {
 	b.refused.WithLabelValues(transport, reason, stage).Inc()
 }
@@ -211,6 +270,9 @@ func (a *account) charge(n int64) bool {
 	}
 	if r := a.b.charge(a.key, n); r != "" {
 		a.b.count(a.transport, r, "read")
+		if r == reasonClient {
+			a.b.penalize(a.key)
+		}
 		return false
 	}
 	a.held += n

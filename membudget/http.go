@@ -44,11 +44,16 @@ type httpListener struct {
 }
 
 func (l *httpListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if a, ok := l.h.b.accept(c.RemoteAddr(), "rest"); ok {
+			return &httpConn{Conn: c, a: a}, nil
+		}
+		_ = c.Close()
 	}
-	return &httpConn{Conn: c, a: &account{b: l.h.b, key: l.h.b.KeyOf(c.RemoteAddr()), transport: "rest"}}, nil
 }
 
 // httpConn charges every byte it reads, plus ConnCost once per request,

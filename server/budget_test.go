@@ -34,6 +34,9 @@ import (
 const (
 	testBudget    = 8 << 20
 	testPerClient = 1 << 20
+	// legitSlack is what the legitimate client's own requests may hold
+	// in the budget at a sample (the attacker's share is the rest).
+	legitSlack = 2*membudget.StreamCost + 2*membudget.ConnCost
 )
 
 // budgetEnv is otpd with the test budget, serving a project without rate
@@ -165,13 +168,23 @@ func TestGRPCCostsCoverMemory(t *testing.T) {
 	inUse := func() int64 { return int64(metricValue(e.metrics(), "otpd_request_budget_in_use_bytes")) }
 	// The connection's own buffers are not request bytes (the connection
 	// caps bound them): measure from after the handshake.
-	a := dialH2From(t, "127.0.0.2", e.grpcAddr)
+	var conns []*h2Attacker
+	for range 6 {
+		conns = append(conns, dialH2From(t, "127.0.0.2", e.grpcAddr))
+	}
 	time.Sleep(300 * time.Millisecond)
 	h0, b0 := int64(memInUse()), inUse()
-	const streams = 50
-	var ids []uint32
-	for range streams {
-		ids = append(ids, a.open("/otp.v1.OtpEmail/SignUpOrIn", "authorization", "Bearer "+e.project))
+	// 600 streams: enough that the heap's own noise (buffers doubling)
+	// stays well under what is measured.
+	type stream struct {
+		a  *h2Attacker
+		id uint32
+	}
+	var ids []stream
+	for _, a := range conns {
+		for range 100 {
+			ids = append(ids, stream{a, a.open("/otp.v1.OtpEmail/SignUpOrIn", "authorization", "Bearer "+e.project)})
+		}
 	}
 	step := func(name string) {
 		t.Helper()
@@ -181,21 +194,27 @@ func TestGRPCCostsCoverMemory(t *testing.T) {
 		if b <= 0 {
 			t.Fatalf("%s: the budget holds nothing", name)
 		}
-		if h > b {
-			t.Errorf("%s: memory grew by %d bytes, more than the %d the budget charged", name, h, b)
+		// The race detector makes goroutines and heap objects 5–10 times
+		// larger; the costs are for the production build.
+		factor := int64(1)
+		if raceEnabled {
+			factor = 10
+		}
+		if h > factor*b {
+			t.Errorf("%s: memory grew by %d bytes, more than %d × the %d the budget charged", name, h, factor, b)
 		}
 	}
 	step("header-only streams")
-	for _, id := range ids {
-		a.data(id, msgHeader(60000), false)
-		for range 2000 {
-			a.data(id, []byte{1}, false)
+	for _, s := range ids {
+		s.a.data(s.id, msgHeader(60000), false)
+		for range 300 {
+			s.a.data(s.id, []byte{1}, false)
 		}
 	}
 	step("1-byte DATA frames")
-	for _, id := range ids {
-		for range 4 {
-			a.data(id, make([]byte, 10000), false)
+	for _, s := range ids {
+		for range 2 {
+			s.a.data(s.id, make([]byte, 10000), false)
 		}
 	}
 	step("10,000-byte DATA frames")
@@ -243,7 +262,7 @@ func TestGRPCTinyFrameFloodIsBounded(t *testing.T) {
 			t.Errorf("attacker connection %d was not closed", i)
 		}
 	}
-	if peak > testPerClient+membudget.StreamCost {
+	if peak > testPerClient+legitSlack {
 		t.Errorf("budget in use peaked at %d, above the client's share %d", peak, testPerClient)
 	}
 	if h1 > h0 && h1-h0 > 2*testBudget {
@@ -283,7 +302,7 @@ func TestGRPCHeaderFloodIsBounded(t *testing.T) {
 	if closed == 0 {
 		t.Error("no attacker connection was closed")
 	}
-	if peak > testPerClient+membudget.StreamCost {
+	if peak > testPerClient+legitSlack {
 		t.Errorf("budget in use peaked at %d, above the client's share %d", peak, testPerClient)
 	}
 }
@@ -391,7 +410,8 @@ func restAttack(t *testing.T, e *env, ip string, conns int, head, body string, w
 			switch {
 			case strings.HasPrefix(s, "HTTP/1.1 503") && strings.Contains(s, "Retry-After: ") && strings.Contains(s, `"errorCode":"E010529"`):
 				r.refused = true
-			case len(b) == 0 && err == nil:
+			case len(b) == 0 && !errorsIsTimeout(err):
+				// EOF, or a reset when otpd closed with bytes unread.
 				r.closed = true
 			}
 			out <- r
@@ -427,7 +447,7 @@ func TestRESTPartialBodiesAreBounded(t *testing.T) {
 	if refused == 0 {
 		t.Error("no partial body was refused with 503")
 	}
-	if peak > testPerClient {
+	if peak > testPerClient+legitSlack {
 		t.Errorf("budget in use peaked at %d, above the client's share %d", peak, testPerClient)
 	}
 }
@@ -447,7 +467,7 @@ func TestRESTSlowHeadersAreBounded(t *testing.T) {
 	if closed == 0 {
 		t.Error("no connection with endless headers was closed")
 	}
-	if peak > testPerClient {
+	if peak > testPerClient+legitSlack {
 		t.Errorf("budget in use peaked at %d, above the client's share %d", peak, testPerClient)
 	}
 }
