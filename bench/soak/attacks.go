@@ -99,8 +99,6 @@ type h2 struct {
 	fr   *http2.Framer
 	mu   sync.Mutex
 	next uint32
-	hbuf bytes.Buffer
-	enc  *hpack.Encoder
 	gone chan struct{}
 	// ended counts streams otpd ended (trailers or RST_STREAM).
 	ended atomic.Int64
@@ -114,7 +112,6 @@ func dialH2(ctx context.Context, t *target, s *attackStats) (*h2, error) {
 	s.conns.Add(1)
 	h := &h2{conn: c, bw: bufio.NewWriterSize(c, 64<<10), next: 1, gone: make(chan struct{})}
 	h.fr = http2.NewFramer(h.bw, c)
-	h.enc = hpack.NewEncoder(&h.hbuf)
 	_, _ = h.bw.WriteString(http2.ClientPreface)
 	_ = h.fr.WriteSettings()
 	_ = h.bw.Flush()
@@ -176,18 +173,33 @@ func (h *h2) closed() bool {
 	}
 }
 
-// open writes a stream's headers (extra: more name, value pairs) without
-// flushing; the caller flushes.
-func (h *h2) open(project string, extra ...string) uint32 {
-	h.hbuf.Reset()
+// blocks caches header blocks: a block from a fresh HPACK encoder refers
+// to no dynamic-table entry, so the same bytes are valid on every
+// connection, and the attacker spends no CPU encoding them again.
+var blocks sync.Map
+
+func headerBlock(project string, extra ...string) []byte {
+	key := project + "\x00" + strings.Join(extra, "\x00")
+	if b, ok := blocks.Load(key); ok {
+		return b.([]byte)
+	}
+	var buf bytes.Buffer
+	enc := hpack.NewEncoder(&buf)
 	fields := append([]string{":method", "POST", ":scheme", "http", ":path", "/otp.v1.OtpEmail/SignUpOrIn", ":authority", "otpd",
 		"content-type", "application/grpc", "te", "trailers", "authorization", "Bearer " + project}, extra...)
 	for i := 0; i+1 < len(fields); i += 2 {
-		_ = h.enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
+		_ = enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
 	}
+	blocks.Store(key, buf.Bytes())
+	return buf.Bytes()
+}
+
+// open writes a stream's headers (extra: more name, value pairs) without
+// flushing; the caller flushes.
+func (h *h2) open(project string, extra ...string) uint32 {
 	id := h.next
 	h.next += 2
-	block := h.hbuf.Bytes()
+	block := headerBlock(project, extra...)
 	const max = 16 << 10
 	first := block[:min(len(block), max)]
 	_ = h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: first, EndHeaders: len(block) <= max})
