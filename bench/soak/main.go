@@ -74,6 +74,7 @@ func run(ctx context.Context, o options) error {
 	}
 	defer t.stop()
 
+	fmt.Fprintf(os.Stderr, "otpd: gRPC %s, REST %s, admin %s (pid %d)\n", t.grpc, t.http, t.admin, t.cmd.Process.Pid)
 	fmt.Fprintf(os.Stderr, "quiet run: %v of %d logins/s\n", o.quietD, o.rate)
 	quiet := legit(ctx, t, o.rate, o.quietD, "q")
 	quietRSS := t.peakRSS()
