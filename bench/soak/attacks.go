@@ -5,13 +5,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -54,7 +58,60 @@ type running struct {
 	wg  sync.WaitGroup
 }
 
-func (r *running) wait() { r.wg.Wait() }
+// count is one attack's counts, as the attackers' process reports them.
+type count struct {
+	Name, From, What                string
+	Conns, Dropped, Sent, Refused int64
+}
+
+// attackerMain runs the attacks until ctx ends, then prints their counts.
+func attackerMain(ctx context.Context, t *target, which string) {
+	r := startAttacks(ctx, t, which)
+	r.wg.Wait()
+	var out []count
+	for _, s := range r.all {
+		out = append(out, count{s.name, s.from, s.what, s.conns.Load(), s.dropped.Load(), s.sent.Load(), s.refused.Load()})
+	}
+	_ = json.NewEncoder(os.Stdout).Encode(out)
+}
+
+// attackers is the attackers' process: nice 19, so that the attackers'
+// own CPU (which a real attacker spends on its own machines) does not
+// come out of otpd's share of this machine's cores.
+type attackers struct {
+	cmd *exec.Cmd
+	out bytes.Buffer
+}
+
+func startAttackers(ctx context.Context, t *target, which string) (*attackers, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	a := &attackers{}
+	a.cmd = exec.Command("nice", "-n", "19", self, "-attacker", "-attacks", which, "-grpc", t.grpc, "-http", t.http, "-project", t.project)
+	a.cmd.Stdout, a.cmd.Stderr = &a.out, os.Stderr
+	if err := a.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		<-ctx.Done()
+		_ = a.cmd.Process.Signal(syscall.SIGTERM)
+	}()
+	return a, nil
+}
+
+// wait waits for the attackers' process to stop and returns its counts.
+func (a *attackers) wait() ([]count, error) {
+	if err := a.cmd.Wait(); err != nil {
+		return nil, fmt.Errorf("attackers: %w", err)
+	}
+	var out []count
+	if err := json.Unmarshal(a.out.Bytes(), &out); err != nil {
+		return nil, fmt.Errorf("attackers' counts: %w (%q)", err, a.out.String())
+	}
+	return out, nil
+}
 
 func startAttacks(ctx context.Context, t *target, which string) *running {
 	r := &running{}

@@ -32,6 +32,10 @@ type options struct {
 	quietD  time.Duration
 	rate    int
 	attacks string
+	// attacker: run only the attacks against the given target, until
+	// SIGTERM, then print their counts as JSON (the child process).
+	attacker bool
+	target   target
 }
 
 func main() {
@@ -41,9 +45,17 @@ func main() {
 	flag.DurationVar(&o.quietD, "quiet", 30*time.Second, "duration of the quiet run before it")
 	flag.IntVar(&o.rate, "rate", 20, "legitimate logins per second (each: start, verify, refresh over gRPC or REST)")
 	flag.StringVar(&o.attacks, "attacks", "all", "comma-separated attacks to run (all: every one)")
+	flag.BoolVar(&o.attacker, "attacker", false, "internal: run as the attackers' process")
+	flag.StringVar(&o.target.grpc, "grpc", "", "internal: otpd's gRPC address (with -attacker)")
+	flag.StringVar(&o.target.http, "http", "", "internal: otpd's REST address (with -attacker)")
+	flag.StringVar(&o.target.project, "project", "", "internal: the project id (with -attacker)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if o.attacker {
+		attackerMain(ctx, &o.target, o.attacks)
+		return
+	}
 	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "soak:", err)
 		os.Exit(1)
@@ -81,13 +93,20 @@ func run(ctx context.Context, o options) error {
 
 	fmt.Fprintf(os.Stderr, "hostile run: %v of %d logins/s under attack\n", o.d, o.rate)
 	actx, cancel := context.WithCancel(ctx)
-	stats := startAttacks(actx, t, o.attacks)
+	attackers, err := startAttackers(actx, t, o.attacks)
+	if err != nil {
+		cancel()
+		return err
+	}
 	watch := watchBudget(actx, t)
 	time.Sleep(2 * time.Second) // the attacks reach their steady state
 	hostile := legit(ctx, t, o.rate, o.d, "h")
 	cancel()
 	budgetPeak := <-watch
-	stats.wait()
+	stats, err := attackers.wait()
+	if err != nil {
+		return err
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}

@@ -17,7 +17,7 @@ const (
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) }
 
-func report(w io.Writer, o options, t *target, quiet, hostile *result, quietRSS, rss int64, budgetPeak float64, r *running) {
+func report(w io.Writer, o options, t *target, quiet, hostile *result, quietRSS, rss int64, budgetPeak float64, counts []count) {
 	m := t.metrics()
 	fmt.Fprintf(w, "\n## Hostile soak (%s, %d CPUs): %v quiet, then %v under attack; %d legitimate logins/s\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 MST"), runtime.NumCPU(), o.quietD, o.d, o.rate)
@@ -35,14 +35,16 @@ func report(w io.Writer, o options, t *target, quiet, hostile *result, quietRSS,
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| attack (address) | what | connections | closed by otpd | sent | refused |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|")
-	for _, s := range r.all {
-		fmt.Fprintf(w, "| %s (%s) | %s | %d | %d | %d | %d |\n", s.name, s.from, s.what, s.conns.Load(), s.dropped.Load(), s.sent.Load(), s.refused.Load())
+	for _, s := range counts {
+		fmt.Fprintf(w, "| %s (%s) | %s | %d | %d | %d | %d |\n", s.Name, s.From, s.What, s.Conns, s.Dropped, s.Sent, s.Refused)
 	}
-	fmt.Fprintf(w, "\nbudget refusals: grpc admit %.0f, grpc read %.0f, rest admit %.0f, rest read %.0f; connections refused at accept: grpc %.0f, rest %.0f\n",
+	fmt.Fprintf(w, "\nbudget refusals: grpc admit %.0f, grpc read %.0f, grpc accept %.0f, rest admit %.0f, rest read %.0f, rest accept %.0f; connection caps: grpc %.0f, rest %.0f\n",
 		metricSum(m, "otpd_request_budget_refused_total", `stage="admit",transport="grpc"`),
 		metricSum(m, "otpd_request_budget_refused_total", `stage="read",transport="grpc"`),
+		metricSum(m, "otpd_request_budget_refused_total", `stage="accept",transport="grpc"`),
 		metricSum(m, "otpd_request_budget_refused_total", `stage="admit",transport="rest"`),
 		metricSum(m, "otpd_request_budget_refused_total", `stage="read",transport="rest"`),
+		metricSum(m, "otpd_request_budget_refused_total", `stage="accept",transport="rest"`),
 		metricSum(m, "otpd_grpc_connections_refused_total", ""),
 		metricSum(m, "otpd_http_connections_refused_total", ""))
 	for name, res := range map[string]*result{"quiet": quiet, "hostile": hostile} {
