@@ -60,7 +60,7 @@ type running struct {
 
 // count is one attack's counts, as the attackers' process reports them.
 type count struct {
-	Name, From, What                string
+	Name, From, What              string
 	Conns, Dropped, Sent, Refused int64
 }
 
