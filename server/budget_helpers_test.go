@@ -91,9 +91,6 @@ func (a *h2Attacker) read() {
 				a.ended.Add(1)
 				a.smu.Lock()
 				a.statuses[f.PseudoValue("status")+"/"+headerValue(f, "grpc-status")]++
-				if testing.Verbose() {
-					a.t.Logf("stream %d ended: %s %s", f.StreamID, headerValue(f, "grpc-status"), headerValue(f, "grpc-message"))
-				}
 				a.smu.Unlock()
 			}
 		}
@@ -107,6 +104,17 @@ func headerValue(f *http2.MetaHeadersFrame, name string) string {
 		}
 	}
 	return ""
+}
+
+// statusCounts is a copy of statuses.
+func (a *h2Attacker) statusCounts() map[string]int {
+	a.smu.Lock()
+	defer a.smu.Unlock()
+	out := make(map[string]int, len(a.statuses))
+	for k, v := range a.statuses {
+		out[k] = v
+	}
+	return out
 }
 
 // status returns how many streams ended with grpc-status code.

@@ -329,7 +329,7 @@ func TestGRPCNewCallsRefusedWhenShareSpent(t *testing.T) {
 		a.open("/otp.v1.OtpEmail/SignUpOrIn", "authorization", "Bearer "+e.project)
 	}
 	if !waitFor(2*time.Second, func() bool { return a.status(int(codes.ResourceExhausted)) > 0 }) {
-		t.Fatalf("none of %d stalled streams was refused RESOURCE_EXHAUSTED (statuses %v)", n, a.statuses)
+		t.Fatalf("none of %d stalled streams was refused RESOURCE_EXHAUSTED (statuses %v)", n, a.statusCounts())
 	}
 	a.data(first, msgHeader(60000), false)
 	a.data(first, make([]byte, 16000), false)
@@ -337,9 +337,8 @@ func TestGRPCNewCallsRefusedWhenShareSpent(t *testing.T) {
 	if !waitFor(2*time.Second, func() bool {
 		return metricValue(e.metricsQuiet(), "otpd_request_budget_in_use_bytes") > testPerClient-testPerClient/8
 	}) {
-		t.Fatalf("the share is not nearly spent: %v in use (closed %v, statuses %v, ended %d)", metricValue(e.metrics(), "otpd_request_budget_in_use_bytes"), a.closed.Load(), a.statuses, a.ended.Load())
+		t.Fatalf("the share is not nearly spent: %v in use (closed %v, statuses %v, ended %d)", metricValue(e.metrics(), "otpd_request_budget_in_use_bytes"), a.closed.Load(), a.statusCounts(), a.ended.Load())
 	}
-	t.Logf("before: in use %v, statuses %v, closed %v", metricValue(e.metrics(), "otpd_request_budget_in_use_bytes"), a.statuses, a.closed.Load())
 	cc, err := grpc.NewClient(e.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.4")}}
