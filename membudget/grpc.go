@@ -3,6 +3,7 @@ package membudget
 import (
 	"context"
 	"net"
+	"net/netip"
 	"sync"
 
 	"golang.org/x/net/http2"
@@ -42,11 +43,11 @@ func headerCost(n uint32) int64 { return 3 * int64(n) }
 type GRPC struct {
 	b     *Budget
 	mu    sync.Mutex
-	conns map[string]*h2Conn // by remote address
+	conns map[netip.AddrPort]*h2Conn // by remote address
 }
 
 // NewGRPC returns the gRPC accounting of b.
-func NewGRPC(b *Budget) *GRPC { return &GRPC{b: b, conns: map[string]*h2Conn{}} }
+func NewGRPC(b *Budget) *GRPC { return &GRPC{b: b, conns: map[netip.AddrPort]*h2Conn{}} }
 
 // Listen wraps l: every accepted connection's incoming frames are charged
 // to the budget (see h2Conn).
@@ -73,9 +74,11 @@ func (l *h2Listener) Accept() (net.Conn, error) {
 	}
 	hc := &h2Conn{Conn: c, g: l.g, streams: map[uint32]int64{}, a: a,
 		in: frameScanner{skip: len(http2.ClientPreface)}}
-	l.g.mu.Lock()
-	l.g.conns[c.RemoteAddr().String()] = hc
-	l.g.mu.Unlock()
+	if key := addrPort(c.RemoteAddr()); key.IsValid() {
+		l.g.mu.Lock()
+		l.g.conns[key] = hc
+		l.g.mu.Unlock()
+	}
 	return hc, nil
 }
 
@@ -89,7 +92,7 @@ func (g *GRPC) Tap(ctx context.Context, _ *tap.Info) (context.Context, error) {
 		return ctx, nil
 	}
 	g.mu.Lock()
-	c := g.conns[p.Addr.String()]
+	c := g.conns[addrPort(p.Addr)]
 	g.mu.Unlock()
 	if c != nil && !c.a.admit(StreamCost) {
 		return ctx, overloaded()
@@ -102,6 +105,15 @@ func (g *GRPC) Tap(ctx context.Context, _ *tap.Info) (context.Context, error) {
 // them (gRPC's first-message deadline is 10 s, REST's read timeout 30 s;
 // most are freed much sooner).
 const RetryAfter = 5
+
+// addrPort is a TCP address as a map key without allocating (the zero
+// value for other addresses: those connections are not tracked).
+func addrPort(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort()
+	}
+	return netip.AddrPort{}
+}
 
 func overloaded() error {
 	e := *apierr.ErrOverloaded
@@ -240,9 +252,10 @@ func (c *h2Conn) outgoing(h frameHeader) bool {
 func (c *h2Conn) Close() error {
 	err := c.Conn.Close()
 	c.closeOnce.Do(func() {
+		key := addrPort(c.RemoteAddr())
 		c.g.mu.Lock()
-		if c.g.conns[c.RemoteAddr().String()] == c {
-			delete(c.g.conns, c.RemoteAddr().String())
+		if c.g.conns[key] == c {
+			delete(c.g.conns, key)
 		}
 		c.g.mu.Unlock()
 		c.mu.Lock()
