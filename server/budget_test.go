@@ -164,7 +164,9 @@ func (l *legitLoad) check(t *testing.T) {
 // costs in package membudget were too small, the budget would let memory
 // grow past its limit.
 func TestGRPCCostsCoverMemory(t *testing.T) {
-	e := newEnv(t, false, withBudget(1<<30, 1<<30))
+	// A first-message deadline longer than the test: under the race
+	// detector on a loaded machine sending the frames takes seconds.
+	e := newEnv(t, false, withBudget(1<<30, 1<<30), withServer(func(o *server.Options) { o.FirstMessageTimeout = time.Minute }))
 	inUse := func() int64 { return int64(metricValue(e.metrics(), "otpd_request_budget_in_use_bytes")) }
 	// The connection's own buffers are not request bytes (the connection
 	// caps bound them): measure from after the handshake.
