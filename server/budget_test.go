@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/otpd/otpd/config"
@@ -513,4 +514,89 @@ func TestRESTConnectionsPerIP(t *testing.T) {
 func errorsIsTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
+}
+
+// grpcClientFrom is a gRPC client whose connections come from ip.
+func grpcClientFrom(t *testing.T, e *env, ip string) *grpc.ClientConn {
+	cc, err := grpc.NewClient(e.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+			return d.DialContext(ctx, "tcp", addr)
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cc.Close() })
+	return cc
+}
+
+// TestRefreshAndStartFloodsSpareOthers: on the default limits, a refresh
+// storm (a valid refresh token, back to back) and a start flood (new login
+// ids, back to back), each from its own address, are cut by the rate
+// limits (429 E130429 / RESOURCE_EXHAUSTED), hold nothing in the request
+// budget beyond their share, and a legitimate client keeps signing in.
+func TestRefreshAndStartFloodsSpareOthers(t *testing.T) {
+	e := newEnv(t, false, withBudget(testBudget, testPerClient))
+	w := watchBudget(e)
+	storm := grpcClientFrom(t, e, "127.0.0.10")
+	first := e.login("email", "storm@budget.test", "storm@budget.test")
+	bearer := e.bearer(first["refreshJwt"])
+	flood := otpv1.NewOtpEmailClient(grpcClientFrom(t, e, "127.0.0.11"))
+	sess := otpv1.NewSessionClient(storm)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var limited, other atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for n := 0; ctx.Err() == nil; n++ {
+				_, err := sess.Refresh(metadata.AppendToOutgoingContext(ctx, "authorization", bearer), &otpv1.RefreshRequest{})
+				countLimited(ctx, err, &limited, &other)
+				_, err = flood.SignUpOrIn(e.authCtx(), &otpv1.StartRequest{LoginId: fmt.Sprintf("flood%d-%d@budget.test", i, n)})
+				countLimited(ctx, err, &limited, &other)
+			}
+		})
+	}
+	// The legitimate client: a few sign-ins, well inside its own limits.
+	email := otpv1.NewOtpEmailClient(e.conn)
+	for i := range 10 {
+		time.Sleep(150 * time.Millisecond)
+		if _, err := email.SignUpOrIn(e.authCtx(), &otpv1.StartRequest{LoginId: fmt.Sprintf("spared%d@budget.test", i)}); err != nil {
+			t.Errorf("legitimate sign-in %d during the floods: %v", i, err)
+		}
+	}
+	wg.Wait()
+	peak := w.end()
+	t.Logf("floods: %d calls rate-limited, %d other errors; peak budget in use %.2f MB", limited.Load(), other.Load(), float64(peak)/(1<<20))
+	if limited.Load() == 0 {
+		t.Error("the floods were never rate-limited")
+	}
+	if other.Load() > 0 {
+		t.Errorf("%d flood calls failed otherwise than by the rate limits", other.Load())
+	}
+	if peak > 2*testPerClient+legitSlack {
+		t.Errorf("budget in use peaked at %d", peak)
+	}
+}
+
+// countLimited sorts a flood call's error: the rate limits' E130429, or
+// anything else (a call the test's own deadline cut is neither).
+func countLimited(ctx context.Context, err error, limited, other *atomic.Int64) {
+	switch {
+	case err == nil || ctx.Err() != nil:
+	case errorReason(err) == "E130429":
+		limited.Add(1)
+	default:
+		other.Add(1)
+	}
+}
+
+// errorReason is a gRPC error's ErrorInfo reason ("" without one).
+func errorReason(err error) string {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok {
+			return info.GetReason()
+		}
+	}
+	return ""
 }
