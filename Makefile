@@ -4,7 +4,7 @@ TOOL     := $(GO) tool -modfile=tools/go.mod
 BIN      := bin
 PKGS     := ./...
 
-.PHONY: all build run test test-cluster test-short fuzz sdk-deps generate check-generated lint vet bench bench-go loadtest image quickstart clean
+.PHONY: all build run test test-cluster test-short fuzz sdk-deps generate check-generated lint vet bench bench-go bench-soak loadtest image quickstart clean
 
 all: build
 
@@ -95,6 +95,13 @@ loadtest:
 	@echo '$(GO) run ./loadtest/run -target "$(TARGET)" $(if $(PROJECT),-project "$(PROJECT)") ... $(if $(MGMT_KEY),(MGMT_KEY in OTPD_LOADTEST_MGMT_KEY, not shown))'
 	@$(if $(MGMT_KEY),OTPD_LOADTEST_MGMT_KEY="$(MGMT_KEY)") $(GO) run ./loadtest/run -target "$(TARGET)" $(if $(PROJECT),-project "$(PROJECT)") \
 		-ghz .loadtest/bin/ghz -protoset .loadtest/otp.protoset $(LOADTEST_FLAGS)
+
+## bench-soak: the hostile soak (docs/hardening.md): otpd as its own process
+## on a real redis-server, legitimate logins while eight floods run from
+## other loopback addresses; peak RSS, success rate, p99 against a quiet run.
+bench-soak:
+	@scripts/ensure-redis-server.sh
+	$(GO) run ./bench/soak $(SOAK_FLAGS)
 
 ## bench-go: the go test -bench micro-benchmarks of the hot paths.
 bench-go:

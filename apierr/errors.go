@@ -210,6 +210,11 @@ var (
 	// ErrUnavailable: a dependency (Redis) is unreachable. The SDKs retry 503.
 	ErrUnavailable = def("E010503", codes.Unavailable, http.StatusServiceUnavailable,
 		"Service unavailable", "Service temporarily unavailable")
+	// ErrOverloaded: the budget for request bytes not yet decoded is spent
+	// (package membudget); nothing was read or done, retry after the
+	// Retry-After delay. RESOURCE_EXHAUSTED on gRPC, 503 on REST.
+	ErrOverloaded = def("E010529", codes.ResourceExhausted, http.StatusServiceUnavailable,
+		"Server busy", "The server is busy; retry after the Retry-After delay")
 )
 
 // All lists every defined error, for documentation tests and lookups.
@@ -221,7 +226,7 @@ func All() []*Error {
 		ErrUpdateConflict, ErrRefreshRevoked, ErrRefreshInvalid, ErrStepUpRequired, ErrContactNewerThanSession, ErrNumberNotAllowed, ErrRateLimited,
 		ErrPumpingBlocked,
 		ErrUserDisabled, ErrMgmtUserNotFound, ErrMgmtUserExists, ErrMgmtNotTestUser,
-		ErrInternal, ErrUnavailable,
+		ErrInternal, ErrUnavailable, ErrOverloaded,
 	}
 }
 

@@ -111,6 +111,12 @@ type Config struct {
 	// ClientIPv6Bits is the prefix length an IPv6 client is keyed by, for
 	// per-IP limits and connection caps.
 	ClientIPv6Bits int
+	// HTTPMaxConnsPerIP and HTTPMaxConns cap REST connections like the
+	// gRPC ones; 0 = no cap.
+	HTTPMaxConnsPerIP, HTTPMaxConns int
+	// RequestBudget and RequestBudgetPerClient bound the bytes held for
+	// requests not yet decoded, in all and per client (package membudget).
+	RequestBudget, RequestBudgetPerClient int
 
 	Projects []Project
 

@@ -20,6 +20,17 @@ const (
 	DefaultGRPCMaxConnsPerIP = 16
 	// DefaultGRPCMaxConns bounds all gRPC connections.
 	DefaultGRPCMaxConns = 4096
+	// DefaultHTTPMaxConnsPerIP bounds the REST connections of one client
+	// key: more than gRPC's 16 because browsers and SDK pools open one
+	// connection per concurrent call, and a NAT carries several users.
+	DefaultHTTPMaxConnsPerIP = 64
+	// DefaultHTTPMaxConns bounds all REST connections.
+	DefaultHTTPMaxConns = 4096
+	// DefaultRequestBudget and DefaultRequestBudgetPerClient bound the
+	// bytes held for requests not yet decoded (membudget.DefaultTotal,
+	// DefaultPerClient; docs/hardening.md).
+	DefaultRequestBudget          = 32 << 20
+	DefaultRequestBudgetPerClient = 2 << 20
 )
 
 // loadListen reads the listener and exposure settings: the admin
@@ -41,6 +52,15 @@ func (c *Config) loadListen(get func(k, def string) string, intVar func(name, de
 	c.GRPCMaxConnsPerIP = intVar("OTPD_GRPC_MAX_CONNS_PER_IP", fmt.Sprint(DefaultGRPCMaxConnsPerIP), 0, 1<<20)
 	c.GRPCMaxConns = intVar("OTPD_GRPC_MAX_CONNS", fmt.Sprint(DefaultGRPCMaxConns), 0, 1<<20)
 	c.ClientIPv6Bits = intVar("OTPD_CLIENT_IPV6_PREFIX", fmt.Sprint(ipkey.DefaultIPv6Bits), 32, 128)
+	c.HTTPMaxConnsPerIP = intVar("OTPD_HTTP_MAX_CONNS_PER_IP", fmt.Sprint(DefaultHTTPMaxConnsPerIP), 0, 1<<20)
+	c.HTTPMaxConns = intVar("OTPD_HTTP_MAX_CONNS", fmt.Sprint(DefaultHTTPMaxConns), 0, 1<<20)
+	// At least 1 MiB in all and 256 KiB per client: a client's share must
+	// hold a few requests of the largest size (64 KiB) with their costs.
+	c.RequestBudget = intVar("OTPD_REQUEST_BUDGET_BYTES", fmt.Sprint(DefaultRequestBudget), 1<<20, 1<<40)
+	c.RequestBudgetPerClient = intVar("OTPD_REQUEST_BUDGET_PER_CLIENT_BYTES", fmt.Sprint(DefaultRequestBudgetPerClient), 256<<10, 1<<40)
+	if c.RequestBudgetPerClient > c.RequestBudget {
+		errs = append(errs, fmt.Errorf("OTPD_REQUEST_BUDGET_PER_CLIENT_BYTES: %d is more than OTPD_REQUEST_BUDGET_BYTES (%d)", c.RequestBudgetPerClient, c.RequestBudget))
+	}
 
 	def := ""
 	if c.Embedded() {

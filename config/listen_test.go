@@ -69,3 +69,28 @@ func TestCORSAnyOrigin(t *testing.T) {
 		t.Fatalf("production default: %v %v", c, err)
 	}
 }
+
+// TestRequestBudgetSettings: the budget and REST connection caps default
+// to their documented values; a share larger than the budget, or below the
+// minimums, is refused naming the variable.
+func TestRequestBudgetSettings(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(envOf(nil), filesOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.RequestBudget != 32<<20 || c.RequestBudgetPerClient != 2<<20 || c.HTTPMaxConnsPerIP != 64 || c.HTTPMaxConns != 4096 {
+		t.Fatalf("defaults: budget %d/%d, REST conns %d/%d", c.RequestBudget, c.RequestBudgetPerClient, c.HTTPMaxConnsPerIP, c.HTTPMaxConns)
+	}
+	for bad, name := range map[[2]string]string{
+		{"OTPD_REQUEST_BUDGET_PER_CLIENT_BYTES", "67108864"}: "OTPD_REQUEST_BUDGET_PER_CLIENT_BYTES",
+		{"OTPD_REQUEST_BUDGET_BYTES", "1000"}:                "OTPD_REQUEST_BUDGET_BYTES",
+		{"OTPD_REQUEST_BUDGET_PER_CLIENT_BYTES", "0"}:        "OTPD_REQUEST_BUDGET_PER_CLIENT_BYTES",
+		{"OTPD_HTTP_MAX_CONNS_PER_IP", "-1"}:                 "OTPD_HTTP_MAX_CONNS_PER_IP",
+	} {
+		_, err := config.Load(envOf(map[string]string{bad[0]: bad[1]}), filesOf(nil))
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%s: %v", bad[0], bad[1], err)
+		}
+	}
+}

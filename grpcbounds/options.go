@@ -45,14 +45,19 @@ const (
 	// may use (pings without calls allowed); faster pingers get GOAWAY.
 	MinClientPingInterval = 15 * time.Second
 	// StreamWindow and ConnWindow are the HTTP/2 flow-control windows the
-	// server grants, fixed: a stream's window holds the largest request
-	// message otpd reads (2 × the REST body limit, 128 KiB) in one flight,
-	// and a connection's holds several. Fixed windows turn off grpc-go's
-	// bandwidth estimation, which grows them (up to 16 MiB) and sends a
-	// PING on the data of nearly every call: a frame to write, one to read
-	// and their allocations, for messages that fit the window anyway.
-	StreamWindow = 256 << 10
-	ConnWindow   = 1 << 20
+	// server grants, fixed. A stream's window is the request message limit
+	// (64 KiB, grpc-go's smallest): a client may send that much of a
+	// message before otpd reads it; a larger message (up to MaxRecvMsgSize)
+	// arrives only while its handler reads it (grpc-go widens the window
+	// for the message being read). The connection's window holds four
+	// streams' worth in flight; it bounds nothing in memory (grpc-go
+	// returns connection credit when data arrives, not when it is read):
+	// package membudget does. Fixed windows turn off grpc-go's bandwidth
+	// estimation, which grows them (up to 16 MiB) and sends a PING on the
+	// data of nearly every call: a frame to write, one to read and their
+	// allocations, for messages that fit the window anyway.
+	StreamWindow = 64 << 10
+	ConnWindow   = 256 << 10
 )
 
 // ErrNoMessage cancels a stream whose request message did not arrive in
@@ -66,8 +71,10 @@ var ErrNoMessage = errors.New("grpcbounds: no request message in time")
 // after the timer stops, in the same interceptor, because grpc-go's chain
 // of several unary interceptors allocates a closure per call. A server
 // built with these options must add further stream interceptors with
-// grpc.ChainStreamInterceptor, not grpc.StreamInterceptor.
-func ServerOptions(maxRecv int, firstMessage time.Duration, unary grpc.UnaryServerInterceptor) []grpc.ServerOption {
+// grpc.ChainStreamInterceptor, not grpc.StreamInterceptor. admit, when
+// given, runs first in the tap (before the first-message timer starts): an
+// error refuses the call with that status before a handler runs.
+func ServerOptions(maxRecv int, firstMessage time.Duration, unary grpc.UnaryServerInterceptor, admit ...tap.ServerInHandle) []grpc.ServerOption {
 	if firstMessage <= 0 {
 		firstMessage = FirstMessageTimeout
 	}
@@ -89,9 +96,25 @@ func ServerOptions(maxRecv int, firstMessage time.Duration, unary grpc.UnaryServ
 			MinTime:             MinClientPingInterval,
 			PermitWithoutStream: true,
 		}),
-		grpc.InTapHandle(firstMessageDeadline(firstMessage)),
+		grpc.InTapHandle(taps(append(admit, firstMessageDeadline(firstMessage))...)),
 		grpc.ChainUnaryInterceptor(unaryArrived(unary)),
 		grpc.ChainStreamInterceptor(streamArrived),
+	}
+}
+
+// taps runs hs in order; the first error refuses the call.
+func taps(hs ...tap.ServerInHandle) tap.ServerInHandle {
+	if len(hs) == 1 {
+		return hs[0]
+	}
+	return func(ctx context.Context, info *tap.Info) (context.Context, error) {
+		for _, h := range hs {
+			var err error
+			if ctx, err = h(ctx, info); err != nil {
+				return ctx, err
+			}
+		}
+		return ctx, nil
 	}
 }
 

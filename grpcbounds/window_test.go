@@ -14,6 +14,7 @@ import (
 )
 
 // TestFixedFlowControlWindows: the server grants StreamWindow per stream
+// (the 64 KiB message limit) and ConnWindow per connection
 // and sends no bandwidth-estimation PING however many calls carry data
 // (each would cost a frame each way per call).
 func TestFixedFlowControlWindows(t *testing.T) {
@@ -59,7 +60,7 @@ func TestFixedFlowControlWindows(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	window, pings, ended := uint32(0), 0, 0
+	window, pings, ended, connGrant := uint32(0), 0, 0, uint32(0)
 	for ended < calls {
 		f, err := fr.ReadFrame()
 		if err != nil {
@@ -72,6 +73,10 @@ func TestFixedFlowControlWindows(t *testing.T) {
 			}
 			if !f.IsAck() {
 				_ = fr.WriteSettingsAck()
+			}
+		case *http2.WindowUpdateFrame:
+			if f.StreamID == 0 && connGrant == 0 {
+				connGrant = f.Increment
 			}
 		case *http2.PingFrame:
 			if !f.IsAck() {
@@ -86,6 +91,11 @@ func TestFixedFlowControlWindows(t *testing.T) {
 	}
 	if window != StreamWindow {
 		t.Errorf("stream window %d, want %d", window, StreamWindow)
+	}
+	// The connection's window starts at HTTP/2's 65,535 bytes; the server
+	// widens it to ConnWindow with its first WINDOW_UPDATE.
+	if connGrant+65535 != ConnWindow {
+		t.Errorf("connection window %d, want %d", connGrant+65535, ConnWindow)
 	}
 	if pings != 0 {
 		t.Errorf("the server sent %d PINGs during %d calls, want none", pings, calls)

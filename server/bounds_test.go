@@ -21,6 +21,7 @@ import (
 
 	"github.com/otpd/otpd/config"
 	"github.com/otpd/otpd/grpcbounds"
+	"github.com/otpd/otpd/membudget"
 	"github.com/otpd/otpd/server"
 )
 
@@ -40,9 +41,14 @@ type floodConn struct {
 	done    chan struct{}
 }
 
-func dialFlood(t testing.TB, addr string) *floodConn {
+func dialFlood(t testing.TB, addr string) *floodConn { return dialFloodFrom(t, "127.0.0.1", addr) }
+
+// dialFloodFrom is dialFlood from a chosen loopback address (its own
+// client key).
+func dialFloodFrom(t testing.TB, from, addr string) *floodConn {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+	conn, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +63,16 @@ func dialFlood(t testing.TB, addr string) *floodConn {
 	go f.read()
 	t.Cleanup(func() { _ = conn.Close(); <-f.done })
 	return f
+}
+
+// isClosed reports whether the server closed the connection.
+func (f *floodConn) isClosed() bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // read counts what the server says about the streams.
@@ -96,7 +112,8 @@ func (f *floodConn) read() {
 	}
 }
 
-// open starts n streams on method that send their headers and nothing else.
+// open starts n streams on method that send their headers and nothing
+// else, until the server closes the connection.
 func (f *floodConn) open(n int, method string) {
 	f.t.Helper()
 	for range n {
@@ -111,7 +128,8 @@ func (f *floodConn) open(n int, method string) {
 		err := f.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: f.next, BlockFragment: f.hbuf.Bytes(), EndHeaders: true})
 		f.wmu.Unlock()
 		if err != nil {
-			f.t.Fatalf("stream %d: %v", f.next, err)
+			// The server closed the connection (the request budget).
+			return
 		}
 		f.next += 2
 	}
@@ -139,10 +157,12 @@ func waitFor(d time.Duration, cond func() bool) bool {
 
 // TestStreamFloodIsBounded: one connection opens 5,000 streams that send
 // headers but never a message. otpd keeps at most grpcbounds.MaxStreams of
-// them (the rest are refused), a normal client keeps getting answers, and
-// the streams it kept are closed once the first-message deadline passes,
-// giving back their goroutines and memory. Before the bounds, every stream
-// held a goroutine and ~11 KB until the connection closed.
+// them (the rest are refused; with the request budget the connection is
+// closed once the client's share is spent), a normal client keeps getting
+// answers, and streams otpd kept are closed once the first-message
+// deadline passes, giving back their goroutines, memory and budget.
+// Before the bounds, every stream held a goroutine and ~11 KB until the
+// connection closed.
 func TestStreamFloodIsBounded(t *testing.T) {
 	const (
 		streams      = 5000
@@ -166,10 +186,10 @@ func TestStreamFloodIsBounded(t *testing.T) {
 	}
 	g0, h0 := runtime.NumGoroutine(), memInUse()
 
-	f := dialFlood(t, e.grpcAddr)
+	f := dialFloodFrom(t, "127.0.0.2", e.grpcAddr)
 	start := time.Now()
 	f.open(streams, "/otp.v1.OtpEmail/SignUpOrIn")
-	refusedAll := waitFor(3*time.Second, func() bool { return f.refused.Load() >= streams-grpcbounds.MaxStreams })
+	refusedAll := waitFor(3*time.Second, func() bool { return f.refused.Load() >= streams-grpcbounds.MaxStreams || f.isClosed() })
 	g1, h1 := runtime.NumGoroutine(), memInUse()
 	t.Logf("flood of %d streams held: goroutines %d -> %d (+%d), heap+stacks in use %.1f -> %.1f MB (+%.1f)",
 		streams, g0, g1, g1-g0, float64(h0)/(1<<20), float64(h1)/(1<<20), (float64(h1)-float64(h0))/(1<<20))
@@ -191,9 +211,17 @@ func TestStreamFloodIsBounded(t *testing.T) {
 		t.Fatalf("the flood took longer than the first-message deadline; the test cannot tell the two apart")
 	}
 
-	// The streams otpd kept end at the first-message deadline.
-	if !waitFor(firstMessage+5*time.Second, func() bool { return f.ended.Load() >= grpcbounds.MaxStreams }) {
-		t.Fatalf("%d of the %d kept streams were closed after the first-message deadline", f.ended.Load(), grpcbounds.MaxStreams)
+	// Streams otpd keeps end at the first-message deadline: as many as a
+	// client's share holds (the flood's connection is closed by now).
+	kept := config.DefaultRequestBudgetPerClient * 6 / 10 / membudget.StreamCost
+	f = dialFloodFrom(t, "127.0.0.3", e.grpcAddr)
+	start = time.Now()
+	f.open(kept, "/otp.v1.OtpEmail/SignUpOrIn")
+	if !waitFor(firstMessage+5*time.Second, func() bool { return f.ended.Load() >= int64(kept) }) {
+		t.Fatalf("%d of the %d kept streams were closed after the first-message deadline", f.ended.Load(), kept)
+	}
+	if time.Since(start) < firstMessage-time.Second {
+		t.Fatalf("the kept streams ended after %v, before the first-message deadline", time.Since(start))
 	}
 	// Their slots are free again: as many new streams are admitted, none
 	// refused. (The client sees a stream's RST before the server's
@@ -201,10 +229,11 @@ func TestStreamFloodIsBounded(t *testing.T) {
 	// loaded machine.)
 	time.Sleep(time.Second)
 	refused := f.refused.Load()
-	f.open(grpcbounds.MaxStreams, "/otp.v1.OtpEmail/SignUpOrIn")
+	ended := f.ended.Load()
+	f.open(kept, "/otp.v1.OtpEmail/SignUpOrIn")
 	time.Sleep(500 * time.Millisecond)
-	if n := f.refused.Load() - refused; n != 0 {
-		t.Errorf("%d of %d new streams refused after the deadline freed the old ones", n, grpcbounds.MaxStreams)
+	if n := f.refused.Load() - refused + f.ended.Load() - ended; n != 0 || f.isClosed() {
+		t.Errorf("%d of %d new streams refused after the deadline freed the old ones (connection closed: %v)", n, kept, f.isClosed())
 	}
 	g2, h2 := runtime.NumGoroutine(), memInUse()
 	t.Logf("after the deadline: goroutines %d, heap+stacks %.1f MB", g2, float64(h2)/(1<<20))

@@ -41,6 +41,7 @@ import (
 	otpv1 "github.com/otpd/otpd/gen/otp/v1"
 	"github.com/otpd/otpd/grpcbounds"
 	"github.com/otpd/otpd/inproc"
+	"github.com/otpd/otpd/membudget"
 	"github.com/otpd/otpd/mgmt"
 	"github.com/otpd/otpd/middleware"
 	"github.com/otpd/otpd/otpcode"
@@ -108,6 +109,12 @@ type Server struct {
 	worker   *queue.Worker // nil when OTPD_WORKERS is 0
 	watch    *healthWatch
 	conns    grpcbounds.ConnLimits
+	// restConns caps REST connections like conns does gRPC's.
+	restConns grpcbounds.ConnLimits
+	// grpcBudget and restBudget charge undecoded request bytes to one
+	// membudget.Budget.
+	grpcBudget *membudget.GRPC
+	restBudget *membudget.HTTP
 }
 
 // New assembles a server.
@@ -241,7 +248,18 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	// that grpc-go refuses it alone (ResourceExhausted).
 	decoder := middleware.NewDecoder(gateway.MaxBodyBytes)
 	grpcChain := middleware.Chain(append([]middleware.Layer{decoder.Refusals()}, layers...)...)
-	gs := grpc.NewServer(append(grpcbounds.ServerOptions(2*gateway.MaxBodyBytes, o.FirstMessageTimeout, unaryChain(grpcChain, decoder)),
+	trusted := func(a netip.Addr) bool {
+		return slices.ContainsFunc(o.Config.TrustedProxies, func(p netip.Prefix) bool { return p.Contains(a) })
+	}
+	budget, err := membudget.New(membudget.Limits{
+		Total: int64(o.Config.RequestBudget), PerClient: int64(o.Config.RequestBudgetPerClient),
+		IPv6Bits: min(o.Config.ClientIPv6Bits, membudget.IPv6Bits), Trusted: trusted,
+	}, o.Registry)
+	if err != nil {
+		return nil, err
+	}
+	grpcBudget := membudget.NewGRPC(budget)
+	gs := grpc.NewServer(append(grpcbounds.ServerOptions(2*gateway.MaxBodyBytes, o.FirstMessageTimeout, unaryChain(grpcChain, decoder), grpcBudget.Tap),
 		grpc.ForceServerCodecV2(decoder.Codec()),
 		// Reuse handler goroutines: a fresh goroutine per RPC regrows its
 		// stack on every call (copystack was 9% of a start's CPU).
@@ -267,17 +285,29 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		Name: "otpd_grpc_connections_refused_total",
 		Help: "gRPC connections closed at accept by a connection cap (per_ip or total).",
 	}, []string{"reason"})
-	if err := o.Registry.Register(refusedConns); err != nil {
-		return nil, err
+	refusedREST := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "otpd_http_connections_refused_total",
+		Help: "REST connections closed at accept by a connection cap (per_ip or total).",
+	}, []string{"reason"})
+	for _, c := range []prometheus.Collector{refusedConns, refusedREST} {
+		if err := o.Registry.Register(c); err != nil {
+			return nil, err
+		}
 	}
 	s := &Server{guard: guard, grpc: gs, health: hs, projects: projects, log: o.Log, timeout: o.ShutdownTimeout,
 		conns: grpcbounds.ConnLimits{
 			PerIP: o.Config.GRPCMaxConnsPerIP, Total: o.Config.GRPCMaxConns, IPv6Bits: o.Config.ClientIPv6Bits,
-			Trusted: func(a netip.Addr) bool {
-				return slices.ContainsFunc(o.Config.TrustedProxies, func(p netip.Prefix) bool { return p.Contains(a) })
-			},
+			Trusted: trusted,
 			Refused: func(reason string) { refusedConns.WithLabelValues(reason).Inc() },
-		}}
+		},
+		restConns: grpcbounds.ConnLimits{
+			PerIP: o.Config.HTTPMaxConnsPerIP, Total: o.Config.HTTPMaxConns, IPv6Bits: o.Config.ClientIPv6Bits,
+			Trusted: trusted,
+			Refused: func(reason string) { refusedREST.WithLabelValues(reason).Inc() },
+		},
+		grpcBudget: grpcBudget,
+		restBudget: membudget.NewHTTP(budget, gateway.MaxBodyBytes, gateway.WriteError),
+	}
 	if o.Config.Workers > 0 {
 		wo := o.WorkerOptions
 		if wo.Concurrency == 0 {
@@ -359,7 +389,10 @@ func (s *Server) Serve(ctx context.Context, gl, hl net.Listener) error {
 func (s *Server) ServeListeners(ctx context.Context, l Listeners) error {
 	gl, hl := l.GRPC, l.HTTP
 	hsrv := &http.Server{
-		Handler:           s.rest,
+		// The budget's handler runs first: it refuses or releases before
+		// anything else reads the request.
+		Handler:           s.restBudget.Handler(s.rest),
+		ConnContext:       s.restBudget.ConnContext,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -389,9 +422,9 @@ func (s *Server) ServeListeners(ctx context.Context, l Listeners) error {
 			}
 		}
 	}()
-	go func() { errc <- s.grpc.Serve(grpcbounds.Listen(gl, s.conns)) }()
+	go func() { errc <- s.grpc.Serve(s.grpcBudget.Listen(grpcbounds.Listen(gl, s.conns))) }()
 	go func() {
-		if err := hsrv.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
+		if err := hsrv.Serve(s.restBudget.Listen(grpcbounds.Listen(hl, s.restConns))); !errors.Is(err, http.ErrServerClosed) {
 			errc <- err
 			return
 		}
