@@ -24,6 +24,10 @@ type result struct {
 	count, errors int
 	cpuPerReq     float64 // µs of server + redis CPU per request
 	redisPerReq   float64 // µs of redis-server CPU per request (part of cpuPerReq)
+	// redisCmdsPerReq is the growth of INFO commandstats' calls (every
+	// command, those a script runs included; the bench's own INFO and
+	// queue-depth reads excluded) divided by the requests.
+	redisCmdsPerReq float64
 }
 
 // scenario is one row of the table.
@@ -35,19 +39,37 @@ type scenario struct {
 	conc   int
 }
 
+// scenarios lists one concurrency's rows in the order they run within a
+// repetition: each otpd scenario right after its baseline ((b) then start,
+// (d) then verify, (b)+(d) login then login), so that a pair shares the
+// machine's state of the moment and a drift between repetitions moves both
+// sides of a ratio together.
 func scenarios(c int) []scenario {
 	return []scenario{
 		{fmt.Sprintf("(a) echo c%d", c), "echo", "start", false, c},
 		{fmt.Sprintf("(b) echo+EVALSHA c%d", c), "redis", "start", false, c},
+		{fmt.Sprintf("start gRPC c%d", c), "otpd", "start", false, c},
 		{fmt.Sprintf("(c) (b)+ES256 c%d", c), "sign", "verify", false, c},
 		{fmt.Sprintf("(d) (b)+2×ES256 c%d", c), "sign2", "verify", false, c},
-		{fmt.Sprintf("(b)+(d) login c%d", c), "sign2", "login", false, c},
-		{fmt.Sprintf("start gRPC c%d", c), "otpd", "start", false, c},
 		{fmt.Sprintf("verify gRPC c%d", c), "otpd", "verify", false, c},
+		{fmt.Sprintf("(b)+(d) login c%d", c), "sign2", "login", false, c},
 		{fmt.Sprintf("login gRPC c%d", c), "otpd", "login", false, c},
 		{fmt.Sprintf("start REST c%d", c), "otpd", "start", true, c},
 		{fmt.Sprintf("verify REST c%d", c), "otpd", "verify", true, c},
 	}
+}
+
+// runOrder is the order of one repetition's scenarios. On even
+// repetitions each (baseline, otpd) pair runs otpd first (ABBA), so a
+// trend over a repetition does not always favour the same side.
+func runOrder(c, rep int) []scenario {
+	s := scenarios(c)
+	if rep%2 == 0 {
+		for _, i := range []int{1, 4, 6} { // (b)/start, (d)/verify, (b)+(d)/login
+			s[i], s[i+1] = s[i+1], s[i]
+		}
+	}
+	return s
 }
 
 func (t *targets) measure(ctx context.Context, o options, b binaries, r *redisProc, s scenario, rep int) (result, error) {
@@ -66,7 +88,7 @@ func (t *targets) measure(ctx context.Context, o options, b binaries, r *redisPr
 		if _, err := t.ghz(ctx, b, addr, "otp.v1.OtpEmail.SignUpOrIn", prefix, false, 100, 0, o.seed); err != nil {
 			return result{}, fmt.Errorf("seeding: %w", err)
 		}
-		if err := waitDrained(ctx, r); err != nil {
+		if _, err := waitDrained(ctx, r); err != nil {
 			return result{}, err
 		}
 		limit = o.seed
@@ -76,6 +98,10 @@ func (t *targets) measure(ctx context.Context, o options, b binaries, r *redisPr
 		return result{}, err
 	}
 	r0, err := r.cpu()
+	if err != nil {
+		return result{}, err
+	}
+	c0, err := r.commands(ctx)
 	if err != nil {
 		return result{}, err
 	}
@@ -102,15 +128,20 @@ func (t *targets) measure(ctx context.Context, o options, b binaries, r *redisPr
 	if err != nil {
 		return result{}, err
 	}
+	var own int64 // commands the bench itself sent to Redis
 	if s.target == "otpd" {
 		// Delivery work (the noop provider) belongs to the start's and the
 		// login's cost.
-		if err := waitDrained(ctx, r); err != nil {
+		if own, err = waitDrained(ctx, r); err != nil {
 			return result{}, err
 		}
 	}
 	s1, _ := server.cpu()
 	r1, _ := r.cpu()
+	c1, err := r.commands(ctx)
+	if err != nil {
+		return result{}, err
+	}
 	cpu := s1 - s0
 	if s.target != "echo" {
 		cpu += r1 - r0
@@ -119,6 +150,7 @@ func (t *targets) measure(ctx context.Context, o options, b binaries, r *redisPr
 		res.cpuPerReq = float64(cpu.Microseconds()) / float64(res.count)
 		if s.target != "echo" {
 			res.redisPerReq = float64((r1 - r0).Microseconds()) / float64(res.count)
+			res.redisCmdsPerReq = float64(c1-c0-own) / float64(res.count)
 		}
 	}
 	if prof != nil {
@@ -129,19 +161,26 @@ func (t *targets) measure(ctx context.Context, o options, b binaries, r *redisPr
 	return res, nil
 }
 
-// waitDrained waits for otpd's delivery queue (every shard) to empty.
-func waitDrained(ctx context.Context, r *redisProc) error {
+// waitDrained waits for otpd's delivery queue (every shard) to empty. It
+// returns how many Redis commands its own polling sent (MULTI, XLEN and
+// ZCARD per shard, EXEC per poll), which the commands-per-request figure
+// leaves out.
+func waitDrained(ctx context.Context, r *redisProc) (int64, error) {
 	layout, err := queue.NewLayout(queue.DefaultShards)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	perPoll := int64(2*len(layout.All()) + 2)
+	var sent int64
 	for i := 0; i < 600; i++ {
-		if jobs, _, err := layout.Depth(ctx, r.client); err == nil && jobs == 0 {
-			return nil
+		jobs, _, err := layout.Depth(ctx, r.client)
+		sent += perPoll
+		if err == nil && jobs == 0 {
+			return sent, nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return fmt.Errorf("the delivery queue did not drain")
+	return sent, fmt.Errorf("the delivery queue did not drain")
 }
 
 func (t *targets) profile(ctx context.Context, file string, d time.Duration) error {

@@ -127,12 +127,13 @@ type redisProc struct {
 	client *redis.Client
 }
 
-func startRedis(ctx context.Context, dir string) (*redisProc, error) {
+func startRedis(ctx context.Context, o options) (*redisProc, error) {
+	dir := o.dir
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, "redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+	cmd := o.serverCmd(ctx, "redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", dir, "--loglevel", "warning")
 	log, _ := os.Create(filepath.Join(dir, "redis.log"))
 	cmd.Stdout, cmd.Stderr = log, log
@@ -172,7 +173,7 @@ func (t *targets) otpdPeakRSS() int64 { return t.otpd.peakRSS() }
 func startTargets(ctx context.Context, o options, b binaries, r *redisProc) (*targets, error) {
 	t := &targets{base: map[string]*proc{}, baseAddr: map[string]string{}, projectID: "P2benchmark00000000000000000"}
 	for _, mode := range []string{"echo", "redis", "sign", "sign2"} {
-		cmd := exec.CommandContext(ctx, b.baseline, "-mode", mode, "-redis", r.addr)
+		cmd := o.serverCmd(ctx, b.baseline, "-mode", mode, "-redis", r.addr)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			return nil, err
@@ -237,7 +238,7 @@ func startTargets(ctx context.Context, o options, b binaries, r *redisProc) (*ta
 	seal := make([]byte, 32)
 	_, _ = rand.Read(secret)
 	_, _ = rand.Read(seal)
-	cmd := exec.CommandContext(ctx, b.otpd)
+	cmd := o.serverCmd(ctx, b.otpd)
 	cmd.Env = append(os.Environ(),
 		"OTPD_GRPC_ADDR="+t.otpdGRPC, "OTPD_HTTP_ADDR="+t.otpdHTTP, "OTPD_ADMIN_ADDR="+t.otpdAdmin, "OTPD_REDIS_URL=redis://"+r.addr,
 		"OTPD_CONFIG="+cfgFile, "OTPD_HMAC_SECRETS="+base64.RawURLEncoding.EncodeToString(secret)+"-hmac-secret",
@@ -260,4 +261,28 @@ func startTargets(ctx context.Context, o options, b binaries, r *redisProc) (*ta
 		time.Sleep(50 * time.Millisecond)
 	}
 	return t, nil
+}
+
+// commands is the sum of INFO commandstats' calls over every command but
+// INFO itself: the commands redis-server has run, those run by scripts
+// included (Redis counts a command a script calls like any other).
+func (r *redisProc) commands(ctx context.Context) (int64, error) {
+	info, err := r.client.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, l := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(l), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") || name == "cmdstat_info" {
+			continue
+		}
+		calls, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
+		v, err := strconv.ParseInt(calls, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("INFO commandstats: %q", l)
+		}
+		n += v
+	}
+	return n, nil
 }
