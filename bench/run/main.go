@@ -32,6 +32,9 @@ type options struct {
 	// the baselines, redis-server); this process and the load generators
 	// it starts run on loadCPUs.
 	serverCPUs, loadCPUs string
+	// cluster adds the gRPC start, verify and login against a second otpd
+	// on a 3-master Redis Cluster.
+	cluster bool
 }
 
 // serverCmd is the command that starts a server, pinned to serverCPUs
@@ -95,6 +98,7 @@ func main() {
 	flag.IntVar(&o.reps, "reps", 5, "repetitions (the table shows medians, the ratios their median and spread)")
 	pin := flag.Bool("pin", machineCPUs() >= 2, "pin the load generators (and this process) to CPU 0 and the servers and redis-server to the other CPUs, with taskset")
 	flag.IntVar(&o.seed, "seed", 150000, "codes pre-seeded before each verify run (more than a verify run can use)")
+	flag.BoolVar(&o.cluster, "cluster", false, "also run the gRPC start, verify and login against an otpd on a 3-master Redis Cluster on this machine (ratios to the single node in the same repetition)")
 	conc := flag.String("c", "50,200", "concurrencies, comma-separated (the targets are checked at 50)")
 	only := flag.String("only", "", "run only the scenarios whose names contain one of these comma-separated strings, e.g. \"(b),(d),gRPC\" (for quick comparisons; the target checks need them all)")
 	flag.Parse()
@@ -154,24 +158,34 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	defer targets.stop()
+	var cluster *clusterSet
+	if o.cluster {
+		if cluster, err = startCluster(ctx, o); err != nil {
+			return err
+		}
+		defer cluster.stop()
+		if err := targets.startClusterOtpd(ctx, o, bins, cluster); err != nil {
+			return err
+		}
+	}
 
 	results := map[string][]result{}
 	for rep := 1; rep <= o.reps; rep++ {
 		fmt.Fprintf(os.Stderr, "== repetition %d of %d\n", rep, o.reps)
 		for _, c := range o.conc {
-			for _, s := range runOrder(c, rep) {
+			for _, s := range o.runOrder(c, rep) {
 				if !o.wanted(s) {
 					continue
 				}
 				if err := ctx.Err(); err != nil {
 					return err
 				}
-				r, err := targets.measure(ctx, o, bins, rds, s, rep)
+				r, err := targets.measure(ctx, o, bins, rds, cluster, s, rep)
 				if err != nil {
 					return fmt.Errorf("%s: %w", s.name, err)
 				}
-				fmt.Fprintf(os.Stderr, "   %-28s %8.0f rps  p50 %6.2f ms  p99 %6.2f ms  errors %d  cpu %6.1f µs/req (redis %5.1f, %4.1f cmds)\n",
-					s.name, r.rps, r.p50, r.p99, r.errors, r.cpuPerReq, r.redisPerReq, r.redisCmdsPerReq)
+				fmt.Fprintf(os.Stderr, "   %-28s %8.0f rps  p50 %6.2f ms  p99 %6.2f ms  errors %d  cpu %6.1f µs/req (redis %5.1f, %4.1f cmds, %4.2f scripts)\n",
+					s.name, r.rps, r.p50, r.p99, r.errors, r.cpuPerReq, r.redisPerReq, r.redisCmdsPerReq, r.scriptsPerReq)
 				results[s.name] = append(results[s.name], r)
 			}
 		}
@@ -215,6 +229,7 @@ func medians(in map[string][]result) map[string]result {
 			cpuPerReq:       pick(func(r result) float64 { return r.cpuPerReq }),
 			redisPerReq:     pick(func(r result) float64 { return r.redisPerReq }),
 			redisCmdsPerReq: pick(func(r result) float64 { return r.redisCmdsPerReq }),
+			scriptsPerReq:   pick(func(r result) float64 { return r.scriptsPerReq }),
 		}
 	}
 	return out

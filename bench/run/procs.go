@@ -159,10 +159,15 @@ type targets struct {
 	base               map[string]*proc // echo, redis, sign, sign2
 	baseAddr           map[string]string
 	projectID          string
+	env                []string // otpd's config, secrets and keys
+	// otpdCluster (-cluster) is a second otpd on the 3-master Cluster.
+	otpdCluster     *proc
+	otpdClusterGRPC string
 }
 
 func (t *targets) stop() {
 	t.otpd.stop()
+	t.otpdCluster.stop()
 	for _, p := range t.base {
 		p.stop()
 	}
@@ -238,40 +243,25 @@ func startTargets(ctx context.Context, o options, b binaries, r *redisProc) (*ta
 	seal := make([]byte, 32)
 	_, _ = rand.Read(secret)
 	_, _ = rand.Read(seal)
-	cmd := o.serverCmd(ctx, b.otpd)
-	cmd.Env = append(os.Environ(),
-		"OTPD_GRPC_ADDR="+t.otpdGRPC, "OTPD_HTTP_ADDR="+t.otpdHTTP, "OTPD_ADMIN_ADDR="+t.otpdAdmin, "OTPD_REDIS_URL=redis://"+r.addr,
-		"OTPD_CONFIG="+cfgFile, "OTPD_HMAC_SECRETS="+base64.RawURLEncoding.EncodeToString(secret)+"-hmac-secret",
-		"OTPD_SEAL_KEYS="+base64.StdEncoding.EncodeToString(seal), "OTPD_PPROF=true")
-	log, _ := os.Create(filepath.Join(o.dir, "otpd.log"))
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
+	t.env = []string{"OTPD_CONFIG=" + cfgFile, "OTPD_HMAC_SECRETS=" + base64.RawURLEncoding.EncodeToString(secret) + "-hmac-secret",
+		"OTPD_SEAL_KEYS=" + base64.StdEncoding.EncodeToString(seal)}
+	t.otpd, err = startOtpd(ctx, o, b, "otpd", t.otpdGRPC, t.otpdHTTP, t.otpdAdmin,
+		append(t.env, "OTPD_REDIS_URL=redis://"+r.addr, "OTPD_PPROF=true"))
+	if err != nil {
 		return nil, err
-	}
-	t.otpd = &proc{name: "otpd", cmd: cmd}
-	for i := 0; ; i++ {
-		c, err := net.DialTimeout("tcp", t.otpdGRPC, 100*time.Millisecond)
-		if err == nil {
-			c.Close()
-			break
-		}
-		if i > 100 {
-			return nil, fmt.Errorf("otpd did not start; see %s", filepath.Join(o.dir, "otpd.log"))
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	return t, nil
 }
 
 // commands is the sum of INFO commandstats' calls over every command but
 // INFO itself: the commands redis-server has run, those run by scripts
-// included (Redis counts a command a script calls like any other).
-func (r *redisProc) commands(ctx context.Context) (int64, error) {
+// included (Redis counts a command a script calls like any other); and of
+// those, the scripts (EVALSHA and EVAL calls).
+func (r *redisProc) commands(ctx context.Context) (total, scripts int64, err error) {
 	info, err := r.client.Info(ctx, "commandstats").Result()
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	var n int64
 	for _, l := range strings.Split(info, "\n") {
 		name, rest, ok := strings.Cut(strings.TrimSpace(l), ":")
 		if !ok || !strings.HasPrefix(name, "cmdstat_") || name == "cmdstat_info" {
@@ -280,9 +270,41 @@ func (r *redisProc) commands(ctx context.Context) (int64, error) {
 		calls, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
 		v, err := strconv.ParseInt(calls, 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("INFO commandstats: %q", l)
+			return 0, 0, fmt.Errorf("INFO commandstats: %q", l)
 		}
-		n += v
+		total += v
+		if name == "cmdstat_evalsha" || name == "cmdstat_eval" {
+			scripts += v
+		}
 	}
-	return n, nil
+	return total, scripts, nil
+}
+
+func (r *redisProc) flush(ctx context.Context) error { return r.client.FlushAll(ctx).Err() }
+func (r *redisProc) cmdable() redis.Cmdable          { return r.client }
+
+// startOtpd starts the benchmark build of otpd with env (its Redis among
+// them) and waits for its gRPC listener.
+func startOtpd(ctx context.Context, o options, b binaries, name, grpcAddr, httpAddr, adminAddr string, env []string) (*proc, error) {
+	cmd := o.serverCmd(ctx, b.otpd)
+	cmd.Env = append(append(os.Environ(), "OTPD_GRPC_ADDR="+grpcAddr, "OTPD_HTTP_ADDR="+httpAddr, "OTPD_ADMIN_ADDR="+adminAddr), env...)
+	logFile := filepath.Join(o.dir, name+".log")
+	log, _ := os.Create(logFile)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &proc{name: name, cmd: cmd}
+	for i := 0; ; i++ {
+		c, err := net.DialTimeout("tcp", grpcAddr, 100*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return p, nil
+		}
+		if i > 100 {
+			p.stop()
+			return nil, fmt.Errorf("%s did not start; see %s", name, logFile)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

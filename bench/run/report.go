@@ -68,11 +68,11 @@ func report(w io.Writer, o options, m map[string]result, all map[string][]result
 	}
 	fmt.Fprintf(w, "\notpd benchmark: %s, %d cores (load generator on the same machine, %s), single-node Redis, %s per run, median of %d interleaved repetitions (errors: all runs)\n\n",
 		cpuModel, machineCPUs(), pinning, o.duration, o.reps)
-	fmt.Fprintf(w, "| %-22s | %8s | %8s | %8s | %7s | %11s | %14s | %10s | %8s | %8s |\n", "run", "rps", "p50 ms", "p99 ms", "errors", "CPU µs/req", "of which Redis", "Redis cmds", "× (a) rps", "× base")
-	fmt.Fprintf(w, "|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", dashes(24), dashes(10), dashes(10), dashes(10), dashes(9), dashes(13), dashes(16), dashes(12), dashes(10), dashes(10))
+	fmt.Fprintf(w, "| %-24s | %8s | %8s | %8s | %7s | %11s | %14s | %10s | %8s | %8s | %8s |\n", "run", "rps", "p50 ms", "p99 ms", "errors", "CPU µs/req", "of which Redis", "Redis cmds", "scripts", "× (a) rps", "× base")
+	fmt.Fprintf(w, "|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", dashes(26), dashes(10), dashes(10), dashes(10), dashes(9), dashes(13), dashes(16), dashes(12), dashes(10), dashes(10), dashes(10))
 	for _, c := range o.conc {
 		a := m[fmt.Sprintf("(a) echo c%d", c)]
-		for _, s := range scenarios(c) {
+		for _, s := range o.scenarios(c) {
 			r, ok := m[s.name]
 			if !ok {
 				continue
@@ -82,11 +82,11 @@ func report(w io.Writer, o options, m map[string]result, all map[string][]result
 				b := baselineOf(m, s)
 				base = fmt.Sprintf("%.2f", r.rps/b.rps)
 			}
-			fmt.Fprintf(w, "| %-22s | %8.0f | %8.2f | %8.2f | %7d | %11.1f | %14.1f | %10.2f | %8.2f | %8s |\n",
-				s.name, r.rps, r.p50, r.p99, r.errors, r.cpuPerReq, r.redisPerReq, r.redisCmdsPerReq, r.rps/a.rps, base)
+			fmt.Fprintf(w, "| %-24s | %8.0f | %8.2f | %8.2f | %7d | %11.1f | %14.1f | %10.2f | %8.2f | %8.2f | %8s |\n",
+				s.name, r.rps, r.p50, r.p99, r.errors, r.cpuPerReq, r.redisPerReq, r.redisCmdsPerReq, r.scriptsPerReq, r.rps/a.rps, base)
 		}
 	}
-	fmt.Fprintf(w, "\n× base: start against (b), verify against (d), login against (b)+(d) login. CPU µs/req = (server + redis-server) utime+stime / requests (a login is one start and one verify); \"of which Redis\" is redis-server's part (0 for the echo baseline, which does not use it); \"Redis cmds\" is the growth of INFO commandstats' calls per request (commands run inside scripts included; the bench's own INFO and queue-depth polls left out).\n\n")
+	fmt.Fprintf(w, "\n× base: start against (b), verify against (d), login against (b)+(d) login. CPU µs/req = (server + redis-server) utime+stime / requests (a login is one start and one verify); \"of which Redis\" is redis-server's part (0 for the echo baseline, which does not use it); \"Redis cmds\" is the growth of INFO commandstats' calls per request (commands run inside scripts included; the bench's own INFO and queue-depth polls left out); \"scripts\" the EVALSHA/EVAL calls among them. Cluster rows: the otpd on the 3-master Cluster, its CPU plus the three masters'.\n\n")
 	ratioTable(w, o, all)
 
 	type check struct {
@@ -221,12 +221,12 @@ func ratioTable(w io.Writer, o options, all map[string][]result) {
 	rps := func(r result) float64 { return r.rps }
 	p99 := func(r result) float64 { return r.p99 }
 	fmt.Fprintf(w, "Ratios per repetition (each taken between the two neighbouring runs of one repetition), over %d repetitions:\n\n", o.reps)
-	fmt.Fprintf(w, "| %-36s | %6s | %13s | %13s | %s |\n|%s|%s|%s|%s|%s|\n", "ratio", "median", "IQR", "min–max", "each repetition", dashes(38), dashes(8), dashes(15), dashes(15), dashes(16))
+	fmt.Fprintf(w, "| %-42s | %6s | %13s | %13s | %s |\n|%s|%s|%s|%s|%s|\n", "ratio", "median", "IQR", "min–max", "each repetition", dashes(44), dashes(8), dashes(15), dashes(15), dashes(16))
 	for _, c := range o.conc {
 		b, d, bd := fmt.Sprintf("(b) echo+EVALSHA c%d", c), fmt.Sprintf("(d) (b)+2×ES256 c%d", c), fmt.Sprintf("(b)+(d) login c%d", c)
 		st, ve, lo := fmt.Sprintf("start gRPC c%d", c), fmt.Sprintf("verify gRPC c%d", c), fmt.Sprintf("login gRPC c%d", c)
 		rs, rv := fmt.Sprintf("start REST c%d", c), fmt.Sprintf("verify REST c%d", c)
-		for _, r := range []ratio{
+		ratios := []ratio{
 			{"start CPU / (b)", st, b, cpu},
 			{"start server CPU / (b)'s", st, b, goCPU},
 			{"start redis-server CPU / (b)'s", st, b, redisCPU},
@@ -243,7 +243,21 @@ func ratioTable(w io.Writer, o options, all map[string][]result) {
 			{"login p99 / (b)+(d)", lo, bd, p99},
 			{"REST start CPU / gRPC", rs, st, cpu},
 			{"REST verify CPU / gRPC", rv, ve, cpu},
-		} {
+		}
+		if o.cluster {
+			scripts := func(r result) float64 { return r.scriptsPerReq }
+			for _, op := range []struct{ name, single string }{{"start", st}, {"verify", ve}, {"login", lo}} {
+				cl := fmt.Sprintf("%s gRPC cluster c%d", op.name, c)
+				ratios = append(ratios,
+					ratio{"cluster " + op.name + " rps / single node", cl, op.single, rps},
+					ratio{"cluster " + op.name + " CPU / single node", cl, op.single, cpu},
+					ratio{"cluster " + op.name + " otpd CPU / single node", cl, op.single, goCPU},
+					ratio{"cluster " + op.name + " Redis CPU / single node", cl, op.single, redisCPU},
+					ratio{"cluster " + op.name + " p99 / single node", cl, op.single, p99},
+					ratio{"cluster " + op.name + " scripts / single node", cl, op.single, scripts})
+			}
+		}
+		for _, r := range ratios {
 			v := perRep(all[r.num], all[r.den], r.f)
 			if len(v) == 0 {
 				continue
@@ -253,7 +267,7 @@ func ratioTable(w io.Writer, o options, all map[string][]result) {
 			for i, x := range v {
 				each[i] = fmt.Sprintf("%.2f", x)
 			}
-			fmt.Fprintf(w, "| %-36s | %6.2f | %5.2f – %5.2f | %5.2f – %5.2f | %s |\n", fmt.Sprintf("%s c%d", r.name, c), sp.med, sp.q1, sp.q3, sp.min, sp.max, strings.Join(each, " "))
+			fmt.Fprintf(w, "| %-42s | %6.2f | %5.2f – %5.2f | %5.2f – %5.2f | %s |\n", fmt.Sprintf("%s c%d", r.name, c), sp.med, sp.q1, sp.q3, sp.min, sp.max, strings.Join(each, " "))
 		}
 	}
 	fmt.Fprintln(w)
