@@ -72,7 +72,7 @@ vet:
 	$(GO) vet $(PKGS)
 
 ## bench: the ghz/wrk load benchmark against the baselines (README,
-## "Performance"); BENCH_FLAGS="-d 10s -reps 3" by default.
+## "Performance"); BENCH_FLAGS="-d 10s -reps 5" by default (-pin, -cluster: docs/performance.md).
 BENCH_FLAGS ?=
 bench:
 	@scripts/ensure-bench-tools.sh

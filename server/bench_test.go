@@ -21,11 +21,11 @@ type zeroCodes struct{}
 
 func (zeroCodes) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 
-func benchEnv(b *testing.B) *env {
+func benchEnv(b *testing.B, opts ...envOption) *env {
 	b.Helper()
 	p := config.Project{ID: pid, Delivery: config.Delivery{Providers: []config.Provider{
 		{ID: "noop", Type: "noop", Channels: []string{"email", "sms", "voice", "whatsapp"}}}}}
-	return newEnv(b, true, withProject(p), func(s *envSetup) { s.codes = zeroCodes{} })
+	return newEnv(b, true, append([]envOption{withProject(p), func(s *envSetup) { s.codes = zeroCodes{} }}, opts...)...)
 }
 
 // BenchmarkStartGRPC is one SignUpOrIn over a real gRPC connection against

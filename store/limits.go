@@ -158,7 +158,10 @@ func appendTriples(args []any, bs []Bucket) []any {
 	return args
 }
 
-func dryFlag(dry bool) string {
+// dryFlag is a script's "1"/"0" flag argument, already boxed: a constant
+// string in an interface costs no allocation, where a string returned and
+// then boxed into the []any of a command costs one per call.
+func dryFlag(dry bool) any {
 	if dry {
 		return "1"
 	}

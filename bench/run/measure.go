@@ -11,9 +11,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/otpd/otpd/delivery/queue"
 )
@@ -24,6 +27,15 @@ type result struct {
 	count, errors int
 	cpuPerReq     float64 // µs of server + redis CPU per request
 	redisPerReq   float64 // µs of redis-server CPU per request (part of cpuPerReq)
+	// redisCmdsPerReq is the growth of INFO commandstats' calls (every
+	// command, those a script runs included; the bench's own INFO and
+	// queue-depth reads excluded) divided by the requests.
+	redisCmdsPerReq float64
+	// scriptsPerReq is the EVALSHA (and EVAL) calls per request: on a
+	// Cluster, where otpd does not auto-pipeline, each is its own round
+	// trip (the worker's reads and acknowledgements of the delivery queue
+	// are other commands, counted in redisCmdsPerReq only).
+	scriptsPerReq float64
 }
 
 // scenario is one row of the table.
@@ -33,25 +45,70 @@ type scenario struct {
 	op     string // start, verify, login (one start then one verify)
 	rest   bool
 	conc   int
+	// cluster: against the otpd on the 3-master Cluster (-cluster).
+	cluster bool
 }
 
-func scenarios(c int) []scenario {
-	return []scenario{
-		{fmt.Sprintf("(a) echo c%d", c), "echo", "start", false, c},
-		{fmt.Sprintf("(b) echo+EVALSHA c%d", c), "redis", "start", false, c},
-		{fmt.Sprintf("(c) (b)+ES256 c%d", c), "sign", "verify", false, c},
-		{fmt.Sprintf("(d) (b)+2×ES256 c%d", c), "sign2", "verify", false, c},
-		{fmt.Sprintf("(b)+(d) login c%d", c), "sign2", "login", false, c},
-		{fmt.Sprintf("start gRPC c%d", c), "otpd", "start", false, c},
-		{fmt.Sprintf("verify gRPC c%d", c), "otpd", "verify", false, c},
-		{fmt.Sprintf("login gRPC c%d", c), "otpd", "login", false, c},
-		{fmt.Sprintf("start REST c%d", c), "otpd", "start", true, c},
-		{fmt.Sprintf("verify REST c%d", c), "otpd", "verify", true, c},
+// groups lists one concurrency's rows in the order they run within a
+// repetition, in groups: each otpd scenario right after its baseline ((b)
+// then start, (d) then verify, (b)+(d) login then login; with -cluster the
+// same otpd scenario on the Cluster next), so that a group shares the
+// machine's state of the moment and a drift between repetitions moves
+// every side of a ratio together.
+func (o options) groups(c int) [][]scenario {
+	cl := func(op string) []scenario {
+		if !o.cluster {
+			return nil
+		}
+		return []scenario{{fmt.Sprintf("%s gRPC cluster c%d", op, c), "otpd", op, false, c, true}}
+	}
+	return [][]scenario{
+		{{fmt.Sprintf("(a) echo c%d", c), "echo", "start", false, c, false}},
+		append([]scenario{
+			{fmt.Sprintf("(b) echo+EVALSHA c%d", c), "redis", "start", false, c, false},
+			{fmt.Sprintf("start gRPC c%d", c), "otpd", "start", false, c, false}}, cl("start")...),
+		{{fmt.Sprintf("(c) (b)+ES256 c%d", c), "sign", "verify", false, c, false}},
+		append([]scenario{
+			{fmt.Sprintf("(d) (b)+2×ES256 c%d", c), "sign2", "verify", false, c, false},
+			{fmt.Sprintf("verify gRPC c%d", c), "otpd", "verify", false, c, false}}, cl("verify")...),
+		append([]scenario{
+			{fmt.Sprintf("(b)+(d) login c%d", c), "sign2", "login", false, c, false},
+			{fmt.Sprintf("login gRPC c%d", c), "otpd", "login", false, c, false}}, cl("login")...),
+		{{fmt.Sprintf("start REST c%d", c), "otpd", "start", true, c, false}},
+		{{fmt.Sprintf("verify REST c%d", c), "otpd", "verify", true, c, false}},
 	}
 }
 
-func (t *targets) measure(ctx context.Context, o options, b binaries, r *redisProc, s scenario, rep int) (result, error) {
-	if err := r.client.FlushAll(ctx).Err(); err != nil {
+// scenarios is one concurrency's rows in table order.
+func (o options) scenarios(c int) []scenario {
+	var out []scenario
+	for _, g := range o.groups(c) {
+		out = append(out, g...)
+	}
+	return out
+}
+
+// runOrder is the order of one repetition's scenarios. On even
+// repetitions each group runs backwards (otpd first, its baseline last:
+// ABBA), so a trend over a repetition does not always favour one side.
+func (o options) runOrder(c, rep int) []scenario {
+	var out []scenario
+	for _, g := range o.groups(c) {
+		if rep%2 == 0 {
+			g = slices.Clone(g)
+			slices.Reverse(g)
+		}
+		out = append(out, g...)
+	}
+	return out
+}
+
+func (t *targets) measure(ctx context.Context, o options, b binaries, single *redisProc, cluster *clusterSet, s scenario, rep int) (result, error) {
+	var r redisSide = single
+	if s.cluster {
+		r = cluster
+	}
+	if err := r.flush(ctx); err != nil {
 		return result{}, err
 	}
 	prefix := fmt.Sprintf("r%d-%s-c%d-", rep, map[bool]string{true: "rest", false: "grpc"}[s.rest], s.conc)
@@ -60,13 +117,16 @@ func (t *targets) measure(ctx context.Context, o options, b binaries, r *redisPr
 	if s.target != "otpd" {
 		server, addr = t.base[s.target], t.baseAddr[s.target]
 	}
+	if s.cluster {
+		server, addr = t.otpdCluster, t.otpdClusterGRPC
+	}
 	limit := 0
 	if s.target == "otpd" && s.op == "verify" {
 		// Pending codes (all 000000 in the benchmark build) to verify.
 		if _, err := t.ghz(ctx, b, addr, "otp.v1.OtpEmail.SignUpOrIn", prefix, false, 100, 0, o.seed); err != nil {
 			return result{}, fmt.Errorf("seeding: %w", err)
 		}
-		if err := waitDrained(ctx, r); err != nil {
+		if _, err := waitDrained(ctx, r); err != nil {
 			return result{}, err
 		}
 		limit = o.seed
@@ -79,8 +139,12 @@ func (t *targets) measure(ctx context.Context, o options, b binaries, r *redisPr
 	if err != nil {
 		return result{}, err
 	}
+	c0, sc0, err := r.commands(ctx)
+	if err != nil {
+		return result{}, err
+	}
 	var prof chan error
-	if rep == 1 && s.target == "otpd" && !s.rest && s.conc == 50 {
+	if rep == 1 && s.target == "otpd" && !s.rest && !s.cluster && s.conc == 50 {
 		prof = make(chan error, 1)
 		go func() {
 			prof <- t.profile(ctx, filepath.Join(o.dir, s.op+".pprof"), o.duration-2*time.Second)
@@ -102,15 +166,20 @@ func (t *targets) measure(ctx context.Context, o options, b binaries, r *redisPr
 	if err != nil {
 		return result{}, err
 	}
+	var own int64 // commands the bench itself sent to Redis
 	if s.target == "otpd" {
 		// Delivery work (the noop provider) belongs to the start's and the
 		// login's cost.
-		if err := waitDrained(ctx, r); err != nil {
+		if own, err = waitDrained(ctx, r); err != nil {
 			return result{}, err
 		}
 	}
 	s1, _ := server.cpu()
 	r1, _ := r.cpu()
+	c1, sc1, err := r.commands(ctx)
+	if err != nil {
+		return result{}, err
+	}
 	cpu := s1 - s0
 	if s.target != "echo" {
 		cpu += r1 - r0
@@ -119,6 +188,8 @@ func (t *targets) measure(ctx context.Context, o options, b binaries, r *redisPr
 		res.cpuPerReq = float64(cpu.Microseconds()) / float64(res.count)
 		if s.target != "echo" {
 			res.redisPerReq = float64((r1 - r0).Microseconds()) / float64(res.count)
+			res.redisCmdsPerReq = float64(c1-c0-own) / float64(res.count)
+			res.scriptsPerReq = float64(sc1-sc0) / float64(res.count)
 		}
 	}
 	if prof != nil {
@@ -129,19 +200,29 @@ func (t *targets) measure(ctx context.Context, o options, b binaries, r *redisPr
 	return res, nil
 }
 
-// waitDrained waits for otpd's delivery queue (every shard) to empty.
-func waitDrained(ctx context.Context, r *redisProc) error {
+// waitDrained waits for otpd's delivery queue (every shard) to empty. It
+// returns how many Redis commands its own polling sent (MULTI, XLEN and
+// ZCARD per shard, EXEC per poll), which the commands-per-request figure
+// leaves out.
+func waitDrained(ctx context.Context, r redisSide) (int64, error) {
 	layout, err := queue.NewLayout(queue.DefaultShards)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	perPoll := int64(2*len(layout.All()) + 2)
+	if _, cl := r.cmdable().(*redis.ClusterClient); cl {
+		perPoll -= 2 // a plain pipeline on a Cluster (no MULTI, EXEC)
+	}
+	var sent int64
 	for i := 0; i < 600; i++ {
-		if jobs, _, err := layout.Depth(ctx, r.client); err == nil && jobs == 0 {
-			return nil
+		jobs, _, err := layout.Depth(ctx, r.cmdable())
+		sent += perPoll
+		if err == nil && jobs == 0 {
+			return sent, nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return fmt.Errorf("the delivery queue did not drain")
+	return sent, fmt.Errorf("the delivery queue did not drain")
 }
 
 func (t *targets) profile(ctx context.Context, file string, d time.Duration) error {

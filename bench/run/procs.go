@@ -127,12 +127,13 @@ type redisProc struct {
 	client *redis.Client
 }
 
-func startRedis(ctx context.Context, dir string) (*redisProc, error) {
+func startRedis(ctx context.Context, o options) (*redisProc, error) {
+	dir := o.dir
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, "redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+	cmd := o.serverCmd(ctx, "redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", dir, "--loglevel", "warning")
 	log, _ := os.Create(filepath.Join(dir, "redis.log"))
 	cmd.Stdout, cmd.Stderr = log, log
@@ -158,10 +159,15 @@ type targets struct {
 	base               map[string]*proc // echo, redis, sign, sign2
 	baseAddr           map[string]string
 	projectID          string
+	env                []string // otpd's config, secrets and keys
+	// otpdCluster (-cluster) is a second otpd on the 3-master Cluster.
+	otpdCluster     *proc
+	otpdClusterGRPC string
 }
 
 func (t *targets) stop() {
 	t.otpd.stop()
+	t.otpdCluster.stop()
 	for _, p := range t.base {
 		p.stop()
 	}
@@ -172,7 +178,7 @@ func (t *targets) otpdPeakRSS() int64 { return t.otpd.peakRSS() }
 func startTargets(ctx context.Context, o options, b binaries, r *redisProc) (*targets, error) {
 	t := &targets{base: map[string]*proc{}, baseAddr: map[string]string{}, projectID: "P2benchmark00000000000000000"}
 	for _, mode := range []string{"echo", "redis", "sign", "sign2"} {
-		cmd := exec.CommandContext(ctx, b.baseline, "-mode", mode, "-redis", r.addr)
+		cmd := o.serverCmd(ctx, b.baseline, "-mode", mode, "-redis", r.addr)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			return nil, err
@@ -237,27 +243,68 @@ func startTargets(ctx context.Context, o options, b binaries, r *redisProc) (*ta
 	seal := make([]byte, 32)
 	_, _ = rand.Read(secret)
 	_, _ = rand.Read(seal)
-	cmd := exec.CommandContext(ctx, b.otpd)
-	cmd.Env = append(os.Environ(),
-		"OTPD_GRPC_ADDR="+t.otpdGRPC, "OTPD_HTTP_ADDR="+t.otpdHTTP, "OTPD_ADMIN_ADDR="+t.otpdAdmin, "OTPD_REDIS_URL=redis://"+r.addr,
-		"OTPD_CONFIG="+cfgFile, "OTPD_HMAC_SECRETS="+base64.RawURLEncoding.EncodeToString(secret)+"-hmac-secret",
-		"OTPD_SEAL_KEYS="+base64.StdEncoding.EncodeToString(seal), "OTPD_PPROF=true")
-	log, _ := os.Create(filepath.Join(o.dir, "otpd.log"))
+	t.env = []string{"OTPD_CONFIG=" + cfgFile, "OTPD_HMAC_SECRETS=" + base64.RawURLEncoding.EncodeToString(secret) + "-hmac-secret",
+		"OTPD_SEAL_KEYS=" + base64.StdEncoding.EncodeToString(seal)}
+	t.otpd, err = startOtpd(ctx, o, b, "otpd", t.otpdGRPC, t.otpdHTTP, t.otpdAdmin,
+		append(t.env, "OTPD_REDIS_URL=redis://"+r.addr, "OTPD_PPROF=true"))
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// commands is the sum of INFO commandstats' calls over every command but
+// INFO itself: the commands redis-server has run, those run by scripts
+// included (Redis counts a command a script calls like any other); and of
+// those, the scripts (EVALSHA and EVAL calls).
+func (r *redisProc) commands(ctx context.Context) (total, scripts int64, err error) {
+	info, err := r.client.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, l := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(l), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") || name == "cmdstat_info" {
+			continue
+		}
+		calls, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
+		v, err := strconv.ParseInt(calls, 10, 64)
+		if err != nil {
+			return 0, 0, fmt.Errorf("INFO commandstats: %q", l)
+		}
+		total += v
+		if name == "cmdstat_evalsha" || name == "cmdstat_eval" {
+			scripts += v
+		}
+	}
+	return total, scripts, nil
+}
+
+func (r *redisProc) flush(ctx context.Context) error { return r.client.FlushAll(ctx).Err() }
+func (r *redisProc) cmdable() redis.Cmdable          { return r.client }
+
+// startOtpd starts the benchmark build of otpd with env (its Redis among
+// them) and waits for its gRPC listener.
+func startOtpd(ctx context.Context, o options, b binaries, name, grpcAddr, httpAddr, adminAddr string, env []string) (*proc, error) {
+	cmd := o.serverCmd(ctx, b.otpd)
+	cmd.Env = append(append(os.Environ(), "OTPD_GRPC_ADDR="+grpcAddr, "OTPD_HTTP_ADDR="+httpAddr, "OTPD_ADMIN_ADDR="+adminAddr), env...)
+	logFile := filepath.Join(o.dir, name+".log")
+	log, _ := os.Create(logFile)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	t.otpd = &proc{name: "otpd", cmd: cmd}
+	p := &proc{name: name, cmd: cmd}
 	for i := 0; ; i++ {
-		c, err := net.DialTimeout("tcp", t.otpdGRPC, 100*time.Millisecond)
+		c, err := net.DialTimeout("tcp", grpcAddr, 100*time.Millisecond)
 		if err == nil {
 			c.Close()
-			break
+			return p, nil
 		}
 		if i > 100 {
-			return nil, fmt.Errorf("otpd did not start; see %s", filepath.Join(o.dir, "otpd.log"))
+			p.stop()
+			return nil, fmt.Errorf("%s did not start; see %s", name, logFile)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return t, nil
 }

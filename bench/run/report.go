@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,7 +22,7 @@ func (t *targets) pendingCodeBytes(ctx context.Context, b binaries, r *redisProc
 	if _, err := t.ghz(ctx, b, t.otpdGRPC, "otp.v1.OtpEmail.SignUpOrIn", "mem-", false, 50, 0, n); err != nil {
 		return memReport{}, err
 	}
-	if err := waitDrained(ctx, r); err != nil {
+	if _, err := waitDrained(ctx, r); err != nil {
 		return memReport{}, err
 	}
 	after := usedMemory(ctx, r)
@@ -58,18 +57,22 @@ type memReport struct {
 	usedPerCode  float64 // used_memory growth / codes
 }
 
-func report(w io.Writer, o options, m map[string]result, rss int64, mem memReport) {
+func report(w io.Writer, o options, m map[string]result, all map[string][]result, rss int64, mem memReport) {
 	cpuModel := "unknown CPU"
 	if out, err := exec.Command("sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").Output(); err == nil {
 		cpuModel = strings.TrimSpace(string(out))
 	}
-	fmt.Fprintf(w, "\notpd benchmark: %s, %d cores (load generator on the same machine), single-node Redis, %s per run, median of %d runs (errors: all runs)\n\n",
-		cpuModel, runtime.NumCPU(), o.duration, o.reps)
-	fmt.Fprintf(w, "| %-22s | %8s | %8s | %8s | %7s | %11s | %14s | %8s | %8s |\n", "run", "rps", "p50 ms", "p99 ms", "errors", "CPU µs/req", "of which Redis", "× (a) rps", "× base")
-	fmt.Fprintf(w, "|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", dashes(24), dashes(10), dashes(10), dashes(10), dashes(9), dashes(13), dashes(16), dashes(10), dashes(10))
+	pinning := "not pinned"
+	if o.serverCPUs != "" {
+		pinning = fmt.Sprintf("pinned with taskset: load generators on CPU %s, servers and redis-server on CPU %s", o.loadCPUs, o.serverCPUs)
+	}
+	fmt.Fprintf(w, "\notpd benchmark: %s, %d cores (load generator on the same machine, %s), single-node Redis, %s per run, median of %d interleaved repetitions (errors: all runs)\n\n",
+		cpuModel, machineCPUs(), pinning, o.duration, o.reps)
+	fmt.Fprintf(w, "| %-24s | %8s | %8s | %8s | %7s | %11s | %14s | %10s | %8s | %8s | %8s |\n", "run", "rps", "p50 ms", "p99 ms", "errors", "CPU µs/req", "of which Redis", "Redis cmds", "scripts", "× (a) rps", "× base")
+	fmt.Fprintf(w, "|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", dashes(26), dashes(10), dashes(10), dashes(10), dashes(9), dashes(13), dashes(16), dashes(12), dashes(10), dashes(10), dashes(10))
 	for _, c := range o.conc {
 		a := m[fmt.Sprintf("(a) echo c%d", c)]
-		for _, s := range scenarios(c) {
+		for _, s := range o.scenarios(c) {
 			r, ok := m[s.name]
 			if !ok {
 				continue
@@ -79,11 +82,12 @@ func report(w io.Writer, o options, m map[string]result, rss int64, mem memRepor
 				b := baselineOf(m, s)
 				base = fmt.Sprintf("%.2f", r.rps/b.rps)
 			}
-			fmt.Fprintf(w, "| %-22s | %8.0f | %8.2f | %8.2f | %7d | %11.1f | %14.1f | %8.2f | %8s |\n",
-				s.name, r.rps, r.p50, r.p99, r.errors, r.cpuPerReq, r.redisPerReq, r.rps/a.rps, base)
+			fmt.Fprintf(w, "| %-24s | %8.0f | %8.2f | %8.2f | %7d | %11.1f | %14.1f | %10.2f | %8.2f | %8.2f | %8s |\n",
+				s.name, r.rps, r.p50, r.p99, r.errors, r.cpuPerReq, r.redisPerReq, r.redisCmdsPerReq, r.scriptsPerReq, r.rps/a.rps, base)
 		}
 	}
-	fmt.Fprintf(w, "\n× base: start against (b), verify against (d), login against (b)+(d) login. CPU µs/req = (server + redis-server) utime+stime / requests (a login is one start and one verify); \"of which Redis\" is redis-server's part (0 for the echo baseline, which does not use it).\n\n")
+	fmt.Fprintf(w, "\n× base: start against (b), verify against (d), login against (b)+(d) login. CPU µs/req = (server + redis-server) utime+stime / requests (a login is one start and one verify); \"of which Redis\" is redis-server's part (0 for the echo baseline, which does not use it); \"Redis cmds\" is the growth of INFO commandstats' calls per request (commands run inside scripts included; the bench's own INFO and queue-depth polls left out); \"scripts\" the EVALSHA/EVAL calls among them. Cluster rows: the otpd on the 3-master Cluster, its CPU plus the three masters'.\n\n")
+	ratioTable(w, o, all)
 
 	type check struct {
 		name string
@@ -91,10 +95,6 @@ func report(w io.Writer, o options, m map[string]result, rss int64, mem memRepor
 		want string
 		ok   bool
 	}
-	at := func(name string) result { return m[name] }
-	s50, v50, l50 := at("start gRPC c50"), at("verify gRPC c50"), at("login gRPC c50")
-	rs50, rv50 := at("start REST c50"), at("verify REST c50")
-	b50, d50, bd50 := at("(b) echo+EVALSHA c50"), at("(d) (b)+2×ES256 c50"), at("(b)+(d) login c50")
 	errs := 0
 	for _, r := range m {
 		errs += r.errors
@@ -102,19 +102,29 @@ func report(w io.Writer, o options, m map[string]result, rss int64, mem memRepor
 	le := func(name string, got, limit float64) check {
 		return check{name, got, fmt.Sprintf("<= %.2f", limit), got > 0 && got <= limit}
 	}
+	// The ratio checks use the median of the per-repetition ratios (each
+	// ratio taken between two runs of the same repetition).
+	rmed := func(f func(result) float64, num, den string) float64 {
+		sp := spreadOf(perRep(all[num], all[den], f))
+		return sp.med
+	}
+	cpu := func(r result) float64 { return r.cpuPerReq }
+	rps := func(r result) float64 { return r.rps }
+	p99 := func(r result) float64 { return r.p99 }
+	loginRPS := rmed(rps, "login gRPC c50", "(b)+(d) login c50")
 	checks := []check{
-		le("start CPU / (b) CPU", s50.cpuPerReq/b50.cpuPerReq, 1.5),
-		le("verify CPU / (d) CPU", v50.cpuPerReq/d50.cpuPerReq, 1.3),
-		{"login rps / (b)+(d) login rps", l50.rps / bd50.rps, ">= 0.60", l50.rps/bd50.rps >= 0.6},
-		le("start p99 / (b) p99", s50.p99/b50.p99, 2),
-		le("verify p99 / (d) p99", v50.p99/d50.p99, 2),
-		le("login p99 / (b)+(d) login p99", l50.p99/bd50.p99, 2),
+		le("start CPU / (b) CPU", rmed(cpu, "start gRPC c50", "(b) echo+EVALSHA c50"), 1.5),
+		le("verify CPU / (d) CPU", rmed(cpu, "verify gRPC c50", "(d) (b)+2×ES256 c50"), 1.3),
+		{"login rps / (b)+(d) login rps", loginRPS, ">= 0.60", loginRPS >= 0.6},
+		le("start p99 / (b) p99", rmed(p99, "start gRPC c50", "(b) echo+EVALSHA c50"), 2),
+		le("verify p99 / (d) p99", rmed(p99, "verify gRPC c50", "(d) (b)+2×ES256 c50"), 2),
+		le("login p99 / (b)+(d) login p99", rmed(p99, "login gRPC c50", "(b)+(d) login c50"), 2),
 		{"errors, all runs", float64(errs), "== 0", errs == 0},
 		{fmt.Sprintf("otpd peak RSS MB (c<=%d)", slices.Max(o.conc)), float64(rss) / (1 << 20), "< 150", rss > 0 && rss < 150<<20},
 		{"Redis bytes per pending code", mem.usedPerCode, "< 300", mem.usedPerCode > 0 && mem.usedPerCode < 300},
-		le("REST start CPU / gRPC", rs50.cpuPerReq/s50.cpuPerReq, 1.5),
-		le("REST verify CPU / gRPC", rv50.cpuPerReq/v50.cpuPerReq, 1.5),
-		{"login CPU / (b)+(d) login CPU", l50.cpuPerReq / bd50.cpuPerReq, "(info)", true},
+		le("REST start CPU / gRPC", rmed(cpu, "start REST c50", "start gRPC c50"), 1.5),
+		le("REST verify CPU / gRPC", rmed(cpu, "verify REST c50", "verify gRPC c50"), 1.5),
+		{"login CPU / (b)+(d) login CPU", rmed(cpu, "login gRPC c50", "(b)+(d) login c50"), "(info)", true},
 	}
 	// missing: a check that compares scenarios of which one did not run.
 	needs := map[string][]string{
@@ -163,3 +173,102 @@ func baselineOf(m map[string]result, s scenario) result {
 }
 
 func dashes(n int) string { return strings.Repeat("-", n) }
+
+// perRep is the ratio f(num)/f(den) of each repetition (the i-th run of
+// each series ran in the same repetition, next to each other).
+func perRep(num, den []result, f func(result) float64) []float64 {
+	var out []float64
+	for i := 0; i < len(num) && i < len(den); i++ {
+		if d := f(den[i]); d > 0 {
+			out = append(out, f(num[i])/d)
+		}
+	}
+	return out
+}
+
+// spread is a sample's median, quartiles and range.
+type spread struct{ med, q1, q3, min, max float64 }
+
+// spreadOf: quartiles by linear interpolation between order statistics.
+func spreadOf(v []float64) spread {
+	if len(v) == 0 {
+		return spread{}
+	}
+	v = slices.Clone(v)
+	slices.Sort(v)
+	q := func(p float64) float64 {
+		x := p * float64(len(v)-1)
+		i := int(x)
+		if i+1 >= len(v) {
+			return v[i]
+		}
+		return v[i] + (x-float64(i))*(v[i+1]-v[i])
+	}
+	return spread{med: q(0.5), q1: q(0.25), q3: q(0.75), min: v[0], max: v[len(v)-1]}
+}
+
+// ratioTable prints each ratio's median over the repetitions, its
+// interquartile range and its range, every concurrency.
+func ratioTable(w io.Writer, o options, all map[string][]result) {
+	type ratio struct {
+		name, num, den string
+		f              func(result) float64
+	}
+	cpu := func(r result) float64 { return r.cpuPerReq }
+	redisCPU := func(r result) float64 { return r.redisPerReq }
+	goCPU := func(r result) float64 { return r.cpuPerReq - r.redisPerReq }
+	cmds := func(r result) float64 { return r.redisCmdsPerReq }
+	rps := func(r result) float64 { return r.rps }
+	p99 := func(r result) float64 { return r.p99 }
+	fmt.Fprintf(w, "Ratios per repetition (each taken between the two neighbouring runs of one repetition), over %d repetitions:\n\n", o.reps)
+	fmt.Fprintf(w, "| %-42s | %6s | %13s | %13s | %s |\n|%s|%s|%s|%s|%s|\n", "ratio", "median", "IQR", "min–max", "each repetition", dashes(44), dashes(8), dashes(15), dashes(15), dashes(16))
+	for _, c := range o.conc {
+		b, d, bd := fmt.Sprintf("(b) echo+EVALSHA c%d", c), fmt.Sprintf("(d) (b)+2×ES256 c%d", c), fmt.Sprintf("(b)+(d) login c%d", c)
+		st, ve, lo := fmt.Sprintf("start gRPC c%d", c), fmt.Sprintf("verify gRPC c%d", c), fmt.Sprintf("login gRPC c%d", c)
+		rs, rv := fmt.Sprintf("start REST c%d", c), fmt.Sprintf("verify REST c%d", c)
+		ratios := []ratio{
+			{"start CPU / (b)", st, b, cpu},
+			{"start server CPU / (b)'s", st, b, goCPU},
+			{"start redis-server CPU / (b)'s", st, b, redisCPU},
+			{"start Redis cmds / (b)'s", st, b, cmds},
+			{"start p99 / (b)", st, b, p99},
+			{"verify CPU / (d)", ve, d, cpu},
+			{"verify server CPU / (d)'s", ve, d, goCPU},
+			{"verify redis-server CPU / (d)'s", ve, d, redisCPU},
+			{"verify Redis cmds / (d)'s", ve, d, cmds},
+			{"verify p99 / (d)", ve, d, p99},
+			{"login rps / (b)+(d)", lo, bd, rps},
+			{"login CPU / (b)+(d)", lo, bd, cpu},
+			{"login redis-server CPU / (b)+(d)'s", lo, bd, redisCPU},
+			{"login p99 / (b)+(d)", lo, bd, p99},
+			{"REST start CPU / gRPC", rs, st, cpu},
+			{"REST verify CPU / gRPC", rv, ve, cpu},
+		}
+		if o.cluster {
+			scripts := func(r result) float64 { return r.scriptsPerReq }
+			for _, op := range []struct{ name, single string }{{"start", st}, {"verify", ve}, {"login", lo}} {
+				cl := fmt.Sprintf("%s gRPC cluster c%d", op.name, c)
+				ratios = append(ratios,
+					ratio{"cluster " + op.name + " rps / single node", cl, op.single, rps},
+					ratio{"cluster " + op.name + " CPU / single node", cl, op.single, cpu},
+					ratio{"cluster " + op.name + " otpd CPU / single node", cl, op.single, goCPU},
+					ratio{"cluster " + op.name + " Redis CPU / single node", cl, op.single, redisCPU},
+					ratio{"cluster " + op.name + " p99 / single node", cl, op.single, p99},
+					ratio{"cluster " + op.name + " scripts / single node", cl, op.single, scripts})
+			}
+		}
+		for _, r := range ratios {
+			v := perRep(all[r.num], all[r.den], r.f)
+			if len(v) == 0 {
+				continue
+			}
+			sp := spreadOf(v)
+			each := make([]string, len(v))
+			for i, x := range v {
+				each[i] = fmt.Sprintf("%.2f", x)
+			}
+			fmt.Fprintf(w, "| %-42s | %6.2f | %5.2f – %5.2f | %5.2f – %5.2f | %s |\n", fmt.Sprintf("%s c%d", r.name, c), sp.med, sp.q1, sp.q3, sp.min, sp.max, strings.Join(each, " "))
+		}
+	}
+	fmt.Fprintln(w)
+}
