@@ -30,7 +30,7 @@ func worker(cmd redis.Cmder) bool {
 		return true // a new pooled connection's handshake, not the RPC's work
 	}
 	for _, a := range cmd.Args() {
-		if s, ok := a.(string); ok && (strings.HasPrefix(s, "otpd:{q") || strings.HasPrefix(s, "otpd:health")) {
+		if s, ok := a.(string); ok && (strings.HasPrefix(s, "otpd:{q") || strings.HasPrefix(s, "otpd:health") || strings.HasPrefix(s, "otpd:dlv:")) {
 			return true
 		}
 	}
