@@ -156,21 +156,6 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, err := dlv.TrackStatus(o.Config, o.Redis, o.Clock, o.Registry, o.Log, o.Outcomes)
-	if err != nil {
-		return nil, err
-	}
-	act := devActivity(o) // nil unless the dev console is on
-	if act != nil {
-		rec.Observe(act.Status)
-	}
-	dlv.Handler = tracing.Deliveries(o.Tracer, act.Track(dlv.Handler))
-	if o.Tracer != nil {
-		dlv.Producer.WithTrace(tracing.TraceParent)
-	}
-	if err := tracing.InstrumentRedis(o.Tracer, o.Redis); err != nil {
-		return nil, err
-	}
 	queueMetrics, err := queue.NewMetrics(o.Registry)
 	if err != nil {
 		return nil, err
@@ -207,6 +192,27 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	guard, err := fraud.New(fraud.SettingsOf(o.Config.Projects), st, o.Clock, o.Registry, o.Log)
 	if err != nil {
+		return nil, err
+	}
+	// Undelivered and failed statuses count against their destination's
+	// conversion (docs/abuse-protection.md), unless the caller hears them.
+	var outcomes status.Outcomes = fraud.DeliveryOutcomes{Guard: guard}
+	if o.Outcomes != nil {
+		outcomes = o.Outcomes
+	}
+	rec, err := dlv.TrackStatus(o.Config, o.Redis, o.Clock, o.Registry, o.Log, outcomes)
+	if err != nil {
+		return nil, err
+	}
+	act := devActivity(o) // nil unless the dev console is on
+	if act != nil {
+		rec.Observe(act.Status)
+	}
+	dlv.Handler = tracing.Deliveries(o.Tracer, act.Track(dlv.Handler))
+	if o.Tracer != nil {
+		dlv.Producer.WithTrace(tracing.TraceParent)
+	}
+	if err := tracing.InstrumentRedis(o.Tracer, o.Redis); err != nil {
 		return nil, err
 	}
 	engine := flow.New(flow.Deps{Metrics: flowMetrics, Guard: guard,

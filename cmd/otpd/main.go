@@ -27,7 +27,7 @@ import (
 	"github.com/otpd/otpd/clock"
 	"github.com/otpd/otpd/config"
 	"github.com/otpd/otpd/delivery/queue"
-	"github.com/otpd/otpd/delivery/status"
+	"github.com/otpd/otpd/fraud"
 	"github.com/otpd/otpd/logbuf"
 	"github.com/otpd/otpd/redisconn"
 	"github.com/otpd/otpd/server"
@@ -189,9 +189,13 @@ func runWorker(ctx context.Context, cfg *config.Config, clk clock.Clock, log *sl
 		return err
 	}
 	// Undelivered and failed statuses the worker records (permanent
-	// failures) go to no conversion guard yet (issue 23 §1 plugs in here
-	// and in server.Options.Outcomes).
-	if _, err := dlv.TrackStatus(cfg, rdb, clk, reg, log, status.NoOutcomes{}); err != nil {
+	// failures) count against their destination's conversion, as in the
+	// server (docs/abuse-protection.md).
+	guard, err := fraud.New(fraud.SettingsOf(cfg.Projects), store.NewRedisStore(rdb), clk, reg, log)
+	if err != nil {
+		return err
+	}
+	if _, err := dlv.TrackStatus(cfg, rdb, clk, reg, log, fraud.DeliveryOutcomes{Guard: guard}); err != nil {
 		return err
 	}
 	dlv.Handler = tracing.Deliveries(tp, dlv.Handler)
