@@ -70,7 +70,12 @@ func (s *Sender) Send(ctx context.Context, j status.Job, o delivery.Outgoing, ch
 		case errors.Is(err, status.ErrOtherProject):
 			return delivery.Permanent(err)
 		case err != nil:
-			return err
+			// The job's record is out of reach (its Redis node is failing
+			// over): the code is sent without it, as before records
+			// existed, rather than held until the record's slot answers.
+			// The cost is that a job run twice in such a window may reach
+			// its provider twice; a code that never arrives costs more.
+			return s.sendUnrecorded(ctx, j, o, chain, err)
 		}
 		if tried[id] {
 			return last // every provider left failed during this attempt
@@ -113,6 +118,33 @@ func (s *Sender) Send(ctx context.Context, j status.Job, o delivery.Outgoing, ch
 		}
 		s.log.Info("delivery failed; trying the channel's next provider", "job", j.ID, "provider", id, "error", err.Error())
 	}
+}
+
+// sendUnrecorded sends o to the first provider of chain whose circuit is
+// closed (the first one when all are open), without the job's record:
+// pickErr said the record cannot be read or written.
+func (s *Sender) sendUnrecorded(ctx context.Context, j status.Job, o delivery.Outgoing, chain []Provider, pickErr error) error {
+	p := chain[0]
+	for _, c := range chain {
+		if !s.breaker.Open(j.Project + "/" + c.ID) {
+			p = c
+			break
+		}
+	}
+	s.log.Warn("delivery record unavailable; sending without it", "job", j.ID, "provider", p.ID, "error", pickErr)
+	_, err := send(ctx, p.Provider, o)
+	key := j.Project + "/" + p.ID
+	switch {
+	case err == nil:
+		s.breaker.Success(key)
+		return nil
+	case delivery.IsPermanent(err):
+		return err
+	}
+	if s.breaker.Failure(key) && s.opened != nil {
+		s.opened(j.Project, p.ID)
+	}
+	return fmt.Errorf("provider %s: %w", p.ID, err)
 }
 
 // send hands o to p, reading the message id when p reports one; for any

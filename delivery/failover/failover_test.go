@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/otpd/otpd/clock"
 	"github.com/otpd/otpd/delivery"
@@ -317,5 +318,41 @@ func BenchmarkSenderOverhead(b *testing.B) {
 		if err := s.Send(ctx, j, delivery.Outgoing{ID: id}, ps, false); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestUnreachableRecordStillDelivers: when the job's record cannot be
+// read (its Redis node is down or failing over), the code still goes out,
+// through the first provider whose circuit is closed, instead of waiting
+// for the record's slot (codes were held past their use while a Cluster
+// master failed over: TestClusterMasterFailover).
+func TestUnreachableRecordStillDelivers(t *testing.T) {
+	t.Parallel()
+	clk := clock.NewFake(time.Unix(1_800_000_000, 0))
+	down := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer down.Close()
+	rec, err := status.NewRecorder(down, clk, prometheus.NewRegistry(), status.NoOutcomes{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := failover.NewBreaker(clk, 1, time.Minute)
+	sender := failover.NewSender(rec, br, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
+	a, b := &fake{id: "a", mode: "ok"}, &fake{id: "b", mode: "ok"}
+	exp := clk.Now().Add(5 * time.Minute)
+	j := status.Job{ID: "J1", Project: "P1", Channel: "sms", To: "+33612345678", Sealed: "s", Expires: exp}
+	o := delivery.Outgoing{ID: "J1", Attempt: 1, Project: "P1", Channel: "sms", To: j.To, Code: "123456", ExpiresAt: exp}
+	if err := sender.Send(context.Background(), j, o, chain(a, b), false); err != nil {
+		t.Fatalf("send with the record down: %v", err)
+	}
+	if a.calls.Load() != 1 || b.calls.Load() != 0 {
+		t.Fatalf("calls a=%d b=%d, want the first provider once", a.calls.Load(), b.calls.Load())
+	}
+	// With the first provider's circuit open, the next one gets it.
+	br.Failure("P1/a")
+	if err := sender.Send(context.Background(), j, o, chain(a, b), false); err != nil {
+		t.Fatalf("second send: %v", err)
+	}
+	if b.calls.Load() != 1 {
+		t.Fatalf("b=%d, want the provider with a closed circuit", b.calls.Load())
 	}
 }
