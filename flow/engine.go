@@ -31,6 +31,7 @@ type Engine struct {
 	options  DeliveryOptions
 	indexer  Indexer
 	outbox   store.Outbox
+	authz    Authz
 }
 
 // Indexer keeps the management API's search indexes in step with a user
@@ -70,13 +71,16 @@ type Deps struct {
 	// Outbox, with Jobs, queues security notices (a verified contact
 	// changed); without them notices go through Sender.
 	Outbox store.Outbox
+	// Authz, when set, puts the user's roles, permissions and tenants in
+	// the tokens (docs/authorization.md).
+	Authz Authz
 }
 
 // New returns an Engine.
 func New(d Deps) *Engine {
 	return &Engine{codes: d.Codes, users: d.Users, sessions: d.Sessions, accounts: d.Accounts, gen: d.Gen, hasher: d.Hasher,
 		sender: d.Sender, clock: d.Clock, random: d.Random, log: d.Log, metrics: d.Metrics, jobs: d.Jobs, options: d.Options,
-		indexer: d.Indexer, outbox: d.Outbox}
+		indexer: d.Indexer, outbox: d.Outbox, authz: d.Authz}
 }
 
 // StartInput is a sign-up, sign-in or sign-up-or-in request.

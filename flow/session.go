@@ -113,7 +113,11 @@ func (e *Engine) Refresh(ctx context.Context, p *Project, refreshJWT, ip string)
 	if err != nil {
 		return RefreshOutput{}, err
 	}
-	subj := token.Subject{UserID: c.Subject, AMR: c.AMR, Nsec: c.Nsec}
+	az, err := e.authzClaims(ctx, p, res.User, dctOf(c))
+	if err != nil {
+		return RefreshOutput{}, err
+	}
+	subj := token.Subject{UserID: c.Subject, AMR: c.AMR, Nsec: c.Nsec, Authz: az}
 	if !p.RotateRefresh {
 		sess, exp, err := p.Issuer.MintSession(subj)
 		if err != nil {

@@ -102,8 +102,12 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 	if done != nil {
 		// The store signed the user in with the verify (one script): mint
 		// the tokens it registered.
+		az, err := e.authzClaims(ctx, p, done.User, "")
+		if err != nil {
+			return VerifyOutput{}, e.giveBack(ctx, key, undoOf(res, true), err)
+		}
 		pair, err := p.Issuer.Mint(token.Subject{UserID: uid, AMR: pend.amr(in.Channel), Nsec: pend.Nsec, StepUp: pend.StepUp,
-			RefreshID: pre.RefreshID, RefreshUntil: pre.RefreshExpiry, AuthTime: pend.authTime()})
+			RefreshID: pre.RefreshID, RefreshUntil: pre.RefreshExpiry, AuthTime: pend.authTime(), Authz: az})
 		if err != nil {
 			return VerifyOutput{}, e.giveBack(ctx, key, undoOf(res, true), fmt.Errorf("minting tokens: %w", err))
 		}
@@ -119,7 +123,11 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		}
 		uid = user.UserID
 	}
-	pair, err := p.Issuer.Mint(token.Subject{UserID: uid, AMR: pend.amr(in.Channel), Nsec: pend.Nsec, StepUp: pend.StepUp, AuthTime: pend.authTime()})
+	az, err := e.splitAuthz(ctx, p, uid, res.NewUser, user, pend.Update != nil)
+	if err != nil {
+		return VerifyOutput{}, e.giveBack(ctx, key, undoOf(res, false), err)
+	}
+	pair, err := p.Issuer.Mint(token.Subject{UserID: uid, AMR: pend.amr(in.Channel), Nsec: pend.Nsec, StepUp: pend.StepUp, AuthTime: pend.authTime(), Authz: az})
 	if err != nil {
 		return VerifyOutput{}, e.giveBack(ctx, key, undoOf(res, false), fmt.Errorf("minting tokens: %w", err))
 	}

@@ -52,7 +52,7 @@ const (
 	MaxRolesPerMembership = 20 // roles of one user in one tenant
 	MaxPermissionsPerRole = 100
 	MaxDomainsPerTenant   = 20
-	MaxDefaultRoles       = 20 // a tenant's default roles
+	MaxDefaultRoles       = 20  // a tenant's default roles
 	MaxAuthzName          = 100 // bytes of a permission, role or tenant name, or a tenant id
 	MaxAuthzDescription   = 1000
 )

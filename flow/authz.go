@@ -1,0 +1,76 @@
+package flow
+
+import (
+	"context"
+
+	"github.com/otpd/otpd/store"
+	"github.com/otpd/otpd/token"
+)
+
+// Authz resolves a user's roles and tenants against the project's current
+// authorization model (store.Authorizer's Claims).
+type Authz interface {
+	Claims(ctx context.Context, project string, u store.UserAuthz) (store.Claims, error)
+}
+
+// authzClaims is the authorization claims to mint for u, computed from
+// the current model (so a role or tenant removed since the last mint is
+// gone); dct is kept only while u is still a member of that tenant. Nil
+// when there is nothing to claim; no store round trip for a user who
+// holds nothing.
+func (e *Engine) authzClaims(ctx context.Context, p *Project, u store.User, dct string) (*token.Authz, error) {
+	if e.authz == nil || u.Authz.Empty() {
+		return nil, nil
+	}
+	c, err := e.authz.Claims(ctx, p.ID, u.Authz)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	return tokenAuthz(c, dct), nil
+}
+
+// tokenAuthz converts resolved claims to token claims.
+func tokenAuthz(c store.Claims, dct string) *token.Authz {
+	if len(c.Roles) == 0 && len(c.Permissions) == 0 && len(c.Tenants) == 0 {
+		return nil
+	}
+	a := &token.Authz{Roles: c.Roles, Permissions: c.Permissions}
+	if len(c.Tenants) > 0 {
+		a.Tenants = make(map[string]token.TenantAuthz, len(c.Tenants))
+		for id, t := range c.Tenants {
+			a.Tenants[id] = token.TenantAuthz{Roles: t.Roles, Permissions: t.Permissions}
+		}
+	}
+	if _, ok := c.Tenants[dct]; ok {
+		a.DCT = dct
+	}
+	return a
+}
+
+// dctOf is the tenant a verified token selected ("" for none).
+func dctOf(c *token.Claims) string {
+	if c == nil || c.Authz == nil {
+		return ""
+	}
+	return c.Authz.DCT
+}
+
+// splitAuthz is authzClaims for a verify whose login runs as its own
+// script after the mint (split slots): the user record is read first,
+// unless the verify created the user (nothing held yet) or an update
+// already returned it (have).
+func (e *Engine) splitAuthz(ctx context.Context, p *Project, uid string, newUser bool, u store.User, have bool) (*token.Authz, error) {
+	if e.authz == nil || newUser {
+		return nil, nil
+	}
+	if !have {
+		var err error
+		if u, err = e.accounts.User(ctx, p.ID, uid); err != nil {
+			if err == store.ErrNoUser {
+				return nil, nil
+			}
+			return nil, storeErr(err)
+		}
+	}
+	return e.authzClaims(ctx, p, u, "")
+}

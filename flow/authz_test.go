@@ -1,0 +1,119 @@
+package flow_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/otpd/otpd/flow"
+	"github.com/otpd/otpd/internal/testredis"
+	"github.com/otpd/otpd/store"
+	"github.com/otpd/otpd/token"
+)
+
+func signIn(t *testing.T, e *flow.Engine, p *flow.Project, snd *captureSender, email string) flow.VerifyOutput {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := e.Start(ctx, flow.StartInput{Project: p, Channel: flow.Email, Op: flow.SignUpOrIn, LoginID: email}); err != nil {
+		t.Fatal(err)
+	}
+	code := snd.msgs[len(snd.msgs)-1].Code
+	v, err := e.Verify(ctx, flow.VerifyInput{Project: p, Channel: flow.Email, LoginID: email, Code: code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestTokensCarryCurrentAuthz: verify and refresh put the user's roles,
+// permissions and tenants in the session and refresh JWTs, computed from
+// the current model: a role deleted (or a permission taken off a role,
+// or a tenant deleted) is gone from the next refreshed session JWT. On the
+// one-script verify and on the split-slot path alike.
+func TestTokensCarryCurrentAuthz(t *testing.T) {
+	t.Parallel()
+	for _, split := range []bool{false, true} {
+		t.Run(map[bool]string{false: "one-script", true: "split"}[split], func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			_, c := testredis.Mini(t)
+			var wrap func(store.Users) store.Users
+			if split {
+				wrap = func(u store.Users) store.Users { return u }
+			}
+			e, p, snd, _ := newEngineOn(t, c, wrap)
+			st := store.NewRedisStore(c)
+			first := signIn(t, e, p, snd, "ana@example.com")
+			if sc, _ := p.Issuer.VerifySession(first.Tokens.Session); sc.Authz != nil {
+				t.Fatalf("a user with no roles got %+v", sc.Authz)
+			}
+			for _, perm := range []string{"read", "write"} {
+				must(t, st.CreatePermission(ctx, "P1", store.Permission{Name: perm}))
+			}
+			must(t, st.CreateRole(ctx, "P1", store.Role{Name: "admin", PermissionNames: []string{"read", "write"}}))
+			must(t, st.CreateRole(ctx, "P1", store.Role{Name: "viewer", PermissionNames: []string{"read"}}))
+			must(t, st.CreateTenant(ctx, "P1", store.Tenant{ID: "t1", Name: "Acme"}))
+			assign(t, st, first.User.UserID, []string{"admin", "viewer"}, "t1", []string{"viewer"})
+
+			v := signIn(t, e, p, snd, "ana@example.com")
+			want := &token.Authz{Roles: []string{"admin", "viewer"}, Permissions: []string{"read", "write"},
+				Tenants: map[string]token.TenantAuthz{"t1": {Roles: []string{"viewer"}, Permissions: []string{"read"}}}}
+			for _, tok := range []string{v.Tokens.Session, v.Tokens.Refresh} {
+				c, err := p.Issuer.VerifySession(tok)
+				if err != nil {
+					c, err = p.Issuer.VerifyRefresh(tok)
+				}
+				if err != nil || !sameAuthz(c.Authz, want) {
+					t.Fatalf("after sign-in: %+v %v, want %+v", c.Authz, err, want)
+				}
+			}
+			must(t, st.DeleteRole(ctx, "P1", "admin"))
+			must(t, st.DeleteTenant(ctx, "P1", "t1"))
+			r, err := e.Refresh(ctx, p, v.Tokens.Refresh, "")
+			must(t, err)
+			sc, err := p.Issuer.VerifySession(r.Tokens.Session)
+			must(t, err)
+			want = &token.Authz{Roles: []string{"viewer"}, Permissions: []string{"read"}}
+			if !sameAuthz(sc.Authz, want) {
+				t.Fatalf("after deleting admin and t1: %+v", sc.Authz)
+			}
+		})
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func assign(t *testing.T, st *store.RedisStore, uid string, roles []string, tenant string, tenantRoles []string) {
+	t.Helper()
+	ctx := context.Background()
+	ids, err := st.RoleIDs(ctx, "P1", roles)
+	must(t, err)
+	ten, err := st.Tenant(ctx, "P1", tenant)
+	must(t, err)
+	tids, err := st.RoleIDs(ctx, "P1", tenantRoles)
+	must(t, err)
+	a := store.UserAuthz{Roles: ids, Tenants: []store.Membership{{TenantID: tenant, Incarnation: ten.Incarnation, Roles: tids}}}
+	_, err = st.WriteUser(ctx, "P1", uid, store.UserWrite{Set: map[string]string{"authz": a.Field()}})
+	must(t, err)
+}
+
+func sameAuthz(a, b *token.Authz) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	if !slices.Equal(a.Roles, b.Roles) || !slices.Equal(a.Permissions, b.Permissions) || a.DCT != b.DCT || len(a.Tenants) != len(b.Tenants) {
+		return false
+	}
+	for id, t := range a.Tenants {
+		u, ok := b.Tenants[id]
+		if !ok || !slices.Equal(t.Roles, u.Roles) || !slices.Equal(t.Permissions, u.Permissions) {
+			return false
+		}
+	}
+	return true
+}
