@@ -24,7 +24,7 @@ func (s *Service) Update(ctx context.Context, p *flow.Project, in UserInput) (st
 		u.Email, u.Phone, u.VerifiedEmail, u.VerifiedPhone = in.Email, in.Phone, in.VerifiedEmail, in.VerifiedPhone
 		u.Profile = store.Profile{Name: in.Name, GivenName: in.GivenName, MiddleName: in.MiddleName, FamilyName: in.FamilyName}
 		u.Picture, u.CustomAttributes = in.Picture, in.CustomAttributes
-		return nil
+		return s.applyAssignments(ctx, p, u, in.Assignments)
 	})
 }
 
@@ -34,6 +34,8 @@ type Patch struct {
 	Email, Phone, Name, GivenName, MiddleName, FamilyName, Picture, Status *string
 	VerifiedEmail, VerifiedPhone                                           *bool
 	CustomAttributes                                                       map[string]any
+	// Assignments, when Set, replace the user's roles and tenants.
+	Assignments Assignments
 }
 
 // PatchUser applies a Patch to the user of loginID.
@@ -59,7 +61,7 @@ func (s *Service) PatchUser(ctx context.Context, p *flow.Project, loginID string
 		for k, v := range pt.CustomAttributes {
 			setAttribute(u, k, v)
 		}
-		return nil
+		return s.applyAssignments(ctx, p, u, pt.Assignments)
 	})
 }
 
