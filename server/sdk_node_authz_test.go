@@ -123,6 +123,12 @@ func TestDescopeNodeSDKAuthz(t *testing.T) {
 	check("claims", c["roles"] == true && c["perms"] == true && c["tenantRoles"] == true && c["tenantPerms"] == true &&
 		c["otherTenant"] == false && fmt.Sprint(c["matchedRoles"]) == "[editor]" && fmt.Sprint(c["matchedPerms"]) == "[write]" &&
 		fmt.Sprint(c["matchedTenantRoles"]) == "[viewer]")
+	check("myTenantsAll", fmt.Sprint(data("myTenantsAll")["tenants"]) == "[map[customAttributes:map[tier:gold] id:acme name:Acme]]")
+	check("myTenantsDctBefore", fmt.Sprint(data("myTenantsDctBefore")["tenants"]) == "[]")
+	check("selectOther", !ok("selectOther") && errCode("selectOther") == "E011002")
+	st := res["selectTenant"]
+	check("selectTenant", st["ok"] == true && st["dct"] == "acme" && st["dctAfterRefresh"] == "acme")
+	check("myTenantsDct", fmt.Sprint(data("myTenantsDct")["tenants"]) == "[map[customAttributes:map[tier:gold] id:acme name:Acme]]")
 	a := res["afterRoleDelete"]
 	check("afterRoleDelete", a["roles"] == false && a["perms"] == false && a["tenantRoles"] == true && a["tenantPerms"] == false &&
 		fmt.Sprint(a["token"]) == "map[permissions:<nil> roles:<nil> tenants:map[acme:map[permissions:[view] roles:[viewer]]]]")

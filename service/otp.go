@@ -18,6 +18,8 @@ type Engine interface {
 	Refresh(ctx context.Context, p *flow.Project, refreshJWT, clientIP string) (flow.RefreshOutput, error)
 	Logout(ctx context.Context, p *flow.Project, refreshJWT string, all bool) error
 	Me(ctx context.Context, p *flow.Project, refreshJWT string) (store.User, error)
+	SelectTenant(ctx context.Context, p *flow.Project, refreshJWT, tenant, clientIP string) (flow.RefreshOutput, error)
+	MyTenants(ctx context.Context, p *flow.Project, refreshJWT string, dct bool, ids []string) ([]flow.Tenant, error)
 }
 
 // channel implements SignUp, SignIn, SignUpOrIn and Verify for one channel.

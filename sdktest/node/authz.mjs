@@ -67,6 +67,19 @@ async function claims(name) {
   };
 }
 await claims('claims');
+out.myTenantsAll = brief(await sdk.myTenants(['acme', 'other'], refreshJwt));
+out.myTenantsDctBefore = brief(await sdk.myTenants(true, refreshJwt));
+out.selectOther = brief(await sdk.selectTenant('beta-not-member', refreshJwt));
+r = await sdk.selectTenant('acme', refreshJwt);
+out.selectTenant = { ok: r.ok, error: r.error ?? null };
+if (r.ok) {
+  const info = await sdk.validateSession(r.data.sessionJwt);
+  out.selectTenant.dct = info.token.dct ?? null;
+  refreshJwt = r.data.refreshJwt ?? refreshJwt;
+  const again = await sdk.refreshSession(refreshJwt);
+  out.selectTenant.dctAfterRefresh = again.token.dct ?? null;
+  out.myTenantsDct = brief(await sdk.myTenants(true, refreshJwt));
+}
 out.permRename = brief(await m.permission.update('read', 'view', 'renamed'));
 out.roleDelete = brief(await m.role.delete('editor'));
 await claims('afterRoleDelete');
