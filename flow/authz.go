@@ -2,6 +2,9 @@ package flow
 
 import (
 	"context"
+	"errors"
+
+	"github.com/otpd/otpd/apierr"
 
 	"github.com/otpd/otpd/store"
 	"github.com/otpd/otpd/token"
@@ -59,18 +62,54 @@ func dctOf(c *token.Claims) string {
 // script after the mint (split slots): the user record is read first,
 // unless the verify created the user (nothing held yet) or an update
 // already returned it (have).
-func (e *Engine) splitAuthz(ctx context.Context, p *Project, uid string, newUser bool, u store.User, have bool) (*token.Authz, error) {
+func (e *Engine) splitAuthz(ctx context.Context, p *Project, uid string, newUser bool, u store.User, have bool, dct string) (*token.Authz, error) {
 	if e.authz == nil || newUser {
 		return nil, nil
 	}
 	if !have {
 		var err error
 		if u, err = e.accounts.User(ctx, p.ID, uid); err != nil {
-			if err == store.ErrNoUser {
+			if errors.Is(err, store.ErrNoUser) {
 				return nil, nil
 			}
 			return nil, storeErr(err)
 		}
 	}
-	return e.authzClaims(ctx, p, u, "")
+	return e.authzClaims(ctx, p, u, dct)
+}
+
+// checkTenant refuses a start whose loginOptions.tenantId names a tenant
+// the login id's user (the signed-in caller for step-up and MFA) is not a
+// member of, before any code is made or sent. A login id with no user is
+// in no tenant.
+func (e *Engine) checkTenant(ctx context.Context, p *Project, caller *Caller, loginID, tenant string) error {
+	if len(tenant) > store.MaxAuthzName {
+		return apierr.ErrValidation.With("loginOptions.tenantId is longer than %d bytes", store.MaxAuthzName)
+	}
+	var u store.User
+	if caller != nil {
+		u = caller.User
+	} else {
+		uid, err := e.accounts.LoginOwner(ctx, p.ID, loginID)
+		if err != nil {
+			return storeErr(err)
+		}
+		if uid == "" {
+			return apierr.ErrTenantNotFound
+		}
+		if u, err = e.accounts.User(ctx, p.ID, uid); err != nil {
+			if errors.Is(err, store.ErrNoUser) {
+				return apierr.ErrTenantNotFound
+			}
+			return storeErr(err)
+		}
+	}
+	az, err := e.authzClaims(ctx, p, u, tenant)
+	if err != nil {
+		return err
+	}
+	if az == nil || az.DCT != tenant {
+		return apierr.ErrTenantNotFound
+	}
+	return nil
 }

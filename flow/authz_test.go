@@ -117,3 +117,51 @@ func sameAuthz(a, b *token.Authz) bool {
 	}
 	return true
 }
+
+// TestStartWithTenant: loginOptions.tenantId gives the session dct when
+// the user is a member; for a non-member (or a login id with no user) the
+// start is refused and no code is sent. Under enumeration protection the
+// start does not tell, and the verify gives dct only to a member.
+func TestStartWithTenant(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, c := testredis.Mini(t)
+	e, p, snd, _ := newEngineOn(t, c, nil)
+	st := store.NewRedisStore(c)
+	first := signIn(t, e, p, snd, "bo@example.com")
+	must(t, st.CreateRole(ctx, "P1", store.Role{Name: "viewer"}))
+	must(t, st.CreateTenant(ctx, "P1", store.Tenant{ID: "acme", Name: "Acme"}))
+	must(t, st.CreateTenant(ctx, "P1", store.Tenant{ID: "other", Name: "Other"}))
+	assign(t, st, first.User.UserID, nil, "acme", []string{"viewer"})
+
+	sent := len(snd.msgs)
+	for _, tc := range []struct{ login, tenant string }{{"bo@example.com", "other"}, {"bo@example.com", "nope"}, {"new@example.com", "acme"}} {
+		_, err := e.Start(ctx, flow.StartInput{Project: p, Channel: flow.Email, Op: flow.SignUpOrIn, LoginID: tc.login, TenantID: tc.tenant})
+		if err == nil || len(snd.msgs) != sent {
+			t.Fatalf("%s in %s: %v, %d messages sent", tc.login, tc.tenant, err, len(snd.msgs)-sent)
+		}
+	}
+	if _, err := e.Start(ctx, flow.StartInput{Project: p, Channel: flow.Email, Op: flow.SignIn, LoginID: "bo@example.com", TenantID: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := e.Verify(ctx, flow.VerifyInput{Project: p, Channel: flow.Email, LoginID: "bo@example.com", Code: snd.msgs[len(snd.msgs)-1].Code})
+	must(t, err)
+	sc, err := p.Issuer.VerifySession(v.Tokens.Session)
+	must(t, err)
+	if sc.Authz == nil || sc.Authz.DCT != "acme" {
+		t.Fatalf("session authz %+v", sc.Authz)
+	}
+
+	// Enumeration protection: the start answers alike; no dct for a non-member.
+	p.EnumerationProtection = true
+	if _, err := e.Start(ctx, flow.StartInput{Project: p, Channel: flow.Email, Op: flow.SignIn, LoginID: "bo@example.com", TenantID: "other"}); err != nil {
+		t.Fatal(err)
+	}
+	v, err = e.Verify(ctx, flow.VerifyInput{Project: p, Channel: flow.Email, LoginID: "bo@example.com", Code: snd.msgs[len(snd.msgs)-1].Code})
+	must(t, err)
+	sc, err = p.Issuer.VerifySession(v.Tokens.Session)
+	must(t, err)
+	if sc.Authz == nil || sc.Authz.DCT != "" {
+		t.Fatalf("a non-member got dct: %+v", sc.Authz)
+	}
+}

@@ -106,6 +106,9 @@ type StartInput struct {
 	CustomClaims map[string]any
 	// RevokeOthers revokes the user's other sessions on a successful verify.
 	RevokeOthers bool
+	// TenantID (loginOptions.tenantId) selects the session's tenant (dct);
+	// the user must be a member.
+	TenantID string
 	// ClientIP is the end user's address (rate limits); "" when unknown.
 	ClientIP string
 	// Delivery options carried to the provider.
@@ -189,6 +192,19 @@ func (e *Engine) Start(ctx context.Context, in StartInput) (StartOutput, error) 
 		// Existing users get the code at their stored address; a request
 		// address is never used.
 		a.newAddr = ""
+	}
+	if in.TenantID != "" {
+		// Refused before anything is sent, as Descope does; under
+		// enumeration protection the start must not tell who is in which
+		// tenant, so the verify alone decides (dct only for a member).
+		if !p.EnumerationProtection || in.Caller != nil {
+			if err := e.checkTenant(ctx, p, in.Caller, id.ID, in.TenantID); err != nil {
+				return StartOutput{}, err
+			}
+		} else if len(in.TenantID) > store.MaxAuthzName {
+			return StartOutput{}, apierr.ErrValidation.With("loginOptions.tenantId is longer than %d bytes", store.MaxAuthzName)
+		}
+		a.pending.DCT = in.TenantID
 	}
 	return e.start(ctx, a)
 }

@@ -28,6 +28,9 @@ type pending struct {
 	// sign-in time: the tokens of its verify carry it on, so an update
 	// never makes a session look recently signed in.
 	AuthTime int64 `json:"t,omitempty"`
+	// DCT is loginOptions.tenantId: the session's current tenant, checked
+	// at the start (the user is a member) and again at the verify.
+	DCT string `json:"d,omitempty"`
 }
 
 // pendingUpdate is an email/phone change waiting for its code.
@@ -48,7 +51,7 @@ func (p *pending) authTime() time.Time {
 }
 
 func (p *pending) encode() ([]byte, error) {
-	if p.OwnerID == "" && !p.StepUp && !p.MFA && len(p.Nsec) == 0 && !p.RevokeOthers && p.Update == nil && p.Profile == (store.Profile{}) && p.Other == "" {
+	if p.OwnerID == "" && !p.StepUp && !p.MFA && len(p.Nsec) == 0 && !p.RevokeOthers && p.Update == nil && p.Profile == (store.Profile{}) && p.Other == "" && p.DCT == "" {
 		return nil, nil
 	}
 	return json.Marshal(p)

@@ -102,7 +102,7 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 	if done != nil {
 		// The store signed the user in with the verify (one script): mint
 		// the tokens it registered.
-		az, err := e.authzClaims(ctx, p, done.User, "")
+		az, err := e.authzClaims(ctx, p, done.User, pend.DCT)
 		if err != nil {
 			return VerifyOutput{}, e.giveBack(ctx, key, undoOf(res, true), err)
 		}
@@ -123,7 +123,7 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		}
 		uid = user.UserID
 	}
-	az, err := e.splitAuthz(ctx, p, uid, res.NewUser, user, pend.Update != nil)
+	az, err := e.splitAuthz(ctx, p, uid, res.NewUser, user, pend.Update != nil, pend.DCT)
 	if err != nil {
 		return VerifyOutput{}, e.giveBack(ctx, key, undoOf(res, false), err)
 	}

@@ -54,6 +54,7 @@ func (c channel) start(ctx context.Context, op flow.Op, req *otpv1.StartRequest)
 		in.Locale, in.TemplateID, in.TemplateOptions = o.GetLocale(), o.GetTemplateId(), o.GetTemplateOptions()
 		in.StepUp, in.MFA, in.RevokeOthers = o.GetStepup(), o.GetMfa(), o.GetRevokeOtherSessions()
 		in.CustomClaims = o.GetCustomClaims().AsMap()
+		in.TenantID = o.GetTenantId()
 		if in.StepUp || in.MFA {
 			caller, err := c.engine.Authenticate(ctx, p, RefreshJWTFrom(ctx))
 			if err != nil {
