@@ -3,6 +3,7 @@ package flow
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/otpd/otpd/apierr"
 
@@ -14,6 +15,37 @@ import (
 // authorization model (store.Authorizer's Claims).
 type Authz interface {
 	Claims(ctx context.Context, project string, u store.UserAuthz) (store.Claims, error)
+	NewUserAuthz(ctx context.Context, project, emailDomain string) (store.UserAuthz, error)
+	SetUserAuthz(ctx context.Context, project, userID string, a store.UserAuthz) (store.User, error)
+}
+
+// grantNew gives a user the verify just created the project's default
+// roles and, when its verified email's domain is a tenant's
+// self-provisioning domain, that tenant with its default roles. Only a
+// verified email counts (a code went to it): an unverified address of the
+// other contact type never joins a tenant.
+func (e *Engine) grantNew(ctx context.Context, p *Project, u store.User, res store.VerifyResult) (store.User, error) {
+	if e.authz == nil {
+		return u, nil
+	}
+	domain := ""
+	if res.Contact == store.ContactEmail {
+		if at := strings.LastIndexByte(res.Address, '@'); at >= 0 {
+			domain = strings.ToLower(res.Address[at+1:])
+		}
+	}
+	a, err := e.authz.NewUserAuthz(ctx, p.ID, domain)
+	if err != nil {
+		return u, storeErr(err)
+	}
+	if a.Empty() {
+		return u, nil
+	}
+	out, err := e.authz.SetUserAuthz(ctx, p.ID, u.UserID, a)
+	if err != nil {
+		return u, storeErr(err)
+	}
+	return out, nil
 }
 
 // authzClaims is the authorization claims to mint for u, computed from

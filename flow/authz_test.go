@@ -2,6 +2,7 @@ package flow_test
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 
@@ -163,5 +164,44 @@ func TestStartWithTenant(t *testing.T) {
 	must(t, err)
 	if sc.Authz == nil || sc.Authz.DCT != "" {
 		t.Fatalf("a non-member got dct: %+v", sc.Authz)
+	}
+}
+
+// TestNewUserDefaults: a new user gets the project's default roles, and
+// joins the tenant whose self-provisioning domain its verified email is
+// at, with that tenant's default roles; an SMS sign-up whose unverified
+// email is at that domain joins nothing.
+func TestNewUserDefaults(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, c := testredis.Mini(t)
+	e, p, snd, _ := newEngineOn(t, c, nil)
+	st := store.NewRedisStore(c)
+	must(t, st.CreatePermission(ctx, "P1", store.Permission{Name: "read"}))
+	must(t, st.CreateRole(ctx, "P1", store.Role{Name: "member", Default: true, PermissionNames: []string{"read"}}))
+	must(t, st.CreateRole(ctx, "P1", store.Role{Name: "staff"}))
+	must(t, st.CreateTenant(ctx, "P1", store.Tenant{ID: "acme", Name: "Acme", SelfProvisioningDomains: []string{"acme.io"}, DefaultRoles: []string{"staff"}}))
+	if err := st.CreateTenant(ctx, "P1", store.Tenant{ID: "copy", Name: "Copy", SelfProvisioningDomains: []string{"acme.io"}}); !errors.Is(err, store.ErrDomainTaken) {
+		t.Fatalf("a second tenant took acme.io: %v", err)
+	}
+
+	v := signIn(t, e, p, snd, "Zed@ACME.io")
+	sc, err := p.Issuer.VerifySession(v.Tokens.Session)
+	must(t, err)
+	want := &token.Authz{Roles: []string{"member"}, Permissions: []string{"read"},
+		Tenants: map[string]token.TenantAuthz{"acme": {Roles: []string{"staff"}, Permissions: []string{}}}}
+	if !sameAuthz(sc.Authz, want) {
+		t.Fatalf("new acme.io user: %+v", sc.Authz)
+	}
+	// An unverified email at the domain (SMS sign-up) joins no tenant.
+	if _, err := e.Start(ctx, flow.StartInput{Project: p, Channel: flow.SMS, Op: flow.SignUpOrIn, LoginID: "+14155550111", OtherAddress: "eve@acme.io"}); err != nil {
+		t.Fatal(err)
+	}
+	v, err = e.Verify(ctx, flow.VerifyInput{Project: p, Channel: flow.SMS, LoginID: "+14155550111", Code: snd.msgs[len(snd.msgs)-1].Code})
+	must(t, err)
+	sc, err = p.Issuer.VerifySession(v.Tokens.Session)
+	must(t, err)
+	if sc.Authz == nil || len(sc.Authz.Tenants) != 0 || !slices.Equal(sc.Authz.Roles, []string{"member"}) {
+		t.Fatalf("SMS user with an unverified acme.io email: %+v", sc.Authz)
 	}
 }

@@ -102,6 +102,11 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 	if done != nil {
 		// The store signed the user in with the verify (one script): mint
 		// the tokens it registered.
+		if res.NewUser && pend.Update == nil {
+			if done.User, err = e.grantNew(ctx, p, done.User, res); err != nil {
+				return VerifyOutput{}, e.giveBack(ctx, key, undoOf(res, true), err)
+			}
+		}
 		az, err := e.authzClaims(ctx, p, done.User, pend.DCT)
 		if err != nil {
 			return VerifyOutput{}, e.giveBack(ctx, key, undoOf(res, true), err)
@@ -169,6 +174,15 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 	}
 	if pend.Update != nil {
 		e.index(ctx, p, user)
+	}
+	if res.NewUser && pend.Update == nil {
+		// Split slots (the tokens are minted before the login): the
+		// defaults reach the tokens at the first refresh.
+		if granted, err := e.grantNew(ctx, p, user, res); err != nil {
+			e.log.WarnContext(ctx, "default roles not granted to a new user", "project", p.ID, "error", err)
+		} else {
+			user = granted
+		}
 	}
 	return VerifyOutput{Tokens: pair, User: user, FirstSeen: first}, nil
 }

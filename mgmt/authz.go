@@ -68,6 +68,8 @@ func authzErr(kind, name string, err error) error {
 		return apierr.ErrInvalidArgument.With("No %s named %q", kind, name)
 	case errors.Is(err, store.ErrAuthzCap):
 		return apierr.ErrValidation.With("The project has reached its limit of %ss (docs/authorization.md)", kind)
+	case errors.Is(err, store.ErrDomainTaken):
+		return apierr.ErrInvalidArgument.With("A self-provisioning domain of the request belongs to another tenant (%v)", err)
 	case errors.As(err, &miss):
 		return apierr.ErrInvalidArgument.With("No %s named %q", miss.Kind, miss.Name)
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -24,6 +25,8 @@ import (
 //	otpd:{P}:az:rid   hash  role id -> name
 //	otpd:{P}:az:ten   hash  tenant id -> {"s", "n", "dom", "ca", "dr"}
 //	otpd:{P}:az:seq   string  counter of role ids and tenant incarnations
+//	otpd:{P}:az:def   set   names of the default roles
+//	otpd:{P}:az:dom   hash  self-provisioning domain -> tenant id
 //
 // A user's assignments live in its record (field "authz", UserAuthz), by
 // role id and tenant incarnation, never by name: so deleting a role or a
@@ -37,6 +40,10 @@ var (
 	authzModelSrc string
 	//go:embed lua/authz_claims.lua
 	authzClaimsSrc string
+	//go:embed lua/authz_defaults.lua
+	authzDefaultsSrc string
+
+	authzDefaultsScript = redis.NewScript(authzDefaultsSrc)
 
 	authzModelScript  = redis.NewScript(authzModelSrc)
 	authzClaimsScript = redis.NewScript(authzClaimsSrc)
@@ -62,6 +69,8 @@ var (
 	ErrAuthzExists   = errors.New("store: already exists")
 	ErrAuthzNotFound = errors.New("store: not found")
 	ErrAuthzCap      = errors.New("store: limit reached")
+	// ErrDomainTaken: another tenant has that self-provisioning domain.
+	ErrDomainTaken = errors.New("store: self-provisioning domain belongs to another tenant")
 )
 
 // ErrAuthzMissing is returned when a write names a permission or role
@@ -144,13 +153,17 @@ type Authorizer interface {
 	RoleIDs(ctx context.Context, project string, names []string) ([]int64, error)
 	// Claims resolves a user's assignments against the current model.
 	Claims(ctx context.Context, project string, u UserAuthz) (Claims, error)
+	// NewUserAuthz is what a new user with that email domain gets.
+	NewUserAuthz(ctx context.Context, project, emailDomain string) (UserAuthz, error)
+	// SetUserAuthz writes a user's assignments (ErrNoUser).
+	SetUserAuthz(ctx context.Context, project, userID string, a UserAuthz) (User, error)
 }
 
 var _ Authorizer = (*RedisStore)(nil)
 
 func authzKeys(project string) []string {
 	t := projectTag(project) + "az:"
-	return []string{t + "perm", t + "role", t + "rid", t + "ten", t + "seq"}
+	return []string{t + "perm", t + "role", t + "rid", t + "ten", t + "seq", t + "def", t + "dom"}
 }
 
 var authzCaps = fmt.Sprintf(`{"perms":%d,"roles":%d,"tenants":%d}`, MaxPermissions, MaxRoles, MaxTenants)
@@ -181,6 +194,10 @@ func (s *RedisStore) model(ctx context.Context, project, op string, args any) er
 	case "missing":
 		if len(res) == 3 {
 			return &ErrAuthzMissing{Kind: res[1], Name: res[2]}
+		}
+	case "domain":
+		if len(res) == 2 {
+			return fmt.Errorf("%w: %s", ErrDomainTaken, res[1])
 		}
 	}
 	return errShape("authz_model.lua")
@@ -506,4 +523,48 @@ func (s *RedisStore) Tenant(ctx context.Context, project, id string) (Tenant, er
 		return Tenant{}, unavailable(err)
 	}
 	return parseTenant(id, raw)
+}
+
+// NewUserAuthz implements Authorizer in one round trip on the project's
+// slot: the project's default roles, and the membership (with its default
+// roles) of the tenant whose self-provisioning domain is emailDomain.
+func (s *RedisStore) NewUserAuthz(ctx context.Context, project, emailDomain string) (UserAuthz, error) {
+	k := authzKeys(project)
+	res, err := s.run(ctx, authzDefaultsScript, []string{k[1], k[3], k[5], k[6]}, emailDomain)
+	if err != nil {
+		return UserAuthz{}, s.runErr(err)
+	}
+	var a UserAuthz
+	var cur *Membership
+	for i := 0; i < len(res); {
+		switch {
+		case res[i] == "r" && i+1 < len(res):
+			id, err := strconv.ParseInt(res[i+1], 10, 64)
+			if err != nil {
+				return UserAuthz{}, errShape("authz_defaults.lua")
+			}
+			if cur != nil {
+				cur.Roles = appendID(cur.Roles, id)
+			} else {
+				a.Roles = appendID(a.Roles, id)
+			}
+			i += 2
+		case res[i] == "t" && i+2 < len(res):
+			inc, err := strconv.ParseInt(res[i+2], 10, 64)
+			if err != nil {
+				return UserAuthz{}, errShape("authz_defaults.lua")
+			}
+			a.Tenants = append(a.Tenants, Membership{TenantID: res[i+1], Incarnation: inc})
+			cur = &a.Tenants[len(a.Tenants)-1]
+			i += 3
+		default:
+			return UserAuthz{}, errShape("authz_defaults.lua")
+		}
+	}
+	return a, nil
+}
+
+// SetUserAuthz implements Authorizer (one script on the user's slot).
+func (s *RedisStore) SetUserAuthz(ctx context.Context, project, userID string, a UserAuthz) (User, error) {
+	return s.WriteUser(ctx, project, userID, UserWrite{Set: map[string]string{"authz": a.Field()}})
 }

@@ -6,6 +6,8 @@
 -- KEYS[3] rid   hash  role id -> role name
 -- KEYS[4] ten   hash  tenant id -> {"s": n, "n": name, "dom": [domains], "ca": {...}, "dr": [role names]}
 -- KEYS[5] seq   string  the project's counter of role ids and tenant incarnations
+-- KEYS[6] def   set   names of the default roles (every new user gets them)
+-- KEYS[7] dom   hash  self-provisioning domain -> tenant id (one tenant per domain)
 -- ARGV[1] op, ARGV[2] JSON arguments, ARGV[3] JSON caps {"perms", "roles", "tenants"}
 --
 -- A role or tenant gets a fresh number from seq when it is created; users
@@ -13,7 +15,8 @@
 -- once (claims resolve only numbers that are still live), and one created
 -- again under the same name is a new one nobody holds.
 --
--- Returns {"ok"} | {"exists"} | {"notfound"} | {"cap", what} | {"missing", kind, name}.
+-- Returns {"ok"} | {"exists"} | {"notfound"} | {"cap", what} | {"missing", kind, name}
+-- | {"domain", domain} (another tenant has it).
 local op = ARGV[1]
 local a = cjson.decode(ARGV[2])
 local caps = cjson.decode(ARGV[3])
@@ -74,6 +77,26 @@ local function check_roles(list)
   return nil
 end
 
+local function set_def(name, on)
+  if on then redis.call('SADD', KEYS[6], name) else redis.call('SREM', KEYS[6], name) end
+end
+
+-- a domain another tenant than id holds, or nil
+local function taken_domain(id, doms)
+  for _, d in ipairs(doms or {}) do
+    local owner = redis.call('HGET', KEYS[7], d)
+    if owner and owner ~= id then return d end
+  end
+  return nil
+end
+
+local function set_domains(id, old, new)
+  for _, d in ipairs(old or {}) do
+    if redis.call('HGET', KEYS[7], d) == id then redis.call('HDEL', KEYS[7], d) end
+  end
+  for _, d in ipairs(new or {}) do redis.call('HSET', KEYS[7], d, id) end
+end
+
 if op == 'perm_create' then
   if redis.call('HEXISTS', KEYS[1], a.name) == 1 then return {'exists'} end
   if redis.call('HLEN', KEYS[1]) >= caps.perms then return {'cap', 'permissions'} end
@@ -98,6 +121,7 @@ elseif op == 'role_create' then
   local id = redis.call('INCR', KEYS[5])
   redis.call('HSET', KEYS[2], a.name, cjson.encode({id = id, d = a.description or '', p = arr(a.permissionNames), def = a.default == true}))
   redis.call('HSET', KEYS[3], tostring(id), a.name)
+  set_def(a.name, a.default == true)
   return {'ok'}
 elseif op == 'role_update' then
   local rec = get(KEYS[2], a.name)
@@ -112,7 +136,9 @@ elseif op == 'role_update' then
   if to ~= a.name then
     redis.call('HSET', KEYS[3], tostring(rec.id), to)
     rename_in(KEYS[4], 'dr', a.name, to)
+    set_def(a.name, false)
   end
+  set_def(to, rec.def)
   return {'ok'}
 elseif op == 'role_delete' then
   local rec = get(KEYS[2], a.name)
@@ -120,6 +146,7 @@ elseif op == 'role_delete' then
     redis.call('HDEL', KEYS[2], a.name)
     redis.call('HDEL', KEYS[3], tostring(rec.id))
     rename_in(KEYS[4], 'dr', a.name, nil)
+    set_def(a.name, false)
   end
   return {'ok'}
 elseif op == 'tenant_create' then
@@ -127,22 +154,31 @@ elseif op == 'tenant_create' then
   if redis.call('HLEN', KEYS[4]) >= caps.tenants then return {'cap', 'tenants'} end
   local miss = check_roles(a.defaultRoles)
   if miss then return {'missing', 'role', miss} end
+  local taken = taken_domain(a.id, a.domains)
+  if taken then return {'domain', taken} end
+  set_domains(a.id, nil, a.domains)
   local s = redis.call('INCR', KEYS[5])
   redis.call('HSET', KEYS[4], a.id, cjson.encode({s = s, n = a.name, dom = arr(a.domains), ca = obj(a.customAttributes), dr = arr(a.defaultRoles)}))
   return {'ok'}
 elseif op == 'tenant_update' then
   local rec = get(KEYS[4], a.id)
   if not rec then return {'notfound'} end
-  rec.n, rec.dom, rec.ca = a.name, arr(a.domains), obj(a.customAttributes)
   if a.setDefaultRoles then
     local miss = check_roles(a.defaultRoles)
     if miss then return {'missing', 'role', miss} end
     rec.dr = arr(a.defaultRoles)
   end
+  local taken = taken_domain(a.id, a.domains)
+  if taken then return {'domain', taken} end
+  set_domains(a.id, rec.dom, a.domains)
+  rec.n, rec.dom, rec.ca = a.name, arr(a.domains), obj(a.customAttributes)
   redis.call('HSET', KEYS[4], a.id, cjson.encode(rec))
   return {'ok'}
 elseif op == 'tenant_delete' then
-  if redis.call('HDEL', KEYS[4], a.id) == 0 then return {'notfound'} end
+  local rec = get(KEYS[4], a.id)
+  if not rec then return {'notfound'} end
+  set_domains(a.id, rec.dom, nil)
+  redis.call('HDEL', KEYS[4], a.id)
   return {'ok'}
 end
 return redis.error_reply('authz_model.lua: unknown op')
