@@ -145,3 +145,15 @@ func (e *Engine) checkTenant(ctx context.Context, p *Project, caller *Caller, lo
 	}
 	return nil
 }
+
+// UserClaims is what u holds of the current model, by name (me).
+func (e *Engine) UserClaims(ctx context.Context, p *Project, u store.User) (store.Claims, error) {
+	if e.authz == nil || u.Authz.Empty() {
+		return store.Claims{}, nil
+	}
+	c, err := e.authz.Claims(ctx, p.ID, u.Authz)
+	if err != nil {
+		return store.Claims{}, storeErr(err)
+	}
+	return c, nil
+}

@@ -123,6 +123,8 @@ func TestDescopeNodeSDKAuthz(t *testing.T) {
 	check("claims", c["roles"] == true && c["perms"] == true && c["tenantRoles"] == true && c["tenantPerms"] == true &&
 		c["otherTenant"] == false && fmt.Sprint(c["matchedRoles"]) == "[editor]" && fmt.Sprint(c["matchedPerms"]) == "[write]" &&
 		fmt.Sprint(c["matchedTenantRoles"]) == "[viewer]")
+	check("me", fmt.Sprint(data("me")["roleNames"]) == "[editor]" &&
+		fmt.Sprint(data("me")["userTenants"]) == "[map[permissions:[read] roleNames:[viewer] tenantId:acme tenantName:Acme]]")
 	check("myTenantsAll", fmt.Sprint(data("myTenantsAll")["tenants"]) == "[map[customAttributes:map[tier:gold] id:acme name:Acme]]")
 	check("myTenantsDctBefore", fmt.Sprint(data("myTenantsDctBefore")["tenants"]) == "[]")
 	check("selectOther", !ok("selectOther") && errCode("selectOther") == "E011002")

@@ -20,6 +20,7 @@ type Engine interface {
 	Me(ctx context.Context, p *flow.Project, refreshJWT string) (store.User, error)
 	SelectTenant(ctx context.Context, p *flow.Project, refreshJWT, tenant, clientIP string) (flow.RefreshOutput, error)
 	MyTenants(ctx context.Context, p *flow.Project, refreshJWT string, dct bool, ids []string) ([]flow.Tenant, error)
+	UserClaims(ctx context.Context, p *flow.Project, u store.User) (store.Claims, error)
 }
 
 // channel implements SignUp, SignIn, SignUpOrIn and Verify for one channel.

@@ -113,7 +113,11 @@ func (s *Session) Me(ctx context.Context, _ *otpv1.MeRequest) (*otpv1.UserRespon
 	if err != nil {
 		return nil, err
 	}
-	return userResponse(u), nil
+	c, err := s.engine.UserClaims(ctx, p, u)
+	if err != nil {
+		return nil, err
+	}
+	return userResponseWith(u, c), nil
 }
 
 // HistoryReader reads a user's login history (the store).

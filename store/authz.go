@@ -53,10 +53,10 @@ var (
 const (
 	MaxPermissions        = 1000 // per project
 	MaxRoles              = 1000 // per project
-	MaxTenants            = 10000
-	MaxRolesPerUser       = 20 // project-level roles of one user
-	MaxTenantsPerUser     = 20 // tenant memberships of one user
-	MaxRolesPerMembership = 20 // roles of one user in one tenant
+	MaxTenants            = 1000 // per project (a role delete rewrites their default roles in one script)
+	MaxRolesPerUser       = 20   // project-level roles of one user
+	MaxTenantsPerUser     = 20   // tenant memberships of one user
+	MaxRolesPerMembership = 20   // roles of one user in one tenant
 	MaxPermissionsPerRole = 100
 	MaxDomainsPerTenant   = 20
 	MaxDefaultRoles       = 20  // a tenant's default roles

@@ -67,6 +67,7 @@ async function claims(name) {
   };
 }
 await claims('claims');
+out.me = brief(await sdk.me(refreshJwt));
 out.myTenantsAll = brief(await sdk.myTenants(['acme', 'other'], refreshJwt));
 out.myTenantsDctBefore = brief(await sdk.myTenants(true, refreshJwt));
 out.selectOther = brief(await sdk.selectTenant('beta-not-member', refreshJwt));
