@@ -205,3 +205,36 @@ func TestNewUserDefaults(t *testing.T) {
 		t.Fatalf("SMS user with an unverified acme.io email: %+v", sc.Authz)
 	}
 }
+
+// TestSelectTenantWithRotation: with refresh rotation, tenant select
+// answers the family's next generation carrying dct, which the next
+// rotation keeps; a non-member select spends nothing (the same refresh JWT
+// still refreshes).
+func TestSelectTenantWithRotation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, c := testredis.Mini(t)
+	e, p, snd, _ := newEngineOn(t, c, nil)
+	p.RotateRefresh = true
+	st := store.NewRedisStore(c)
+	v := signIn(t, e, p, snd, "rot@example.com")
+	must(t, st.CreateRole(ctx, "P1", store.Role{Name: "viewer"}))
+	must(t, st.CreateTenant(ctx, "P1", store.Tenant{ID: "acme", Name: "Acme"}))
+	must(t, st.CreateTenant(ctx, "P1", store.Tenant{ID: "other", Name: "Other"}))
+	assign(t, st, v.User.UserID, nil, "acme", []string{"viewer"})
+	if _, err := e.SelectTenant(ctx, p, v.Tokens.Refresh, "other", ""); err == nil {
+		t.Fatal("a non-member selected a tenant")
+	}
+	sel, err := e.SelectTenant(ctx, p, v.Tokens.Refresh, "acme", "")
+	must(t, err)
+	if sel.Tokens.Refresh == v.Tokens.Refresh {
+		t.Fatal("rotation gave back the same refresh JWT")
+	}
+	r, err := e.Refresh(ctx, p, sel.Tokens.Refresh, "")
+	must(t, err)
+	sc, err := p.Issuer.VerifySession(r.Tokens.Session)
+	must(t, err)
+	if sc.Authz == nil || sc.Authz.DCT != "acme" {
+		t.Fatalf("dct lost at rotation: %+v", sc.Authz)
+	}
+}
