@@ -146,7 +146,7 @@ func (s *Management) SearchUsers(ctx context.Context, r *otpv1.MgmtSearchRequest
 	}
 	switch {
 	case len(r.GetTenantIds()) > 0 || len(r.GetRoleNames()) > 0:
-		return nil, apierr.ErrValidation.With("otpd has no tenants or roles to search by")
+		return nil, apierr.ErrValidation.With("otpd does not search users by tenantIds or roleNames yet: leave them empty")
 	case len(r.GetCustomAttributes().GetFields()) > 0 || r.GetText() != "":
 		return nil, apierr.ErrValidation.With("otpd does not search by custom attributes or free text")
 	}
