@@ -298,3 +298,40 @@ func (s *Service) Resolved(ctx context.Context, p *flow.Project, u store.User) (
 	c, err := s.st.Claims(ctx, p.ID, u.Authz)
 	return c, storeErr(err)
 }
+
+// authzFilter is the search's roleNames/tenantIds filter: a user matches
+// when it holds any of the project roles and is a member of any of the
+// tenants named (each filter only when given). Without an address or
+// login-id filter to start from it is refused: otpd keeps no index of
+// users by role or tenant, and will not scan the project.
+func (s *Service) authzFilter(ctx context.Context, p *flow.Project, q Query, alone bool) (match func(store.User) bool, failed func() error, err error) {
+	var ferr error
+	failed = func() error { return ferr }
+	if len(q.RoleNames) == 0 && len(q.TenantIDs) == 0 {
+		return func(store.User) bool { return true }, failed, nil
+	}
+	if err := firstErr(errors.Join(checkNames("roleNames", q.RoleNames, MaxBatch), checkNames("tenantIds", q.TenantIDs, MaxBatch))); err != nil {
+		return nil, nil, err
+	}
+	if alone {
+		return nil, nil, apierr.ErrValidation.With("tenantIds and roleNames narrow a search by emails, phones or loginIds; otpd does not list users by role or tenant alone")
+	}
+	match = func(u store.User) bool {
+		if ferr != nil {
+			return false
+		}
+		c, err := s.st.Claims(ctx, p.ID, u.Authz)
+		if err != nil {
+			ferr = storeErr(err)
+			return false
+		}
+		if len(q.RoleNames) > 0 && !slices.ContainsFunc(c.Roles, func(r string) bool { return slices.Contains(q.RoleNames, r) }) {
+			return false
+		}
+		if len(q.TenantIDs) > 0 && !slices.ContainsFunc(q.TenantIDs, func(id string) bool { _, ok := c.Tenants[id]; return ok }) {
+			return false
+		}
+		return true
+	}
+	return match, failed, nil
+}

@@ -23,6 +23,10 @@ type Query struct {
 	Emails      []string
 	Phones      []string
 	LoginIDs    []string
+	// RoleNames and TenantIDs keep users holding any of those project
+	// roles / a member of any of those tenants (authz_users.go); they
+	// narrow an address or login-id search.
+	RoleNames, TenantIDs []string
 }
 
 // Search returns one page of matching users, oldest first, and the number
@@ -71,6 +75,10 @@ func (s *Service) Search(ctx context.Context, p *flow.Project, q Query) ([]store
 	if err != nil {
 		return nil, 0, err
 	}
+	authzMatch, authzFailed, err := s.authzFilter(ctx, p, q, f.empty())
+	if err != nil {
+		return nil, 0, err
+	}
 	if f.empty() {
 		ids, total, err := s.st.Page(ctx, p.ID, sets, q.Page*q.Limit, q.Limit)
 		if err != nil {
@@ -95,9 +103,12 @@ func (s *Service) Search(ctx context.Context, p *flow.Project, q Query) ([]store
 	for _, u := range users {
 		if f.match(u) && slices.ContainsFunc(sets, func(k store.IndexSet) bool {
 			return k.Test == u.Test && k.Disabled == (u.Status == store.StatusDisabled)
-		}) {
+		}) && authzMatch(u) {
 			match = append(match, u)
 		}
+	}
+	if err := authzFailed(); err != nil {
+		return nil, 0, err // a candidate's roles could not be read: no partial answer
 	}
 	slices.SortFunc(match, func(a, b store.User) int {
 		if c := a.CreatedTime.Compare(b.CreatedTime); c != 0 {

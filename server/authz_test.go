@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 
@@ -178,5 +179,37 @@ func TestClusterTenantFlow(t *testing.T) {
 	s, ref = b.do("POST", "/v1/auth/refresh", "", b.bearer(sel["refreshJwt"]))
 	if c := claims(ref["sessionJwt"]); s != 200 || c["dct"] != nil || c["tenants"] != nil {
 		t.Fatalf("refresh after the tenant's delete: %d %v", s, c)
+	}
+}
+
+// TestSearchUsersByRoleAndTenant: roleNames and tenantIds narrow a search
+// by addresses or login ids; alone they are refused (no index by role).
+func TestSearchUsersByRoleAndTenant(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, defaultMgmtKeys())
+	e.mustMgmt("POST", "/v1/mgmt/role/create", `{"name":"admin"}`)
+	e.mustMgmt("POST", "/v1/mgmt/tenant/create", `{"id":"acme","name":"Acme"}`)
+	e.mustMgmt("POST", "/v1/mgmt/user/create", `{"loginId":"a1@example.com","email":"a1@example.com","roleNames":["admin"]}`)
+	e.mustMgmt("POST", "/v1/mgmt/user/create", `{"loginId":"a2@example.com","email":"a2@example.com","userTenants":[{"tenantId":"acme"}]}`)
+	both := `"emails":["a1@example.com","a2@example.com"]`
+	for body, want := range map[string]string{
+		`{` + both + `,"roleNames":["admin"]}`:                      "[a1@example.com]",
+		`{` + both + `,"tenantIds":["acme"]}`:                       "[a2@example.com]",
+		`{` + both + `,"roleNames":["admin"],"tenantIds":["acme"]}`: "[]",
+		`{` + both + `}`: "[a1@example.com a2@example.com]",
+	} {
+		b := e.mustMgmt("POST", "/v2/mgmt/user/search", body)
+		users, _ := b["users"].([]any)
+		var got []string
+		for _, u := range users {
+			got = append(got, fmt.Sprint(u.(map[string]any)["email"]))
+		}
+		sort.Strings(got)
+		if fmt.Sprint(got) != want && !(want == "[]" && len(got) == 0) {
+			t.Errorf("%s: %v, want %s", body, got, want)
+		}
+	}
+	if s, b := e.mgmt("POST", "/v2/mgmt/user/search", `{"roleNames":["admin"]}`); s != 400 || errCodeOf(b) != "E011003" {
+		t.Errorf("roleNames alone: %d %v", s, b)
 	}
 }

@@ -145,14 +145,13 @@ func (s *Management) SearchUsers(ctx context.Context, r *otpv1.MgmtSearchRequest
 		return nil, err
 	}
 	switch {
-	case len(r.GetTenantIds()) > 0 || len(r.GetRoleNames()) > 0:
-		return nil, apierr.ErrValidation.With("otpd does not search users by tenantIds or roleNames yet: leave them empty")
 	case len(r.GetCustomAttributes().GetFields()) > 0 || r.GetText() != "":
 		return nil, apierr.ErrValidation.With("otpd does not search by custom attributes or free text")
 	}
 	return s.usersOut(ctx, p)(s.m.Search(ctx, p, mgmt.Query{
 		Limit: int(r.GetLimit()), Page: int(r.GetPage()), TestOnly: r.GetTestUsersOnly(), WithTest: r.GetWithTestUser(),
 		Statuses: r.GetStatuses(), Emails: r.GetEmails(), Phones: r.GetPhones(), LoginIDs: r.GetLoginIds(),
+		RoleNames: r.GetRoleNames(), TenantIDs: r.GetTenantIds(),
 	}))
 }
 
