@@ -163,7 +163,7 @@ func UserFields(u User) map[string]string {
 		"name": u.Name, "givenName": u.GivenName, "middleName": u.MiddleName, "familyName": u.FamilyName,
 		"status": u.Status, "test": flag(u.Test), "picture": u.Picture,
 		"createdTime": strconv.FormatInt(u.CreatedTime.Unix(), 10), "customAttributes": "",
-		"authz": u.Authz.Field(),
+		"authz":     u.Authz.Field(),
 		"createdMs": strconv.FormatInt(u.CreatedTime.UnixMilli(), 10),
 	}
 	if !u.ModifiedTime.IsZero() {
