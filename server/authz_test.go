@@ -212,4 +212,15 @@ func TestSearchUsersByRoleAndTenant(t *testing.T) {
 	if s, b := e.mgmt("POST", "/v2/mgmt/user/search", `{"roleNames":["admin"]}`); s != 400 || errCodeOf(b) != "E011003" {
 		t.Errorf("roleNames alone: %d %v", s, b)
 	}
+	// userIds narrow a search like the address filters; a created-time
+	// range alone does not (it would read up to 10,000 users' roles).
+	a1 := e.mustMgmt("GET", "/v1/mgmt/user?loginId=a1%40example.com", "")["user"].(map[string]any)["userId"]
+	a2 := e.mustMgmt("GET", "/v1/mgmt/user?loginId=a2%40example.com", "")["user"].(map[string]any)["userId"]
+	b := e.mustMgmt("POST", "/v2/mgmt/user/search", fmt.Sprintf(`{"userIds":[%q,%q],"tenantIds":["acme"]}`, a1, a2))
+	if users, _ := b["users"].([]any); len(users) != 1 || users[0].(map[string]any)["userId"] != a2 {
+		t.Errorf("userIds with tenantIds: %v", b)
+	}
+	if s, b := e.mgmt("POST", "/v2/mgmt/user/search", `{"fromCreatedTime":1,"tenantIds":["acme"]}`); s != 400 || errCodeOf(b) != "E011003" {
+		t.Errorf("tenantIds with a created range only: %d %v", s, b)
+	}
 }
