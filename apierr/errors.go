@@ -140,8 +140,8 @@ var (
 var ErrUserDisabled = def("E062109", codes.PermissionDenied, http.StatusForbidden,
 	"User disabled", "The user is disabled")
 
-// ErrTenantNotFound: tenant/select named a tenant the user is not in
-// (otpd has no tenants, so every id).
+// ErrTenantNotFound: tenant/select or loginOptions.tenantId named a
+// tenant the user is not in.
 var ErrTenantNotFound = def("E011002", codes.InvalidArgument, http.StatusBadRequest,
 	"Invalid argument", "The user is not a member of this tenant")
 

@@ -32,6 +32,7 @@ type Engine struct {
 	indexer  Indexer
 	outbox   store.Outbox
 	guard    Guard
+	authz    Authz
 }
 
 // Guard is the pumping guard (package fraud): it judges a start's
@@ -84,13 +85,16 @@ type Deps struct {
 	Outbox store.Outbox
 	// Guard, when set, is the pumping guard (package fraud).
 	Guard Guard
+	// Authz, when set, puts the user's roles, permissions and tenants in
+	// the tokens (docs/authorization.md).
+	Authz Authz
 }
 
 // New returns an Engine.
 func New(d Deps) *Engine {
 	return &Engine{codes: d.Codes, users: d.Users, sessions: d.Sessions, accounts: d.Accounts, gen: d.Gen, hasher: d.Hasher,
 		sender: d.Sender, clock: d.Clock, random: d.Random, log: d.Log, metrics: d.Metrics, jobs: d.Jobs, options: d.Options,
-		indexer: d.Indexer, outbox: d.Outbox, guard: d.Guard}
+		indexer: d.Indexer, outbox: d.Outbox, guard: d.Guard, authz: d.Authz}
 }
 
 // StartInput is a sign-up, sign-in or sign-up-or-in request.
@@ -116,6 +120,9 @@ type StartInput struct {
 	CustomClaims map[string]any
 	// RevokeOthers revokes the user's other sessions on a successful verify.
 	RevokeOthers bool
+	// TenantID (loginOptions.tenantId) selects the session's tenant (dct);
+	// the user must be a member.
+	TenantID string
 	// ClientIP is the end user's address (rate limits); "" when unknown.
 	ClientIP string
 	// Delivery options carried to the provider.
@@ -199,6 +206,19 @@ func (e *Engine) Start(ctx context.Context, in StartInput) (StartOutput, error) 
 		// Existing users get the code at their stored address; a request
 		// address is never used.
 		a.newAddr = ""
+	}
+	if in.TenantID != "" {
+		// Refused before anything is sent, as Descope does; under
+		// enumeration protection the start must not tell who is in which
+		// tenant, so the verify alone decides (dct only for a member).
+		if !p.EnumerationProtection || in.Caller != nil {
+			if err := e.checkTenant(ctx, p, in.Caller, id.ID, in.TenantID); err != nil {
+				return StartOutput{}, err
+			}
+		} else if len(in.TenantID) > store.MaxAuthzName {
+			return StartOutput{}, apierr.ErrValidation.With("loginOptions.tenantId is longer than %d bytes", store.MaxAuthzName)
+		}
+		a.pending.DCT = in.TenantID
 	}
 	return e.start(ctx, a)
 }

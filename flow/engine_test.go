@@ -73,7 +73,7 @@ func newEngineOn(t *testing.T, c *redis.Client, wrap func(store.Users) store.Use
 		codes = struct{ store.Codes }{st}
 	}
 	e := flow.New(flow.Deps{Codes: codes, Users: users, Sessions: st, Accounts: st, Gen: otpcode.NewGenerator(rand.Reader),
-		Hasher: h, Sender: snd, Clock: clk, Random: rand.Reader, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Hasher: h, Sender: snd, Clock: clk, Random: rand.Reader, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Authz: st})
 	p := &flow.Project{ID: "P1", CodeLength: 6, CodeTTL: 5 * time.Minute, MaxAttempts: 5, Issuer: iss, Keys: ks,
 		CookiePath: "/", RefreshTTL: time.Hour, SessionTTL: time.Minute}
 	return e, p, snd, users

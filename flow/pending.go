@@ -34,6 +34,9 @@ type pending struct {
 	// everywhere, revoked by a disable or by reuse, nor expired): a
 	// pending update never outlives the session that asked for it.
 	Session string `json:"f,omitempty"`
+	// DCT is loginOptions.tenantId: the session's current tenant, checked
+	// at the start (the user is a member) and again at the verify.
+	DCT string `json:"d,omitempty"`
 }
 
 // pendingUpdate is an email/phone change waiting for its code.
@@ -54,7 +57,7 @@ func (p *pending) authTime() time.Time {
 }
 
 func (p *pending) encode() ([]byte, error) {
-	if p.OwnerID == "" && !p.StepUp && !p.MFA && len(p.Nsec) == 0 && !p.RevokeOthers && p.Update == nil && p.Profile == (store.Profile{}) && p.Other == "" {
+	if p.OwnerID == "" && !p.StepUp && !p.MFA && len(p.Nsec) == 0 && !p.RevokeOthers && p.Update == nil && p.Profile == (store.Profile{}) && p.Other == "" && p.DCT == "" {
 		return nil, nil
 	}
 	return json.Marshal(p)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/otpd/otpd/apierr"
@@ -104,6 +105,33 @@ type RefreshOutput struct {
 // refreshing at once, a retry whose answer was lost). ip is the client's
 // address for the per-IP limit ("" when unknown).
 func (e *Engine) Refresh(ctx context.Context, p *Project, refreshJWT, ip string) (RefreshOutput, error) {
+	return e.refresh(ctx, p, refreshJWT, ip, nil)
+}
+
+// SelectTenant is a refresh that makes tenant the session's current one
+// (the dct claim), in a new session JWT and a refresh JWT that carries it
+// on (with rotation, the family's next generation; without, the same
+// token id and end). A tenant the user is not a member of is refused
+// before anything is spent.
+func (e *Engine) SelectTenant(ctx context.Context, p *Project, refreshJWT, tenant, ip string) (RefreshOutput, error) {
+	if tenant == "" {
+		return RefreshOutput{}, apierr.ErrMissingArgument.With("The tenant field is required")
+	}
+	caller, err := e.Authenticate(ctx, p, refreshJWT)
+	if err != nil {
+		return RefreshOutput{}, err
+	}
+	az, err := e.authzClaims(ctx, p, caller.User, tenant)
+	if err != nil {
+		return RefreshOutput{}, err
+	}
+	if az == nil || az.DCT != tenant {
+		return RefreshOutput{}, apierr.ErrTenantNotFound
+	}
+	return e.refresh(ctx, p, refreshJWT, ip, &tenant)
+}
+
+func (e *Engine) refresh(ctx context.Context, p *Project, refreshJWT, ip string, selectTenant *string) (RefreshOutput, error) {
 	c, err := e.verifyRefresh(p, refreshJWT)
 	if err != nil {
 		return RefreshOutput{}, err
@@ -113,7 +141,24 @@ func (e *Engine) Refresh(ctx context.Context, p *Project, refreshJWT, ip string)
 	if err != nil {
 		return RefreshOutput{}, err
 	}
-	subj := token.Subject{UserID: c.Subject, AMR: c.AMR, Nsec: c.Nsec}
+	dct := dctOf(c)
+	if selectTenant != nil {
+		dct = *selectTenant
+	}
+	az, err := e.authzClaims(ctx, p, res.User, dct)
+	if err != nil {
+		return RefreshOutput{}, err
+	}
+	subj := token.Subject{UserID: c.Subject, AMR: c.AMR, Nsec: c.Nsec, Authz: az}
+	if !p.RotateRefresh && selectTenant != nil {
+		// The same tracked token (id, end, sign-in time), now carrying dct.
+		subj.RefreshID, subj.RefreshUntil, subj.AuthTime = c.ID, c.Expiry, signedInAt(c)
+		pair, err := p.Issuer.Mint(subj)
+		if err != nil {
+			return RefreshOutput{}, err
+		}
+		return RefreshOutput{Tokens: pair, User: res.User}, nil
+	}
 	if !p.RotateRefresh {
 		sess, exp, err := p.Issuer.MintSession(subj)
 		if err != nil {
@@ -162,4 +207,39 @@ func (e *Engine) Me(ctx context.Context, p *Project, refreshJWT string) (store.U
 		return store.User{}, err
 	}
 	return c.User, nil
+}
+
+// Tenant is one tenant of the signed-in user (me/tenants).
+type Tenant struct {
+	ID, Name         string
+	CustomAttributes map[string]any
+}
+
+// MyTenants lists the signed-in user's tenants, in the user's order:
+// with dct only the session's current tenant; with ids only those.
+func (e *Engine) MyTenants(ctx context.Context, p *Project, refreshJWT string, dct bool, ids []string) ([]Tenant, error) {
+	caller, err := e.Authenticate(ctx, p, refreshJWT)
+	if err != nil {
+		return nil, err
+	}
+	if e.authz == nil || caller.User.Authz.Empty() {
+		return []Tenant{}, nil
+	}
+	c, err := e.authz.Claims(ctx, p.ID, caller.User.Authz)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	cur := dctOf(caller.Claims)
+	out := []Tenant{}
+	for _, m := range caller.User.Authz.Tenants {
+		t, ok := c.Tenants[m.TenantID]
+		switch {
+		case !ok:
+		case dct && m.TenantID != cur:
+		case len(ids) > 0 && !slices.Contains(ids, m.TenantID):
+		default:
+			out = append(out, Tenant{ID: m.TenantID, Name: t.Name, CustomAttributes: t.CustomAttributes})
+		}
+	}
+	return out, nil
 }

@@ -106,8 +106,17 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 	if done != nil {
 		// The store signed the user in with the verify (one script): mint
 		// the tokens it registered.
+		if res.NewUser && pend.Update == nil {
+			if done.User, err = e.grantNew(ctx, p, done.User, res); err != nil {
+				return VerifyOutput{}, e.giveBack(ctx, key, undoOf(res, true), err)
+			}
+		}
+		az, err := e.authzClaims(ctx, p, done.User, pend.DCT)
+		if err != nil {
+			return VerifyOutput{}, e.giveBack(ctx, key, undoOf(res, true), err)
+		}
 		pair, err := p.Issuer.Mint(token.Subject{UserID: uid, AMR: pend.amr(in.Channel), Nsec: pend.Nsec, StepUp: pend.StepUp,
-			RefreshID: pre.RefreshID, RefreshUntil: pre.RefreshExpiry, AuthTime: pend.authTime()})
+			RefreshID: pre.RefreshID, RefreshUntil: pre.RefreshExpiry, AuthTime: pend.authTime(), Authz: az})
 		if err != nil {
 			return VerifyOutput{}, e.giveBack(ctx, key, undoOf(res, true), fmt.Errorf("minting tokens: %w", err))
 		}
@@ -128,7 +137,11 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		}
 		uid = user.UserID
 	}
-	pair, err := p.Issuer.Mint(token.Subject{UserID: uid, AMR: pend.amr(in.Channel), Nsec: pend.Nsec, StepUp: pend.StepUp, AuthTime: pend.authTime()})
+	az, err := e.splitAuthz(ctx, p, uid, res.NewUser, user, pend.Update != nil, pend.DCT)
+	if err != nil {
+		return VerifyOutput{}, e.giveBack(ctx, key, undoOf(res, false), err)
+	}
+	pair, err := p.Issuer.Mint(token.Subject{UserID: uid, AMR: pend.amr(in.Channel), Nsec: pend.Nsec, StepUp: pend.StepUp, AuthTime: pend.authTime(), Authz: az})
 	if err != nil {
 		return VerifyOutput{}, e.giveBack(ctx, key, undoOf(res, false), fmt.Errorf("minting tokens: %w", err))
 	}
@@ -186,6 +199,15 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 	}
 	if pend.Update != nil {
 		e.index(ctx, p, user)
+	}
+	if res.NewUser && pend.Update == nil {
+		// Split slots (the tokens are minted before the login): the
+		// defaults reach the tokens at the first refresh.
+		if granted, err := e.grantNew(ctx, p, user, res); err != nil {
+			e.log.WarnContext(ctx, "default roles not granted to a new user", "project", p.ID, "error", err)
+		} else {
+			user = granted
+		}
 	}
 	return VerifyOutput{Tokens: pair, User: user, FirstSeen: first}, nil
 }

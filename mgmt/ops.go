@@ -36,7 +36,7 @@ func (s *Service) Update(ctx context.Context, p *flow.Project, in UserInput) (st
 		u.Email, u.Phone, u.VerifiedEmail, u.VerifiedPhone = in.Email, in.Phone, in.VerifiedEmail, in.VerifiedPhone
 		u.Profile = store.Profile{Name: in.Name, GivenName: in.GivenName, MiddleName: in.MiddleName, FamilyName: in.FamilyName}
 		u.Picture, u.CustomAttributes = in.Picture, in.CustomAttributes
-		return nil
+		return s.applyAssignments(ctx, p, u, in.Assignments)
 	})
 }
 
@@ -52,6 +52,8 @@ type Patch struct {
 	// Test requires the user to be a test user (the patch changes nothing
 	// otherwise).
 	Test bool
+	// Assignments, when Set, replace the user's roles and tenants.
+	Assignments Assignments
 }
 
 // PatchUser applies a Patch to the user of loginID.
@@ -83,7 +85,7 @@ func (s *Service) PatchUser(ctx context.Context, p *flow.Project, loginID string
 		for k, v := range pt.CustomAttributes {
 			setAttribute(u, k, v)
 		}
-		return nil
+		return s.applyAssignments(ctx, p, u, pt.Assignments)
 	})
 }
 

@@ -33,6 +33,10 @@ type Query struct {
 	VerifiedEmail, VerifiedPhone *bool
 	// Sort keys, in order; none: created time, oldest first.
 	Sort []SortKey
+	// RoleNames and TenantIDs keep users holding any of those project
+	// roles / a member of any of those tenants (authz_users.go); they
+	// narrow a user-id, address or login-id search.
+	RoleNames, TenantIDs []string
 }
 
 // SortKey is one key of a search's order.
@@ -97,6 +101,10 @@ func (s *Service) Search(ctx context.Context, p *flow.Project, q Query) ([]store
 	if err != nil {
 		return nil, 0, err
 	}
+	authzMatch, authzFailed, err := s.authzFilter(ctx, p, q, !f.bounded())
+	if err != nil {
+		return nil, 0, err
+	}
 	rng := store.PageRange{From: msTime(q.FromCreated), To: msTime(q.ToCreated)}
 	if f.indexed() && byCreated(q.Sort) {
 		rng.Offset, rng.Count = q.Page*q.Limit, q.Limit
@@ -139,9 +147,12 @@ func (s *Service) Search(ctx context.Context, p *flow.Project, q Query) ([]store
 	for _, u := range users {
 		if f.match(u) && slices.ContainsFunc(sets, func(k store.IndexSet) bool {
 			return k.Test == u.Test && k.Disabled == (u.Status == store.StatusDisabled)
-		}) {
+		}) && authzMatch(u) {
 			match = append(match, u)
 		}
+	}
+	if err := authzFailed(); err != nil {
+		return nil, 0, err // a candidate's roles could not be read: no partial answer
 	}
 	slices.SortFunc(match, func(a, b store.User) int {
 		for _, k := range q.Sort {

@@ -80,6 +80,8 @@ type UserInput struct {
 	Test               bool
 	// Status is "enabled" (default) or "disabled".
 	Status string
+	// Assignments are the user's roles and tenants (by name).
+	Assignments Assignments
 }
 
 // Ref names a user by login id or user id.
@@ -242,6 +244,9 @@ func (s *Service) Create(ctx context.Context, p *flow.Project, in UserInput) (st
 		Picture: in.Picture, CustomAttributes: in.CustomAttributes,
 	}
 	if err := s.normalize(p, &u); err != nil {
+		return store.User{}, err
+	}
+	if err := s.applyAssignments(ctx, p, &u, in.Assignments); err != nil {
 		return store.User{}, err
 	}
 	// The user's keys live on the slot of its first login id (one script

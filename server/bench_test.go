@@ -14,6 +14,7 @@ import (
 
 	"github.com/otpd/otpd/config"
 	otpv1 "github.com/otpd/otpd/gen/otp/v1"
+	"github.com/otpd/otpd/store"
 )
 
 // zeroCodes makes every code 000000 (as the benchmark build does).
@@ -118,3 +119,94 @@ func BenchmarkDecodeStartRequest(b *testing.B) {
 }
 
 var _ = context.Background
+
+// benchSignIns signs n users up (and in once), then starts a sign-in code
+// for each; with roles, each user first gets 5 project roles (3
+// permissions each) and 3 tenants with 2 roles each.
+func benchSignIns(b *testing.B, n int, roles bool) (*env, otpv1.OtpEmailClient) {
+	b.Helper()
+	e := benchEnv(b)
+	email := otpv1.NewOtpEmailClient(e.conn)
+	ctx := e.authCtx()
+	st := store.NewRedisStore(e.redis)
+	var a store.UserAuthz
+	if roles {
+		bg := context.Background()
+		var names []string
+		for i := range 5 {
+			var perms []string
+			for j := range 3 {
+				perms = append(perms, fmt.Sprintf("perm-%d-%d", i, j))
+				if err := st.CreatePermission(bg, pid, store.Permission{Name: perms[j]}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			names = append(names, fmt.Sprintf("role-%d", i))
+			if err := st.CreateRole(bg, pid, store.Role{Name: names[i], PermissionNames: perms}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		ids, err := st.RoleIDs(bg, pid, names)
+		if err != nil {
+			b.Fatal(err)
+		}
+		a.Roles = ids
+		for i := range 3 {
+			id := fmt.Sprintf("tenant-%d", i)
+			if err := st.CreateTenant(bg, pid, store.Tenant{ID: id, Name: id}); err != nil {
+				b.Fatal(err)
+			}
+			t, err := st.Tenant(bg, pid, id)
+			if err != nil {
+				b.Fatal(err)
+			}
+			a.Tenants = append(a.Tenants, store.Membership{TenantID: id, Incarnation: t.Incarnation, Roles: ids[i : i+2]})
+		}
+	}
+	for i := range n {
+		id := fmt.Sprintf("s%d@bench.test", i)
+		if _, err := email.SignUpOrIn(ctx, &otpv1.StartRequest{LoginId: id}); err != nil {
+			b.Fatal(err)
+		}
+		v, err := email.Verify(ctx, &otpv1.VerifyRequest{LoginId: id, Code: "000000"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if roles {
+			if _, err := st.SetUserAuthz(context.Background(), pid, v.GetUser().GetUserId(), a); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := email.SignIn(ctx, &otpv1.StartRequest{LoginId: id}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	e.drain()
+	return e, email
+}
+
+func benchVerifySignIns(b *testing.B, roles bool) {
+	e, email := benchSignIns(b, b.N, roles)
+	ctx := e.authCtx()
+	var n atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			id := fmt.Sprintf("s%d@bench.test", n.Add(1)-1)
+			if _, err := email.Verify(ctx, &otpv1.VerifyRequest{LoginId: id, Code: "000000"}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkVerifySignInGRPC verifies sign-in codes of existing users who
+// hold no roles: the baseline of BenchmarkVerifySignInAuthzGRPC.
+func BenchmarkVerifySignInGRPC(b *testing.B) { benchVerifySignIns(b, false) }
+
+// BenchmarkVerifySignInAuthzGRPC is VerifySignInGRPC for users with 5
+// project roles (15 permissions) and 3 tenants of 2 roles each: the
+// claims cost one more script on the project's slot and a larger token.
+func BenchmarkVerifySignInAuthzGRPC(b *testing.B) { benchVerifySignIns(b, true) }

@@ -225,14 +225,14 @@ func TestTestUserOTPLoginOptions(t *testing.T) {
 	}
 }
 
-// TestStartRefusesUnsupportedOptions: tenantId, ssoAppId and pkceChallenge
-// in a start are refused naming the field (nothing sent); empty ones are
-// accepted. Over REST and gRPC.
+// TestStartRefusesUnsupportedOptions: ssoAppId and pkceChallenge in a
+// start are refused naming the field (nothing sent); empty ones are
+// accepted. Over REST and gRPC. (loginOptions.tenantId is honoured:
+// TestStartWithTenant, TestAuthz*.)
 func TestStartRefusesUnsupportedOptions(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, false)
 	for field, body := range map[string]string{
-		"loginOptions.tenantId":                 `{"loginId":"a@example.com","loginOptions":{"tenantId":"T1"}}`,
 		"loginOptions.ssoAppId":                 `{"loginId":"a@example.com","loginOptions":{"ssoAppId":"S1"}}`,
 		"loginOptions.pkceChallenge":            `{"loginId":"a@example.com","loginOptions":{"pkceChallenge":"abc"}}`,
 		"loginOptions.revokeOtherSessionsTypes": `{"loginId":"a@example.com","loginOptions":{"revokeOtherSessionsTypes":["web"]}}`,
@@ -248,9 +248,9 @@ func TestStartRefusesUnsupportedOptions(t *testing.T) {
 	if s, b := e.post("/v1/auth/otp/signup-in/email", `{"loginId":"a@example.com","loginOptions":{"tenantId":"","customClaims":null,"templateOptions":null,"templateId":""}}`); s != 200 {
 		t.Fatalf("empty options: %d %v", s, b)
 	}
-	_, err := otpv1.NewOtpEmailClient(e.conn).SignIn(e.authCtx(), &otpv1.StartRequest{LoginId: "a@example.com", LoginOptions: &otpv1.LoginOptions{TenantId: "T1"}})
-	if status.Code(err) != codes.InvalidArgument || reasonOf(err) != "E011003" || !strings.Contains(status.Convert(err).Message(), "tenantId") {
-		t.Fatalf("gRPC tenantId: %v", err)
+	_, err := otpv1.NewOtpEmailClient(e.conn).SignIn(e.authCtx(), &otpv1.StartRequest{LoginId: "a@example.com", LoginOptions: &otpv1.LoginOptions{SsoAppId: "S1"}})
+	if status.Code(err) != codes.InvalidArgument || reasonOf(err) != "E011003" || !strings.Contains(status.Convert(err).Message(), "ssoAppId") {
+		t.Fatalf("gRPC ssoAppId: %v", err)
 	}
 }
 

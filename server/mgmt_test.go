@@ -93,11 +93,15 @@ func TestMgmtUserLifecycle(t *testing.T) {
 	if s, b := e.mgmt("POST", "/v1/mgmt/user/create", `{"loginId":"ADA"}`); s != 409 || errCodeOf(b) != "E112103" {
 		t.Fatalf("duplicate login id: %d %v", s, b)
 	}
-	// otpd has no roles or tenants, and sends no invitations.
-	for _, body := range []string{`{"loginId":"r@example.com","roleNames":["admin"]}`,
-		`{"loginId":"r@example.com","userTenants":[{"tenantId":"T1"}]}`, `{"loginId":"r@example.com","invite":true}`} {
-		if s, b := e.mgmt("POST", "/v1/mgmt/user/create", body); s != 400 || errCodeOf(b) != "E011003" {
+	// A role or tenant the project does not have is refused (and nothing
+	// is created); otpd sends no invitations.
+	for body, code := range map[string]string{`{"loginId":"r@example.com","roleNames":["admin"]}`: "E011002",
+		`{"loginId":"r@example.com","userTenants":[{"tenantId":"T1"}]}`: "E011002", `{"loginId":"r@example.com","invite":true}`: "E011003"} {
+		if s, b := e.mgmt("POST", "/v1/mgmt/user/create", body); s != 400 || errCodeOf(b) != code {
 			t.Fatalf("%s: %d %v", body, s, b)
+		}
+		if s, _ := e.mgmt("GET", "/v1/mgmt/user?loginId=r%40example.com", ""); s != 404 {
+			t.Fatalf("%s: a refused create left a user (%d)", body, s)
 		}
 	}
 	// Load by login id (any of them, any case) and by user id.

@@ -62,9 +62,10 @@ func (h *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) red
 }
 
 // TestRedisRoundTripsPerRPC counts the round trips of the real server with
-// the default limits on and delivery enqueued: start 1, verify 1 (a new
-// user, then a returning one: the verify, the login and the new user's
-// search index in one script), refresh 1.
+// the default limits on and delivery enqueued: start 1, verify 1 (the
+// verify, the login and a new user's search index in one script) plus, for
+// a new user, 1 reading the project's default roles and self-provisioning
+// domains (docs/authorization.md), refresh 1.
 func TestRedisRoundTripsPerRPC(t *testing.T) {
 	t.Parallel()
 	def := config.DefaultSendsPerIP
@@ -88,7 +89,7 @@ func TestRedisRoundTripsPerRPC(t *testing.T) {
 	})
 	code := e.code("rt@example.com")
 	var refresh string
-	count("verify (new user)", 1, func() error {
+	count("verify (new user)", 2, func() error {
 		r, err := email.Verify(e.authCtx(), &otpv1.VerifyRequest{LoginId: "rt@example.com", Code: code})
 		refresh = r.GetRefreshJwt()
 		return err

@@ -61,7 +61,9 @@ func checkNodeManagement(t *testing.T, result nodeResult, check func(string, boo
 	check("mOtp", ok("mOtp") && data("mOtp")["loginId"] == "qa.node@example.com" && len(fmt.Sprint(data("mOtp")["code"])) == 6)
 	check("testVerify", result["testVerify"]["ok"] == true && result["testVerify"]["userId"] == data("mTest")["userId"])
 	check("testClaims", fmt.Sprint(result["testClaims"]["nsec"]) == "map[suite:e2e]")
-	check("tenantStart", result["tenantStart"]["ok"] == false && errCode("tenantStart") == "E011003")
+	// loginOptions.tenantId is honoured (authz): T1 is no tenant of the
+	// user, refused before anything is sent.
+	check("tenantStart", result["tenantStart"]["ok"] == false && errCode("tenantStart") == "E011002")
 	check("mOtpOrdinary", result["mOtpOrdinary"]["ok"] == false && errCode("mOtpOrdinary") == "E112104")
 	check("mDeleteTests", ok("mDeleteTests"))
 	check("mLoadTestAfter", result["mLoadTestAfter"]["ok"] == false && errCode("mLoadTestAfter") == "E112102")

@@ -82,7 +82,23 @@ func setCookies(ctx context.Context, cookies ...string) {
 	_ = grpc.SetHeader(ctx, md)
 }
 
-func userResponse(u store.User) *otpv1.UserResponse {
+func userResponse(u store.User) *otpv1.UserResponse { return userResponseWith(u, store.Claims{}) }
+
+// userResponseWith is userResponse with the user's roles and tenants, as
+// resolved by name against the current model.
+func userResponseWith(u store.User, c store.Claims) *otpv1.UserResponse {
+	roles := c.Roles
+	if roles == nil {
+		roles = []string{}
+	}
+	tenants := make([]*otpv1.UserTenant, 0, len(c.Tenants))
+	for _, m := range u.Authz.Tenants { // the user's order
+		t, ok := c.Tenants[m.TenantID]
+		if !ok {
+			continue
+		}
+		tenants = append(tenants, &otpv1.UserTenant{TenantId: m.TenantID, TenantName: t.Name, RoleNames: t.Roles, Permissions: t.Permissions})
+	}
 	loginIDs := u.LoginIDs
 	if loginIDs == nil {
 		loginIDs = []string{}
@@ -101,10 +117,10 @@ func userResponse(u store.User) *otpv1.UserResponse {
 		Status:        u.Status,
 		CreatedTime:   int32(u.CreatedTime.Unix()),
 		ModifiedTime:  int32(u.Modified().Unix()),
-		RoleNames:     []string{},
+		RoleNames:     roles,
 		// Always an object, never null: the SDKs index into it.
 		CustomAttributes: attributes(u.CustomAttributes),
-		UserTenants:      []*otpv1.UserTenant{},
+		UserTenants:      tenants,
 		Test:             u.Test,
 		Picture:          u.Picture,
 	}

@@ -22,11 +22,10 @@ func refuseField(field, why string) error {
 	return apierr.ErrValidation.With("%s is not supported: %s", field, why)
 }
 
-// checkLoginOptions refuses the loginOptions a start cannot honour.
+// checkLoginOptions refuses the loginOptions a start cannot honour
+// (tenantId is honoured: flow.Engine.Start checks the membership).
 func checkLoginOptions(o *otpv1.LoginOptions) error {
 	switch {
-	case o.GetTenantId() != "":
-		return refuseField("loginOptions.tenantId", "otpd has no tenants")
 	case o.GetSsoAppId() != "":
 		return refuseField("loginOptions.ssoAppId", "otpd has no SSO applications")
 	case o.GetPkceChallenge() != "":
@@ -91,6 +90,8 @@ func testCodeOptions(o *otpv1.LoginOptions) (flow.TestCodeOptions, error) {
 		return flow.TestCodeOptions{}, err
 	}
 	switch {
+	case o.GetTenantId() != "":
+		return flow.TestCodeOptions{}, refuseField("loginOptions.tenantId", "a test user's code does not select a tenant; use tenant/select after the verify")
 	case o.GetStepup():
 		return flow.TestCodeOptions{}, refuseField("loginOptions.stepup", "a test user's code starts a new session; step up with a normal sign-in")
 	case o.GetMfa():
@@ -99,13 +100,11 @@ func testCodeOptions(o *otpv1.LoginOptions) (flow.TestCodeOptions, error) {
 	return flow.TestCodeOptions{CustomClaims: o.GetCustomClaims().AsMap(), RevokeOthers: o.GetRevokeOtherSessions()}, nil
 }
 
-// searchQuery maps a search body, refusing the filters otpd has no data for.
+// searchQuery maps a search body, refusing the filters otpd has no data for
+// (tenantRoleIds, tenantRoleNames, sub-tenants, SSO apps, custom
+// attributes, text).
 func searchQuery(r *otpv1.MgmtSearchRequest) (mgmt.Query, error) {
 	switch {
-	case len(r.GetTenantIds()) > 0:
-		return mgmt.Query{}, refuseField("tenantIds", "otpd has no tenants")
-	case len(r.GetRoleNames()) > 0:
-		return mgmt.Query{}, refuseField("roleNames", "otpd has no roles")
 	case len(r.GetTenantRoleIds().GetFields()) > 0:
 		return mgmt.Query{}, refuseField("tenantRoleIds", "otpd has no tenants or roles")
 	case len(r.GetTenantRoleNames().GetFields()) > 0:
@@ -126,6 +125,7 @@ func searchQuery(r *otpv1.MgmtSearchRequest) (mgmt.Query, error) {
 		FromCreated: r.GetFromCreatedTime(), ToCreated: r.GetToCreatedTime(),
 		FromModified: r.GetFromModifiedTime(), ToModified: r.GetToModifiedTime(),
 		VerifiedEmail: r.VerifiedEmail, VerifiedPhone: r.VerifiedPhone,
+		RoleNames: r.GetRoleNames(), TenantIDs: r.GetTenantIds(),
 	}
 	for _, s := range r.GetSort() {
 		q.Sort = append(q.Sort, mgmt.SortKey{Field: s.GetField(), Desc: s.GetDesc()})
@@ -169,6 +169,7 @@ func patchOf(r *otpv1.MgmtPatchRequest) (mgmt.Patch, error) {
 		FamilyName: r.FamilyName, Picture: r.Picture, Status: r.Status,
 		VerifiedEmail: r.VerifiedEmail, VerifiedPhone: r.VerifiedPhone, CustomAttributes: r.GetCustomAttributes().AsMap(),
 		AdditionalLoginIDs: ids, Test: r.GetTest(),
+		Assignments: assignments(r.GetRoleNames(), r.GetUserTenants(), false),
 	}, nil
 }
 

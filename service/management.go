@@ -33,21 +33,9 @@ func project(ctx context.Context) (*flow.Project, error) {
 	return p, nil
 }
 
-func userOut(u store.User, err error) (*otpv1.MgmtUserResponse, error) {
-	if err != nil {
-		return nil, err
-	}
-	return &otpv1.MgmtUserResponse{User: userResponse(u)}, nil
-}
-
-// unsupported refuses what otpd does not have: roles, tenants, invitations.
-func unsupported(roles []string, tenants []*otpv1.UserTenant, invite bool) error {
-	switch {
-	case len(roles) > 0:
-		return apierr.ErrValidation.With("otpd has no roles: roleNames must be empty")
-	case len(tenants) > 0:
-		return apierr.ErrValidation.With("otpd has no tenants: userTenants must be empty")
-	case invite:
+// unsupported refuses what otpd does not have: invitations.
+func unsupported(invite bool) error {
+	if invite {
 		return apierr.ErrValidation.With("otpd sends no invitations: invite must be false")
 	}
 	return nil
@@ -59,6 +47,9 @@ func userInput(r *otpv1.MgmtUserRequest, test bool) mgmt.UserInput {
 		Email: r.GetEmail(), Phone: r.GetPhone(), VerifiedEmail: r.GetVerifiedEmail(), VerifiedPhone: r.GetVerifiedPhone(),
 		Name: r.GetDisplayName(), GivenName: r.GetGivenName(), MiddleName: r.GetMiddleName(), FamilyName: r.GetFamilyName(),
 		Picture: r.GetPicture(), CustomAttributes: r.GetCustomAttributes().AsMap(), Test: test || r.GetTest(), Status: r.GetStatus(),
+		// Create and update both set the roles and tenants (update
+		// replaces them, as Descope's does).
+		Assignments: assignments(r.GetRoleNames(), r.GetUserTenants(), true),
 	}
 }
 
@@ -67,10 +58,10 @@ func (s *Management) create(ctx context.Context, r *otpv1.MgmtUserRequest, test 
 	if err != nil {
 		return nil, err
 	}
-	if err := unsupported(r.GetRoleNames(), r.GetUserTenants(), r.GetInvite()); err != nil {
+	if err := unsupported(r.GetInvite()); err != nil {
 		return nil, err
 	}
-	return userOut(s.m.Create(ctx, p, userInput(r, test)))
+	return s.out(ctx, p)(s.m.Create(ctx, p, userInput(r, test)))
 }
 
 // CreateUser creates a user.
@@ -89,10 +80,10 @@ func (s *Management) UpdateUser(ctx context.Context, r *otpv1.MgmtUserRequest) (
 	if err != nil {
 		return nil, err
 	}
-	if err := unsupported(r.GetRoleNames(), r.GetUserTenants(), r.GetInvite()); err != nil {
+	if err := unsupported(r.GetInvite()); err != nil {
 		return nil, err
 	}
-	return userOut(s.m.Update(ctx, p, userInput(r, false)))
+	return s.out(ctx, p)(s.m.Update(ctx, p, userInput(r, false)))
 }
 
 // PatchUser changes the fields it carries.
@@ -101,14 +92,11 @@ func (s *Management) PatchUser(ctx context.Context, r *otpv1.MgmtPatchRequest) (
 	if err != nil {
 		return nil, err
 	}
-	if err := unsupported(r.GetRoleNames(), r.GetUserTenants(), false); err != nil {
-		return nil, err
-	}
 	pt, err := patchOf(r)
 	if err != nil {
 		return nil, err
 	}
-	return userOut(s.m.PatchUser(ctx, p, r.GetLoginId(), pt))
+	return s.out(ctx, p)(s.m.PatchUser(ctx, p, r.GetLoginId(), pt))
 }
 
 // LoadUser loads a user by login id or user id.
@@ -117,18 +105,26 @@ func (s *Management) LoadUser(ctx context.Context, r *otpv1.MgmtUserRef) (*otpv1
 	if err != nil {
 		return nil, err
 	}
-	return userOut(s.m.Load(ctx, p, mgmt.Ref{LoginID: r.GetLoginId(), UserID: r.GetUserId()}))
+	return s.out(ctx, p)(s.m.Load(ctx, p, mgmt.Ref{LoginID: r.GetLoginId(), UserID: r.GetUserId()}))
 }
 
-func usersOut(us []store.User, total int, err error) (*otpv1.MgmtUsersResponse, error) {
-	if err != nil {
-		return nil, err
+// usersOut lists users with their roles and tenants resolved by name
+// (one model read per user who holds any).
+func (s *Management) usersOut(ctx context.Context, p *flow.Project) func([]store.User, int, error) (*otpv1.MgmtUsersResponse, error) {
+	return func(us []store.User, total int, err error) (*otpv1.MgmtUsersResponse, error) {
+		if err != nil {
+			return nil, err
+		}
+		out := &otpv1.MgmtUsersResponse{Users: make([]*otpv1.UserResponse, 0, len(us)), Total: int32(total)}
+		for _, u := range us {
+			c, err := s.m.Resolved(ctx, p, u)
+			if err != nil {
+				return nil, err
+			}
+			out.Users = append(out.Users, userResponseWith(u, c))
+		}
+		return out, nil
 	}
-	out := &otpv1.MgmtUsersResponse{Users: make([]*otpv1.UserResponse, 0, len(us)), Total: int32(total)}
-	for _, u := range us {
-		out.Users = append(out.Users, userResponse(u))
-	}
-	return out, nil
 }
 
 // LoadUsers loads users by id.
@@ -138,7 +134,7 @@ func (s *Management) LoadUsers(ctx context.Context, r *otpv1.MgmtLoadUsersReques
 		return nil, err
 	}
 	us, err := s.m.LoadMany(ctx, p, r.GetUserIds())
-	return usersOut(us, len(us), err)
+	return s.usersOut(ctx, p)(us, len(us), err)
 }
 
 // SearchUsers pages through matching users.
@@ -151,7 +147,7 @@ func (s *Management) SearchUsers(ctx context.Context, r *otpv1.MgmtSearchRequest
 	if err != nil {
 		return nil, err
 	}
-	return usersOut(s.m.Search(ctx, p, q))
+	return s.usersOut(ctx, p)(s.m.Search(ctx, p, q))
 }
 
 // DeleteUser erases a user.
@@ -179,7 +175,7 @@ func (s *Management) UpdateStatus(ctx context.Context, r *otpv1.MgmtStatusReques
 	if err != nil {
 		return nil, err
 	}
-	return userOut(s.m.SetStatus(ctx, p, mgmt.Ref{LoginID: r.GetLoginId(), UserID: r.GetUserId()}, r.GetStatus()))
+	return s.out(ctx, p)(s.m.SetStatus(ctx, p, mgmt.Ref{LoginID: r.GetLoginId(), UserID: r.GetUserId()}, r.GetStatus()))
 }
 
 // UpdateLoginId replaces (or removes) a login id.
@@ -188,7 +184,7 @@ func (s *Management) UpdateLoginId(ctx context.Context, r *otpv1.MgmtLoginIdRequ
 	if err != nil {
 		return nil, err
 	}
-	return userOut(s.m.UpdateLoginID(ctx, p, r.GetLoginId(), r.GetNewLoginId()))
+	return s.out(ctx, p)(s.m.UpdateLoginID(ctx, p, r.GetLoginId(), r.GetNewLoginId()))
 }
 
 // UpdateEmail sets a user's email.
@@ -197,7 +193,7 @@ func (s *Management) UpdateEmail(ctx context.Context, r *otpv1.MgmtEmailRequest)
 	if err != nil {
 		return nil, err
 	}
-	return userOut(s.m.SetEmail(ctx, p, r.GetLoginId(), r.GetEmail(), r.GetVerified(), r.GetFailOnConflict()))
+	return s.out(ctx, p)(s.m.SetEmail(ctx, p, r.GetLoginId(), r.GetEmail(), r.GetVerified(), r.GetFailOnConflict()))
 }
 
 // UpdatePhone sets a user's phone.
@@ -206,7 +202,7 @@ func (s *Management) UpdatePhone(ctx context.Context, r *otpv1.MgmtPhoneRequest)
 	if err != nil {
 		return nil, err
 	}
-	return userOut(s.m.SetPhone(ctx, p, r.GetLoginId(), r.GetPhone(), r.GetVerified(), r.GetFailOnConflict()))
+	return s.out(ctx, p)(s.m.SetPhone(ctx, p, r.GetLoginId(), r.GetPhone(), r.GetVerified(), r.GetFailOnConflict()))
 }
 
 // UpdateName sets a user's names.
@@ -215,7 +211,7 @@ func (s *Management) UpdateName(ctx context.Context, r *otpv1.MgmtNameRequest) (
 	if err != nil {
 		return nil, err
 	}
-	return userOut(s.m.PatchUser(ctx, p, r.GetLoginId(), mgmt.Patch{
+	return s.out(ctx, p)(s.m.PatchUser(ctx, p, r.GetLoginId(), mgmt.Patch{
 		Name: r.DisplayName, GivenName: r.GivenName, MiddleName: r.MiddleName, FamilyName: r.FamilyName,
 	}))
 }
@@ -232,7 +228,7 @@ func (s *Management) UpdateCustomAttribute(ctx context.Context, r *otpv1.MgmtCus
 			v = av.AsInterface()
 		}
 	}
-	return userOut(s.m.SetAttribute(ctx, p, r.GetLoginId(), r.GetAttributeKey(), v))
+	return s.out(ctx, p)(s.m.SetAttribute(ctx, p, r.GetLoginId(), r.GetAttributeKey(), v))
 }
 
 // LogoutUser revokes every session of a user.

@@ -18,6 +18,9 @@ type Engine interface {
 	Refresh(ctx context.Context, p *flow.Project, refreshJWT, clientIP string) (flow.RefreshOutput, error)
 	Logout(ctx context.Context, p *flow.Project, refreshJWT string, all bool) error
 	Me(ctx context.Context, p *flow.Project, refreshJWT string) (store.User, error)
+	SelectTenant(ctx context.Context, p *flow.Project, refreshJWT, tenant, clientIP string) (flow.RefreshOutput, error)
+	MyTenants(ctx context.Context, p *flow.Project, refreshJWT string, dct bool, ids []string) ([]flow.Tenant, error)
+	UserClaims(ctx context.Context, p *flow.Project, u store.User) (store.Claims, error)
 }
 
 // channel implements SignUp, SignIn, SignUpOrIn and Verify for one channel.
@@ -55,6 +58,7 @@ func (c channel) start(ctx context.Context, op flow.Op, req *otpv1.StartRequest)
 		in.Locale, in.TemplateID, in.TemplateOptions = o.GetLocale(), o.GetTemplateId(), o.GetTemplateOptions()
 		in.StepUp, in.MFA, in.RevokeOthers = o.GetStepup(), o.GetMfa(), o.GetRevokeOtherSessions()
 		in.CustomClaims = o.GetCustomClaims().AsMap()
+		in.TenantID = o.GetTenantId()
 		if in.StepUp || in.MFA {
 			caller, err := c.engine.Authenticate(ctx, p, RefreshJWTFrom(ctx))
 			if err != nil {

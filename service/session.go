@@ -116,7 +116,11 @@ func (s *Session) Me(ctx context.Context, _ *otpv1.MeRequest) (*otpv1.UserRespon
 	if err != nil {
 		return nil, err
 	}
-	return userResponse(u), nil
+	c, err := s.engine.UserClaims(ctx, p, u)
+	if err != nil {
+		return nil, err
+	}
+	return userResponseWith(u, c), nil
 }
 
 // HistoryReader reads a user's login history (the store).
@@ -157,31 +161,40 @@ func (s *Session) History(ctx context.Context, _ *otpv1.MeRequest) (*otpv1.Login
 	return out, nil
 }
 
-// MyTenants lists the signed-in user's tenants: otpd has none, so the
-// list is always empty (what Descope answers for a user without tenants).
-func (s *Session) MyTenants(ctx context.Context, _ *otpv1.MyTenantsRequest) (*otpv1.MyTenantsResponse, error) {
+// MyTenants lists the signed-in user's tenants ({"dct": true}: only the
+// session's current one; "ids": only those).
+func (s *Session) MyTenants(ctx context.Context, r *otpv1.MyTenantsRequest) (*otpv1.MyTenantsResponse, error) {
 	p, ok := ProjectFrom(ctx)
 	if !ok {
 		return nil, apierr.ErrUnauthorized
 	}
-	if _, err := s.engine.Authenticate(ctx, p, RefreshJWTFrom(ctx)); err != nil {
+	if len(r.GetIds()) > maxTenantIDs {
+		return nil, apierr.ErrValidation.With("The ids field has more than %d entries", maxTenantIDs)
+	}
+	ts, err := s.engine.MyTenants(ctx, p, RefreshJWTFrom(ctx), r.GetDct(), r.GetIds())
+	if err != nil {
 		return nil, err
 	}
-	return &otpv1.MyTenantsResponse{Tenants: []*otpv1.Tenant{}}, nil
+	out := &otpv1.MyTenantsResponse{Tenants: make([]*otpv1.Tenant, 0, len(ts))}
+	for _, t := range ts {
+		out.Tenants = append(out.Tenants, &otpv1.Tenant{Id: t.ID, Name: t.Name, CustomAttributes: attributes(t.CustomAttributes)})
+	}
+	return out, nil
 }
 
-// SelectTenant would make a tenant current; a user of otpd is in no
-// tenant, so every id is unknown (E011002, 400).
+// maxTenantIDs bounds me/tenants' ids filter.
+const maxTenantIDs = 100
+
+// SelectTenant makes a tenant the session's current one (dct); a tenant
+// the user is not a member of is refused (E011002, 400), nothing spent.
 func (s *Session) SelectTenant(ctx context.Context, r *otpv1.SelectTenantRequest) (*otpv1.JWTResponse, error) {
 	p, ok := ProjectFrom(ctx)
 	if !ok {
 		return nil, apierr.ErrUnauthorized
 	}
-	if _, err := s.engine.Authenticate(ctx, p, RefreshJWTFrom(ctx)); err != nil {
+	out, err := s.engine.SelectTenant(ctx, p, RefreshJWTFrom(ctx), r.GetTenant(), ClientIPFrom(ctx))
+	if err != nil {
 		return nil, err
 	}
-	if r.GetTenant() == "" {
-		return nil, apierr.ErrMissingArgument.With("The tenant field is required")
-	}
-	return nil, apierr.ErrTenantNotFound
+	return jwtResponse(ctx, p, out.Tokens, out.User, false), nil
 }

@@ -80,6 +80,8 @@ type LoginFields struct {
 // Directory is what the management API needs from the store.
 type Directory interface {
 	Accounts
+	// Authorizer is the authorization model (authz.go).
+	Authorizer
 	// Users loads records by id; ids without a record are left out.
 	Users(ctx context.Context, project string, ids []string) ([]User, error)
 	// WriteUser applies w and returns the record after it.
@@ -161,6 +163,7 @@ func UserFields(u User) map[string]string {
 		"name": u.Name, "givenName": u.GivenName, "middleName": u.MiddleName, "familyName": u.FamilyName,
 		"status": u.Status, "test": flag(u.Test), "picture": u.Picture,
 		"createdTime": strconv.FormatInt(u.CreatedTime.Unix(), 10), "customAttributes": "",
+		"authz":     u.Authz.Field(),
 		"createdMs": strconv.FormatInt(u.CreatedTime.UnixMilli(), 10),
 	}
 	if !u.ModifiedTime.IsZero() {

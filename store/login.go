@@ -134,6 +134,12 @@ func (u *User) setField(k, v string) error {
 				return fmt.Errorf("store: user customAttributes: %w", err)
 			}
 		}
+	case "authz":
+		if v != "" {
+			if err := json.Unmarshal([]byte(v), &u.Authz); err != nil {
+				return fmt.Errorf("store: user authz: %w", err)
+			}
+		}
 	case "loginIds":
 		if v != "" {
 			if err := json.Unmarshal([]byte(v), &u.LoginIDs); err != nil {

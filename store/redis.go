@@ -121,7 +121,8 @@ func NewRedisStoreSplit(c Scripter, split bool) *RedisStore {
 // requests do not pay an EVAL fallback. Optional.
 func (s *RedisStore) Preload(ctx context.Context) error {
 	for _, sc := range []*redis.Script{s.start, s.verify, s.login, s.verifyLogin, sessionScript, contactScript, sessionUserScript, bindScript, limitsScript,
-		undoScript, undoVerifyScript, fraudScript, mgmtUserScript, mgmtLoginScript, mgmtIndexScript, mgmtSearchScript} {
+		undoScript, undoVerifyScript, fraudScript, mgmtUserScript, mgmtLoginScript, mgmtIndexScript, mgmtSearchScript,
+		authzModelScript, authzClaimsScript, authzDefaultsScript} {
 		if err := sc.Load(ctx, s.c).Err(); err != nil {
 			return unavailable(err)
 		}

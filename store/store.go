@@ -224,6 +224,9 @@ type User struct {
 	// the verified email / phone (zero: not since the user was created,
 	// or before otpd recorded it).
 	EmailChangedAt, PhoneChangedAt time.Time
+	// Authz is what the user holds of the project's authorization model
+	// (role ids, tenant memberships; see authz.go).
+	Authz UserAuthz
 }
 
 // ContactChangedAt is when the verified contact c last changed by an

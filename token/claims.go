@@ -45,6 +45,7 @@ func appendClaims(b []byte, c *wireClaims, nsec []byte) []byte {
 		b = append(b, `,"auth_time":`...)
 		b = strconv.AppendInt(b, c.AuthTime, 10)
 	}
+	b = append(b, c.authz...)
 	b = append(b, `,"jti":`...)
 	b = appendJSONString(b, c.JTI)
 	return append(b, '}')

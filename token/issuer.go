@@ -93,6 +93,9 @@ type Subject struct {
 	// RefreshID, when set, is the refresh token's jti instead of a random
 	// one (rotation names the token's family and generation in it).
 	RefreshID string
+	// Authz, when set, adds Descope's authorization claims (roles,
+	// permissions, tenants, dct) to both tokens.
+	Authz *Authz
 	// AuthTime is when the sign-in that started the session happened; it
 	// becomes the refresh token's auth_time claim. Zero: now (a sign-in).
 	// A refresh or an update carries the original one on, so that no
@@ -120,8 +123,17 @@ type wireClaims struct {
 	SU   bool           `json:"su,omitempty"`
 	// AuthTime (refresh tokens only) is when the sign-in that started the
 	// token's session happened, unix seconds (OIDC's auth_time).
-	AuthTime int64  `json:"auth_time,omitempty"`
-	JTI      string `json:"jti"`
+	AuthTime int64 `json:"auth_time,omitempty"`
+	// Descope's authorization claims (authz.go); minted from the
+	// pre-encoded authz fragment.
+	Roles       []string               `json:"roles,omitempty"`
+	Permissions []string               `json:"permissions,omitempty"`
+	Tenants     map[string]TenantAuthz `json:"tenants,omitempty"`
+	DCT         string                 `json:"dct,omitempty"`
+	JTI         string                 `json:"jti"`
+	// authz is Roles..DCT already encoded as JSON members, each preceded
+	// by a comma (encodeAuthz); appendClaims copies it.
+	authz []byte
 }
 
 // Mint signs a session and a refresh token for s with the active key.
@@ -138,13 +150,18 @@ func (i *Issuer) Mint(s Subject) (Pair, error) {
 	if err != nil {
 		return Pair{}, err
 	}
+	az, err := encodeAuthz(s.Authz)
+	if err != nil {
+		return Pair{}, err
+	}
 	now := i.now()
 	c := wireClaims{
-		Iss:  i.projectID,
-		Sub:  s.UserID,
-		Iat:  now.Unix(),
-		AMR:  s.AMR,
-		Nsec: s.Nsec,
+		Iss:   i.projectID,
+		Sub:   s.UserID,
+		Iat:   now.Unix(),
+		AMR:   s.AMR,
+		Nsec:  s.Nsec,
+		authz: az,
 	}
 	key := i.keys.active
 
@@ -197,11 +214,15 @@ func (i *Issuer) MintSession(s Subject) (string, time.Time, error) {
 	if err != nil {
 		return "", time.Time{}, err
 	}
+	az, err := encodeAuthz(s.Authz)
+	if err != nil {
+		return "", time.Time{}, err
+	}
 	now := i.now()
 	c := wireClaims{
 		Iss: i.projectID, Sub: s.UserID, Iat: now.Unix(), Exp: now.Add(i.sessionTTL).Unix(),
 		DRN: DRNSession, AMR: s.AMR, Nsec: s.Nsec, SU: s.StepUp,
-		JTI: base64.RawURLEncoding.EncodeToString(id[:]),
+		JTI: base64.RawURLEncoding.EncodeToString(id[:]), authz: az,
 	}
 	tok, err := i.keys.active.sign(&c, nsec)
 	if err != nil {

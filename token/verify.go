@@ -40,6 +40,8 @@ type Claims struct {
 	// started its session happened. Zero when the token has none (minted
 	// before the claim existed).
 	AuthTime time.Time
+	// Authz holds the authorization claims (nil when the token has none).
+	Authz *Authz
 }
 
 // header is the protected JWS header.
@@ -117,6 +119,7 @@ func (s *KeySet) Verify(token string, now time.Time) (*Claims, error) {
 		IssuedAt: iat,
 		Expiry:   exp,
 		AuthTime: authTime(c.AuthTime),
+		Authz:    authzOf(&c),
 	}, nil
 }
 

@@ -123,6 +123,7 @@ try {
 } catch (e) {
   out.testClaims = { error: String(e) };
 }
+// T1 is no tenant of this user: refused (E011002) before anything is sent.
 out.tenantStart = brief(await sdk.otp.signIn.email('node.sdk@example.com', { tenantId: 'T1' }));
 out.mOtpOrdinary = brief(await users.generateOTPForTestUser('email', 'node.sdk@example.com'));
 out.mDeleteTests = brief(await users.deleteAllTestUsers());

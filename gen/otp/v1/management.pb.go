@@ -34,7 +34,8 @@ type MgmtUserRequest struct {
 	GivenName   string                 `protobuf:"bytes,5,opt,name=given_name,json=givenName,proto3" json:"given_name,omitempty"`
 	MiddleName  string                 `protobuf:"bytes,6,opt,name=middle_name,json=middleName,proto3" json:"middle_name,omitempty"`
 	FamilyName  string                 `protobuf:"bytes,7,opt,name=family_name,json=familyName,proto3" json:"family_name,omitempty"`
-	// otpd has no roles or tenants: a non-empty value is refused (E011003).
+	// Role names and tenant memberships (docs/authorization.md); update
+	// replaces both, as Descope's does.
 	RoleNames          []string         `protobuf:"bytes,8,rep,name=role_names,json=roleNames,proto3" json:"role_names,omitempty"`
 	UserTenants        []*UserTenant    `protobuf:"bytes,9,rep,name=user_tenants,json=userTenants,proto3" json:"user_tenants,omitempty"`
 	CustomAttributes   *structpb.Struct `protobuf:"bytes,10,opt,name=custom_attributes,json=customAttributes,proto3" json:"custom_attributes,omitempty"`
@@ -1496,7 +1497,7 @@ var File_otp_v1_management_proto protoreflect.FileDescriptor
 
 const file_otp_v1_management_proto_rawDesc = "" +
 	"\n" +
-	"\x17otp/v1/management.proto\x12\x06otp.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x15otp/v1/messages.proto\"\xd6\x04\n" +
+	"\x17otp/v1/management.proto\x12\x06otp.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x12otp/v1/authz.proto\x1a\x15otp/v1/messages.proto\"\xd6\x04\n" +
 	"\x0fMgmtUserRequest\x12\x19\n" +
 	"\blogin_id\x18\x01 \x01(\tR\aloginId\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12\x14\n" +
@@ -1647,7 +1648,7 @@ const file_otp_v1_management_proto_rawDesc = "" +
 	"\rlogin_options\x18\x03 \x01(\v2\x14.otp.v1.LoginOptionsR\floginOptions\"H\n" +
 	"\x17MgmtGenerateOtpResponse\x12\x19\n" +
 	"\blogin_id\x18\x01 \x01(\tR\aloginId\x12\x12\n" +
-	"\x04code\x18\x02 \x01(\tR\x04code2\xd1\t\n" +
+	"\x04code\x18\x02 \x01(\tR\x04code2\xf1\x14\n" +
 	"\n" +
 	"Management\x12?\n" +
 	"\n" +
@@ -1672,7 +1673,32 @@ const file_otp_v1_management_proto_rawDesc = "" +
 	"\n" +
 	"LogoutUser\x12\x13.otp.v1.MgmtUserRef\x1a\x11.otp.v1.MgmtEmpty\x12H\n" +
 	"\fUsersHistory\x12\x1a.otp.v1.MgmtHistoryRequest\x1a\x1c.otp.v1.LoginHistoryResponse\x12Y\n" +
-	"\x16GenerateOtpForTestUser\x12\x1e.otp.v1.MgmtGenerateOtpRequest\x1a\x1f.otp.v1.MgmtGenerateOtpResponseB'Z%github.com/otpd/otpd/gen/otp/v1;otpv1b\x06proto3"
+	"\x16GenerateOtpForTestUser\x12\x1e.otp.v1.MgmtGenerateOtpRequest\x1a\x1f.otp.v1.MgmtGenerateOtpResponse\x12D\n" +
+	"\x10CreatePermission\x12\x1d.otp.v1.MgmtPermissionRequest\x1a\x11.otp.v1.MgmtEmpty\x12D\n" +
+	"\x10UpdatePermission\x12\x1d.otp.v1.MgmtPermissionRequest\x1a\x11.otp.v1.MgmtEmpty\x12D\n" +
+	"\x10DeletePermission\x12\x1d.otp.v1.MgmtPermissionRequest\x1a\x11.otp.v1.MgmtEmpty\x12H\n" +
+	"\x12LoadAllPermissions\x12\x11.otp.v1.MgmtEmpty\x1a\x1f.otp.v1.MgmtPermissionsResponse\x128\n" +
+	"\n" +
+	"CreateRole\x12\x17.otp.v1.MgmtRoleRequest\x1a\x11.otp.v1.MgmtEmpty\x128\n" +
+	"\n" +
+	"UpdateRole\x12\x17.otp.v1.MgmtRoleRequest\x1a\x11.otp.v1.MgmtEmpty\x128\n" +
+	"\n" +
+	"DeleteRole\x12\x17.otp.v1.MgmtRoleRequest\x1a\x11.otp.v1.MgmtEmpty\x12<\n" +
+	"\fLoadAllRoles\x12\x11.otp.v1.MgmtEmpty\x1a\x19.otp.v1.MgmtRolesResponse\x12G\n" +
+	"\vSearchRoles\x12\x1d.otp.v1.MgmtRoleSearchRequest\x1a\x19.otp.v1.MgmtRolesResponse\x12K\n" +
+	"\fCreateTenant\x12\x19.otp.v1.MgmtTenantRequest\x1a .otp.v1.MgmtCreateTenantResponse\x12<\n" +
+	"\fUpdateTenant\x12\x19.otp.v1.MgmtTenantRequest\x1a\x11.otp.v1.MgmtEmpty\x12H\n" +
+	"\x18UpdateTenantDefaultRoles\x12\x19.otp.v1.MgmtTenantRequest\x1a\x11.otp.v1.MgmtEmpty\x12<\n" +
+	"\fDeleteTenant\x12\x19.otp.v1.MgmtTenantRequest\x1a\x11.otp.v1.MgmtEmpty\x127\n" +
+	"\n" +
+	"LoadTenant\x12\x15.otp.v1.MgmtTenantRef\x1a\x12.otp.v1.MgmtTenant\x12@\n" +
+	"\x0eLoadAllTenants\x12\x11.otp.v1.MgmtEmpty\x1a\x1b.otp.v1.MgmtTenantsResponse\x12M\n" +
+	"\rSearchTenants\x12\x1f.otp.v1.MgmtTenantSearchRequest\x1a\x1b.otp.v1.MgmtTenantsResponse\x12F\n" +
+	"\fSetUserRoles\x12\x1c.otp.v1.MgmtUserRolesRequest\x1a\x18.otp.v1.MgmtUserResponse\x12F\n" +
+	"\fAddUserRoles\x12\x1c.otp.v1.MgmtUserRolesRequest\x1a\x18.otp.v1.MgmtUserResponse\x12I\n" +
+	"\x0fRemoveUserRoles\x12\x1c.otp.v1.MgmtUserRolesRequest\x1a\x18.otp.v1.MgmtUserResponse\x12H\n" +
+	"\rAddUserTenant\x12\x1d.otp.v1.MgmtUserTenantRequest\x1a\x18.otp.v1.MgmtUserResponse\x12K\n" +
+	"\x10RemoveUserTenant\x12\x1d.otp.v1.MgmtUserTenantRequest\x1a\x18.otp.v1.MgmtUserResponseB'Z%github.com/otpd/otpd/gen/otp/v1;otpv1b\x06proto3"
 
 var (
 	file_otp_v1_management_proto_rawDescOnce sync.Once
@@ -1712,7 +1738,20 @@ var file_otp_v1_management_proto_goTypes = []any{
 	(*UserResponse)(nil),               // 21: otp.v1.UserResponse
 	(*structpb.Value)(nil),             // 22: google.protobuf.Value
 	(*LoginOptions)(nil),               // 23: otp.v1.LoginOptions
-	(*LoginHistoryResponse)(nil),       // 24: otp.v1.LoginHistoryResponse
+	(*MgmtPermissionRequest)(nil),      // 24: otp.v1.MgmtPermissionRequest
+	(*MgmtRoleRequest)(nil),            // 25: otp.v1.MgmtRoleRequest
+	(*MgmtRoleSearchRequest)(nil),      // 26: otp.v1.MgmtRoleSearchRequest
+	(*MgmtTenantRequest)(nil),          // 27: otp.v1.MgmtTenantRequest
+	(*MgmtTenantRef)(nil),              // 28: otp.v1.MgmtTenantRef
+	(*MgmtTenantSearchRequest)(nil),    // 29: otp.v1.MgmtTenantSearchRequest
+	(*MgmtUserRolesRequest)(nil),       // 30: otp.v1.MgmtUserRolesRequest
+	(*MgmtUserTenantRequest)(nil),      // 31: otp.v1.MgmtUserTenantRequest
+	(*LoginHistoryResponse)(nil),       // 32: otp.v1.LoginHistoryResponse
+	(*MgmtPermissionsResponse)(nil),    // 33: otp.v1.MgmtPermissionsResponse
+	(*MgmtRolesResponse)(nil),          // 34: otp.v1.MgmtRolesResponse
+	(*MgmtCreateTenantResponse)(nil),   // 35: otp.v1.MgmtCreateTenantResponse
+	(*MgmtTenant)(nil),                 // 36: otp.v1.MgmtTenant
+	(*MgmtTenantsResponse)(nil),        // 37: otp.v1.MgmtTenantsResponse
 }
 var file_otp_v1_management_proto_depIdxs = []int32{
 	18, // 0: otp.v1.MgmtUserRequest.user_tenants:type_name -> otp.v1.UserTenant
@@ -1747,26 +1786,68 @@ var file_otp_v1_management_proto_depIdxs = []int32{
 	2,  // 29: otp.v1.Management.LogoutUser:input_type -> otp.v1.MgmtUserRef
 	15, // 30: otp.v1.Management.UsersHistory:input_type -> otp.v1.MgmtHistoryRequest
 	16, // 31: otp.v1.Management.GenerateOtpForTestUser:input_type -> otp.v1.MgmtGenerateOtpRequest
-	3,  // 32: otp.v1.Management.CreateUser:output_type -> otp.v1.MgmtUserResponse
-	3,  // 33: otp.v1.Management.CreateTestUser:output_type -> otp.v1.MgmtUserResponse
-	3,  // 34: otp.v1.Management.UpdateUser:output_type -> otp.v1.MgmtUserResponse
-	3,  // 35: otp.v1.Management.PatchUser:output_type -> otp.v1.MgmtUserResponse
-	3,  // 36: otp.v1.Management.LoadUser:output_type -> otp.v1.MgmtUserResponse
-	4,  // 37: otp.v1.Management.LoadUsers:output_type -> otp.v1.MgmtUsersResponse
-	4,  // 38: otp.v1.Management.SearchUsers:output_type -> otp.v1.MgmtUsersResponse
-	8,  // 39: otp.v1.Management.DeleteUser:output_type -> otp.v1.MgmtEmpty
-	8,  // 40: otp.v1.Management.DeleteAllTestUsers:output_type -> otp.v1.MgmtEmpty
-	3,  // 41: otp.v1.Management.UpdateStatus:output_type -> otp.v1.MgmtUserResponse
-	3,  // 42: otp.v1.Management.UpdateLoginId:output_type -> otp.v1.MgmtUserResponse
-	3,  // 43: otp.v1.Management.UpdateEmail:output_type -> otp.v1.MgmtUserResponse
-	3,  // 44: otp.v1.Management.UpdatePhone:output_type -> otp.v1.MgmtUserResponse
-	3,  // 45: otp.v1.Management.UpdateName:output_type -> otp.v1.MgmtUserResponse
-	3,  // 46: otp.v1.Management.UpdateCustomAttribute:output_type -> otp.v1.MgmtUserResponse
-	8,  // 47: otp.v1.Management.LogoutUser:output_type -> otp.v1.MgmtEmpty
-	24, // 48: otp.v1.Management.UsersHistory:output_type -> otp.v1.LoginHistoryResponse
-	17, // 49: otp.v1.Management.GenerateOtpForTestUser:output_type -> otp.v1.MgmtGenerateOtpResponse
-	32, // [32:50] is the sub-list for method output_type
-	14, // [14:32] is the sub-list for method input_type
+	24, // 32: otp.v1.Management.CreatePermission:input_type -> otp.v1.MgmtPermissionRequest
+	24, // 33: otp.v1.Management.UpdatePermission:input_type -> otp.v1.MgmtPermissionRequest
+	24, // 34: otp.v1.Management.DeletePermission:input_type -> otp.v1.MgmtPermissionRequest
+	8,  // 35: otp.v1.Management.LoadAllPermissions:input_type -> otp.v1.MgmtEmpty
+	25, // 36: otp.v1.Management.CreateRole:input_type -> otp.v1.MgmtRoleRequest
+	25, // 37: otp.v1.Management.UpdateRole:input_type -> otp.v1.MgmtRoleRequest
+	25, // 38: otp.v1.Management.DeleteRole:input_type -> otp.v1.MgmtRoleRequest
+	8,  // 39: otp.v1.Management.LoadAllRoles:input_type -> otp.v1.MgmtEmpty
+	26, // 40: otp.v1.Management.SearchRoles:input_type -> otp.v1.MgmtRoleSearchRequest
+	27, // 41: otp.v1.Management.CreateTenant:input_type -> otp.v1.MgmtTenantRequest
+	27, // 42: otp.v1.Management.UpdateTenant:input_type -> otp.v1.MgmtTenantRequest
+	27, // 43: otp.v1.Management.UpdateTenantDefaultRoles:input_type -> otp.v1.MgmtTenantRequest
+	27, // 44: otp.v1.Management.DeleteTenant:input_type -> otp.v1.MgmtTenantRequest
+	28, // 45: otp.v1.Management.LoadTenant:input_type -> otp.v1.MgmtTenantRef
+	8,  // 46: otp.v1.Management.LoadAllTenants:input_type -> otp.v1.MgmtEmpty
+	29, // 47: otp.v1.Management.SearchTenants:input_type -> otp.v1.MgmtTenantSearchRequest
+	30, // 48: otp.v1.Management.SetUserRoles:input_type -> otp.v1.MgmtUserRolesRequest
+	30, // 49: otp.v1.Management.AddUserRoles:input_type -> otp.v1.MgmtUserRolesRequest
+	30, // 50: otp.v1.Management.RemoveUserRoles:input_type -> otp.v1.MgmtUserRolesRequest
+	31, // 51: otp.v1.Management.AddUserTenant:input_type -> otp.v1.MgmtUserTenantRequest
+	31, // 52: otp.v1.Management.RemoveUserTenant:input_type -> otp.v1.MgmtUserTenantRequest
+	3,  // 53: otp.v1.Management.CreateUser:output_type -> otp.v1.MgmtUserResponse
+	3,  // 54: otp.v1.Management.CreateTestUser:output_type -> otp.v1.MgmtUserResponse
+	3,  // 55: otp.v1.Management.UpdateUser:output_type -> otp.v1.MgmtUserResponse
+	3,  // 56: otp.v1.Management.PatchUser:output_type -> otp.v1.MgmtUserResponse
+	3,  // 57: otp.v1.Management.LoadUser:output_type -> otp.v1.MgmtUserResponse
+	4,  // 58: otp.v1.Management.LoadUsers:output_type -> otp.v1.MgmtUsersResponse
+	4,  // 59: otp.v1.Management.SearchUsers:output_type -> otp.v1.MgmtUsersResponse
+	8,  // 60: otp.v1.Management.DeleteUser:output_type -> otp.v1.MgmtEmpty
+	8,  // 61: otp.v1.Management.DeleteAllTestUsers:output_type -> otp.v1.MgmtEmpty
+	3,  // 62: otp.v1.Management.UpdateStatus:output_type -> otp.v1.MgmtUserResponse
+	3,  // 63: otp.v1.Management.UpdateLoginId:output_type -> otp.v1.MgmtUserResponse
+	3,  // 64: otp.v1.Management.UpdateEmail:output_type -> otp.v1.MgmtUserResponse
+	3,  // 65: otp.v1.Management.UpdatePhone:output_type -> otp.v1.MgmtUserResponse
+	3,  // 66: otp.v1.Management.UpdateName:output_type -> otp.v1.MgmtUserResponse
+	3,  // 67: otp.v1.Management.UpdateCustomAttribute:output_type -> otp.v1.MgmtUserResponse
+	8,  // 68: otp.v1.Management.LogoutUser:output_type -> otp.v1.MgmtEmpty
+	32, // 69: otp.v1.Management.UsersHistory:output_type -> otp.v1.LoginHistoryResponse
+	17, // 70: otp.v1.Management.GenerateOtpForTestUser:output_type -> otp.v1.MgmtGenerateOtpResponse
+	8,  // 71: otp.v1.Management.CreatePermission:output_type -> otp.v1.MgmtEmpty
+	8,  // 72: otp.v1.Management.UpdatePermission:output_type -> otp.v1.MgmtEmpty
+	8,  // 73: otp.v1.Management.DeletePermission:output_type -> otp.v1.MgmtEmpty
+	33, // 74: otp.v1.Management.LoadAllPermissions:output_type -> otp.v1.MgmtPermissionsResponse
+	8,  // 75: otp.v1.Management.CreateRole:output_type -> otp.v1.MgmtEmpty
+	8,  // 76: otp.v1.Management.UpdateRole:output_type -> otp.v1.MgmtEmpty
+	8,  // 77: otp.v1.Management.DeleteRole:output_type -> otp.v1.MgmtEmpty
+	34, // 78: otp.v1.Management.LoadAllRoles:output_type -> otp.v1.MgmtRolesResponse
+	34, // 79: otp.v1.Management.SearchRoles:output_type -> otp.v1.MgmtRolesResponse
+	35, // 80: otp.v1.Management.CreateTenant:output_type -> otp.v1.MgmtCreateTenantResponse
+	8,  // 81: otp.v1.Management.UpdateTenant:output_type -> otp.v1.MgmtEmpty
+	8,  // 82: otp.v1.Management.UpdateTenantDefaultRoles:output_type -> otp.v1.MgmtEmpty
+	8,  // 83: otp.v1.Management.DeleteTenant:output_type -> otp.v1.MgmtEmpty
+	36, // 84: otp.v1.Management.LoadTenant:output_type -> otp.v1.MgmtTenant
+	37, // 85: otp.v1.Management.LoadAllTenants:output_type -> otp.v1.MgmtTenantsResponse
+	37, // 86: otp.v1.Management.SearchTenants:output_type -> otp.v1.MgmtTenantsResponse
+	3,  // 87: otp.v1.Management.SetUserRoles:output_type -> otp.v1.MgmtUserResponse
+	3,  // 88: otp.v1.Management.AddUserRoles:output_type -> otp.v1.MgmtUserResponse
+	3,  // 89: otp.v1.Management.RemoveUserRoles:output_type -> otp.v1.MgmtUserResponse
+	3,  // 90: otp.v1.Management.AddUserTenant:output_type -> otp.v1.MgmtUserResponse
+	3,  // 91: otp.v1.Management.RemoveUserTenant:output_type -> otp.v1.MgmtUserResponse
+	53, // [53:92] is the sub-list for method output_type
+	14, // [14:53] is the sub-list for method input_type
 	14, // [14:14] is the sub-list for extension type_name
 	14, // [14:14] is the sub-list for extension extendee
 	0,  // [0:14] is the sub-list for field type_name
@@ -1777,6 +1858,7 @@ func file_otp_v1_management_proto_init() {
 	if File_otp_v1_management_proto != nil {
 		return
 	}
+	file_otp_v1_authz_proto_init()
 	file_otp_v1_messages_proto_init()
 	file_otp_v1_management_proto_msgTypes[1].OneofWrappers = []any{}
 	file_otp_v1_management_proto_msgTypes[6].OneofWrappers = []any{}

@@ -19,24 +19,45 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Management_CreateUser_FullMethodName             = "/otp.v1.Management/CreateUser"
-	Management_CreateTestUser_FullMethodName         = "/otp.v1.Management/CreateTestUser"
-	Management_UpdateUser_FullMethodName             = "/otp.v1.Management/UpdateUser"
-	Management_PatchUser_FullMethodName              = "/otp.v1.Management/PatchUser"
-	Management_LoadUser_FullMethodName               = "/otp.v1.Management/LoadUser"
-	Management_LoadUsers_FullMethodName              = "/otp.v1.Management/LoadUsers"
-	Management_SearchUsers_FullMethodName            = "/otp.v1.Management/SearchUsers"
-	Management_DeleteUser_FullMethodName             = "/otp.v1.Management/DeleteUser"
-	Management_DeleteAllTestUsers_FullMethodName     = "/otp.v1.Management/DeleteAllTestUsers"
-	Management_UpdateStatus_FullMethodName           = "/otp.v1.Management/UpdateStatus"
-	Management_UpdateLoginId_FullMethodName          = "/otp.v1.Management/UpdateLoginId"
-	Management_UpdateEmail_FullMethodName            = "/otp.v1.Management/UpdateEmail"
-	Management_UpdatePhone_FullMethodName            = "/otp.v1.Management/UpdatePhone"
-	Management_UpdateName_FullMethodName             = "/otp.v1.Management/UpdateName"
-	Management_UpdateCustomAttribute_FullMethodName  = "/otp.v1.Management/UpdateCustomAttribute"
-	Management_LogoutUser_FullMethodName             = "/otp.v1.Management/LogoutUser"
-	Management_UsersHistory_FullMethodName           = "/otp.v1.Management/UsersHistory"
-	Management_GenerateOtpForTestUser_FullMethodName = "/otp.v1.Management/GenerateOtpForTestUser"
+	Management_CreateUser_FullMethodName               = "/otp.v1.Management/CreateUser"
+	Management_CreateTestUser_FullMethodName           = "/otp.v1.Management/CreateTestUser"
+	Management_UpdateUser_FullMethodName               = "/otp.v1.Management/UpdateUser"
+	Management_PatchUser_FullMethodName                = "/otp.v1.Management/PatchUser"
+	Management_LoadUser_FullMethodName                 = "/otp.v1.Management/LoadUser"
+	Management_LoadUsers_FullMethodName                = "/otp.v1.Management/LoadUsers"
+	Management_SearchUsers_FullMethodName              = "/otp.v1.Management/SearchUsers"
+	Management_DeleteUser_FullMethodName               = "/otp.v1.Management/DeleteUser"
+	Management_DeleteAllTestUsers_FullMethodName       = "/otp.v1.Management/DeleteAllTestUsers"
+	Management_UpdateStatus_FullMethodName             = "/otp.v1.Management/UpdateStatus"
+	Management_UpdateLoginId_FullMethodName            = "/otp.v1.Management/UpdateLoginId"
+	Management_UpdateEmail_FullMethodName              = "/otp.v1.Management/UpdateEmail"
+	Management_UpdatePhone_FullMethodName              = "/otp.v1.Management/UpdatePhone"
+	Management_UpdateName_FullMethodName               = "/otp.v1.Management/UpdateName"
+	Management_UpdateCustomAttribute_FullMethodName    = "/otp.v1.Management/UpdateCustomAttribute"
+	Management_LogoutUser_FullMethodName               = "/otp.v1.Management/LogoutUser"
+	Management_UsersHistory_FullMethodName             = "/otp.v1.Management/UsersHistory"
+	Management_GenerateOtpForTestUser_FullMethodName   = "/otp.v1.Management/GenerateOtpForTestUser"
+	Management_CreatePermission_FullMethodName         = "/otp.v1.Management/CreatePermission"
+	Management_UpdatePermission_FullMethodName         = "/otp.v1.Management/UpdatePermission"
+	Management_DeletePermission_FullMethodName         = "/otp.v1.Management/DeletePermission"
+	Management_LoadAllPermissions_FullMethodName       = "/otp.v1.Management/LoadAllPermissions"
+	Management_CreateRole_FullMethodName               = "/otp.v1.Management/CreateRole"
+	Management_UpdateRole_FullMethodName               = "/otp.v1.Management/UpdateRole"
+	Management_DeleteRole_FullMethodName               = "/otp.v1.Management/DeleteRole"
+	Management_LoadAllRoles_FullMethodName             = "/otp.v1.Management/LoadAllRoles"
+	Management_SearchRoles_FullMethodName              = "/otp.v1.Management/SearchRoles"
+	Management_CreateTenant_FullMethodName             = "/otp.v1.Management/CreateTenant"
+	Management_UpdateTenant_FullMethodName             = "/otp.v1.Management/UpdateTenant"
+	Management_UpdateTenantDefaultRoles_FullMethodName = "/otp.v1.Management/UpdateTenantDefaultRoles"
+	Management_DeleteTenant_FullMethodName             = "/otp.v1.Management/DeleteTenant"
+	Management_LoadTenant_FullMethodName               = "/otp.v1.Management/LoadTenant"
+	Management_LoadAllTenants_FullMethodName           = "/otp.v1.Management/LoadAllTenants"
+	Management_SearchTenants_FullMethodName            = "/otp.v1.Management/SearchTenants"
+	Management_SetUserRoles_FullMethodName             = "/otp.v1.Management/SetUserRoles"
+	Management_AddUserRoles_FullMethodName             = "/otp.v1.Management/AddUserRoles"
+	Management_RemoveUserRoles_FullMethodName          = "/otp.v1.Management/RemoveUserRoles"
+	Management_AddUserTenant_FullMethodName            = "/otp.v1.Management/AddUserTenant"
+	Management_RemoveUserTenant_FullMethodName         = "/otp.v1.Management/RemoveUserTenant"
 )
 
 // ManagementClient is the client API for Management service.
@@ -144,6 +165,28 @@ type ManagementClient interface {
 	// verifies like a sent one, so automated tests can sign in. Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	GenerateOtpForTestUser(ctx context.Context, in *MgmtGenerateOtpRequest, opts ...grpc.CallOption) (*MgmtGenerateOtpResponse, error)
+	// Authorization (authz.proto, docs/authorization.md).
+	CreatePermission(ctx context.Context, in *MgmtPermissionRequest, opts ...grpc.CallOption) (*MgmtEmpty, error)
+	UpdatePermission(ctx context.Context, in *MgmtPermissionRequest, opts ...grpc.CallOption) (*MgmtEmpty, error)
+	DeletePermission(ctx context.Context, in *MgmtPermissionRequest, opts ...grpc.CallOption) (*MgmtEmpty, error)
+	LoadAllPermissions(ctx context.Context, in *MgmtEmpty, opts ...grpc.CallOption) (*MgmtPermissionsResponse, error)
+	CreateRole(ctx context.Context, in *MgmtRoleRequest, opts ...grpc.CallOption) (*MgmtEmpty, error)
+	UpdateRole(ctx context.Context, in *MgmtRoleRequest, opts ...grpc.CallOption) (*MgmtEmpty, error)
+	DeleteRole(ctx context.Context, in *MgmtRoleRequest, opts ...grpc.CallOption) (*MgmtEmpty, error)
+	LoadAllRoles(ctx context.Context, in *MgmtEmpty, opts ...grpc.CallOption) (*MgmtRolesResponse, error)
+	SearchRoles(ctx context.Context, in *MgmtRoleSearchRequest, opts ...grpc.CallOption) (*MgmtRolesResponse, error)
+	CreateTenant(ctx context.Context, in *MgmtTenantRequest, opts ...grpc.CallOption) (*MgmtCreateTenantResponse, error)
+	UpdateTenant(ctx context.Context, in *MgmtTenantRequest, opts ...grpc.CallOption) (*MgmtEmpty, error)
+	UpdateTenantDefaultRoles(ctx context.Context, in *MgmtTenantRequest, opts ...grpc.CallOption) (*MgmtEmpty, error)
+	DeleteTenant(ctx context.Context, in *MgmtTenantRequest, opts ...grpc.CallOption) (*MgmtEmpty, error)
+	LoadTenant(ctx context.Context, in *MgmtTenantRef, opts ...grpc.CallOption) (*MgmtTenant, error)
+	LoadAllTenants(ctx context.Context, in *MgmtEmpty, opts ...grpc.CallOption) (*MgmtTenantsResponse, error)
+	SearchTenants(ctx context.Context, in *MgmtTenantSearchRequest, opts ...grpc.CallOption) (*MgmtTenantsResponse, error)
+	SetUserRoles(ctx context.Context, in *MgmtUserRolesRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error)
+	AddUserRoles(ctx context.Context, in *MgmtUserRolesRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error)
+	RemoveUserRoles(ctx context.Context, in *MgmtUserRolesRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error)
+	AddUserTenant(ctx context.Context, in *MgmtUserTenantRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error)
+	RemoveUserTenant(ctx context.Context, in *MgmtUserTenantRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error)
 }
 
 type managementClient struct {
@@ -334,6 +377,216 @@ func (c *managementClient) GenerateOtpForTestUser(ctx context.Context, in *MgmtG
 	return out, nil
 }
 
+func (c *managementClient) CreatePermission(ctx context.Context, in *MgmtPermissionRequest, opts ...grpc.CallOption) (*MgmtEmpty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtEmpty)
+	err := c.cc.Invoke(ctx, Management_CreatePermission_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) UpdatePermission(ctx context.Context, in *MgmtPermissionRequest, opts ...grpc.CallOption) (*MgmtEmpty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtEmpty)
+	err := c.cc.Invoke(ctx, Management_UpdatePermission_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) DeletePermission(ctx context.Context, in *MgmtPermissionRequest, opts ...grpc.CallOption) (*MgmtEmpty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtEmpty)
+	err := c.cc.Invoke(ctx, Management_DeletePermission_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) LoadAllPermissions(ctx context.Context, in *MgmtEmpty, opts ...grpc.CallOption) (*MgmtPermissionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtPermissionsResponse)
+	err := c.cc.Invoke(ctx, Management_LoadAllPermissions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) CreateRole(ctx context.Context, in *MgmtRoleRequest, opts ...grpc.CallOption) (*MgmtEmpty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtEmpty)
+	err := c.cc.Invoke(ctx, Management_CreateRole_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) UpdateRole(ctx context.Context, in *MgmtRoleRequest, opts ...grpc.CallOption) (*MgmtEmpty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtEmpty)
+	err := c.cc.Invoke(ctx, Management_UpdateRole_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) DeleteRole(ctx context.Context, in *MgmtRoleRequest, opts ...grpc.CallOption) (*MgmtEmpty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtEmpty)
+	err := c.cc.Invoke(ctx, Management_DeleteRole_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) LoadAllRoles(ctx context.Context, in *MgmtEmpty, opts ...grpc.CallOption) (*MgmtRolesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtRolesResponse)
+	err := c.cc.Invoke(ctx, Management_LoadAllRoles_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) SearchRoles(ctx context.Context, in *MgmtRoleSearchRequest, opts ...grpc.CallOption) (*MgmtRolesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtRolesResponse)
+	err := c.cc.Invoke(ctx, Management_SearchRoles_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) CreateTenant(ctx context.Context, in *MgmtTenantRequest, opts ...grpc.CallOption) (*MgmtCreateTenantResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtCreateTenantResponse)
+	err := c.cc.Invoke(ctx, Management_CreateTenant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) UpdateTenant(ctx context.Context, in *MgmtTenantRequest, opts ...grpc.CallOption) (*MgmtEmpty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtEmpty)
+	err := c.cc.Invoke(ctx, Management_UpdateTenant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) UpdateTenantDefaultRoles(ctx context.Context, in *MgmtTenantRequest, opts ...grpc.CallOption) (*MgmtEmpty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtEmpty)
+	err := c.cc.Invoke(ctx, Management_UpdateTenantDefaultRoles_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) DeleteTenant(ctx context.Context, in *MgmtTenantRequest, opts ...grpc.CallOption) (*MgmtEmpty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtEmpty)
+	err := c.cc.Invoke(ctx, Management_DeleteTenant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) LoadTenant(ctx context.Context, in *MgmtTenantRef, opts ...grpc.CallOption) (*MgmtTenant, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtTenant)
+	err := c.cc.Invoke(ctx, Management_LoadTenant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) LoadAllTenants(ctx context.Context, in *MgmtEmpty, opts ...grpc.CallOption) (*MgmtTenantsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtTenantsResponse)
+	err := c.cc.Invoke(ctx, Management_LoadAllTenants_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) SearchTenants(ctx context.Context, in *MgmtTenantSearchRequest, opts ...grpc.CallOption) (*MgmtTenantsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtTenantsResponse)
+	err := c.cc.Invoke(ctx, Management_SearchTenants_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) SetUserRoles(ctx context.Context, in *MgmtUserRolesRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtUserResponse)
+	err := c.cc.Invoke(ctx, Management_SetUserRoles_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) AddUserRoles(ctx context.Context, in *MgmtUserRolesRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtUserResponse)
+	err := c.cc.Invoke(ctx, Management_AddUserRoles_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) RemoveUserRoles(ctx context.Context, in *MgmtUserRolesRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtUserResponse)
+	err := c.cc.Invoke(ctx, Management_RemoveUserRoles_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) AddUserTenant(ctx context.Context, in *MgmtUserTenantRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtUserResponse)
+	err := c.cc.Invoke(ctx, Management_AddUserTenant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) RemoveUserTenant(ctx context.Context, in *MgmtUserTenantRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtUserResponse)
+	err := c.cc.Invoke(ctx, Management_RemoveUserTenant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ManagementServer is the server API for Management service.
 // All implementations should embed UnimplementedManagementServer
 // for forward compatibility.
@@ -439,6 +692,28 @@ type ManagementServer interface {
 	// verifies like a sent one, so automated tests can sign in. Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	GenerateOtpForTestUser(context.Context, *MgmtGenerateOtpRequest) (*MgmtGenerateOtpResponse, error)
+	// Authorization (authz.proto, docs/authorization.md).
+	CreatePermission(context.Context, *MgmtPermissionRequest) (*MgmtEmpty, error)
+	UpdatePermission(context.Context, *MgmtPermissionRequest) (*MgmtEmpty, error)
+	DeletePermission(context.Context, *MgmtPermissionRequest) (*MgmtEmpty, error)
+	LoadAllPermissions(context.Context, *MgmtEmpty) (*MgmtPermissionsResponse, error)
+	CreateRole(context.Context, *MgmtRoleRequest) (*MgmtEmpty, error)
+	UpdateRole(context.Context, *MgmtRoleRequest) (*MgmtEmpty, error)
+	DeleteRole(context.Context, *MgmtRoleRequest) (*MgmtEmpty, error)
+	LoadAllRoles(context.Context, *MgmtEmpty) (*MgmtRolesResponse, error)
+	SearchRoles(context.Context, *MgmtRoleSearchRequest) (*MgmtRolesResponse, error)
+	CreateTenant(context.Context, *MgmtTenantRequest) (*MgmtCreateTenantResponse, error)
+	UpdateTenant(context.Context, *MgmtTenantRequest) (*MgmtEmpty, error)
+	UpdateTenantDefaultRoles(context.Context, *MgmtTenantRequest) (*MgmtEmpty, error)
+	DeleteTenant(context.Context, *MgmtTenantRequest) (*MgmtEmpty, error)
+	LoadTenant(context.Context, *MgmtTenantRef) (*MgmtTenant, error)
+	LoadAllTenants(context.Context, *MgmtEmpty) (*MgmtTenantsResponse, error)
+	SearchTenants(context.Context, *MgmtTenantSearchRequest) (*MgmtTenantsResponse, error)
+	SetUserRoles(context.Context, *MgmtUserRolesRequest) (*MgmtUserResponse, error)
+	AddUserRoles(context.Context, *MgmtUserRolesRequest) (*MgmtUserResponse, error)
+	RemoveUserRoles(context.Context, *MgmtUserRolesRequest) (*MgmtUserResponse, error)
+	AddUserTenant(context.Context, *MgmtUserTenantRequest) (*MgmtUserResponse, error)
+	RemoveUserTenant(context.Context, *MgmtUserTenantRequest) (*MgmtUserResponse, error)
 }
 
 // UnimplementedManagementServer should be embedded to have
@@ -501,6 +776,69 @@ func (UnimplementedManagementServer) UsersHistory(context.Context, *MgmtHistoryR
 }
 func (UnimplementedManagementServer) GenerateOtpForTestUser(context.Context, *MgmtGenerateOtpRequest) (*MgmtGenerateOtpResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GenerateOtpForTestUser not implemented")
+}
+func (UnimplementedManagementServer) CreatePermission(context.Context, *MgmtPermissionRequest) (*MgmtEmpty, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreatePermission not implemented")
+}
+func (UnimplementedManagementServer) UpdatePermission(context.Context, *MgmtPermissionRequest) (*MgmtEmpty, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdatePermission not implemented")
+}
+func (UnimplementedManagementServer) DeletePermission(context.Context, *MgmtPermissionRequest) (*MgmtEmpty, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeletePermission not implemented")
+}
+func (UnimplementedManagementServer) LoadAllPermissions(context.Context, *MgmtEmpty) (*MgmtPermissionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LoadAllPermissions not implemented")
+}
+func (UnimplementedManagementServer) CreateRole(context.Context, *MgmtRoleRequest) (*MgmtEmpty, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateRole not implemented")
+}
+func (UnimplementedManagementServer) UpdateRole(context.Context, *MgmtRoleRequest) (*MgmtEmpty, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateRole not implemented")
+}
+func (UnimplementedManagementServer) DeleteRole(context.Context, *MgmtRoleRequest) (*MgmtEmpty, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteRole not implemented")
+}
+func (UnimplementedManagementServer) LoadAllRoles(context.Context, *MgmtEmpty) (*MgmtRolesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LoadAllRoles not implemented")
+}
+func (UnimplementedManagementServer) SearchRoles(context.Context, *MgmtRoleSearchRequest) (*MgmtRolesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SearchRoles not implemented")
+}
+func (UnimplementedManagementServer) CreateTenant(context.Context, *MgmtTenantRequest) (*MgmtCreateTenantResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateTenant not implemented")
+}
+func (UnimplementedManagementServer) UpdateTenant(context.Context, *MgmtTenantRequest) (*MgmtEmpty, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateTenant not implemented")
+}
+func (UnimplementedManagementServer) UpdateTenantDefaultRoles(context.Context, *MgmtTenantRequest) (*MgmtEmpty, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateTenantDefaultRoles not implemented")
+}
+func (UnimplementedManagementServer) DeleteTenant(context.Context, *MgmtTenantRequest) (*MgmtEmpty, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteTenant not implemented")
+}
+func (UnimplementedManagementServer) LoadTenant(context.Context, *MgmtTenantRef) (*MgmtTenant, error) {
+	return nil, status.Error(codes.Unimplemented, "method LoadTenant not implemented")
+}
+func (UnimplementedManagementServer) LoadAllTenants(context.Context, *MgmtEmpty) (*MgmtTenantsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LoadAllTenants not implemented")
+}
+func (UnimplementedManagementServer) SearchTenants(context.Context, *MgmtTenantSearchRequest) (*MgmtTenantsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SearchTenants not implemented")
+}
+func (UnimplementedManagementServer) SetUserRoles(context.Context, *MgmtUserRolesRequest) (*MgmtUserResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetUserRoles not implemented")
+}
+func (UnimplementedManagementServer) AddUserRoles(context.Context, *MgmtUserRolesRequest) (*MgmtUserResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddUserRoles not implemented")
+}
+func (UnimplementedManagementServer) RemoveUserRoles(context.Context, *MgmtUserRolesRequest) (*MgmtUserResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveUserRoles not implemented")
+}
+func (UnimplementedManagementServer) AddUserTenant(context.Context, *MgmtUserTenantRequest) (*MgmtUserResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddUserTenant not implemented")
+}
+func (UnimplementedManagementServer) RemoveUserTenant(context.Context, *MgmtUserTenantRequest) (*MgmtUserResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveUserTenant not implemented")
 }
 func (UnimplementedManagementServer) testEmbeddedByValue() {}
 
@@ -846,6 +1184,384 @@ func _Management_GenerateOtpForTestUser_Handler(srv interface{}, ctx context.Con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Management_CreatePermission_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtPermissionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).CreatePermission(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_CreatePermission_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).CreatePermission(ctx, req.(*MgmtPermissionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_UpdatePermission_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtPermissionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).UpdatePermission(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_UpdatePermission_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).UpdatePermission(ctx, req.(*MgmtPermissionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_DeletePermission_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtPermissionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).DeletePermission(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_DeletePermission_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).DeletePermission(ctx, req.(*MgmtPermissionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_LoadAllPermissions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtEmpty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).LoadAllPermissions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_LoadAllPermissions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).LoadAllPermissions(ctx, req.(*MgmtEmpty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_CreateRole_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtRoleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).CreateRole(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_CreateRole_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).CreateRole(ctx, req.(*MgmtRoleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_UpdateRole_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtRoleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).UpdateRole(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_UpdateRole_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).UpdateRole(ctx, req.(*MgmtRoleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_DeleteRole_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtRoleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).DeleteRole(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_DeleteRole_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).DeleteRole(ctx, req.(*MgmtRoleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_LoadAllRoles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtEmpty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).LoadAllRoles(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_LoadAllRoles_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).LoadAllRoles(ctx, req.(*MgmtEmpty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_SearchRoles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtRoleSearchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).SearchRoles(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_SearchRoles_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).SearchRoles(ctx, req.(*MgmtRoleSearchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_CreateTenant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtTenantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).CreateTenant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_CreateTenant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).CreateTenant(ctx, req.(*MgmtTenantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_UpdateTenant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtTenantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).UpdateTenant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_UpdateTenant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).UpdateTenant(ctx, req.(*MgmtTenantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_UpdateTenantDefaultRoles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtTenantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).UpdateTenantDefaultRoles(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_UpdateTenantDefaultRoles_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).UpdateTenantDefaultRoles(ctx, req.(*MgmtTenantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_DeleteTenant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtTenantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).DeleteTenant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_DeleteTenant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).DeleteTenant(ctx, req.(*MgmtTenantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_LoadTenant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtTenantRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).LoadTenant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_LoadTenant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).LoadTenant(ctx, req.(*MgmtTenantRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_LoadAllTenants_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtEmpty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).LoadAllTenants(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_LoadAllTenants_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).LoadAllTenants(ctx, req.(*MgmtEmpty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_SearchTenants_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtTenantSearchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).SearchTenants(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_SearchTenants_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).SearchTenants(ctx, req.(*MgmtTenantSearchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_SetUserRoles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtUserRolesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).SetUserRoles(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_SetUserRoles_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).SetUserRoles(ctx, req.(*MgmtUserRolesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_AddUserRoles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtUserRolesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).AddUserRoles(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_AddUserRoles_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).AddUserRoles(ctx, req.(*MgmtUserRolesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_RemoveUserRoles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtUserRolesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).RemoveUserRoles(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_RemoveUserRoles_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).RemoveUserRoles(ctx, req.(*MgmtUserRolesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_AddUserTenant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtUserTenantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).AddUserTenant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_AddUserTenant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).AddUserTenant(ctx, req.(*MgmtUserTenantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_RemoveUserTenant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtUserTenantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).RemoveUserTenant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_RemoveUserTenant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).RemoveUserTenant(ctx, req.(*MgmtUserTenantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Management_ServiceDesc is the grpc.ServiceDesc for Management service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -924,6 +1640,90 @@ var Management_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GenerateOtpForTestUser",
 			Handler:    _Management_GenerateOtpForTestUser_Handler,
+		},
+		{
+			MethodName: "CreatePermission",
+			Handler:    _Management_CreatePermission_Handler,
+		},
+		{
+			MethodName: "UpdatePermission",
+			Handler:    _Management_UpdatePermission_Handler,
+		},
+		{
+			MethodName: "DeletePermission",
+			Handler:    _Management_DeletePermission_Handler,
+		},
+		{
+			MethodName: "LoadAllPermissions",
+			Handler:    _Management_LoadAllPermissions_Handler,
+		},
+		{
+			MethodName: "CreateRole",
+			Handler:    _Management_CreateRole_Handler,
+		},
+		{
+			MethodName: "UpdateRole",
+			Handler:    _Management_UpdateRole_Handler,
+		},
+		{
+			MethodName: "DeleteRole",
+			Handler:    _Management_DeleteRole_Handler,
+		},
+		{
+			MethodName: "LoadAllRoles",
+			Handler:    _Management_LoadAllRoles_Handler,
+		},
+		{
+			MethodName: "SearchRoles",
+			Handler:    _Management_SearchRoles_Handler,
+		},
+		{
+			MethodName: "CreateTenant",
+			Handler:    _Management_CreateTenant_Handler,
+		},
+		{
+			MethodName: "UpdateTenant",
+			Handler:    _Management_UpdateTenant_Handler,
+		},
+		{
+			MethodName: "UpdateTenantDefaultRoles",
+			Handler:    _Management_UpdateTenantDefaultRoles_Handler,
+		},
+		{
+			MethodName: "DeleteTenant",
+			Handler:    _Management_DeleteTenant_Handler,
+		},
+		{
+			MethodName: "LoadTenant",
+			Handler:    _Management_LoadTenant_Handler,
+		},
+		{
+			MethodName: "LoadAllTenants",
+			Handler:    _Management_LoadAllTenants_Handler,
+		},
+		{
+			MethodName: "SearchTenants",
+			Handler:    _Management_SearchTenants_Handler,
+		},
+		{
+			MethodName: "SetUserRoles",
+			Handler:    _Management_SetUserRoles_Handler,
+		},
+		{
+			MethodName: "AddUserRoles",
+			Handler:    _Management_AddUserRoles_Handler,
+		},
+		{
+			MethodName: "RemoveUserRoles",
+			Handler:    _Management_RemoveUserRoles_Handler,
+		},
+		{
+			MethodName: "AddUserTenant",
+			Handler:    _Management_AddUserTenant_Handler,
+		},
+		{
+			MethodName: "RemoveUserTenant",
+			Handler:    _Management_RemoveUserTenant_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

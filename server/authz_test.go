@@ -1,0 +1,226 @@
+package server_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/otpd/otpd/config"
+	otpv1 "github.com/otpd/otpd/gen/otp/v1"
+)
+
+// TestAuthzOverGRPC: the authorization methods of the Management service
+// need the management key, and do over gRPC what their REST paths do.
+func TestAuthzOverGRPC(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, defaultMgmtKeys())
+	m := otpv1.NewManagementClient(e.conn)
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+pid+":"+mgmtKey)
+	if _, err := m.CreatePermission(e.authCtx(), &otpv1.MgmtPermissionRequest{Name: "read"}); status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("without a key: %v", err)
+	}
+	if _, err := m.CreatePermission(ctx, &otpv1.MgmtPermissionRequest{Name: "read"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.CreateRole(ctx, &otpv1.MgmtRoleRequest{Name: "viewer", PermissionNames: []string{"read"}, DefaultRole: true}); err != nil {
+		t.Fatal(err)
+	}
+	ten, err := m.CreateTenant(ctx, &otpv1.MgmtTenantRequest{Name: "Acme"})
+	if err != nil || !strings.HasPrefix(ten.GetId(), "T") {
+		t.Fatalf("create tenant: %v %v", ten, err)
+	}
+	if _, err := m.CreateUser(ctx, &otpv1.MgmtUserRequest{LoginId: "g@example.com", RoleNames: []string{"viewer"},
+		UserTenants: []*otpv1.UserTenant{{TenantId: ten.GetId(), RoleNames: []string{"viewer"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := m.LoadUser(ctx, &otpv1.MgmtUserRef{LoginId: "g@example.com"})
+	if err != nil || fmt.Sprint(u.GetUser().GetRoleNames()) != "[viewer]" || len(u.GetUser().GetUserTenants()) != 1 ||
+		u.GetUser().GetUserTenants()[0].GetTenantName() != "Acme" {
+		t.Fatalf("load: %v %v", u, err)
+	}
+	u, err = m.RemoveUserTenant(ctx, &otpv1.MgmtUserTenantRequest{LoginId: "g@example.com", TenantId: ten.GetId()})
+	if err != nil || len(u.GetUser().GetUserTenants()) != 0 {
+		t.Fatalf("remove tenant: %v %v", u, err)
+	}
+	roles, err := m.LoadAllRoles(ctx, &otpv1.MgmtEmpty{})
+	if err != nil || len(roles.GetRoles()) != 1 || !roles.GetRoles()[0].GetDefaultRole() {
+		t.Fatalf("roles: %v %v", roles, err)
+	}
+	if _, err := m.CreateRole(ctx, &otpv1.MgmtRoleRequest{Name: "bad\x00name"}); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("control character in a role name: %v", err)
+	}
+}
+
+// TestAuthzProjectIsolation: a management key of one project neither sees
+// nor changes another project's model, and a user of one project cannot be
+// given another project's roles.
+func TestAuthzProjectIsolation(t *testing.T) {
+	t.Parallel()
+	const otherID = "P2OtherProject00000000000002"
+	const otherKey = "mk-other-project-0123456789abcdef0123"
+	e := newEnv(t, false, withProjects(config.Project{ID: pid}, config.Project{ID: otherID}), defaultMgmtKeys(),
+		func(s *envSetup) { s.cfg.Projects[1].ManagementKeys = []string{"other=" + otherKey} })
+	e.mustMgmt("POST", "/v1/mgmt/role/create", `{"name":"admin"}`)
+	e.mustMgmt("POST", "/v1/mgmt/tenant/create", `{"id":"acme","name":"Acme"}`)
+	other := func(method, path, body string) (int, map[string]any) {
+		return e.do(method, path, body, "Bearer "+otherID+":"+otherKey)
+	}
+	if s, b := other("GET", "/v1/mgmt/role/all", ""); s != 200 || fmt.Sprint(b["roles"]) != "[]" {
+		t.Fatalf("project B sees A's roles: %d %v", s, b)
+	}
+	if s, b := other("GET", "/v1/mgmt/tenant?id=acme", ""); s != 400 {
+		t.Fatalf("project B loads A's tenant: %d %v", s, b)
+	}
+	if s, b := other("POST", "/v1/mgmt/role/delete", `{"name":"admin"}`); s != 200 {
+		t.Fatalf("delete in B: %d %v", s, b)
+	}
+	if _, b := e.mgmt("GET", "/v1/mgmt/role/all", ""); !strings.Contains(fmt.Sprint(b["roles"]), "admin") {
+		t.Fatalf("B's delete removed A's role: %v", b)
+	}
+	if s, b := other("POST", "/v1/mgmt/user/create", `{"loginId":"b@example.com","roleNames":["admin"]}`); s != 400 {
+		t.Fatalf("B's user got A's role: %d %v", s, b)
+	}
+	// A key of B with A's project id is refused outright.
+	if s, _ := e.do("GET", "/v1/mgmt/role/all", "", "Bearer "+pid+":"+otherKey); s != 401 {
+		t.Fatalf("B's key on A: %d", s)
+	}
+}
+
+// TestAuthzBadInput: malformed or oversized bodies and bad names get 400
+// in Descope's shape and change nothing.
+func TestAuthzBadInput(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, defaultMgmtKeys())
+	long := strings.Repeat("r", 101)
+	many := `"` + strings.Repeat(`a","`, 20) + `a"`
+	for _, tc := range []struct{ path, body string }{
+		{"/v1/mgmt/role/create", `{"name":`},
+		{"/v1/mgmt/role/create", `{"name":"` + long + `"}`},
+		{"/v1/mgmt/role/create", `{"name":" padded"}`},
+		{"/v1/mgmt/role/create", `{"name":""}`},
+		{"/v1/mgmt/permission/create", `{"name":"p","description":"` + strings.Repeat("d", 1001) + `"}`},
+		{"/v1/mgmt/tenant/create", `{"name":"T","enforceSSO":true}`},
+		{"/v1/mgmt/tenant/create", `{"name":"T","parent":"x"}`},
+		{"/v1/mgmt/tenant/delete", `{"id":"x","cascade":true}`},
+		{"/v1/mgmt/user/create", `{"loginId":"u@example.com","roleNames":[` + many + `]}`},
+	} {
+		s, b := e.mgmt("POST", tc.path, tc.body)
+		if s != 400 || errCodeOf(b) == "" {
+			t.Errorf("%s %.60s: %d %v", tc.path, tc.body, s, b)
+		}
+	}
+	for _, path := range []string{"/v1/mgmt/role/all", "/v1/mgmt/tenant/all", "/v1/mgmt/permission/all"} {
+		_, b := e.mgmt("GET", path, "")
+		for _, v := range b {
+			if fmt.Sprint(v) != "[]" {
+				t.Errorf("%s after refused calls: %v", path, b)
+			}
+		}
+	}
+	if s, _ := e.mgmt("GET", "/v1/mgmt/user?loginId=u%40example.com", ""); s != 404 {
+		t.Errorf("a refused create left a user: %d", s)
+	}
+}
+
+// TestClusterTenantFlow: on a real Redis Cluster, the model written on one
+// replica is what a sign-up on the other gets (default role, the tenant of
+// its email domain), and tenant select and refresh keep dct.
+func TestClusterTenantFlow(t *testing.T) {
+	t.Parallel()
+	p := newClusterPair(t, defaultMgmtKeys())
+	a, b := p.a, p.b
+	a.mustMgmt("POST", "/v1/mgmt/permission/create", `{"name":"read"}`)
+	a.mustMgmt("POST", "/v1/mgmt/role/create", `{"name":"member","permissionNames":["read"],"default":true}`)
+	a.mustMgmt("POST", "/v1/mgmt/tenant/create", `{"id":"acme","name":"Acme","selfProvisioningDomains":["acme.io"]}`)
+	if s, r := b.post("/v1/auth/otp/signup/email", `{"loginId":"kim@acme.io"}`); s != 200 {
+		t.Fatalf("sign-up on B: %d %v", s, r)
+	}
+	s, v := a.post("/v1/auth/otp/verify/email", fmt.Sprintf(`{"loginId":"kim@acme.io","code":%q}`, a.code("kim@acme.io")))
+	if s != 200 {
+		t.Fatalf("verify on A: %d %v", s, v)
+	}
+	claims := func(jwt any) map[string]any {
+		t.Helper()
+		parts := strings.Split(fmt.Sprint(jwt), ".")
+		if len(parts) != 3 {
+			t.Fatalf("not a JWT: %v", jwt)
+		}
+		raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c map[string]any
+		if err := json.Unmarshal(raw, &c); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := claims(v["sessionJwt"])
+	if fmt.Sprint(c["roles"]) != "[member]" || fmt.Sprint(c["permissions"]) != "[read]" || fmt.Sprint(c["tenants"]) != "map[acme:map[permissions:[] roles:[]]]" {
+		t.Fatalf("claims of a new acme.io user: %v", c)
+	}
+	s, sel := b.do("POST", "/v1/auth/tenant/select", `{"tenant":"acme"}`, b.bearer(v["refreshJwt"]))
+	if s != 200 || claims(sel["sessionJwt"])["dct"] != "acme" {
+		t.Fatalf("select on B: %d %v", s, sel)
+	}
+	s, ref := a.do("POST", "/v1/auth/refresh", "", a.bearer(sel["refreshJwt"]))
+	if s != 200 || claims(ref["sessionJwt"])["dct"] != "acme" {
+		t.Fatalf("refresh on A after select: %d %v", s, ref)
+	}
+	a.mustMgmt("POST", "/v1/mgmt/tenant/delete", `{"id":"acme"}`)
+	s, ref = b.do("POST", "/v1/auth/refresh", "", b.bearer(sel["refreshJwt"]))
+	if c := claims(ref["sessionJwt"]); s != 200 || c["dct"] != nil || c["tenants"] != nil {
+		t.Fatalf("refresh after the tenant's delete: %d %v", s, c)
+	}
+}
+
+// TestSearchUsersByRoleAndTenant: roleNames and tenantIds narrow a search
+// by addresses or login ids; alone they are refused (no index by role).
+func TestSearchUsersByRoleAndTenant(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, defaultMgmtKeys())
+	e.mustMgmt("POST", "/v1/mgmt/role/create", `{"name":"admin"}`)
+	e.mustMgmt("POST", "/v1/mgmt/tenant/create", `{"id":"acme","name":"Acme"}`)
+	e.mustMgmt("POST", "/v1/mgmt/user/create", `{"loginId":"a1@example.com","email":"a1@example.com","roleNames":["admin"]}`)
+	e.mustMgmt("POST", "/v1/mgmt/user/create", `{"loginId":"a2@example.com","email":"a2@example.com","userTenants":[{"tenantId":"acme"}]}`)
+	both := `"emails":["a1@example.com","a2@example.com"]`
+	for body, want := range map[string]string{
+		`{` + both + `,"roleNames":["admin"]}`:                      "[a1@example.com]",
+		`{` + both + `,"tenantIds":["acme"]}`:                       "[a2@example.com]",
+		`{` + both + `,"roleNames":["admin"],"tenantIds":["acme"]}`: "[]",
+		`{` + both + `}`: "[a1@example.com a2@example.com]",
+	} {
+		b := e.mustMgmt("POST", "/v2/mgmt/user/search", body)
+		users, _ := b["users"].([]any)
+		var got []string
+		for _, u := range users {
+			got = append(got, fmt.Sprint(u.(map[string]any)["email"]))
+		}
+		sort.Strings(got)
+		if fmt.Sprint(got) != want && !(want == "[]" && len(got) == 0) {
+			t.Errorf("%s: %v, want %s", body, got, want)
+		}
+	}
+	if s, b := e.mgmt("POST", "/v2/mgmt/user/search", `{"roleNames":["admin"]}`); s != 400 || errCodeOf(b) != "E011003" {
+		t.Errorf("roleNames alone: %d %v", s, b)
+	}
+	// userIds narrow a search like the address filters; a created-time
+	// range alone does not (it would read up to 10,000 users' roles).
+	a1 := e.mustMgmt("GET", "/v1/mgmt/user?loginId=a1%40example.com", "")["user"].(map[string]any)["userId"]
+	a2 := e.mustMgmt("GET", "/v1/mgmt/user?loginId=a2%40example.com", "")["user"].(map[string]any)["userId"]
+	b := e.mustMgmt("POST", "/v2/mgmt/user/search", fmt.Sprintf(`{"userIds":[%q,%q],"tenantIds":["acme"]}`, a1, a2))
+	if users, _ := b["users"].([]any); len(users) != 1 || users[0].(map[string]any)["userId"] != a2 {
+		t.Errorf("userIds with tenantIds: %v", b)
+	}
+	if s, b := e.mgmt("POST", "/v2/mgmt/user/search", `{"fromCreatedTime":1,"tenantIds":["acme"]}`); s != 400 || errCodeOf(b) != "E011003" {
+		t.Errorf("tenantIds with a created range only: %d %v", s, b)
+	}
+}
