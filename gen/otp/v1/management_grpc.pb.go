@@ -106,7 +106,8 @@ type ManagementClient interface {
 	//
 	// Exact-match filters by login ids, emails, phones and statuses (values of one filter combine
 	// with OR, filters with AND), test users in or only, with paging (limit, page); answers the
-	// page's users and the total. Tenant, role, custom-attribute and free-text filters are
+	// page's users and the total. `tenantIds` and `roleNames` narrow a search by user ids, login
+	// ids, emails or phones (alone they are refused); custom-attribute and free-text filters are
 	// refused (400 E011003). Authorization: Bearer <ProjectID>:<ManagementKey>.
 	SearchUsers(ctx context.Context, in *MgmtSearchRequest, opts ...grpc.CallOption) (*MgmtUsersResponse, error)
 	// Deletes a user.
@@ -165,27 +166,120 @@ type ManagementClient interface {
 	// verifies like a sent one, so automated tests can sign in. Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	GenerateOtpForTestUser(ctx context.Context, in *MgmtGenerateOtpRequest, opts ...grpc.CallOption) (*MgmtGenerateOtpResponse, error)
-	// Authorization (authz.proto, docs/authorization.md).
+	// Creates a permission.
+	//
+	// A name (1-100 printable bytes) and an optional description; a name the project already has is
+	// refused (400). Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	CreatePermission(ctx context.Context, in *MgmtPermissionRequest, opts ...grpc.CallOption) (*MgmtEmpty, error)
+	// Renames a permission or changes its description.
+	//
+	// `name` is the current name, `newName` the new one; every role that grants it is updated in the
+	// same step, so tokens refreshed afterwards carry the new name. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	UpdatePermission(ctx context.Context, in *MgmtPermissionRequest, opts ...grpc.CallOption) (*MgmtEmpty, error)
+	// Deletes a permission.
+	//
+	// It is removed from every role that granted it at once; session JWTs already issued keep it until
+	// they expire (sessionTTL). Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	DeletePermission(ctx context.Context, in *MgmtPermissionRequest, opts ...grpc.CallOption) (*MgmtEmpty, error)
+	// Lists the project's permissions.
+	//
+	// Every permission with its description (at most 1000 per project). Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	LoadAllPermissions(ctx context.Context, in *MgmtEmpty, opts ...grpc.CallOption) (*MgmtPermissionsResponse, error)
+	// Creates a role.
+	//
+	// A name, an optional description, the permission names it grants (each must exist) and an optional
+	// default flag (granted to every new user). Tenant-scoped roles are refused (400 E011003). Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	CreateRole(ctx context.Context, in *MgmtRoleRequest, opts ...grpc.CallOption) (*MgmtEmpty, error)
+	// Renames a role or changes what it grants.
+	//
+	// `name` is the current name, `newName` the new one; its holders keep it under the new name. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	UpdateRole(ctx context.Context, in *MgmtRoleRequest, opts ...grpc.CallOption) (*MgmtEmpty, error)
+	// Deletes a role.
+	//
+	// It is removed from every user and tenant at once (no user record is rewritten: users hold roles by
+	// id); session JWTs already issued keep it until they expire. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	DeleteRole(ctx context.Context, in *MgmtRoleRequest, opts ...grpc.CallOption) (*MgmtEmpty, error)
+	// Lists the project's roles.
+	//
+	// Every role with its description, permission names and default flag (at most 1000 per project). Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	LoadAllRoles(ctx context.Context, in *MgmtEmpty, opts ...grpc.CallOption) (*MgmtRolesResponse, error)
+	// Searches the project's roles.
+	//
+	// By role names, a name fragment and permission names (values of one filter combine with OR,
+	// filters with AND). Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	SearchRoles(ctx context.Context, in *MgmtRoleSearchRequest, opts ...grpc.CallOption) (*MgmtRolesResponse, error)
+	// Creates a tenant.
+	//
+	// With the id given, or a generated one; a name, self-provisioning domains (a domain belongs to one
+	// tenant), custom attributes and default roles. Answers the tenant id. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	CreateTenant(ctx context.Context, in *MgmtTenantRequest, opts ...grpc.CallOption) (*MgmtCreateTenantResponse, error)
+	// Updates a tenant.
+	//
+	// Its name, self-provisioning domains and custom attributes. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	UpdateTenant(ctx context.Context, in *MgmtTenantRequest, opts ...grpc.CallOption) (*MgmtEmpty, error)
+	// Sets a tenant's default roles.
+	//
+	// The roles a user gets on joining the tenant through its self-provisioning domain. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	UpdateTenantDefaultRoles(ctx context.Context, in *MgmtTenantRequest, opts ...grpc.CallOption) (*MgmtEmpty, error)
+	// Deletes a tenant.
+	//
+	// Every membership ends at once (users hold tenants by incarnation, so one created again under the
+	// same id has no members); session JWTs already issued keep it until they expire. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	DeleteTenant(ctx context.Context, in *MgmtTenantRequest, opts ...grpc.CallOption) (*MgmtEmpty, error)
+	// Loads a tenant by id.
+	//
+	// Its name, self-provisioning domains, custom attributes and default roles; 404 when unknown. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	LoadTenant(ctx context.Context, in *MgmtTenantRef, opts ...grpc.CallOption) (*MgmtTenant, error)
+	// Lists the project's tenants.
+	//
+	// Every tenant (at most 1000 per project). Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	LoadAllTenants(ctx context.Context, in *MgmtEmpty, opts ...grpc.CallOption) (*MgmtTenantsResponse, error)
+	// Searches the project's tenants.
+	//
+	// By ids, names and self-provisioning domains; custom attributes and parent tenants are refused
+	// (400 E011003). Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	SearchTenants(ctx context.Context, in *MgmtTenantSearchRequest, opts ...grpc.CallOption) (*MgmtTenantsResponse, error)
+	// Sets a user's roles.
+	//
+	// Project roles, or with `tenantId` the user's roles in that tenant (the user must be a member);
+	// every role must exist. At most 20 roles per project or tenant membership. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	SetUserRoles(ctx context.Context, in *MgmtUserRolesRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error)
+	// Adds roles to a user.
+	//
+	// Project roles, or with `tenantId` roles in that tenant; every role must exist. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	AddUserRoles(ctx context.Context, in *MgmtUserRolesRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error)
+	// Removes roles from a user.
+	//
+	// Project roles, or with `tenantId` roles in that tenant. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	RemoveUserRoles(ctx context.Context, in *MgmtUserRolesRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error)
+	// Adds a user to a tenant.
+	//
+	// With optional roles in it; at most 20 tenants per user. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	AddUserTenant(ctx context.Context, in *MgmtUserTenantRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error)
+	// Removes a user from a tenant.
+	//
+	// The user's roles in it go with the membership. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	RemoveUserTenant(ctx context.Context, in *MgmtUserTenantRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error)
 }
 
@@ -633,7 +727,8 @@ type ManagementServer interface {
 	//
 	// Exact-match filters by login ids, emails, phones and statuses (values of one filter combine
 	// with OR, filters with AND), test users in or only, with paging (limit, page); answers the
-	// page's users and the total. Tenant, role, custom-attribute and free-text filters are
+	// page's users and the total. `tenantIds` and `roleNames` narrow a search by user ids, login
+	// ids, emails or phones (alone they are refused); custom-attribute and free-text filters are
 	// refused (400 E011003). Authorization: Bearer <ProjectID>:<ManagementKey>.
 	SearchUsers(context.Context, *MgmtSearchRequest) (*MgmtUsersResponse, error)
 	// Deletes a user.
@@ -692,27 +787,120 @@ type ManagementServer interface {
 	// verifies like a sent one, so automated tests can sign in. Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	GenerateOtpForTestUser(context.Context, *MgmtGenerateOtpRequest) (*MgmtGenerateOtpResponse, error)
-	// Authorization (authz.proto, docs/authorization.md).
+	// Creates a permission.
+	//
+	// A name (1-100 printable bytes) and an optional description; a name the project already has is
+	// refused (400). Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	CreatePermission(context.Context, *MgmtPermissionRequest) (*MgmtEmpty, error)
+	// Renames a permission or changes its description.
+	//
+	// `name` is the current name, `newName` the new one; every role that grants it is updated in the
+	// same step, so tokens refreshed afterwards carry the new name. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	UpdatePermission(context.Context, *MgmtPermissionRequest) (*MgmtEmpty, error)
+	// Deletes a permission.
+	//
+	// It is removed from every role that granted it at once; session JWTs already issued keep it until
+	// they expire (sessionTTL). Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	DeletePermission(context.Context, *MgmtPermissionRequest) (*MgmtEmpty, error)
+	// Lists the project's permissions.
+	//
+	// Every permission with its description (at most 1000 per project). Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	LoadAllPermissions(context.Context, *MgmtEmpty) (*MgmtPermissionsResponse, error)
+	// Creates a role.
+	//
+	// A name, an optional description, the permission names it grants (each must exist) and an optional
+	// default flag (granted to every new user). Tenant-scoped roles are refused (400 E011003). Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	CreateRole(context.Context, *MgmtRoleRequest) (*MgmtEmpty, error)
+	// Renames a role or changes what it grants.
+	//
+	// `name` is the current name, `newName` the new one; its holders keep it under the new name. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	UpdateRole(context.Context, *MgmtRoleRequest) (*MgmtEmpty, error)
+	// Deletes a role.
+	//
+	// It is removed from every user and tenant at once (no user record is rewritten: users hold roles by
+	// id); session JWTs already issued keep it until they expire. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	DeleteRole(context.Context, *MgmtRoleRequest) (*MgmtEmpty, error)
+	// Lists the project's roles.
+	//
+	// Every role with its description, permission names and default flag (at most 1000 per project). Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	LoadAllRoles(context.Context, *MgmtEmpty) (*MgmtRolesResponse, error)
+	// Searches the project's roles.
+	//
+	// By role names, a name fragment and permission names (values of one filter combine with OR,
+	// filters with AND). Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	SearchRoles(context.Context, *MgmtRoleSearchRequest) (*MgmtRolesResponse, error)
+	// Creates a tenant.
+	//
+	// With the id given, or a generated one; a name, self-provisioning domains (a domain belongs to one
+	// tenant), custom attributes and default roles. Answers the tenant id. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	CreateTenant(context.Context, *MgmtTenantRequest) (*MgmtCreateTenantResponse, error)
+	// Updates a tenant.
+	//
+	// Its name, self-provisioning domains and custom attributes. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	UpdateTenant(context.Context, *MgmtTenantRequest) (*MgmtEmpty, error)
+	// Sets a tenant's default roles.
+	//
+	// The roles a user gets on joining the tenant through its self-provisioning domain. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	UpdateTenantDefaultRoles(context.Context, *MgmtTenantRequest) (*MgmtEmpty, error)
+	// Deletes a tenant.
+	//
+	// Every membership ends at once (users hold tenants by incarnation, so one created again under the
+	// same id has no members); session JWTs already issued keep it until they expire. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	DeleteTenant(context.Context, *MgmtTenantRequest) (*MgmtEmpty, error)
+	// Loads a tenant by id.
+	//
+	// Its name, self-provisioning domains, custom attributes and default roles; 404 when unknown. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	LoadTenant(context.Context, *MgmtTenantRef) (*MgmtTenant, error)
+	// Lists the project's tenants.
+	//
+	// Every tenant (at most 1000 per project). Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	LoadAllTenants(context.Context, *MgmtEmpty) (*MgmtTenantsResponse, error)
+	// Searches the project's tenants.
+	//
+	// By ids, names and self-provisioning domains; custom attributes and parent tenants are refused
+	// (400 E011003). Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	SearchTenants(context.Context, *MgmtTenantSearchRequest) (*MgmtTenantsResponse, error)
+	// Sets a user's roles.
+	//
+	// Project roles, or with `tenantId` the user's roles in that tenant (the user must be a member);
+	// every role must exist. At most 20 roles per project or tenant membership. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	SetUserRoles(context.Context, *MgmtUserRolesRequest) (*MgmtUserResponse, error)
+	// Adds roles to a user.
+	//
+	// Project roles, or with `tenantId` roles in that tenant; every role must exist. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	AddUserRoles(context.Context, *MgmtUserRolesRequest) (*MgmtUserResponse, error)
+	// Removes roles from a user.
+	//
+	// Project roles, or with `tenantId` roles in that tenant. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	RemoveUserRoles(context.Context, *MgmtUserRolesRequest) (*MgmtUserResponse, error)
+	// Adds a user to a tenant.
+	//
+	// With optional roles in it; at most 20 tenants per user. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	AddUserTenant(context.Context, *MgmtUserTenantRequest) (*MgmtUserResponse, error)
+	// Removes a user from a tenant.
+	//
+	// The user's roles in it go with the membership. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
 	RemoveUserTenant(context.Context, *MgmtUserTenantRequest) (*MgmtUserResponse, error)
 }
 
