@@ -1,0 +1,113 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+)
+
+// Reading the model: the stored records and the load-all answers.
+
+type permRec struct {
+	D string `json:"d"`
+}
+
+type roleRec struct {
+	ID  int64    `json:"id"`
+	D   string   `json:"d"`
+	P   []string `json:"p"`
+	Def bool     `json:"def"`
+}
+
+type tenantRec struct {
+	S   int64          `json:"s"`
+	N   string         `json:"n"`
+	Dom []string       `json:"dom"`
+	CA  map[string]any `json:"ca"`
+	DR  []string       `json:"dr"`
+}
+
+func (s *RedisStore) hashAll(ctx context.Context, key string) (map[string]string, error) {
+	m, err := s.c.HGetAll(ctx, key).Result()
+	if err != nil {
+		return nil, unavailable(err)
+	}
+	return m, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// Permissions implements Authorizer, by name.
+func (s *RedisStore) Permissions(ctx context.Context, project string) ([]Permission, error) {
+	m, err := s.hashAll(ctx, authzKeys(project)[0])
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Permission, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		var r permRec
+		if err := json.Unmarshal([]byte(m[k]), &r); err != nil {
+			return nil, fmt.Errorf("store: permission record: %w", err)
+		}
+		out = append(out, Permission{Name: k, Description: r.D})
+	}
+	return out, nil
+}
+
+func parseRole(name, raw string) (Role, error) {
+	var r roleRec
+	if err := json.Unmarshal([]byte(raw), &r); err != nil {
+		return Role{}, fmt.Errorf("store: role record: %w", err)
+	}
+	return Role{ID: r.ID, Name: name, Description: r.D, PermissionNames: r.P, Default: r.Def}, nil
+}
+
+// Roles implements Authorizer, by name.
+func (s *RedisStore) Roles(ctx context.Context, project string) ([]Role, error) {
+	m, err := s.hashAll(ctx, authzKeys(project)[1])
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Role, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		r, err := parseRole(k, m[k])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func parseTenant(id, raw string) (Tenant, error) {
+	var r tenantRec
+	if err := json.Unmarshal([]byte(raw), &r); err != nil {
+		return Tenant{}, fmt.Errorf("store: tenant record: %w", err)
+	}
+	return Tenant{ID: id, Incarnation: r.S, Name: r.N, SelfProvisioningDomains: r.Dom, CustomAttributes: r.CA, DefaultRoles: r.DR}, nil
+}
+
+// Tenants implements Authorizer, by id.
+func (s *RedisStore) Tenants(ctx context.Context, project string) ([]Tenant, error) {
+	m, err := s.hashAll(ctx, authzKeys(project)[3])
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Tenant, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		t, err := parseTenant(k, m[k])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
