@@ -1,0 +1,35 @@
+package server_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// Custom attributes nested deeper than otpd keeps (a tenant's record is
+// decoded by Redis' cjson, which fails past 1000 levels, on every model
+// change and every claims resolution of its members) are bad input: 400
+// naming the limit, nothing written; before the cap, 503, which the SDKs
+// retry for ever.
+func TestDeeplyNestedCustomAttributesAre400(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true, defaultMgmtKeys())
+	deep := strings.Repeat("[", 1100) + "1" + strings.Repeat("]", 1100)
+	for _, c := range []struct{ path, body string }{
+		{"/v1/mgmt/tenant/create", `{"id":"deep","name":"Deep","customAttributes":{"a":` + deep + `}}`},
+		{"/v1/mgmt/user/create", `{"loginId":"deep@example.com","customAttributes":{"a":` + deep + `}}`},
+	} {
+		s, b := e.mgmt("POST", c.path, c.body)
+		if s != 400 || errCodeOf(b) == "" || !strings.Contains(fmt.Sprint(b["errorMessage"]), "nested") {
+			t.Errorf("%s: %d %v, want 400 about the nesting", c.path, s, b)
+		}
+	}
+	if s, b := e.mgmt("GET", "/v1/mgmt/tenant?id=deep", ""); s != 400 {
+		t.Errorf("the refused tenant exists: %d %v", s, b)
+	}
+	if s, _ := e.mgmt("GET", "/v1/mgmt/user?loginId=deep%40example.com", ""); s != 404 {
+		t.Errorf("the refused user exists: %d", s)
+	}
+	// Nesting within the cap is kept as sent.
+	e.mustMgmt("POST", "/v1/mgmt/tenant/create", `{"id":"ok","name":"OK","customAttributes":{"a":{"b":{"c":[1,2]}}}}`)
+}
