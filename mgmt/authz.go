@@ -67,7 +67,11 @@ func authzErr(kind, name string, err error) error {
 	case errors.Is(err, store.ErrAuthzNotFound):
 		return apierr.ErrInvalidArgument.With("No %s named %q", kind, name)
 	case errors.Is(err, store.ErrAuthzCap):
-		return apierr.ErrValidation.With("The project has reached its limit of %ss (docs/authorization.md)", kind)
+		what := kind + "s"
+		if _, w, ok := strings.Cut(err.Error(), store.ErrAuthzCap.Error()+": "); ok {
+			what = w // the store names the cap: "default roles"
+		}
+		return apierr.ErrValidation.With("The project has reached its limit of %s (docs/authorization.md)", what)
 	case errors.Is(err, store.ErrDomainTaken):
 		return apierr.ErrInvalidArgument.With("A self-provisioning domain of the request belongs to another tenant (%v)", err)
 	case errors.As(err, &miss):

@@ -33,3 +33,17 @@ func TestDeeplyNestedCustomAttributesAre400(t *testing.T) {
 	// Nesting within the cap is kept as sent.
 	e.mustMgmt("POST", "/v1/mgmt/tenant/create", `{"id":"ok","name":"OK","customAttributes":{"a":{"b":{"c":[1,2]}}}}`)
 }
+
+// The project's default roles are capped at a user's project roles (every
+// new user gets them all): one more is 400 naming that limit.
+func TestTooManyDefaultRolesIs400(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, defaultMgmtKeys())
+	for i := range 20 {
+		e.mustMgmt("POST", "/v1/mgmt/role/create", fmt.Sprintf(`{"name":"d%d","default":true}`, i))
+	}
+	s, b := e.mgmt("POST", "/v1/mgmt/role/create", `{"name":"d20","default":true}`)
+	if s != 400 || !strings.Contains(fmt.Sprint(b["errorMessage"]), "default roles") {
+		t.Fatalf("the 21st default role: %d %v", s, b)
+	}
+}

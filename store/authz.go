@@ -164,7 +164,9 @@ func authzKeys(project string) []string {
 	return []string{t + "perm", t + "role", t + "rid", t + "ten", t + "seq", t + "def", t + "dom"}
 }
 
-var authzCaps = fmt.Sprintf(`{"perms":%d,"roles":%d,"tenants":%d}`, MaxPermissions, MaxRoles, MaxTenants)
+// "defaults" caps the project's default roles: every new user gets them
+// all as project roles, so no more than a user may hold.
+var authzCaps = fmt.Sprintf(`{"perms":%d,"roles":%d,"tenants":%d,"defaults":%d}`, MaxPermissions, MaxRoles, MaxTenants, MaxRolesPerUser)
 
 func (s *RedisStore) model(ctx context.Context, project, op string, args any) error {
 	b, err := json.Marshal(args)

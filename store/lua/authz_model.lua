@@ -8,7 +8,7 @@
 -- KEYS[5] seq   string  the project's counter of role ids and tenant incarnations
 -- KEYS[6] def   set   names of the default roles (every new user gets them)
 -- KEYS[7] dom   hash  self-provisioning domain -> tenant id (one tenant per domain)
--- ARGV[1] op, ARGV[2] JSON arguments, ARGV[3] JSON caps {"perms", "roles", "tenants"}
+-- ARGV[1] op, ARGV[2] JSON arguments, ARGV[3] JSON caps {"perms", "roles", "tenants", "defaults"}
 --
 -- A role or tenant gets a fresh number from seq when it is created; users
 -- hold those numbers, so a deleted role or tenant is gone from every user at
@@ -118,6 +118,7 @@ elseif op == 'role_create' then
   if redis.call('HLEN', KEYS[2]) >= caps.roles then return {'cap', 'roles'} end
   local miss = check_perms(a.permissionNames)
   if miss then return {'missing', 'permission', miss} end
+  if a.default == true and redis.call('SCARD', KEYS[6]) >= caps.defaults then return {'cap', 'default roles'} end
   local id = redis.call('INCR', KEYS[5])
   redis.call('HSET', KEYS[2], a.name, cjson.encode({id = id, d = a.description or '', p = arr(a.permissionNames), def = a.default == true}))
   redis.call('HSET', KEYS[3], tostring(id), a.name)
@@ -130,6 +131,7 @@ elseif op == 'role_update' then
   if to ~= a.name and redis.call('HEXISTS', KEYS[2], to) == 1 then return {'exists'} end
   local miss = check_perms(a.permissionNames)
   if miss then return {'missing', 'permission', miss} end
+  if a.default == true and rec.def ~= true and redis.call('SCARD', KEYS[6]) >= caps.defaults then return {'cap', 'default roles'} end
   rec.d, rec.p, rec.def = a.description or '', arr(a.permissionNames), a.default == true
   redis.call('HDEL', KEYS[2], a.name)
   redis.call('HSET', KEYS[2], to, cjson.encode(rec))
