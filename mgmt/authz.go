@@ -248,7 +248,7 @@ func (s *Service) CreateTenant(ctx context.Context, p *flow.Project, t TenantInp
 		}
 		t.ID = "T" + hex.EncodeToString(b[:])
 	}
-	if err := t.check(true); err != nil {
+	if err := firstErr(errors.Join(t.check(true), checkTenantID(t.ID))); err != nil {
 		return "", err
 	}
 	err := s.st.CreateTenant(ctx, p.ID, store.Tenant{ID: t.ID, Name: t.Name,

@@ -47,3 +47,22 @@ func TestTooManyDefaultRolesIs400(t *testing.T) {
 		t.Fatalf("the 21st default role: %d %v", s, b)
 	}
 }
+
+// A tenant id every JavaScript object inherits ("constructor",
+// "__proto__", "toString"...) is refused at create: Descope's Node SDK
+// reads token.tenants[id], so every user of any tenant would pass
+// validateTenantRoles(info, "constructor", []).
+func TestTenantIDsJavaScriptObjectsInheritAreRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, defaultMgmtKeys())
+	for _, id := range []string{"constructor", "__proto__", "toString", "hasOwnProperty", "valueOf"} {
+		s, b := e.mgmt("POST", "/v1/mgmt/tenant/create", fmt.Sprintf(`{"id":%q,"name":"N"}`, id))
+		if s != 400 || errCodeOf(b) == "" {
+			t.Errorf("tenant id %q: %d %v, want 400", id, s, b)
+		}
+	}
+	if _, b := e.mgmt("GET", "/v1/mgmt/tenant/all", ""); fmt.Sprint(b["tenants"]) != "[]" {
+		t.Fatalf("refused creates left tenants: %v", b)
+	}
+	e.mustMgmt("POST", "/v1/mgmt/tenant/create", `{"id":"Constructor","name":"N"}`)
+}
