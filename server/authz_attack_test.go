@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/otpd/otpd/config"
 )
 
 // Custom attributes nested deeper than otpd keeps (a tenant's record is
@@ -65,4 +68,29 @@ func TestTenantIDsJavaScriptObjectsInheritAreRefused(t *testing.T) {
 		t.Fatalf("refused creates left tenants: %v", b)
 	}
 	e.mustMgmt("POST", "/v1/mgmt/tenant/create", `{"id":"Constructor","name":"N"}`)
+}
+
+// Without enumeration protection a start with loginOptions.tenantId tells
+// whether the login id's user is in the tenant (as Descope does); that
+// answer costs a client what a start costs, the per-IP send limit, as
+// "no such user" does. Before, the refusal came before every limit: an
+// unlimited oracle of who is in which tenant.
+func TestTenantMembershipProbesSpendThePerIPLimit(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, withProject(limitedProject(func(l *config.Limits) { l.SendsPerIP = rate(3, time.Hour) })), defaultMgmtKeys())
+	e.mustMgmt("POST", "/v1/mgmt/tenant/create", `{"id":"acme","name":"Acme"}`)
+	e.mustMgmt("POST", "/v1/mgmt/user/create", `{"loginId":"member@example.com","email":"member@example.com","verifiedEmail":true,"userTenants":[{"tenantId":"acme"}]}`)
+	e.mustMgmt("POST", "/v1/mgmt/user/create", `{"loginId":"outsider@example.com","email":"outsider@example.com","verifiedEmail":true}`)
+	var got []int
+	for i := range 5 {
+		login := []string{"outsider@example.com", "nobody@example.com"}[i%2]
+		s, _ := e.do("POST", "/v1/auth/otp/signin/email", fmt.Sprintf(`{"loginId":%q,"loginOptions":{"tenantId":"acme"}}`, login), "Bearer "+pid)
+		got = append(got, s)
+	}
+	if fmt.Sprint(got) != "[400 400 400 429 429]" {
+		t.Fatalf("membership probes from one IP answered %v, want three answers then 429", got)
+	}
+	if s, b := e.do("POST", "/v1/auth/otp/signin/email", `{"loginId":"member@example.com","loginOptions":{"tenantId":"acme"}}`, "Bearer "+pid); s != 429 {
+		t.Fatalf("a member's start after the IP's budget: %d %v, want 429", s, b)
+	}
 }
