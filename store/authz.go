@@ -218,12 +218,14 @@ type roleArgs struct {
 }
 
 type tenantArgs struct {
-	ID               string         `json:"id"`
-	Name             string         `json:"name"`
-	Domains          []string       `json:"domains,omitempty"`
-	CustomAttributes map[string]any `json:"customAttributes,omitempty"`
-	DefaultRoles     []string       `json:"defaultRoles,omitempty"`
-	SetDefaultRoles  bool           `json:"setDefaultRoles,omitempty"`
+	ID      string   `json:"id"`
+	Name    string   `json:"name"`
+	Domains []string `json:"domains,omitempty"`
+	// CustomAttributes is their JSON, kept by the script as a string:
+	// cjson would re-encode an object ([] as {}, numbers cut to 14 digits).
+	CustomAttributes string   `json:"customAttributes,omitempty"`
+	DefaultRoles     []string `json:"defaultRoles,omitempty"`
+	SetDefaultRoles  bool     `json:"setDefaultRoles,omitempty"`
 }
 
 // CreatePermission implements Authorizer.
@@ -260,14 +262,31 @@ func (s *RedisStore) DeleteRole(ctx context.Context, project, name string) error
 
 // CreateTenant implements Authorizer.
 func (s *RedisStore) CreateTenant(ctx context.Context, project string, t Tenant) error {
+	ca, err := attributesJSON(t.CustomAttributes)
+	if err != nil {
+		return err
+	}
 	return s.model(ctx, project, "tenant_create", tenantArgs{ID: t.ID, Name: t.Name, Domains: t.SelfProvisioningDomains,
-		CustomAttributes: t.CustomAttributes, DefaultRoles: t.DefaultRoles})
+		CustomAttributes: ca, DefaultRoles: t.DefaultRoles})
+}
+
+// attributesJSON is a tenant's custom attributes as stored ("" for none).
+func attributesJSON(m map[string]any) (string, error) {
+	if len(m) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(m)
+	return string(b), err
 }
 
 // UpdateTenant implements Authorizer.
 func (s *RedisStore) UpdateTenant(ctx context.Context, project string, t Tenant, setDefaultRoles bool) error {
+	ca, err := attributesJSON(t.CustomAttributes)
+	if err != nil {
+		return err
+	}
 	return s.model(ctx, project, "tenant_update", tenantArgs{ID: t.ID, Name: t.Name, Domains: t.SelfProvisioningDomains,
-		CustomAttributes: t.CustomAttributes, DefaultRoles: t.DefaultRoles, SetDefaultRoles: setDefaultRoles})
+		CustomAttributes: ca, DefaultRoles: t.DefaultRoles, SetDefaultRoles: setDefaultRoles})
 }
 
 // DeleteTenant implements Authorizer (gone from every member at once).

@@ -4,7 +4,8 @@
 -- KEYS[1] perm  hash  name -> {"d": description}
 -- KEYS[2] role  hash  name -> {"id": n, "d": description, "p": [permission names], "def": bool}
 -- KEYS[3] rid   hash  role id -> role name
--- KEYS[4] ten   hash  tenant id -> {"s": n, "n": name, "dom": [domains], "ca": {...}, "dr": [role names]}
+-- KEYS[4] ten   hash  tenant id -> {"s": n, "n": name, "dom": [domains], "ca": "<custom attributes' JSON>", "dr": [role names]}
+--               (ca is kept as the string Go encoded: cjson would turn [] into {} and cut numbers to 14 digits)
 -- KEYS[5] seq   string  the project's counter of role ids and tenant incarnations
 -- KEYS[6] def   set   names of the default roles (every new user gets them)
 -- KEYS[7] dom   hash  self-provisioning domain -> tenant id (one tenant per domain)
@@ -31,11 +32,6 @@ end
 -- array from an empty object); Go reads a missing list as empty.
 local function arr(t)
   if t == nil or #t == 0 then return nil end
-  return t
-end
-
-local function obj(t)
-  if t == nil or next(t) == nil then return nil end
   return t
 end
 
@@ -160,7 +156,7 @@ elseif op == 'tenant_create' then
   if taken then return {'domain', taken} end
   set_domains(a.id, nil, a.domains)
   local s = redis.call('INCR', KEYS[5])
-  redis.call('HSET', KEYS[4], a.id, cjson.encode({s = s, n = a.name, dom = arr(a.domains), ca = obj(a.customAttributes), dr = arr(a.defaultRoles)}))
+  redis.call('HSET', KEYS[4], a.id, cjson.encode({s = s, n = a.name, dom = arr(a.domains), ca = a.customAttributes, dr = arr(a.defaultRoles)}))
   return {'ok'}
 elseif op == 'tenant_update' then
   local rec = get(KEYS[4], a.id)
@@ -173,7 +169,7 @@ elseif op == 'tenant_update' then
   local taken = taken_domain(a.id, a.domains)
   if taken then return {'domain', taken} end
   set_domains(a.id, rec.dom, a.domains)
-  rec.n, rec.dom, rec.ca = a.name, arr(a.domains), obj(a.customAttributes)
+  rec.n, rec.dom, rec.ca = a.name, arr(a.domains), a.customAttributes
   redis.call('HSET', KEYS[4], a.id, cjson.encode(rec))
   return {'ok'}
 elseif op == 'tenant_delete' then
