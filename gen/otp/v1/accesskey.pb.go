@@ -262,7 +262,8 @@ type AccessKey struct {
 	Name       string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	RoleNames  []string               `protobuf:"bytes,3,rep,name=role_names,json=roleNames,proto3" json:"role_names,omitempty"`
 	KeyTenants []*AccessKeyTenant     `protobuf:"bytes,4,rep,name=key_tenants,json=keyTenants,proto3" json:"key_tenants,omitempty"`
-	// "active" or "inactive" (deactivated; also when expired).
+	// "active" or "inactive" (deactivated). An expired key stays "active";
+	// expire_time tells.
 	Status      string `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
 	CreatedTime int32  `protobuf:"varint,6,opt,name=created_time,json=createdTime,proto3" json:"created_time,omitempty"`
 	// 0: never expires.
