@@ -30,16 +30,22 @@ type Store interface {
 	Claims(ctx context.Context, project string, u store.UserAuthz) (store.Claims, error)
 }
 
-// Exchanger exchanges access keys for session JWTs.
-type Exchanger struct {
-	st    Store
-	clock clock.Clock
-	log   *slog.Logger
+// Refusals counts rate-limit refusals (flow.Metrics); nil counts nothing.
+type Refusals interface {
+	Refused(project, limit string, dry bool)
 }
 
-// NewExchanger returns an Exchanger.
-func NewExchanger(st Store, clk clock.Clock, log *slog.Logger) *Exchanger {
-	return &Exchanger{st: st, clock: clk, log: log}
+// Exchanger exchanges access keys for session JWTs.
+type Exchanger struct {
+	st      Store
+	clock   clock.Clock
+	log     *slog.Logger
+	refusal Refusals
+}
+
+// NewExchanger returns an Exchanger; refusals may be nil.
+func NewExchanger(st Store, clk clock.Clock, log *slog.Logger, refusals Refusals) *Exchanger {
+	return &Exchanger{st: st, clock: clk, log: log, refusal: refusals}
 }
 
 // Request is one exchange.
@@ -139,12 +145,21 @@ func (x *Exchanger) charge(ctx context.Context, p *flow.Project, b store.Bucket,
 	case err != nil:
 		return storeErr(err)
 	case limited != "":
+		x.refused(p, limited, false)
+		x.log.InfoContext(ctx, "rate limit", "project", p.ID, "limit", limited, "dryRun", false)
 		secs := int(math.Ceil(retry.Seconds()))
 		return apierr.ErrRateLimited.With("Rate limit exceeded (limits.%s); retry in %d s", limited, max(secs, 1)).WithRetryAfter(secs)
 	case would != "":
-		x.log.InfoContext(ctx, "rate limit would refuse (dry run)", "project", p.ID, "limit", would)
+		x.refused(p, would, true)
+		x.log.InfoContext(ctx, "rate limit", "project", p.ID, "limit", would, "dryRun", true)
 	}
 	return nil
+}
+
+func (x *Exchanger) refused(p *flow.Project, limit string, dry bool) {
+	if x.refusal != nil {
+		x.refusal.Refused(p.ID, limit, dry)
+	}
 }
 
 func storeErr(err error) error {

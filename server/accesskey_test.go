@@ -396,6 +396,12 @@ func TestAccessKeyRateLimits(t *testing.T) {
 	if s, b := e.exchange(other, `{}`); s != 429 || !strings.Contains(fmt.Sprint(b["errorMessage"]), "accessKeyExchangesPerIp") {
 		t.Fatalf("ninth attempt from one IP: %d %v", s, b)
 	}
+	m := e.metrics()
+	for _, l := range []string{"accessKeyExchangesPerKey", "accessKeyExchangesPerIp"} {
+		if !strings.Contains(m, `otpd_limit_refusals_total{dry_run="false",limit="`+l+`",project="`+pid+`"} 1`) {
+			t.Errorf("the refusal by %s is not counted", l)
+		}
+	}
 }
 
 // TestAccessKeyNeverLogged: neither the cleartext nor its secret part

@@ -225,7 +225,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	users := mgmt.New(st, engine, o.Clock, o.Random, o.Log)
-	keys := accesskey.NewExchanger(st, o.Clock, o.Log)
+	keys := accesskey.NewExchanger(st, o.Clock, o.Log, flowMetrics)
 
 	metrics, err := middleware.NewMetrics(o.Registry)
 	if err != nil {
