@@ -45,6 +45,10 @@ type Limits struct {
 	// Refreshes (POST /v1/auth/refresh) per user and per client IP.
 	RefreshesPerUser *Rate `json:"refreshesPerUser,omitempty"`
 	RefreshesPerIP   *Rate `json:"refreshesPerIp,omitempty"`
+	// Access-key exchanges (POST /v1/auth/accesskey/exchange) per key
+	// (charged once the key is proven) and per client IP (every attempt).
+	AccessKeyExchangesPerKey *Rate `json:"accessKeyExchangesPerKey,omitempty"`
+	AccessKeyExchangesPerIP  *Rate `json:"accessKeyExchangesPerIp,omitempty"`
 }
 
 // The default limits.
@@ -58,6 +62,10 @@ var (
 	DefaultSendsPerCountry     = Rate{500, Duration(time.Hour)}
 	DefaultVerifiesPerIP       = Rate{60, Duration(10 * time.Minute)}
 	DefaultVerifiesPerLoginID  = Rate{20, Duration(10 * time.Minute)}
+	// A service exchanges its key about once per session TTL per
+	// replica; these leave room for hundreds of replicas.
+	DefaultAccessKeyExchangesPerKey = Rate{600, Duration(10 * time.Minute)}
+	DefaultAccessKeyExchangesPerIP  = Rate{600, Duration(10 * time.Minute)}
 )
 
 // DefaultProjectSendsPerHour returns the default per-channel budget.
@@ -70,6 +78,7 @@ func Unlimited() Limits {
 	zero, zd := &Rate{}, Duration(0)
 	return Limits{SendsPerRecipient: zero, SendsPerLoginID: zero, ResendCooldown: &zd, SendsPerIP: zero, SendsPerPhonePrefix: zero,
 		SendsPerCountry: zero, VerifiesPerIP: zero, VerifiesPerLoginID: zero, RefreshesPerUser: zero, RefreshesPerIP: zero,
+		AccessKeyExchangesPerKey: zero, AccessKeyExchangesPerIP: zero,
 		ProjectSendsPerHour: map[string]int{"email": 0, "sms": 0, "voice": 0, "whatsapp": 0}}
 }
 
@@ -89,6 +98,8 @@ func (l *Limits) applyDefaults() {
 	set(&l.VerifiesPerLoginID, DefaultVerifiesPerLoginID)
 	set(&l.RefreshesPerUser, DefaultRefreshesPerUser)
 	set(&l.RefreshesPerIP, DefaultRefreshesPerIP)
+	set(&l.AccessKeyExchangesPerKey, DefaultAccessKeyExchangesPerKey)
+	set(&l.AccessKeyExchangesPerIP, DefaultAccessKeyExchangesPerIP)
 	if l.ResendCooldown == nil {
 		d := DefaultResendCooldown
 		l.ResendCooldown = &d
@@ -112,7 +123,8 @@ func (l *Limits) validate() []error {
 	for name, r := range map[string]*Rate{"sendsPerRecipient": l.SendsPerRecipient, "sendsPerLoginId": l.SendsPerLoginID, "sendsPerIp": l.SendsPerIP,
 		"sendsPerPhonePrefix": l.SendsPerPhonePrefix, "sendsPerCountry": l.SendsPerCountry,
 		"verifiesPerIp": l.VerifiesPerIP, "verifiesPerLoginId": l.VerifiesPerLoginID,
-		"refreshesPerUser": l.RefreshesPerUser, "refreshesPerIp": l.RefreshesPerIP} {
+		"refreshesPerUser": l.RefreshesPerUser, "refreshesPerIp": l.RefreshesPerIP,
+		"accessKeyExchangesPerKey": l.AccessKeyExchangesPerKey, "accessKeyExchangesPerIp": l.AccessKeyExchangesPerIP} {
 		if r.Count < 0 || (r.Count > 0 && r.Window.D() < time.Second) || r.Window.D() > 31*24*time.Hour {
 			errs = append(errs, fmt.Errorf("limits.%s: count must be >= 0 and window between 1s and 31 days", name))
 		}

@@ -31,6 +31,7 @@ func Auth(projects flow.Projects, public ...string) Layer {
 				return next(ctx, req, info, h)
 			}
 			pid, refresh, ok := parseBearer(authorization(ctx))
+			secret := refresh // from the header itself, never the cookie
 			if ok && refresh == "" {
 				refresh = refreshCookie(ctx)
 			}
@@ -42,7 +43,7 @@ func Auth(projects flow.Projects, public ...string) Layer {
 				return nil, apierr.ErrUnauthorized.With("Unknown project")
 			}
 			ctx, call := service.CallOf(ctx)
-			call.Project, call.RefreshJWT = p, refresh
+			call.Project, call.RefreshJWT, call.HeaderSecret = p, refresh, secret
 			return next(ctx, req, info, h)
 		}
 	}

@@ -55,7 +55,8 @@ func ClientIP(o ClientIPOptions) Layer {
 		return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			viaREST := o.InProcess != nil && o.InProcess(ctx)
 			ctx, call := service.CallOf(ctx)
-			call.ClientIP = ipkey.Of(resolve(ctx, isTrusted, viaREST), o.IPv6Bits)
+			addr := resolve(ctx, isTrusted, viaREST)
+			call.ClientIP, call.ClientAddr = ipkey.Of(addr, o.IPv6Bits), addr
 			return next(ctx, req, info, h)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/otpd/otpd/accesskey"
 	"io"
 	"log/slog"
 	"net"
@@ -224,6 +225,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	users := mgmt.New(st, engine, o.Clock, o.Random, o.Log)
+	keys := accesskey.NewExchanger(st, o.Clock, o.Log, flowMetrics)
 
 	metrics, err := middleware.NewMetrics(o.Registry)
 	if err != nil {
@@ -278,7 +280,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		otpv1.RegisterOtpSmsServer(r, service.NewPhone(flow.SMS, engine))
 		otpv1.RegisterOtpVoiceServer(r, service.NewPhone(flow.Voice, engine))
 		otpv1.RegisterOtpWhatsappServer(r, service.NewPhone(flow.WhatsApp, engine))
-		otpv1.RegisterSessionServer(r, service.NewSession(projects, engine).WithHistory(st, o.Clock.Now))
+		otpv1.RegisterSessionServer(r, service.NewSession(projects, engine).WithHistory(st, o.Clock.Now).WithAccessKeys(keys))
 		otpv1.RegisterManagementServer(r, service.NewManagement(users))
 	}
 	hs := health.NewServer()

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"net/netip"
 
 	"google.golang.org/grpc/metadata"
 
@@ -19,9 +20,15 @@ type Call struct {
 	// RefreshJWT is the refresh JWT from the Authorization value or the DSR
 	// cookie ("" when none was sent).
 	RefreshJWT string
+	// HeaderSecret is what follows the project id in the Authorization
+	// value itself (never a cookie): an access key on the exchange.
+	HeaderSecret string
 	// ClientIP is the end user's bucket key, decided by the ClientIP
 	// interceptor ("" if unknown).
 	ClientIP string
+	// ClientAddr is the end user's address itself (an access key's
+	// permitted IPs); zero if unknown.
+	ClientAddr netip.Addr
 	// MgmtKey is the id (never the secret) of the management key that
 	// admitted a management call, for its log line.
 	MgmtKey string
@@ -63,6 +70,16 @@ func callFrom(ctx context.Context) Call {
 
 // ClientIPFrom returns the end user's IP ("" if unknown).
 func ClientIPFrom(ctx context.Context) string { return callFrom(ctx).ClientIP }
+
+// ClientAddrFrom returns the end user's address (zero if unknown).
+func ClientAddrFrom(ctx context.Context) netip.Addr { return callFrom(ctx).ClientAddr }
+
+// accessKeyFrom returns the access key of the Authorization value (never
+// the DSR cookie).
+func accessKeyFrom(ctx context.Context) string { return callFrom(ctx).HeaderSecret }
+
+// MgmtKeyFrom returns the id of the management key that admitted the call.
+func MgmtKeyFrom(ctx context.Context) string { return callFrom(ctx).MgmtKey }
 
 // ProjectFrom returns the authenticated project.
 func ProjectFrom(ctx context.Context) (*flow.Project, bool) {

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"github.com/otpd/otpd/accesskey"
 	"time"
 
 	"github.com/otpd/otpd/apierr"
@@ -20,6 +21,7 @@ type Session struct {
 	engine   Engine
 	history  HistoryReader
 	now      func() time.Time
+	keys     *accesskey.Exchanger
 }
 
 var _ otpv1.SessionServer = (*Session)(nil)

@@ -82,6 +82,8 @@ type Directory interface {
 	Accounts
 	// Authorizer is the authorization model (authz.go).
 	Authorizer
+	// AccessKeys are the services' access keys (accesskeys.go).
+	AccessKeys
 	// Users loads records by id; ids without a record are left out.
 	Users(ctx context.Context, project string, ids []string) ([]User, error)
 	// WriteUser applies w and returns the record after it.

@@ -122,7 +122,7 @@ func NewRedisStoreSplit(c Scripter, split bool) *RedisStore {
 func (s *RedisStore) Preload(ctx context.Context) error {
 	for _, sc := range []*redis.Script{s.start, s.verify, s.login, s.verifyLogin, sessionScript, contactScript, sessionUserScript, bindScript, limitsScript,
 		undoScript, undoVerifyScript, fraudScript, mgmtUserScript, mgmtLoginScript, mgmtIndexScript, mgmtSearchScript,
-		authzModelScript, authzClaimsScript, authzDefaultsScript} {
+		authzModelScript, authzClaimsScript, authzDefaultsScript, accessKeyScript} {
 		if err := sc.Load(ctx, s.c).Err(); err != nil {
 			return unavailable(err)
 		}

@@ -1497,7 +1497,7 @@ var File_otp_v1_management_proto protoreflect.FileDescriptor
 
 const file_otp_v1_management_proto_rawDesc = "" +
 	"\n" +
-	"\x17otp/v1/management.proto\x12\x06otp.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x12otp/v1/authz.proto\x1a\x15otp/v1/messages.proto\"\xd6\x04\n" +
+	"\x17otp/v1/management.proto\x12\x06otp.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x16otp/v1/accesskey.proto\x1a\x12otp/v1/authz.proto\x1a\x15otp/v1/messages.proto\"\xd6\x04\n" +
 	"\x0fMgmtUserRequest\x12\x19\n" +
 	"\blogin_id\x18\x01 \x01(\tR\aloginId\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12\x14\n" +
@@ -1648,7 +1648,7 @@ const file_otp_v1_management_proto_rawDesc = "" +
 	"\rlogin_options\x18\x03 \x01(\v2\x14.otp.v1.LoginOptionsR\floginOptions\"H\n" +
 	"\x17MgmtGenerateOtpResponse\x12\x19\n" +
 	"\blogin_id\x18\x01 \x01(\tR\aloginId\x12\x12\n" +
-	"\x04code\x18\x02 \x01(\tR\x04code2\xf1\x14\n" +
+	"\x04code\x18\x02 \x01(\tR\x04code2\x80\x19\n" +
 	"\n" +
 	"Management\x12?\n" +
 	"\n" +
@@ -1698,7 +1698,14 @@ const file_otp_v1_management_proto_rawDesc = "" +
 	"\fAddUserRoles\x12\x1c.otp.v1.MgmtUserRolesRequest\x1a\x18.otp.v1.MgmtUserResponse\x12I\n" +
 	"\x0fRemoveUserRoles\x12\x1c.otp.v1.MgmtUserRolesRequest\x1a\x18.otp.v1.MgmtUserResponse\x12H\n" +
 	"\rAddUserTenant\x12\x1d.otp.v1.MgmtUserTenantRequest\x1a\x18.otp.v1.MgmtUserResponse\x12K\n" +
-	"\x10RemoveUserTenant\x12\x1d.otp.v1.MgmtUserTenantRequest\x1a\x18.otp.v1.MgmtUserResponseB'Z%github.com/otpd/otpd/gen/otp/v1;otpv1b\x06proto3"
+	"\x10RemoveUserTenant\x12\x1d.otp.v1.MgmtUserTenantRequest\x1a\x18.otp.v1.MgmtUserResponse\x12U\n" +
+	"\x0fCreateAccessKey\x12\x1c.otp.v1.MgmtAccessKeyRequest\x1a$.otp.v1.MgmtCreatedAccessKeyResponse\x12H\n" +
+	"\rLoadAccessKey\x12\x18.otp.v1.MgmtAccessKeyRef\x1a\x1d.otp.v1.MgmtAccessKeyResponse\x12V\n" +
+	"\x10SearchAccessKeys\x12\".otp.v1.MgmtAccessKeySearchRequest\x1a\x1e.otp.v1.MgmtAccessKeysResponse\x12N\n" +
+	"\x0fUpdateAccessKey\x12\x1c.otp.v1.MgmtAccessKeyRequest\x1a\x1d.otp.v1.MgmtAccessKeyResponse\x12B\n" +
+	"\x13DeactivateAccessKey\x12\x18.otp.v1.MgmtAccessKeyRef\x1a\x11.otp.v1.MgmtEmpty\x12@\n" +
+	"\x11ActivateAccessKey\x12\x18.otp.v1.MgmtAccessKeyRef\x1a\x11.otp.v1.MgmtEmpty\x12>\n" +
+	"\x0fDeleteAccessKey\x12\x18.otp.v1.MgmtAccessKeyRef\x1a\x11.otp.v1.MgmtEmptyB'Z%github.com/otpd/otpd/gen/otp/v1;otpv1b\x06proto3"
 
 var (
 	file_otp_v1_management_proto_rawDescOnce sync.Once
@@ -1714,44 +1721,50 @@ func file_otp_v1_management_proto_rawDescGZIP() []byte {
 
 var file_otp_v1_management_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_otp_v1_management_proto_goTypes = []any{
-	(*MgmtUserRequest)(nil),            // 0: otp.v1.MgmtUserRequest
-	(*MgmtPatchRequest)(nil),           // 1: otp.v1.MgmtPatchRequest
-	(*MgmtUserRef)(nil),                // 2: otp.v1.MgmtUserRef
-	(*MgmtUserResponse)(nil),           // 3: otp.v1.MgmtUserResponse
-	(*MgmtUsersResponse)(nil),          // 4: otp.v1.MgmtUsersResponse
-	(*MgmtLoadUsersRequest)(nil),       // 5: otp.v1.MgmtLoadUsersRequest
-	(*MgmtSearchRequest)(nil),          // 6: otp.v1.MgmtSearchRequest
-	(*MgmtSearchSort)(nil),             // 7: otp.v1.MgmtSearchSort
-	(*MgmtEmpty)(nil),                  // 8: otp.v1.MgmtEmpty
-	(*MgmtStatusRequest)(nil),          // 9: otp.v1.MgmtStatusRequest
-	(*MgmtLoginIdRequest)(nil),         // 10: otp.v1.MgmtLoginIdRequest
-	(*MgmtEmailRequest)(nil),           // 11: otp.v1.MgmtEmailRequest
-	(*MgmtPhoneRequest)(nil),           // 12: otp.v1.MgmtPhoneRequest
-	(*MgmtNameRequest)(nil),            // 13: otp.v1.MgmtNameRequest
-	(*MgmtCustomAttributeRequest)(nil), // 14: otp.v1.MgmtCustomAttributeRequest
-	(*MgmtHistoryRequest)(nil),         // 15: otp.v1.MgmtHistoryRequest
-	(*MgmtGenerateOtpRequest)(nil),     // 16: otp.v1.MgmtGenerateOtpRequest
-	(*MgmtGenerateOtpResponse)(nil),    // 17: otp.v1.MgmtGenerateOtpResponse
-	(*UserTenant)(nil),                 // 18: otp.v1.UserTenant
-	(*structpb.Struct)(nil),            // 19: google.protobuf.Struct
-	(*structpb.ListValue)(nil),         // 20: google.protobuf.ListValue
-	(*UserResponse)(nil),               // 21: otp.v1.UserResponse
-	(*structpb.Value)(nil),             // 22: google.protobuf.Value
-	(*LoginOptions)(nil),               // 23: otp.v1.LoginOptions
-	(*MgmtPermissionRequest)(nil),      // 24: otp.v1.MgmtPermissionRequest
-	(*MgmtRoleRequest)(nil),            // 25: otp.v1.MgmtRoleRequest
-	(*MgmtRoleSearchRequest)(nil),      // 26: otp.v1.MgmtRoleSearchRequest
-	(*MgmtTenantRequest)(nil),          // 27: otp.v1.MgmtTenantRequest
-	(*MgmtTenantRef)(nil),              // 28: otp.v1.MgmtTenantRef
-	(*MgmtTenantSearchRequest)(nil),    // 29: otp.v1.MgmtTenantSearchRequest
-	(*MgmtUserRolesRequest)(nil),       // 30: otp.v1.MgmtUserRolesRequest
-	(*MgmtUserTenantRequest)(nil),      // 31: otp.v1.MgmtUserTenantRequest
-	(*LoginHistoryResponse)(nil),       // 32: otp.v1.LoginHistoryResponse
-	(*MgmtPermissionsResponse)(nil),    // 33: otp.v1.MgmtPermissionsResponse
-	(*MgmtRolesResponse)(nil),          // 34: otp.v1.MgmtRolesResponse
-	(*MgmtCreateTenantResponse)(nil),   // 35: otp.v1.MgmtCreateTenantResponse
-	(*MgmtTenant)(nil),                 // 36: otp.v1.MgmtTenant
-	(*MgmtTenantsResponse)(nil),        // 37: otp.v1.MgmtTenantsResponse
+	(*MgmtUserRequest)(nil),              // 0: otp.v1.MgmtUserRequest
+	(*MgmtPatchRequest)(nil),             // 1: otp.v1.MgmtPatchRequest
+	(*MgmtUserRef)(nil),                  // 2: otp.v1.MgmtUserRef
+	(*MgmtUserResponse)(nil),             // 3: otp.v1.MgmtUserResponse
+	(*MgmtUsersResponse)(nil),            // 4: otp.v1.MgmtUsersResponse
+	(*MgmtLoadUsersRequest)(nil),         // 5: otp.v1.MgmtLoadUsersRequest
+	(*MgmtSearchRequest)(nil),            // 6: otp.v1.MgmtSearchRequest
+	(*MgmtSearchSort)(nil),               // 7: otp.v1.MgmtSearchSort
+	(*MgmtEmpty)(nil),                    // 8: otp.v1.MgmtEmpty
+	(*MgmtStatusRequest)(nil),            // 9: otp.v1.MgmtStatusRequest
+	(*MgmtLoginIdRequest)(nil),           // 10: otp.v1.MgmtLoginIdRequest
+	(*MgmtEmailRequest)(nil),             // 11: otp.v1.MgmtEmailRequest
+	(*MgmtPhoneRequest)(nil),             // 12: otp.v1.MgmtPhoneRequest
+	(*MgmtNameRequest)(nil),              // 13: otp.v1.MgmtNameRequest
+	(*MgmtCustomAttributeRequest)(nil),   // 14: otp.v1.MgmtCustomAttributeRequest
+	(*MgmtHistoryRequest)(nil),           // 15: otp.v1.MgmtHistoryRequest
+	(*MgmtGenerateOtpRequest)(nil),       // 16: otp.v1.MgmtGenerateOtpRequest
+	(*MgmtGenerateOtpResponse)(nil),      // 17: otp.v1.MgmtGenerateOtpResponse
+	(*UserTenant)(nil),                   // 18: otp.v1.UserTenant
+	(*structpb.Struct)(nil),              // 19: google.protobuf.Struct
+	(*structpb.ListValue)(nil),           // 20: google.protobuf.ListValue
+	(*UserResponse)(nil),                 // 21: otp.v1.UserResponse
+	(*structpb.Value)(nil),               // 22: google.protobuf.Value
+	(*LoginOptions)(nil),                 // 23: otp.v1.LoginOptions
+	(*MgmtPermissionRequest)(nil),        // 24: otp.v1.MgmtPermissionRequest
+	(*MgmtRoleRequest)(nil),              // 25: otp.v1.MgmtRoleRequest
+	(*MgmtRoleSearchRequest)(nil),        // 26: otp.v1.MgmtRoleSearchRequest
+	(*MgmtTenantRequest)(nil),            // 27: otp.v1.MgmtTenantRequest
+	(*MgmtTenantRef)(nil),                // 28: otp.v1.MgmtTenantRef
+	(*MgmtTenantSearchRequest)(nil),      // 29: otp.v1.MgmtTenantSearchRequest
+	(*MgmtUserRolesRequest)(nil),         // 30: otp.v1.MgmtUserRolesRequest
+	(*MgmtUserTenantRequest)(nil),        // 31: otp.v1.MgmtUserTenantRequest
+	(*MgmtAccessKeyRequest)(nil),         // 32: otp.v1.MgmtAccessKeyRequest
+	(*MgmtAccessKeyRef)(nil),             // 33: otp.v1.MgmtAccessKeyRef
+	(*MgmtAccessKeySearchRequest)(nil),   // 34: otp.v1.MgmtAccessKeySearchRequest
+	(*LoginHistoryResponse)(nil),         // 35: otp.v1.LoginHistoryResponse
+	(*MgmtPermissionsResponse)(nil),      // 36: otp.v1.MgmtPermissionsResponse
+	(*MgmtRolesResponse)(nil),            // 37: otp.v1.MgmtRolesResponse
+	(*MgmtCreateTenantResponse)(nil),     // 38: otp.v1.MgmtCreateTenantResponse
+	(*MgmtTenant)(nil),                   // 39: otp.v1.MgmtTenant
+	(*MgmtTenantsResponse)(nil),          // 40: otp.v1.MgmtTenantsResponse
+	(*MgmtCreatedAccessKeyResponse)(nil), // 41: otp.v1.MgmtCreatedAccessKeyResponse
+	(*MgmtAccessKeyResponse)(nil),        // 42: otp.v1.MgmtAccessKeyResponse
+	(*MgmtAccessKeysResponse)(nil),       // 43: otp.v1.MgmtAccessKeysResponse
 }
 var file_otp_v1_management_proto_depIdxs = []int32{
 	18, // 0: otp.v1.MgmtUserRequest.user_tenants:type_name -> otp.v1.UserTenant
@@ -1807,47 +1820,61 @@ var file_otp_v1_management_proto_depIdxs = []int32{
 	30, // 50: otp.v1.Management.RemoveUserRoles:input_type -> otp.v1.MgmtUserRolesRequest
 	31, // 51: otp.v1.Management.AddUserTenant:input_type -> otp.v1.MgmtUserTenantRequest
 	31, // 52: otp.v1.Management.RemoveUserTenant:input_type -> otp.v1.MgmtUserTenantRequest
-	3,  // 53: otp.v1.Management.CreateUser:output_type -> otp.v1.MgmtUserResponse
-	3,  // 54: otp.v1.Management.CreateTestUser:output_type -> otp.v1.MgmtUserResponse
-	3,  // 55: otp.v1.Management.UpdateUser:output_type -> otp.v1.MgmtUserResponse
-	3,  // 56: otp.v1.Management.PatchUser:output_type -> otp.v1.MgmtUserResponse
-	3,  // 57: otp.v1.Management.LoadUser:output_type -> otp.v1.MgmtUserResponse
-	4,  // 58: otp.v1.Management.LoadUsers:output_type -> otp.v1.MgmtUsersResponse
-	4,  // 59: otp.v1.Management.SearchUsers:output_type -> otp.v1.MgmtUsersResponse
-	8,  // 60: otp.v1.Management.DeleteUser:output_type -> otp.v1.MgmtEmpty
-	8,  // 61: otp.v1.Management.DeleteAllTestUsers:output_type -> otp.v1.MgmtEmpty
-	3,  // 62: otp.v1.Management.UpdateStatus:output_type -> otp.v1.MgmtUserResponse
-	3,  // 63: otp.v1.Management.UpdateLoginId:output_type -> otp.v1.MgmtUserResponse
-	3,  // 64: otp.v1.Management.UpdateEmail:output_type -> otp.v1.MgmtUserResponse
-	3,  // 65: otp.v1.Management.UpdatePhone:output_type -> otp.v1.MgmtUserResponse
-	3,  // 66: otp.v1.Management.UpdateName:output_type -> otp.v1.MgmtUserResponse
-	3,  // 67: otp.v1.Management.UpdateCustomAttribute:output_type -> otp.v1.MgmtUserResponse
-	8,  // 68: otp.v1.Management.LogoutUser:output_type -> otp.v1.MgmtEmpty
-	32, // 69: otp.v1.Management.UsersHistory:output_type -> otp.v1.LoginHistoryResponse
-	17, // 70: otp.v1.Management.GenerateOtpForTestUser:output_type -> otp.v1.MgmtGenerateOtpResponse
-	8,  // 71: otp.v1.Management.CreatePermission:output_type -> otp.v1.MgmtEmpty
-	8,  // 72: otp.v1.Management.UpdatePermission:output_type -> otp.v1.MgmtEmpty
-	8,  // 73: otp.v1.Management.DeletePermission:output_type -> otp.v1.MgmtEmpty
-	33, // 74: otp.v1.Management.LoadAllPermissions:output_type -> otp.v1.MgmtPermissionsResponse
-	8,  // 75: otp.v1.Management.CreateRole:output_type -> otp.v1.MgmtEmpty
-	8,  // 76: otp.v1.Management.UpdateRole:output_type -> otp.v1.MgmtEmpty
-	8,  // 77: otp.v1.Management.DeleteRole:output_type -> otp.v1.MgmtEmpty
-	34, // 78: otp.v1.Management.LoadAllRoles:output_type -> otp.v1.MgmtRolesResponse
-	34, // 79: otp.v1.Management.SearchRoles:output_type -> otp.v1.MgmtRolesResponse
-	35, // 80: otp.v1.Management.CreateTenant:output_type -> otp.v1.MgmtCreateTenantResponse
-	8,  // 81: otp.v1.Management.UpdateTenant:output_type -> otp.v1.MgmtEmpty
-	8,  // 82: otp.v1.Management.UpdateTenantDefaultRoles:output_type -> otp.v1.MgmtEmpty
-	8,  // 83: otp.v1.Management.DeleteTenant:output_type -> otp.v1.MgmtEmpty
-	36, // 84: otp.v1.Management.LoadTenant:output_type -> otp.v1.MgmtTenant
-	37, // 85: otp.v1.Management.LoadAllTenants:output_type -> otp.v1.MgmtTenantsResponse
-	37, // 86: otp.v1.Management.SearchTenants:output_type -> otp.v1.MgmtTenantsResponse
-	3,  // 87: otp.v1.Management.SetUserRoles:output_type -> otp.v1.MgmtUserResponse
-	3,  // 88: otp.v1.Management.AddUserRoles:output_type -> otp.v1.MgmtUserResponse
-	3,  // 89: otp.v1.Management.RemoveUserRoles:output_type -> otp.v1.MgmtUserResponse
-	3,  // 90: otp.v1.Management.AddUserTenant:output_type -> otp.v1.MgmtUserResponse
-	3,  // 91: otp.v1.Management.RemoveUserTenant:output_type -> otp.v1.MgmtUserResponse
-	53, // [53:92] is the sub-list for method output_type
-	14, // [14:53] is the sub-list for method input_type
+	32, // 53: otp.v1.Management.CreateAccessKey:input_type -> otp.v1.MgmtAccessKeyRequest
+	33, // 54: otp.v1.Management.LoadAccessKey:input_type -> otp.v1.MgmtAccessKeyRef
+	34, // 55: otp.v1.Management.SearchAccessKeys:input_type -> otp.v1.MgmtAccessKeySearchRequest
+	32, // 56: otp.v1.Management.UpdateAccessKey:input_type -> otp.v1.MgmtAccessKeyRequest
+	33, // 57: otp.v1.Management.DeactivateAccessKey:input_type -> otp.v1.MgmtAccessKeyRef
+	33, // 58: otp.v1.Management.ActivateAccessKey:input_type -> otp.v1.MgmtAccessKeyRef
+	33, // 59: otp.v1.Management.DeleteAccessKey:input_type -> otp.v1.MgmtAccessKeyRef
+	3,  // 60: otp.v1.Management.CreateUser:output_type -> otp.v1.MgmtUserResponse
+	3,  // 61: otp.v1.Management.CreateTestUser:output_type -> otp.v1.MgmtUserResponse
+	3,  // 62: otp.v1.Management.UpdateUser:output_type -> otp.v1.MgmtUserResponse
+	3,  // 63: otp.v1.Management.PatchUser:output_type -> otp.v1.MgmtUserResponse
+	3,  // 64: otp.v1.Management.LoadUser:output_type -> otp.v1.MgmtUserResponse
+	4,  // 65: otp.v1.Management.LoadUsers:output_type -> otp.v1.MgmtUsersResponse
+	4,  // 66: otp.v1.Management.SearchUsers:output_type -> otp.v1.MgmtUsersResponse
+	8,  // 67: otp.v1.Management.DeleteUser:output_type -> otp.v1.MgmtEmpty
+	8,  // 68: otp.v1.Management.DeleteAllTestUsers:output_type -> otp.v1.MgmtEmpty
+	3,  // 69: otp.v1.Management.UpdateStatus:output_type -> otp.v1.MgmtUserResponse
+	3,  // 70: otp.v1.Management.UpdateLoginId:output_type -> otp.v1.MgmtUserResponse
+	3,  // 71: otp.v1.Management.UpdateEmail:output_type -> otp.v1.MgmtUserResponse
+	3,  // 72: otp.v1.Management.UpdatePhone:output_type -> otp.v1.MgmtUserResponse
+	3,  // 73: otp.v1.Management.UpdateName:output_type -> otp.v1.MgmtUserResponse
+	3,  // 74: otp.v1.Management.UpdateCustomAttribute:output_type -> otp.v1.MgmtUserResponse
+	8,  // 75: otp.v1.Management.LogoutUser:output_type -> otp.v1.MgmtEmpty
+	35, // 76: otp.v1.Management.UsersHistory:output_type -> otp.v1.LoginHistoryResponse
+	17, // 77: otp.v1.Management.GenerateOtpForTestUser:output_type -> otp.v1.MgmtGenerateOtpResponse
+	8,  // 78: otp.v1.Management.CreatePermission:output_type -> otp.v1.MgmtEmpty
+	8,  // 79: otp.v1.Management.UpdatePermission:output_type -> otp.v1.MgmtEmpty
+	8,  // 80: otp.v1.Management.DeletePermission:output_type -> otp.v1.MgmtEmpty
+	36, // 81: otp.v1.Management.LoadAllPermissions:output_type -> otp.v1.MgmtPermissionsResponse
+	8,  // 82: otp.v1.Management.CreateRole:output_type -> otp.v1.MgmtEmpty
+	8,  // 83: otp.v1.Management.UpdateRole:output_type -> otp.v1.MgmtEmpty
+	8,  // 84: otp.v1.Management.DeleteRole:output_type -> otp.v1.MgmtEmpty
+	37, // 85: otp.v1.Management.LoadAllRoles:output_type -> otp.v1.MgmtRolesResponse
+	37, // 86: otp.v1.Management.SearchRoles:output_type -> otp.v1.MgmtRolesResponse
+	38, // 87: otp.v1.Management.CreateTenant:output_type -> otp.v1.MgmtCreateTenantResponse
+	8,  // 88: otp.v1.Management.UpdateTenant:output_type -> otp.v1.MgmtEmpty
+	8,  // 89: otp.v1.Management.UpdateTenantDefaultRoles:output_type -> otp.v1.MgmtEmpty
+	8,  // 90: otp.v1.Management.DeleteTenant:output_type -> otp.v1.MgmtEmpty
+	39, // 91: otp.v1.Management.LoadTenant:output_type -> otp.v1.MgmtTenant
+	40, // 92: otp.v1.Management.LoadAllTenants:output_type -> otp.v1.MgmtTenantsResponse
+	40, // 93: otp.v1.Management.SearchTenants:output_type -> otp.v1.MgmtTenantsResponse
+	3,  // 94: otp.v1.Management.SetUserRoles:output_type -> otp.v1.MgmtUserResponse
+	3,  // 95: otp.v1.Management.AddUserRoles:output_type -> otp.v1.MgmtUserResponse
+	3,  // 96: otp.v1.Management.RemoveUserRoles:output_type -> otp.v1.MgmtUserResponse
+	3,  // 97: otp.v1.Management.AddUserTenant:output_type -> otp.v1.MgmtUserResponse
+	3,  // 98: otp.v1.Management.RemoveUserTenant:output_type -> otp.v1.MgmtUserResponse
+	41, // 99: otp.v1.Management.CreateAccessKey:output_type -> otp.v1.MgmtCreatedAccessKeyResponse
+	42, // 100: otp.v1.Management.LoadAccessKey:output_type -> otp.v1.MgmtAccessKeyResponse
+	43, // 101: otp.v1.Management.SearchAccessKeys:output_type -> otp.v1.MgmtAccessKeysResponse
+	42, // 102: otp.v1.Management.UpdateAccessKey:output_type -> otp.v1.MgmtAccessKeyResponse
+	8,  // 103: otp.v1.Management.DeactivateAccessKey:output_type -> otp.v1.MgmtEmpty
+	8,  // 104: otp.v1.Management.ActivateAccessKey:output_type -> otp.v1.MgmtEmpty
+	8,  // 105: otp.v1.Management.DeleteAccessKey:output_type -> otp.v1.MgmtEmpty
+	60, // [60:106] is the sub-list for method output_type
+	14, // [14:60] is the sub-list for method input_type
 	14, // [14:14] is the sub-list for extension type_name
 	14, // [14:14] is the sub-list for extension extendee
 	0,  // [0:14] is the sub-list for field type_name
@@ -1858,6 +1885,7 @@ func file_otp_v1_management_proto_init() {
 	if File_otp_v1_management_proto != nil {
 		return
 	}
+	file_otp_v1_accesskey_proto_init()
 	file_otp_v1_authz_proto_init()
 	file_otp_v1_messages_proto_init()
 	file_otp_v1_management_proto_msgTypes[1].OneofWrappers = []any{}

@@ -58,6 +58,13 @@ const (
 	Management_RemoveUserRoles_FullMethodName          = "/otp.v1.Management/RemoveUserRoles"
 	Management_AddUserTenant_FullMethodName            = "/otp.v1.Management/AddUserTenant"
 	Management_RemoveUserTenant_FullMethodName         = "/otp.v1.Management/RemoveUserTenant"
+	Management_CreateAccessKey_FullMethodName          = "/otp.v1.Management/CreateAccessKey"
+	Management_LoadAccessKey_FullMethodName            = "/otp.v1.Management/LoadAccessKey"
+	Management_SearchAccessKeys_FullMethodName         = "/otp.v1.Management/SearchAccessKeys"
+	Management_UpdateAccessKey_FullMethodName          = "/otp.v1.Management/UpdateAccessKey"
+	Management_DeactivateAccessKey_FullMethodName      = "/otp.v1.Management/DeactivateAccessKey"
+	Management_ActivateAccessKey_FullMethodName        = "/otp.v1.Management/ActivateAccessKey"
+	Management_DeleteAccessKey_FullMethodName          = "/otp.v1.Management/DeleteAccessKey"
 )
 
 // ManagementClient is the client API for Management service.
@@ -281,6 +288,45 @@ type ManagementClient interface {
 	// The user's roles in it go with the membership. Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	RemoveUserTenant(ctx context.Context, in *MgmtUserTenantRequest, opts ...grpc.CallOption) (*MgmtUserResponse, error)
+	// Creates an access key.
+	//
+	// A name (1-100 printable bytes), an optional description, expiry (expireTime, Unix seconds, 0 never),
+	// project roles (roleNames), tenants with their roles (keyTenants) and permitted IPs or CIDRs
+	// (permittedIps). Answers the key and its cleartext, which is shown only here (otpd stores a
+	// hash). userId, customClaims and customAttributes are refused (400 E011003). Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
+	CreateAccessKey(ctx context.Context, in *MgmtAccessKeyRequest, opts ...grpc.CallOption) (*MgmtCreatedAccessKeyResponse, error)
+	// Loads an access key by id.
+	//
+	// Its name, roles, tenants, status, times and permitted IPs, never the key itself; 400 E011002 when
+	// unknown. Authorization: Bearer <ProjectID>:<ManagementKey>.
+	LoadAccessKey(ctx context.Context, in *MgmtAccessKeyRef, opts ...grpc.CallOption) (*MgmtAccessKeyResponse, error)
+	// Searches the project's access keys.
+	//
+	// Every key, or those in one of tenantIds; boundUserId, creatingUser, customAttributes and sort are
+	// refused (400 E011003). Authorization: Bearer <ProjectID>:<ManagementKey>.
+	SearchAccessKeys(ctx context.Context, in *MgmtAccessKeySearchRequest, opts ...grpc.CallOption) (*MgmtAccessKeysResponse, error)
+	// Updates an access key.
+	//
+	// id and name are required; description, roleNames, keyTenants and permittedIps replace the key's
+	// when present and are kept when absent. Answers the key. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
+	UpdateAccessKey(ctx context.Context, in *MgmtAccessKeyRequest, opts ...grpc.CallOption) (*MgmtAccessKeyResponse, error)
+	// Deactivates an access key.
+	//
+	// Its exchanges are refused (401) until it is activated again; session JWTs already issued keep
+	// working until they expire. Authorization: Bearer <ProjectID>:<ManagementKey>.
+	DeactivateAccessKey(ctx context.Context, in *MgmtAccessKeyRef, opts ...grpc.CallOption) (*MgmtEmpty, error)
+	// Activates a deactivated access key.
+	//
+	// Its exchanges work again (unless it has expired). Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
+	ActivateAccessKey(ctx context.Context, in *MgmtAccessKeyRef, opts ...grpc.CallOption) (*MgmtEmpty, error)
+	// Deletes an access key.
+	//
+	// For good: its exchanges are refused (401) at once. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
+	DeleteAccessKey(ctx context.Context, in *MgmtAccessKeyRef, opts ...grpc.CallOption) (*MgmtEmpty, error)
 }
 
 type managementClient struct {
@@ -681,6 +727,76 @@ func (c *managementClient) RemoveUserTenant(ctx context.Context, in *MgmtUserTen
 	return out, nil
 }
 
+func (c *managementClient) CreateAccessKey(ctx context.Context, in *MgmtAccessKeyRequest, opts ...grpc.CallOption) (*MgmtCreatedAccessKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtCreatedAccessKeyResponse)
+	err := c.cc.Invoke(ctx, Management_CreateAccessKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) LoadAccessKey(ctx context.Context, in *MgmtAccessKeyRef, opts ...grpc.CallOption) (*MgmtAccessKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtAccessKeyResponse)
+	err := c.cc.Invoke(ctx, Management_LoadAccessKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) SearchAccessKeys(ctx context.Context, in *MgmtAccessKeySearchRequest, opts ...grpc.CallOption) (*MgmtAccessKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtAccessKeysResponse)
+	err := c.cc.Invoke(ctx, Management_SearchAccessKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) UpdateAccessKey(ctx context.Context, in *MgmtAccessKeyRequest, opts ...grpc.CallOption) (*MgmtAccessKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtAccessKeyResponse)
+	err := c.cc.Invoke(ctx, Management_UpdateAccessKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) DeactivateAccessKey(ctx context.Context, in *MgmtAccessKeyRef, opts ...grpc.CallOption) (*MgmtEmpty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtEmpty)
+	err := c.cc.Invoke(ctx, Management_DeactivateAccessKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) ActivateAccessKey(ctx context.Context, in *MgmtAccessKeyRef, opts ...grpc.CallOption) (*MgmtEmpty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtEmpty)
+	err := c.cc.Invoke(ctx, Management_ActivateAccessKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *managementClient) DeleteAccessKey(ctx context.Context, in *MgmtAccessKeyRef, opts ...grpc.CallOption) (*MgmtEmpty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MgmtEmpty)
+	err := c.cc.Invoke(ctx, Management_DeleteAccessKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ManagementServer is the server API for Management service.
 // All implementations should embed UnimplementedManagementServer
 // for forward compatibility.
@@ -902,6 +1018,45 @@ type ManagementServer interface {
 	// The user's roles in it go with the membership. Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	RemoveUserTenant(context.Context, *MgmtUserTenantRequest) (*MgmtUserResponse, error)
+	// Creates an access key.
+	//
+	// A name (1-100 printable bytes), an optional description, expiry (expireTime, Unix seconds, 0 never),
+	// project roles (roleNames), tenants with their roles (keyTenants) and permitted IPs or CIDRs
+	// (permittedIps). Answers the key and its cleartext, which is shown only here (otpd stores a
+	// hash). userId, customClaims and customAttributes are refused (400 E011003). Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
+	CreateAccessKey(context.Context, *MgmtAccessKeyRequest) (*MgmtCreatedAccessKeyResponse, error)
+	// Loads an access key by id.
+	//
+	// Its name, roles, tenants, status, times and permitted IPs, never the key itself; 400 E011002 when
+	// unknown. Authorization: Bearer <ProjectID>:<ManagementKey>.
+	LoadAccessKey(context.Context, *MgmtAccessKeyRef) (*MgmtAccessKeyResponse, error)
+	// Searches the project's access keys.
+	//
+	// Every key, or those in one of tenantIds; boundUserId, creatingUser, customAttributes and sort are
+	// refused (400 E011003). Authorization: Bearer <ProjectID>:<ManagementKey>.
+	SearchAccessKeys(context.Context, *MgmtAccessKeySearchRequest) (*MgmtAccessKeysResponse, error)
+	// Updates an access key.
+	//
+	// id and name are required; description, roleNames, keyTenants and permittedIps replace the key's
+	// when present and are kept when absent. Answers the key. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
+	UpdateAccessKey(context.Context, *MgmtAccessKeyRequest) (*MgmtAccessKeyResponse, error)
+	// Deactivates an access key.
+	//
+	// Its exchanges are refused (401) until it is activated again; session JWTs already issued keep
+	// working until they expire. Authorization: Bearer <ProjectID>:<ManagementKey>.
+	DeactivateAccessKey(context.Context, *MgmtAccessKeyRef) (*MgmtEmpty, error)
+	// Activates a deactivated access key.
+	//
+	// Its exchanges work again (unless it has expired). Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
+	ActivateAccessKey(context.Context, *MgmtAccessKeyRef) (*MgmtEmpty, error)
+	// Deletes an access key.
+	//
+	// For good: its exchanges are refused (401) at once. Authorization: Bearer
+	// <ProjectID>:<ManagementKey>.
+	DeleteAccessKey(context.Context, *MgmtAccessKeyRef) (*MgmtEmpty, error)
 }
 
 // UnimplementedManagementServer should be embedded to have
@@ -1027,6 +1182,27 @@ func (UnimplementedManagementServer) AddUserTenant(context.Context, *MgmtUserTen
 }
 func (UnimplementedManagementServer) RemoveUserTenant(context.Context, *MgmtUserTenantRequest) (*MgmtUserResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveUserTenant not implemented")
+}
+func (UnimplementedManagementServer) CreateAccessKey(context.Context, *MgmtAccessKeyRequest) (*MgmtCreatedAccessKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateAccessKey not implemented")
+}
+func (UnimplementedManagementServer) LoadAccessKey(context.Context, *MgmtAccessKeyRef) (*MgmtAccessKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method LoadAccessKey not implemented")
+}
+func (UnimplementedManagementServer) SearchAccessKeys(context.Context, *MgmtAccessKeySearchRequest) (*MgmtAccessKeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SearchAccessKeys not implemented")
+}
+func (UnimplementedManagementServer) UpdateAccessKey(context.Context, *MgmtAccessKeyRequest) (*MgmtAccessKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateAccessKey not implemented")
+}
+func (UnimplementedManagementServer) DeactivateAccessKey(context.Context, *MgmtAccessKeyRef) (*MgmtEmpty, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeactivateAccessKey not implemented")
+}
+func (UnimplementedManagementServer) ActivateAccessKey(context.Context, *MgmtAccessKeyRef) (*MgmtEmpty, error) {
+	return nil, status.Error(codes.Unimplemented, "method ActivateAccessKey not implemented")
+}
+func (UnimplementedManagementServer) DeleteAccessKey(context.Context, *MgmtAccessKeyRef) (*MgmtEmpty, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteAccessKey not implemented")
 }
 func (UnimplementedManagementServer) testEmbeddedByValue() {}
 
@@ -1750,6 +1926,132 @@ func _Management_RemoveUserTenant_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Management_CreateAccessKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtAccessKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).CreateAccessKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_CreateAccessKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).CreateAccessKey(ctx, req.(*MgmtAccessKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_LoadAccessKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtAccessKeyRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).LoadAccessKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_LoadAccessKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).LoadAccessKey(ctx, req.(*MgmtAccessKeyRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_SearchAccessKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtAccessKeySearchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).SearchAccessKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_SearchAccessKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).SearchAccessKeys(ctx, req.(*MgmtAccessKeySearchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_UpdateAccessKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtAccessKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).UpdateAccessKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_UpdateAccessKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).UpdateAccessKey(ctx, req.(*MgmtAccessKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_DeactivateAccessKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtAccessKeyRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).DeactivateAccessKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_DeactivateAccessKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).DeactivateAccessKey(ctx, req.(*MgmtAccessKeyRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_ActivateAccessKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtAccessKeyRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).ActivateAccessKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_ActivateAccessKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).ActivateAccessKey(ctx, req.(*MgmtAccessKeyRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Management_DeleteAccessKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MgmtAccessKeyRef)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ManagementServer).DeleteAccessKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Management_DeleteAccessKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ManagementServer).DeleteAccessKey(ctx, req.(*MgmtAccessKeyRef))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Management_ServiceDesc is the grpc.ServiceDesc for Management service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1912,6 +2214,34 @@ var Management_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RemoveUserTenant",
 			Handler:    _Management_RemoveUserTenant_Handler,
+		},
+		{
+			MethodName: "CreateAccessKey",
+			Handler:    _Management_CreateAccessKey_Handler,
+		},
+		{
+			MethodName: "LoadAccessKey",
+			Handler:    _Management_LoadAccessKey_Handler,
+		},
+		{
+			MethodName: "SearchAccessKeys",
+			Handler:    _Management_SearchAccessKeys_Handler,
+		},
+		{
+			MethodName: "UpdateAccessKey",
+			Handler:    _Management_UpdateAccessKey_Handler,
+		},
+		{
+			MethodName: "DeactivateAccessKey",
+			Handler:    _Management_DeactivateAccessKey_Handler,
+		},
+		{
+			MethodName: "ActivateAccessKey",
+			Handler:    _Management_ActivateAccessKey_Handler,
+		},
+		{
+			MethodName: "DeleteAccessKey",
+			Handler:    _Management_DeleteAccessKey_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -588,7 +588,7 @@ var File_otp_v1_session_proto protoreflect.FileDescriptor
 
 const file_otp_v1_session_proto_rawDesc = "" +
 	"\n" +
-	"\x14otp/v1/session.proto\x12\x06otp.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x15otp/v1/messages.proto\"6\n" +
+	"\x14otp/v1/session.proto\x12\x06otp.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x16otp/v1/accesskey.proto\x1a\x15otp/v1/messages.proto\"6\n" +
 	"\x10MyTenantsRequest\x12\x10\n" +
 	"\x03dct\x18\x01 \x01(\bR\x03dct\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\tR\x03ids\"r\n" +
@@ -624,7 +624,7 @@ const file_otp_v1_session_proto_rawDesc = "" +
 	"\x02_nB\x04\n" +
 	"\x02_e\"2\n" +
 	"\x0fGetKeysResponse\x12\x1f\n" +
-	"\x04keys\x18\x01 \x03(\v2\v.otp.v1.JwkR\x04keys2\x9c\x04\n" +
+	"\x04keys\x18\x01 \x03(\v2\v.otp.v1.JwkR\x04keys2\xf6\x04\n" +
 	"\aSession\x126\n" +
 	"\aRefresh\x12\x16.otp.v1.RefreshRequest\x1a\x13.otp.v1.JWTResponse\x129\n" +
 	"\n" +
@@ -635,7 +635,8 @@ const file_otp_v1_session_proto_rawDesc = "" +
 	"\aGetKeys\x12\x16.otp.v1.GetKeysRequest\x1a\x17.otp.v1.GetKeysResponse\x12:\n" +
 	"\aHistory\x12\x11.otp.v1.MeRequest\x1a\x1c.otp.v1.LoginHistoryResponse\x12@\n" +
 	"\tMyTenants\x12\x18.otp.v1.MyTenantsRequest\x1a\x19.otp.v1.MyTenantsResponse\x12@\n" +
-	"\fSelectTenant\x12\x1b.otp.v1.SelectTenantRequest\x1a\x13.otp.v1.JWTResponseB'Z%github.com/otpd/otpd/gen/otp/v1;otpv1b\x06proto3"
+	"\fSelectTenant\x12\x1b.otp.v1.SelectTenantRequest\x1a\x13.otp.v1.JWTResponse\x12X\n" +
+	"\x11ExchangeAccessKey\x12 .otp.v1.ExchangeAccessKeyRequest\x1a!.otp.v1.ExchangeAccessKeyResponseB'Z%github.com/otpd/otpd/gen/otp/v1;otpv1b\x06proto3"
 
 var (
 	file_otp_v1_session_proto_rawDescOnce sync.Once
@@ -651,21 +652,23 @@ func file_otp_v1_session_proto_rawDescGZIP() []byte {
 
 var file_otp_v1_session_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_otp_v1_session_proto_goTypes = []any{
-	(*MyTenantsRequest)(nil),     // 0: otp.v1.MyTenantsRequest
-	(*Tenant)(nil),               // 1: otp.v1.Tenant
-	(*MyTenantsResponse)(nil),    // 2: otp.v1.MyTenantsResponse
-	(*SelectTenantRequest)(nil),  // 3: otp.v1.SelectTenantRequest
-	(*RefreshRequest)(nil),       // 4: otp.v1.RefreshRequest
-	(*LogoutRequest)(nil),        // 5: otp.v1.LogoutRequest
-	(*LogoutResponse)(nil),       // 6: otp.v1.LogoutResponse
-	(*MeRequest)(nil),            // 7: otp.v1.MeRequest
-	(*GetKeysRequest)(nil),       // 8: otp.v1.GetKeysRequest
-	(*Jwk)(nil),                  // 9: otp.v1.Jwk
-	(*GetKeysResponse)(nil),      // 10: otp.v1.GetKeysResponse
-	(*structpb.Struct)(nil),      // 11: google.protobuf.Struct
-	(*JWTResponse)(nil),          // 12: otp.v1.JWTResponse
-	(*UserResponse)(nil),         // 13: otp.v1.UserResponse
-	(*LoginHistoryResponse)(nil), // 14: otp.v1.LoginHistoryResponse
+	(*MyTenantsRequest)(nil),          // 0: otp.v1.MyTenantsRequest
+	(*Tenant)(nil),                    // 1: otp.v1.Tenant
+	(*MyTenantsResponse)(nil),         // 2: otp.v1.MyTenantsResponse
+	(*SelectTenantRequest)(nil),       // 3: otp.v1.SelectTenantRequest
+	(*RefreshRequest)(nil),            // 4: otp.v1.RefreshRequest
+	(*LogoutRequest)(nil),             // 5: otp.v1.LogoutRequest
+	(*LogoutResponse)(nil),            // 6: otp.v1.LogoutResponse
+	(*MeRequest)(nil),                 // 7: otp.v1.MeRequest
+	(*GetKeysRequest)(nil),            // 8: otp.v1.GetKeysRequest
+	(*Jwk)(nil),                       // 9: otp.v1.Jwk
+	(*GetKeysResponse)(nil),           // 10: otp.v1.GetKeysResponse
+	(*structpb.Struct)(nil),           // 11: google.protobuf.Struct
+	(*ExchangeAccessKeyRequest)(nil),  // 12: otp.v1.ExchangeAccessKeyRequest
+	(*JWTResponse)(nil),               // 13: otp.v1.JWTResponse
+	(*UserResponse)(nil),              // 14: otp.v1.UserResponse
+	(*LoginHistoryResponse)(nil),      // 15: otp.v1.LoginHistoryResponse
+	(*ExchangeAccessKeyResponse)(nil), // 16: otp.v1.ExchangeAccessKeyResponse
 }
 var file_otp_v1_session_proto_depIdxs = []int32{
 	11, // 0: otp.v1.Tenant.custom_attributes:type_name -> google.protobuf.Struct
@@ -680,17 +683,19 @@ var file_otp_v1_session_proto_depIdxs = []int32{
 	7,  // 9: otp.v1.Session.History:input_type -> otp.v1.MeRequest
 	0,  // 10: otp.v1.Session.MyTenants:input_type -> otp.v1.MyTenantsRequest
 	3,  // 11: otp.v1.Session.SelectTenant:input_type -> otp.v1.SelectTenantRequest
-	12, // 12: otp.v1.Session.Refresh:output_type -> otp.v1.JWTResponse
-	12, // 13: otp.v1.Session.TryRefresh:output_type -> otp.v1.JWTResponse
-	6,  // 14: otp.v1.Session.Logout:output_type -> otp.v1.LogoutResponse
-	6,  // 15: otp.v1.Session.LogoutAll:output_type -> otp.v1.LogoutResponse
-	13, // 16: otp.v1.Session.Me:output_type -> otp.v1.UserResponse
-	10, // 17: otp.v1.Session.GetKeys:output_type -> otp.v1.GetKeysResponse
-	14, // 18: otp.v1.Session.History:output_type -> otp.v1.LoginHistoryResponse
-	2,  // 19: otp.v1.Session.MyTenants:output_type -> otp.v1.MyTenantsResponse
-	12, // 20: otp.v1.Session.SelectTenant:output_type -> otp.v1.JWTResponse
-	12, // [12:21] is the sub-list for method output_type
-	3,  // [3:12] is the sub-list for method input_type
+	12, // 12: otp.v1.Session.ExchangeAccessKey:input_type -> otp.v1.ExchangeAccessKeyRequest
+	13, // 13: otp.v1.Session.Refresh:output_type -> otp.v1.JWTResponse
+	13, // 14: otp.v1.Session.TryRefresh:output_type -> otp.v1.JWTResponse
+	6,  // 15: otp.v1.Session.Logout:output_type -> otp.v1.LogoutResponse
+	6,  // 16: otp.v1.Session.LogoutAll:output_type -> otp.v1.LogoutResponse
+	14, // 17: otp.v1.Session.Me:output_type -> otp.v1.UserResponse
+	10, // 18: otp.v1.Session.GetKeys:output_type -> otp.v1.GetKeysResponse
+	15, // 19: otp.v1.Session.History:output_type -> otp.v1.LoginHistoryResponse
+	2,  // 20: otp.v1.Session.MyTenants:output_type -> otp.v1.MyTenantsResponse
+	13, // 21: otp.v1.Session.SelectTenant:output_type -> otp.v1.JWTResponse
+	16, // 22: otp.v1.Session.ExchangeAccessKey:output_type -> otp.v1.ExchangeAccessKeyResponse
+	13, // [13:23] is the sub-list for method output_type
+	3,  // [3:13] is the sub-list for method input_type
 	3,  // [3:3] is the sub-list for extension type_name
 	3,  // [3:3] is the sub-list for extension extendee
 	0,  // [0:3] is the sub-list for field type_name
@@ -701,6 +706,7 @@ func file_otp_v1_session_proto_init() {
 	if File_otp_v1_session_proto != nil {
 		return
 	}
+	file_otp_v1_accesskey_proto_init()
 	file_otp_v1_messages_proto_init()
 	file_otp_v1_session_proto_msgTypes[9].OneofWrappers = []any{}
 	type x struct{}

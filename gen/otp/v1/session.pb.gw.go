@@ -278,6 +278,33 @@ func local_request_Session_SelectTenant_0(ctx context.Context, marshaler runtime
 	return msg, metadata, err
 }
 
+func request_Session_ExchangeAccessKey_0(ctx context.Context, marshaler runtime.Marshaler, client SessionClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ExchangeAccessKeyRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.ExchangeAccessKey(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_Session_ExchangeAccessKey_0(ctx context.Context, marshaler runtime.Marshaler, server SessionServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq ExchangeAccessKeyRequest
+		metadata runtime.ServerMetadata
+	)
+	if err := marshaler.NewDecoder(req.Body).Decode(&protoReq); err != nil && !errors.Is(err, io.EOF) {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	msg, err := server.ExchangeAccessKey(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterSessionHandlerServer registers the http handlers for service Session to "mux".
 // UnaryRPC     :call SessionServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -463,6 +490,26 @@ func RegisterSessionHandlerServer(ctx context.Context, mux *runtime.ServeMux, se
 			return
 		}
 		forward_Session_SelectTenant_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodPost, pattern_Session_ExchangeAccessKey_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/otp.v1.Session/ExchangeAccessKey", runtime.WithHTTPPathPattern("/v1/auth/accesskey/exchange"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_Session_ExchangeAccessKey_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_Session_ExchangeAccessKey_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 
 	return nil
@@ -657,6 +704,23 @@ func RegisterSessionHandlerClient(ctx context.Context, mux *runtime.ServeMux, cl
 		}
 		forward_Session_SelectTenant_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodPost, pattern_Session_ExchangeAccessKey_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/otp.v1.Session/ExchangeAccessKey", runtime.WithHTTPPathPattern("/v1/auth/accesskey/exchange"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_Session_ExchangeAccessKey_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_Session_ExchangeAccessKey_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
@@ -670,25 +734,27 @@ func (m response_Session_History_0) XXX_ResponseBody() interface{} {
 }
 
 var (
-	pattern_Session_Refresh_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "auth", "refresh"}, ""))
-	pattern_Session_TryRefresh_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "auth", "try-refresh"}, ""))
-	pattern_Session_Logout_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "auth", "logout"}, ""))
-	pattern_Session_LogoutAll_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "auth", "logoutall"}, ""))
-	pattern_Session_Me_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "auth", "me"}, ""))
-	pattern_Session_GetKeys_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v2", "keys", "project_id"}, ""))
-	pattern_Session_History_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"v1", "auth", "me", "history"}, ""))
-	pattern_Session_MyTenants_0    = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"v1", "auth", "me", "tenants"}, ""))
-	pattern_Session_SelectTenant_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"v1", "auth", "tenant", "select"}, ""))
+	pattern_Session_Refresh_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "auth", "refresh"}, ""))
+	pattern_Session_TryRefresh_0        = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "auth", "try-refresh"}, ""))
+	pattern_Session_Logout_0            = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "auth", "logout"}, ""))
+	pattern_Session_LogoutAll_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "auth", "logoutall"}, ""))
+	pattern_Session_Me_0                = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "auth", "me"}, ""))
+	pattern_Session_GetKeys_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2}, []string{"v2", "keys", "project_id"}, ""))
+	pattern_Session_History_0           = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"v1", "auth", "me", "history"}, ""))
+	pattern_Session_MyTenants_0         = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"v1", "auth", "me", "tenants"}, ""))
+	pattern_Session_SelectTenant_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"v1", "auth", "tenant", "select"}, ""))
+	pattern_Session_ExchangeAccessKey_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2, 2, 3}, []string{"v1", "auth", "accesskey", "exchange"}, ""))
 )
 
 var (
-	forward_Session_Refresh_0      = runtime.ForwardResponseMessage
-	forward_Session_TryRefresh_0   = runtime.ForwardResponseMessage
-	forward_Session_Logout_0       = runtime.ForwardResponseMessage
-	forward_Session_LogoutAll_0    = runtime.ForwardResponseMessage
-	forward_Session_Me_0           = runtime.ForwardResponseMessage
-	forward_Session_GetKeys_0      = runtime.ForwardResponseMessage
-	forward_Session_History_0      = runtime.ForwardResponseMessage
-	forward_Session_MyTenants_0    = runtime.ForwardResponseMessage
-	forward_Session_SelectTenant_0 = runtime.ForwardResponseMessage
+	forward_Session_Refresh_0           = runtime.ForwardResponseMessage
+	forward_Session_TryRefresh_0        = runtime.ForwardResponseMessage
+	forward_Session_Logout_0            = runtime.ForwardResponseMessage
+	forward_Session_LogoutAll_0         = runtime.ForwardResponseMessage
+	forward_Session_Me_0                = runtime.ForwardResponseMessage
+	forward_Session_GetKeys_0           = runtime.ForwardResponseMessage
+	forward_Session_History_0           = runtime.ForwardResponseMessage
+	forward_Session_MyTenants_0         = runtime.ForwardResponseMessage
+	forward_Session_SelectTenant_0      = runtime.ForwardResponseMessage
+	forward_Session_ExchangeAccessKey_0 = runtime.ForwardResponseMessage
 )

@@ -19,15 +19,16 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Session_Refresh_FullMethodName      = "/otp.v1.Session/Refresh"
-	Session_TryRefresh_FullMethodName   = "/otp.v1.Session/TryRefresh"
-	Session_Logout_FullMethodName       = "/otp.v1.Session/Logout"
-	Session_LogoutAll_FullMethodName    = "/otp.v1.Session/LogoutAll"
-	Session_Me_FullMethodName           = "/otp.v1.Session/Me"
-	Session_GetKeys_FullMethodName      = "/otp.v1.Session/GetKeys"
-	Session_History_FullMethodName      = "/otp.v1.Session/History"
-	Session_MyTenants_FullMethodName    = "/otp.v1.Session/MyTenants"
-	Session_SelectTenant_FullMethodName = "/otp.v1.Session/SelectTenant"
+	Session_Refresh_FullMethodName           = "/otp.v1.Session/Refresh"
+	Session_TryRefresh_FullMethodName        = "/otp.v1.Session/TryRefresh"
+	Session_Logout_FullMethodName            = "/otp.v1.Session/Logout"
+	Session_LogoutAll_FullMethodName         = "/otp.v1.Session/LogoutAll"
+	Session_Me_FullMethodName                = "/otp.v1.Session/Me"
+	Session_GetKeys_FullMethodName           = "/otp.v1.Session/GetKeys"
+	Session_History_FullMethodName           = "/otp.v1.Session/History"
+	Session_MyTenants_FullMethodName         = "/otp.v1.Session/MyTenants"
+	Session_SelectTenant_FullMethodName      = "/otp.v1.Session/SelectTenant"
+	Session_ExchangeAccessKey_FullMethodName = "/otp.v1.Session/ExchangeAccessKey"
 )
 
 // SessionClient is the client API for Session service.
@@ -85,6 +86,14 @@ type SessionClient interface {
 	// Authorization: Bearer <ProjectID>:<RefreshJWT>. otpd has no tenants, so any tenant id is
 	// refused with 400 E011002.
 	SelectTenant(ctx context.Context, in *SelectTenantRequest, opts ...grpc.CallOption) (*JWTResponse, error)
+	// Exchanges an access key for a session JWT.
+	//
+	// Authorization: Bearer <ProjectID>:<AccessKey>. Answers {keyId, sessionJwt, expiration}: a session
+	// JWT whose subject is the key id, with the key's roles, permissions and tenants under the current
+	// model (loginOptions.selectedTenant sets dct). A key that is unknown, deactivated, expired, or used
+	// from an IP outside its permittedIps is refused (401 E011401); rate limited per key and per IP. The
+	// JWT is not a user session: no user endpoint accepts it.
+	ExchangeAccessKey(ctx context.Context, in *ExchangeAccessKeyRequest, opts ...grpc.CallOption) (*ExchangeAccessKeyResponse, error)
 }
 
 type sessionClient struct {
@@ -185,6 +194,16 @@ func (c *sessionClient) SelectTenant(ctx context.Context, in *SelectTenantReques
 	return out, nil
 }
 
+func (c *sessionClient) ExchangeAccessKey(ctx context.Context, in *ExchangeAccessKeyRequest, opts ...grpc.CallOption) (*ExchangeAccessKeyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExchangeAccessKeyResponse)
+	err := c.cc.Invoke(ctx, Session_ExchangeAccessKey_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SessionServer is the server API for Session service.
 // All implementations should embed UnimplementedSessionServer
 // for forward compatibility.
@@ -240,6 +259,14 @@ type SessionServer interface {
 	// Authorization: Bearer <ProjectID>:<RefreshJWT>. otpd has no tenants, so any tenant id is
 	// refused with 400 E011002.
 	SelectTenant(context.Context, *SelectTenantRequest) (*JWTResponse, error)
+	// Exchanges an access key for a session JWT.
+	//
+	// Authorization: Bearer <ProjectID>:<AccessKey>. Answers {keyId, sessionJwt, expiration}: a session
+	// JWT whose subject is the key id, with the key's roles, permissions and tenants under the current
+	// model (loginOptions.selectedTenant sets dct). A key that is unknown, deactivated, expired, or used
+	// from an IP outside its permittedIps is refused (401 E011401); rate limited per key and per IP. The
+	// JWT is not a user session: no user endpoint accepts it.
+	ExchangeAccessKey(context.Context, *ExchangeAccessKeyRequest) (*ExchangeAccessKeyResponse, error)
 }
 
 // UnimplementedSessionServer should be embedded to have
@@ -275,6 +302,9 @@ func (UnimplementedSessionServer) MyTenants(context.Context, *MyTenantsRequest) 
 }
 func (UnimplementedSessionServer) SelectTenant(context.Context, *SelectTenantRequest) (*JWTResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SelectTenant not implemented")
+}
+func (UnimplementedSessionServer) ExchangeAccessKey(context.Context, *ExchangeAccessKeyRequest) (*ExchangeAccessKeyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExchangeAccessKey not implemented")
 }
 func (UnimplementedSessionServer) testEmbeddedByValue() {}
 
@@ -458,6 +488,24 @@ func _Session_SelectTenant_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Session_ExchangeAccessKey_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExchangeAccessKeyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SessionServer).ExchangeAccessKey(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Session_ExchangeAccessKey_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SessionServer).ExchangeAccessKey(ctx, req.(*ExchangeAccessKeyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Session_ServiceDesc is the grpc.ServiceDesc for Session service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -500,6 +548,10 @@ var Session_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SelectTenant",
 			Handler:    _Session_SelectTenant_Handler,
+		},
+		{
+			MethodName: "ExchangeAccessKey",
+			Handler:    _Session_ExchangeAccessKey_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
