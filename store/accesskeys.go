@@ -251,10 +251,3 @@ func (s *RedisStore) DeleteAccessKey(ctx context.Context, project, id string) er
 	}
 	return errShape("accesskey.lua")
 }
-
-// ChargeLimits implements AccessKeys: each bucket with a single-key script
-// (limits.lua), pipelined, refunded when one refuses.
-func (s *RedisStore) ChargeLimits(ctx context.Context, bs []Bucket, now time.Time, dry bool) (string, string, time.Duration, error) {
-	limited, would, retry, _, err := s.applyLimits(ctx, active(bs), now, dry)
-	return limited, would, retry, err
-}

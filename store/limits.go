@@ -168,7 +168,7 @@ func dryFlag(dry bool) any {
 	return "0"
 }
 
-// ChargeLimits charges project-wide buckets on their own, as a start
+// ChargeLimits (flow.Limiter, accesskey.Store) charges buckets on their own, as a start
 // does before its own refusals (a refusal the engine makes before the
 // start script, such as a tenant the login id's user is not in, must cost
 // the client what a start costs). It answers the bucket that refused
