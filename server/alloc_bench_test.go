@@ -258,6 +258,9 @@ func BenchmarkServerAllocs(b *testing.B) {
 func runAllocOp(b *testing.B, op string, calls int) allocRow {
 	e := benchEnv(b, withServer(func(o *server.Options) {
 		o.WorkerOptions = queue.Options{}
+		// As otpd against a Redis server runs (make bench's): the
+		// development console is on only with the embedded Redis.
+		o.Config.DevConsole = false
 		o.Log = slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}))
 	const conc = 50
