@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -292,6 +293,24 @@ func runAllocOp(b *testing.B, op string, calls int) allocRow {
 		o, f := iteration(fmt.Sprintf("%s%d-", op, i), allocCalls)
 		ops, floors = append(ops, o), append(floors, f)
 	}
+	if dir := os.Getenv(allocProfileEnv); dir != "" {
+		// Heap profiles around one more batch of op alone (after its
+		// floor, as in an iteration): go tool pprof -base op-0.pb.gz
+		// op-1.pb.gz shows only what that batch allocated.
+		spec := clientSpec{Op: op, Prefix: op + "-prof-", N: allocCalls, Conc: conc}
+		switch op {
+		case "verify":
+			serverAllocs(b, e, layout, clientSpec{Op: "start", Prefix: spec.Prefix, N: allocCalls, Conc: conc})
+		case "refresh":
+			spec.In = filepath.Join(dir, op+"-prof-refresh")
+			serverAllocs(b, e, layout, clientSpec{Op: "start", Prefix: spec.Prefix, N: allocCalls, Conc: conc})
+			serverAllocs(b, e, layout, clientSpec{Op: "verify", Prefix: spec.Prefix, N: allocCalls, Conc: conc, Out: spec.In})
+		}
+		serverAllocs(b, e, layout, clientSpec{Op: "health", Prefix: spec.Prefix, N: allocCalls, Conc: conc})
+		writeHeapProfile(b, filepath.Join(dir, op+"-0.pb.gz"))
+		serverAllocs(b, e, layout, spec)
+		writeHeapProfile(b, filepath.Join(dir, op+"-1.pb.gz"))
+	}
 	per := func(bs []batch, f func(batch) float64) float64 {
 		v := make([]float64, len(bs))
 		for i, x := range bs {
@@ -342,6 +361,23 @@ func printAllocTable(w io.Writer, rows []allocRow) {
 		fmt.Fprintf(w, "| %s | %.1f | %.0f | %.1f | %.1f | %.1f | %.0f | %.1f | %.1f | %.0f | %.1f |\n",
 			name, r.allocs, r.bytes, r.cpu/1e3, r.wall/1e3, r.floorAllocs, r.floorBytes, r.floorCPU/1e3,
 			r.allocs-n*r.floorAllocs, r.bytes-n*r.floorBytes, (r.cpu-n*r.floorCPU)/1e3)
+	}
+}
+
+// allocProfileEnv names a directory where BenchmarkServerAllocs writes
+// heap profiles around one extra batch of each op (run the benchmark
+// with -memprofilerate 1 for every allocation).
+const allocProfileEnv = "OTPD_BENCH_ALLOCPROFILE"
+
+func writeHeapProfile(b *testing.B, path string) {
+	runtime.GC() // the allocs profile is as of the last collection
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
 	}
 }
 
