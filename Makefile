@@ -103,9 +103,14 @@ bench-soak:
 	@scripts/ensure-redis-server.sh
 	$(GO) run ./bench/soak $(SOAK_FLAGS)
 
-## bench-go: the go test -bench micro-benchmarks of the hot paths.
+## bench-go: the go test -bench micro-benchmarks of the hot paths, then the
+## server's allocations and CPU per start, verify, login and refresh with
+## the client in another process and the floor (an empty gRPC call)
+## subtracted, printed as a table (BenchmarkServerAllocs; docs/performance.md).
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem ./otpcode/ ./token/ ./delivery/seal/ ./delivery/render/ ./server/
+	@scripts/ensure-redis-server.sh
+	$(GO) test -run '^$$' -bench . -skip ServerAllocs -benchmem ./otpcode/ ./token/ ./delivery/seal/ ./delivery/render/ ./middleware/ ./server/
+	$(GO) test -run '^$$' -bench ServerAllocs -benchtime 5x -benchmem -timeout 30m ./server/
 
 clean:
 	rm -rf $(BIN) .bench .loadtest

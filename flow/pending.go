@@ -62,14 +62,51 @@ func (p *pending) encode() ([]byte, error) {
 	if p.OwnerID == "" && !p.StepUp && !p.MFA && len(p.Nsec) == 0 && !p.RevokeOthers && p.Update == nil && p.Profile == (store.Profile{}) && p.Other == "" && p.DCT == "" {
 		return nil, nil
 	}
-	return json.Marshal(p)
+	return marshalPending(*p)
+}
+
+// marshalPending encodes a copy of p, so that encode's receiver does not
+// escape: a start's arguments, which hold the pending record, would
+// otherwise move to the heap on every start, encoded or not.
+func marshalPending(p pending) ([]byte, error) { return json.Marshal(&p) }
+
+// The amr claim of a single-factor session on each channel, shared by
+// every verify: read only (Mint only encodes it), and with capacity 1, so
+// that an append copies.
+var (
+	amrEmail    = []string{Email.AMR()}
+	amrSMS      = []string{SMS.AMR()}
+	amrVoice    = []string{Voice.AMR()}
+	amrWhatsApp = []string{WhatsApp.AMR()}
+)
+
+// channelAMR is []string{ch.AMR()}, without an allocation for the four
+// channels.
+func channelAMR(ch Channel) []string {
+	switch ch {
+	case Email:
+		return amrEmail[:1:1]
+	case SMS:
+		return amrSMS[:1:1]
+	case Voice:
+		return amrVoice[:1:1]
+	case WhatsApp:
+		return amrWhatsApp[:1:1]
+	}
+	return []string{ch.AMR()}
 }
 
 func decodePending(b []byte) (pending, error) {
-	var p pending
 	if len(b) == 0 {
-		return p, nil
+		return pending{}, nil
 	}
+	return unmarshalPending(b)
+}
+
+// unmarshalPending decodes a pending record; apart from decodePending so
+// that the record moves to the heap only when there is one to decode.
+func unmarshalPending(b []byte) (pending, error) {
+	var p pending
 	err := json.Unmarshal(b, &p)
 	return p, err
 }
@@ -78,7 +115,7 @@ func decodePending(b []byte) (pending, error) {
 // existing factors when this is MFA.
 func (p *pending) amr(ch Channel) []string {
 	if !p.MFA {
-		return []string{ch.AMR()}
+		return channelAMR(ch)
 	}
 	out := slices.Clone(p.AMR)
 	if !slices.Contains(out, ch.AMR()) {

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -141,9 +142,21 @@ func observe(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.Un
 	if err != nil && errorCode >= "E010500" && errorCode < "E011000" {
 		level = slog.LevelError
 	}
+	// Straight to the handler: Logger.LogAttrs would also walk the stack
+	// for a source position the line does not carry. The attributes (the
+	// peer's string among them) are built only when the line is written.
+	if handler.Enabled(ctx, level) {
+		logCall(ctx, handler, end, level, info.FullMethod, tr, code, elapsed, errorCode, call)
+	}
+	return resp, err
+}
+
+// logCall writes a call's log line.
+func logCall(ctx context.Context, handler slog.Handler, end time.Time, level slog.Level, method, tr string, code codes.Code,
+	elapsed time.Duration, errorCode string, call *service.Call) {
 	// Room for every attribute, so that the slice stays on the stack.
 	attrs := append(make([]slog.Attr, 0, 8),
-		slog.String("method", info.FullMethod),
+		slog.String("method", method),
 		slog.String("transport", tr),
 		slog.String("code", code.String()),
 		slog.Duration("duration", elapsed),
@@ -160,14 +173,9 @@ func observe(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.Un
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		attrs = append(attrs, slog.String("peer", addrString(p.Addr)))
 	}
-	// Straight to the handler: Logger.LogAttrs would also walk the stack
-	// for a source position the line does not carry.
-	if handler.Enabled(ctx, level) {
-		r := slog.NewRecord(end, level, "rpc", 0)
-		r.AddAttrs(attrs...)
-		_ = handler.Handle(ctx, r)
-	}
-	return resp, err
+	r := slog.NewRecord(end, level, "rpc", 0)
+	r.AddAttrs(attrs...)
+	_ = handler.Handle(ctx, r)
 }
 
 // addrString is a.String(), for a TCP address in one allocation instead of

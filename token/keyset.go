@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // JWK is the public half of a signing key as published in the JWKS document
@@ -33,7 +34,11 @@ type JWK struct {
 type KeySet struct {
 	active *Key
 	byID   map[string]*Key // active and retired keys
-	jwks   []JWK           // active first, then retired in the order given
+	// byHead maps each key's encoded protected header (base64url, as its
+	// tokens carry it) to the key: a token minted by otpd is matched by
+	// its header's bytes, without decoding its JSON.
+	byHead map[string]*Key
+	jwks   []JWK // active first, then retired in the order given
 }
 
 // NewKeySet builds a key set. It fails if active is nil, if a retired key is
@@ -45,6 +50,7 @@ func NewKeySet(active *Key, retired ...*Key) (*KeySet, error) {
 	s := &KeySet{
 		active: active,
 		byID:   make(map[string]*Key, 1+len(retired)),
+		byHead: make(map[string]*Key, 1+len(retired)),
 		jwks:   make([]JWK, 0, 1+len(retired)),
 	}
 	for i, k := range append([]*Key{active}, retired...) {
@@ -55,6 +61,7 @@ func NewKeySet(active *Key, retired ...*Key) (*KeySet, error) {
 			return nil, fmt.Errorf("token: duplicate key id %s in key set", k.id)
 		}
 		s.byID[k.id] = k
+		s.byHead[strings.TrimSuffix(k.head, ".")] = k
 		s.jwks = append(s.jwks, k.jwk)
 	}
 	return s, nil

@@ -68,22 +68,15 @@ func (s *KeySet) Verify(token string, now time.Time) (*Claims, error) {
 		return nil, fmt.Errorf("%w: not a compact JWS", ErrInvalidToken)
 	}
 
-	var h header
-	if err := decodeJSON(h64, &h); err != nil {
-		return nil, fmt.Errorf("%w: header: %v", ErrInvalidToken, err)
-	}
-	key, ok := s.key(h.Kid)
+	// A header byte for byte a key's own (every token otpd mints) names
+	// that key with its algorithm, typ JWT and no crit: the checks below
+	// would pass, so it is not decoded.
+	key, ok := s.byHead[h64]
 	if !ok {
-		return nil, fmt.Errorf("%w: unknown key id %q", ErrInvalidToken, h.Kid)
-	}
-	if h.Alg != string(key.alg) {
-		return nil, fmt.Errorf("%w: alg %q does not match key %s (%s)", ErrInvalidToken, h.Alg, key.id, key.alg)
-	}
-	if h.Typ != "" && !strings.EqualFold(h.Typ, "JWT") {
-		return nil, fmt.Errorf("%w: typ %q is not JWT", ErrInvalidToken, h.Typ)
-	}
-	if h.Crit != nil {
-		return nil, fmt.Errorf("%w: unsupported crit header", ErrInvalidToken)
+		var err error
+		if key, err = s.keyOfHeader(h64); err != nil {
+			return nil, err
+		}
 	}
 
 	sig, err := base64.RawURLEncoding.Strict().DecodeString(sig64)
@@ -123,6 +116,30 @@ func (s *KeySet) Verify(token string, now time.Time) (*Claims, error) {
 	}, nil
 }
 
+// keyOfHeader decodes a protected header and returns the key it names,
+// after checking that it holds what otpd can verify: that key's algorithm,
+// typ JWT (or none) and no crit.
+func (s *KeySet) keyOfHeader(h64 string) (*Key, error) {
+	var h header
+	if err := decodeJSON(h64, &h); err != nil {
+		return nil, fmt.Errorf("%w: header: %v", ErrInvalidToken, err)
+	}
+	key, ok := s.key(h.Kid)
+	if !ok {
+		return nil, fmt.Errorf("%w: unknown key id %q", ErrInvalidToken, h.Kid)
+	}
+	if h.Alg != string(key.alg) {
+		return nil, fmt.Errorf("%w: alg %q does not match key %s (%s)", ErrInvalidToken, h.Alg, key.id, key.alg)
+	}
+	if h.Typ != "" && !strings.EqualFold(h.Typ, "JWT") {
+		return nil, fmt.Errorf("%w: typ %q is not JWT", ErrInvalidToken, h.Typ)
+	}
+	if h.Crit != nil {
+		return nil, fmt.Errorf("%w: unsupported crit header", ErrInvalidToken)
+	}
+	return key, nil
+}
+
 func authTime(sec int64) time.Time {
 	if sec <= 0 {
 		return time.Time{}
@@ -137,7 +154,7 @@ func (k *Key) verify(signingInput string, sig []byte) bool {
 		if len(sig) != 64 {
 			return false
 		}
-		digest := sha256.Sum256([]byte(signingInput))
+		digest := sha256Of(signingInput)
 		var der [72]byte // SEQUENCE { INTEGER r, INTEGER s }, at most 2 + 2·35 bytes
 		b := appendDERInt(der[:2], sig[:32])
 		b = appendDERInt(b, sig[32:])
@@ -146,10 +163,17 @@ func (k *Key) verify(signingInput string, sig []byte) bool {
 	case ed25519.PublicKey:
 		return ed25519.Verify(pub, []byte(signingInput), sig)
 	case *rsa.PublicKey:
-		digest := sha256.Sum256([]byte(signingInput))
+		digest := sha256Of(signingInput)
 		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig) == nil
 	}
 	return false
+}
+
+// sha256Of is the SHA-256 of s, copied through a stack buffer when it
+// fits: []byte(s) of a token's length is a heap allocation.
+func sha256Of(s string) [sha256.Size]byte {
+	var buf [2048]byte
+	return sha256.Sum256(append(buf[:0], s...))
 }
 
 // appendDERInt appends the unsigned big-endian integer v (at most 32 bytes)

@@ -418,3 +418,48 @@ func TestConcurrentMintAndVerify(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestVerifyByHeaderBytes: a token whose header is byte for byte one key's
+// own is verified with that key, active or retired, and only with it: the
+// other key's signature over the same input is refused. A header with the
+// same fields in other bytes still verifies (decoded).
+func TestVerifyByHeaderBytes(t *testing.T) {
+	t.Parallel()
+	active, retired := testKey(t, ES256), testKey(t, ES256)
+	keys := mustKeySet(t, active, retired)
+	now := func() time.Time { return t0 }
+	for _, k := range []*Key{active, retired} {
+		pair, err := mustIssuer(t, Config{ProjectID: "P1"}, mustKeySet(t, k), now).Mint(Subject{UserID: "U1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(pair.Session, k.head) {
+			t.Fatalf("token does not start with its key's header: %s", pair.Session)
+		}
+		if _, err := keys.Verify(pair.Session, t0); err != nil {
+			t.Errorf("key %s: %v", k.ID(), err)
+		}
+		// The same token with the other key's header: the signature is
+		// checked against the key the header names.
+		other := active
+		if k == active {
+			other = retired
+		}
+		swapped := other.head + strings.TrimPrefix(pair.Session, k.head)
+		if _, err := keys.Verify(swapped, t0); !errors.Is(err, ErrInvalidToken) {
+			t.Errorf("key %s's token under key %s's header: %v", k.ID(), other.ID(), err)
+		}
+		// The same header as other bytes (fields reordered): decoded,
+		// and verified.
+		reordered := base64.RawURLEncoding.EncodeToString([]byte(`{"typ":"JWT","kid":"` + k.ID() + `","alg":"ES256"}`))
+		k2 := *k
+		k2.head = reordered + "."
+		tok, err := k2.sign(&wireClaims{Iss: "P1", Sub: "U1", Iat: t0.Unix(), Exp: t0.Add(time.Hour).Unix(), DRN: DRNSession}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, err := keys.Verify(tok, t0); err != nil || c.Subject != "U1" {
+			t.Errorf("key %s, reordered header: %v %v", k.ID(), c, err)
+		}
+	}
+}
