@@ -2,8 +2,6 @@ package server_test
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -130,60 +128,8 @@ func TestAuthzBadInput(t *testing.T) {
 	}
 }
 
-// TestClusterTenantFlow: on a real Redis Cluster, the model written on one
-// replica is what a sign-up on the other gets (default role, the tenant of
-// its email domain), and tenant select and refresh keep dct.
-func TestClusterTenantFlow(t *testing.T) {
-	t.Parallel()
-	p := newClusterPair(t, defaultMgmtKeys())
-	a, b := p.a, p.b
-	a.mustMgmt("POST", "/v1/mgmt/permission/create", `{"name":"read"}`)
-	a.mustMgmt("POST", "/v1/mgmt/role/create", `{"name":"member","permissionNames":["read"],"default":true}`)
-	a.mustMgmt("POST", "/v1/mgmt/tenant/create", `{"id":"acme","name":"Acme","selfProvisioningDomains":["acme.io"]}`)
-	if s, r := b.post("/v1/auth/otp/signup/email", `{"loginId":"kim@acme.io"}`); s != 200 {
-		t.Fatalf("sign-up on B: %d %v", s, r)
-	}
-	s, v := a.post("/v1/auth/otp/verify/email", fmt.Sprintf(`{"loginId":"kim@acme.io","code":%q}`, a.code("kim@acme.io")))
-	if s != 200 {
-		t.Fatalf("verify on A: %d %v", s, v)
-	}
-	claims := func(jwt any) map[string]any {
-		t.Helper()
-		parts := strings.Split(fmt.Sprint(jwt), ".")
-		if len(parts) != 3 {
-			t.Fatalf("not a JWT: %v", jwt)
-		}
-		raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-		if err != nil {
-			t.Fatal(err)
-		}
-		var c map[string]any
-		if err := json.Unmarshal(raw, &c); err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	c := claims(v["sessionJwt"])
-	if fmt.Sprint(c["roles"]) != "[member]" || fmt.Sprint(c["permissions"]) != "[read]" || fmt.Sprint(c["tenants"]) != "map[acme:map[permissions:[] roles:[]]]" {
-		t.Fatalf("claims of a new acme.io user: %v", c)
-	}
-	s, sel := b.do("POST", "/v1/auth/tenant/select", `{"tenant":"acme"}`, b.bearer(v["refreshJwt"]))
-	if s != 200 || claims(sel["sessionJwt"])["dct"] != "acme" {
-		t.Fatalf("select on B: %d %v", s, sel)
-	}
-	s, ref := a.do("POST", "/v1/auth/refresh", "", a.bearer(sel["refreshJwt"]))
-	if s != 200 || claims(ref["sessionJwt"])["dct"] != "acme" {
-		t.Fatalf("refresh on A after select: %d %v", s, ref)
-	}
-	a.mustMgmt("POST", "/v1/mgmt/tenant/delete", `{"id":"acme"}`)
-	s, ref = b.do("POST", "/v1/auth/refresh", "", b.bearer(sel["refreshJwt"]))
-	if c := claims(ref["sessionJwt"]); s != 200 || c["dct"] != nil || c["tenants"] != nil {
-		t.Fatalf("refresh after the tenant's delete: %d %v", s, c)
-	}
-}
-
 // TestSearchUsersByRoleAndTenant: roleNames and tenantIds narrow a search
-// by addresses or login ids; alone they are refused (no index by role).
+// by addresses or login ids, and alone list the holders (holder index).
 func TestSearchUsersByRoleAndTenant(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, false, defaultMgmtKeys())
@@ -209,18 +155,11 @@ func TestSearchUsersByRoleAndTenant(t *testing.T) {
 			t.Errorf("%s: %v, want %s", body, got, want)
 		}
 	}
-	if s, b := e.mgmt("POST", "/v2/mgmt/user/search", `{"roleNames":["admin"]}`); s != 400 || errCodeOf(b) != "E011003" {
-		t.Errorf("roleNames alone: %d %v", s, b)
-	}
-	// userIds narrow a search like the address filters; a created-time
-	// range alone does not (it would read up to 10,000 users' roles).
+	// userIds narrow a search like the address filters.
 	a1 := e.mustMgmt("GET", "/v1/mgmt/user?loginId=a1%40example.com", "")["user"].(map[string]any)["userId"]
 	a2 := e.mustMgmt("GET", "/v1/mgmt/user?loginId=a2%40example.com", "")["user"].(map[string]any)["userId"]
 	b := e.mustMgmt("POST", "/v2/mgmt/user/search", fmt.Sprintf(`{"userIds":[%q,%q],"tenantIds":["acme"]}`, a1, a2))
 	if users, _ := b["users"].([]any); len(users) != 1 || users[0].(map[string]any)["userId"] != a2 {
 		t.Errorf("userIds with tenantIds: %v", b)
-	}
-	if s, b := e.mgmt("POST", "/v2/mgmt/user/search", `{"fromCreatedTime":1,"tenantIds":["acme"]}`); s != 400 || errCodeOf(b) != "E011003" {
-		t.Errorf("tenantIds with a created range only: %d %v", s, b)
 	}
 }
