@@ -155,11 +155,120 @@ func TestSearchUsersByRoleAndTenant(t *testing.T) {
 			t.Errorf("%s: %v, want %s", body, got, want)
 		}
 	}
+	// Alone, they list the holders (and still combine with each other and
+	// the other filters).
+	for body, want := range map[string]string{
+		`{"roleNames":["admin"]}`:                            "[a1@example.com]",
+		`{"tenantIds":["acme"]}`:                             "[a2@example.com]",
+		`{"roleNames":["admin","nope"]}`:                     "[a1@example.com]",
+		`{"tenantIds":["nope"]}`:                             "[]",
+		`{"roleNames":["admin"],"tenantIds":["acme"]}`:       "[]",
+		`{"tenantIds":["acme"],"fromCreatedTime":1}`:         "[a2@example.com]",
+		`{"roleNames":["admin"],"sort":[{"field":"email"}]}`: "[a1@example.com]",
+	} {
+		b := e.mustMgmt("POST", "/v2/mgmt/user/search", body)
+		users, _ := b["users"].([]any)
+		got := []string{}
+		for _, u := range users {
+			got = append(got, fmt.Sprint(u.(map[string]any)["email"]))
+		}
+		if fmt.Sprint(got) != want || fmt.Sprint(b["total"]) != fmt.Sprint(len(got)) {
+			t.Errorf("alone %s: %v (total %v), want %s", body, got, b["total"], want)
+		}
+	}
+	// A role removed from a user, and a tenant the user left: no longer found.
+	e.mustMgmt("POST", "/v1/mgmt/user/update/role/remove", `{"loginId":"a1@example.com","roleNames":["admin"]}`)
+	e.mustMgmt("POST", "/v1/mgmt/user/update/tenant/remove", `{"loginId":"a2@example.com","tenantId":"acme"}`)
+	for _, body := range []string{`{"roleNames":["admin"]}`, `{"tenantIds":["acme"]}`} {
+		if users, _ := e.mustMgmt("POST", "/v2/mgmt/user/search", body)["users"].([]any); len(users) != 0 {
+			t.Errorf("after removal %s: %v", body, users)
+		}
+	}
+	e.mustMgmt("POST", "/v1/mgmt/user/update/tenant/add", `{"loginId":"a2@example.com","tenantId":"acme"}`)
 	// userIds narrow a search like the address filters.
 	a1 := e.mustMgmt("GET", "/v1/mgmt/user?loginId=a1%40example.com", "")["user"].(map[string]any)["userId"]
 	a2 := e.mustMgmt("GET", "/v1/mgmt/user?loginId=a2%40example.com", "")["user"].(map[string]any)["userId"]
 	b := e.mustMgmt("POST", "/v2/mgmt/user/search", fmt.Sprintf(`{"userIds":[%q,%q],"tenantIds":["acme"]}`, a1, a2))
 	if users, _ := b["users"].([]any); len(users) != 1 || users[0].(map[string]any)["userId"] != a2 {
 		t.Errorf("userIds with tenantIds: %v", b)
+	}
+}
+
+// TestAuthzTenantRolesREST: a role created with tenantId exists only in
+// that tenant (its name may be a project role's), is listed with its
+// tenantId by role/all and role/search, is updated and deleted by
+// (tenantId, name), wins over the project role of that name in its
+// tenant, and goes with its tenant.
+func TestAuthzTenantRolesREST(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, defaultMgmtKeys())
+	e.mustMgmt("POST", "/v1/mgmt/permission/create", `{"name":"read"}`)
+	e.mustMgmt("POST", "/v1/mgmt/permission/create", `{"name":"write"}`)
+	e.mustMgmt("POST", "/v1/mgmt/tenant/create", `{"id":"acme","name":"Acme"}`)
+	e.mustMgmt("POST", "/v1/mgmt/tenant/create", `{"id":"beta","name":"Beta"}`)
+	e.mustMgmt("POST", "/v1/mgmt/role/create", `{"name":"admin","permissionNames":["read"]}`)
+	e.mustMgmt("POST", "/v1/mgmt/role/create", `{"name":"admin","tenantId":"acme","permissionNames":["write"]}`)
+	for body, code := range map[string]string{
+		`{"name":"admin","tenantId":"acme"}`:                         "E011002", // taken in the tenant
+		`{"name":"x","tenantId":"nope"}`:                             "E011002", // no such tenant
+		`{"name":"x","tenantId":"acme","default":true}`:              "E011003", // default is for project roles
+		`{"name":"x","tenantId":"` + strings.Repeat("t", 101) + `"}`: "E011003",
+	} {
+		if s, b := e.mgmt("POST", "/v1/mgmt/role/create", body); s != 400 || errCodeOf(b) != code {
+			t.Errorf("create %s: %d %v", body, s, b)
+		}
+	}
+	names := func(b map[string]any) string {
+		var out []string
+		roles, _ := b["roles"].([]any)
+		for _, r := range roles {
+			m := r.(map[string]any)
+			out = append(out, fmt.Sprintf("%v/%v%v", m["tenantId"], m["name"], m["permissionNames"]))
+		}
+		return strings.Join(out, " ")
+	}
+	if got := names(e.mustMgmt("GET", "/v1/mgmt/role/all", "")); got != "/admin[read] acme/admin[write]" {
+		t.Fatalf("role/all: %s", got)
+	}
+	for body, want := range map[string]string{
+		`{"tenantIds":["acme"]}`:                            "acme/admin[write]",
+		`{"tenantIds":["acme"],"includeProjectRoles":true}`: "/admin[read] acme/admin[write]",
+		`{"tenantIds":["beta"]}`:                            "",
+		`{"roleNames":["admin"]}`:                           "/admin[read] acme/admin[write]",
+		`{"tenantIds":["acme"],"permissionNames":["read"]}`: "",
+	} {
+		if got := names(e.mustMgmt("POST", "/v1/mgmt/role/search", body)); got != want {
+			t.Errorf("role/search %s: %q, want %q", body, got, want)
+		}
+	}
+	// In acme "admin" is acme's own role; in beta the project's.
+	e.mustMgmt("POST", "/v1/mgmt/user/create", `{"loginId":"u@example.com","roleNames":["admin"],`+
+		`"userTenants":[{"tenantId":"acme","roleNames":["admin"]},{"tenantId":"beta","roleNames":["admin"]}]}`)
+	u := e.mustMgmt("GET", "/v1/mgmt/user?loginId=u%40example.com", "")["user"].(map[string]any)
+	if got := fmt.Sprint(u["userTenants"]); got != "[map[permissions:[write] roleNames:[admin] tenantId:acme tenantName:Acme] "+
+		"map[permissions:[read] roleNames:[admin] tenantId:beta tenantName:Beta]]" || fmt.Sprint(u["permissions"]) == "[write]" {
+		t.Fatalf("user tenants: %s", got)
+	}
+	// Update and delete address the tenant's role, not the project's.
+	e.mustMgmt("POST", "/v1/mgmt/role/update", `{"name":"admin","tenantId":"acme","newName":"owner","permissionNames":["read","write"]}`)
+	if got := names(e.mustMgmt("GET", "/v1/mgmt/role/all", "")); got != "/admin[read] acme/owner[read write]" {
+		t.Fatalf("after update: %s", got)
+	}
+	if s, b := e.mgmt("POST", "/v1/mgmt/role/update", `{"name":"admin","tenantId":"beta","newName":"x"}`); s != 400 || errCodeOf(b) != "E011002" {
+		t.Errorf("update of a role beta does not have: %d %v", s, b)
+	}
+	e.mustMgmt("POST", "/v1/mgmt/role/delete", `{"name":"owner","tenantId":"acme"}`)
+	if got := names(e.mustMgmt("GET", "/v1/mgmt/role/all", "")); got != "/admin[read]" {
+		t.Fatalf("after delete: %s", got)
+	}
+	u = e.mustMgmt("GET", "/v1/mgmt/user?loginId=u%40example.com", "")["user"].(map[string]any)
+	if got := fmt.Sprint(u["userTenants"]); !strings.HasPrefix(got, "[map[permissions:[] roleNames:[] tenantId:acme") {
+		t.Fatalf("deleted tenant role still held: %s", got)
+	}
+	// A tenant's role goes with the tenant.
+	e.mustMgmt("POST", "/v1/mgmt/role/create", `{"name":"temp","tenantId":"beta"}`)
+	e.mustMgmt("POST", "/v1/mgmt/tenant/delete", `{"id":"beta"}`)
+	if got := names(e.mustMgmt("GET", "/v1/mgmt/role/all", "")); got != "/admin[read]" {
+		t.Fatalf("after the tenant's delete: %s", got)
 	}
 }
