@@ -2,6 +2,7 @@ package mgmt
 
 import (
 	"context"
+	"errors"
 	"math"
 	"slices"
 
@@ -61,7 +62,7 @@ func (s *Service) unindexAuthz(ctx context.Context, p *flow.Project, uid string,
 // and/or tenantIds with no user-id, address or login-id filter: the
 // holders of the first filter given (roles, else tenants). A role or
 // tenant the project does not have has no holders. More than
-// MaxCandidates is refused, never cut.
+// MaxCandidates holder entries together is refused, never cut.
 func (s *Service) authzCandidates(ctx context.Context, p *flow.Project, q Query) ([]string, error) {
 	var roleIDs, incs []int64
 	field := "roleNames"
@@ -88,12 +89,12 @@ func (s *Service) authzCandidates(ctx context.Context, p *flow.Project, q Query)
 		}
 	}
 	ids, err := s.st.AuthzHolders(ctx, p.ID, roleIDs, incs, MaxCandidates)
+	if errors.Is(err, store.ErrTooManyHolders) {
+		return nil, apierr.ErrValidation.With("%s: the roles or tenants asked for have more than %d holders together: "+
+			"narrow the search with userIds, loginIds, emails or phones", field, MaxCandidates)
+	}
 	if err != nil {
 		return nil, storeErr(err)
-	}
-	if len(ids) > MaxCandidates {
-		return nil, apierr.ErrValidation.With("%s: more than %d users hold the roles or tenants asked for: "+
-			"narrow the search with userIds, loginIds, emails or phones", field, MaxCandidates)
 	}
 	return ids, nil
 }

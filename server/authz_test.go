@@ -11,8 +11,11 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/otpd/otpd/config"
 	otpv1 "github.com/otpd/otpd/gen/otp/v1"
+	"github.com/otpd/otpd/store"
 )
 
 // TestAuthzOverGRPC: the authorization methods of the Management service
@@ -270,5 +273,39 @@ func TestAuthzTenantRolesREST(t *testing.T) {
 	e.mustMgmt("POST", "/v1/mgmt/tenant/delete", `{"id":"beta"}`)
 	if got := names(e.mustMgmt("GET", "/v1/mgmt/role/all", "")); got != "/admin[read]" {
 		t.Fatalf("after the tenant's delete: %s", got)
+	}
+}
+
+// TestSearchUsersByRoleTooMany: a search by role alone whose holders are
+// more than the documented bound (10,000) is refused, saying so, rather
+// than cut to a page of an unknown whole.
+func TestSearchUsersByRoleTooMany(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, false, defaultMgmtKeys())
+	e.mustMgmt("POST", "/v1/mgmt/role/create", `{"name":"admin"}`)
+	e.mustMgmt("POST", "/v1/mgmt/user/create", `{"loginId":"a1@example.com","roleNames":["admin"]}`)
+	ctx := context.Background()
+	st := store.NewRedisStore(e.redis)
+	ids, err := st.RoleIDs(ctx, e.project, []string{"admin"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 10,000 more holder entries (the index is a superset: entries of users
+	// without a record count against the bound too).
+	pipe := e.redis.Pipeline()
+	for i := range 10_000 {
+		pipe.ZAdd(ctx, "otpd:{"+e.project+"}:az:ux", redis.Z{Member: fmt.Sprintf("r%d\x00Ughost%05d\x001", ids[0], i)})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, b := e.mgmt("POST", "/v2/mgmt/user/search", `{"roleNames":["admin"]}`)
+	if s != 400 || errCodeOf(b) != "E011003" || !strings.Contains(fmt.Sprint(b["errorMessage"]), "more than 10000") {
+		t.Fatalf("past the bound: %d %v", s, b)
+	}
+	// Narrowed by an address it is served.
+	users, _ := e.mustMgmt("POST", "/v2/mgmt/user/search", `{"roleNames":["admin"],"loginIds":["a1@example.com"]}`)["users"].([]any)
+	if len(users) != 1 {
+		t.Fatalf("narrowed: %v", users)
 	}
 }

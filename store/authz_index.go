@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -67,9 +68,15 @@ func holderEntries(a UserAuthz) []any {
 	return out
 }
 
+// ErrTooManyHolders: the roles and tenants asked for have more holder
+// entries together than the caller's limit.
+var ErrTooManyHolders = errors.New("store: more holder entries than the limit")
+
 // AuthzHolders returns the ids of users that may hold any of the project
-// roles or be a member of any of the tenant incarnations: at most limit+1
-// of them, so the caller can tell "more than limit".
+// roles or be a member of any of the tenant incarnations. When those have
+// more than limit entries together it reads none of them and returns
+// ErrTooManyHolders: a first round trip counts (ZLEXCOUNT, cheap), so a
+// search never transfers more than limit entries.
 func (s *RedisStore) AuthzHolders(ctx context.Context, project string, roleIDs, incarnations []int64, limit int) ([]string, error) {
 	key := authzKeys(project)[7]
 	var prefixes []string
@@ -79,15 +86,29 @@ func (s *RedisStore) AuthzHolders(ctx context.Context, project string, roleIDs, 
 	for _, n := range incarnations {
 		prefixes = append(prefixes, "t"+strconv.FormatInt(n, 10))
 	}
-	cmds := make([]*redis.StringSliceCmd, len(prefixes))
 	if len(prefixes) == 0 {
 		return nil, nil
 	}
+	counts := make([]*redis.IntCmd, len(prefixes))
 	if _, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, pre := range prefixes {
-			// A user has one entry per role or tenant (an add replaces its
-			// older ones), so limit+1 entries are limit+1 users.
-			cmds[i] = p.ZRangeByLex(ctx, key, &redis.ZRangeBy{Min: "[" + pre + "\x00", Max: "(" + pre + "\x01", Count: int64(limit + 1)})
+			counts[i] = p.ZLexCount(ctx, key, "["+pre+"\x00", "("+pre+"\x01")
+		}
+		return nil
+	}); err != nil {
+		return nil, unavailable(err)
+	}
+	total := int64(0)
+	for _, c := range counts {
+		total += c.Val()
+	}
+	if total > int64(limit) {
+		return nil, ErrTooManyHolders
+	}
+	cmds := make([]*redis.StringSliceCmd, len(prefixes))
+	if _, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, pre := range prefixes {
+			cmds[i] = p.ZRangeByLex(ctx, key, &redis.ZRangeBy{Min: "[" + pre + "\x00", Max: "(" + pre + "\x01", Count: int64(limit)})
 		}
 		return nil
 	}); err != nil {
@@ -97,19 +118,10 @@ func (s *RedisStore) AuthzHolders(ctx context.Context, project string, roleIDs, 
 	var out []string
 	for i, c := range cmds {
 		for _, m := range c.Val() {
-			rest := m[len(prefixes[i])+1:]
-			for j := 0; j < len(rest); j++ {
-				if rest[j] == 0 {
-					rest = rest[:j]
-					break
-				}
-			}
-			if !seen[rest] {
-				seen[rest] = true
-				out = append(out, rest)
-				if len(out) > limit {
-					return out, nil
-				}
+			uid := strings.SplitN(m[len(prefixes[i])+1:], "\x00", 2)[0]
+			if !seen[uid] {
+				seen[uid] = true
+				out = append(out, uid)
 			}
 		}
 	}

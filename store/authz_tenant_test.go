@@ -135,9 +135,12 @@ func TestAuthzHolderIndex(t *testing.T) {
 		if got := holders(ids[:1], []int64{t1.Incarnation}); !slices.Equal(got, []string{"U1"}) {
 			t.Fatalf("after U2's drop %v", got)
 		}
-		// The limit: limit+1 ids tell "more".
-		if got, _ := s.AuthzHolders(ctx, "P", ids[:1], []int64{t1.Incarnation}, 0); len(got) != 1 {
-			t.Fatalf("limit 0 gave %v", got)
+		// The limit counts entries together (U1 holds both): past it, nothing is read.
+		if got, err := s.AuthzHolders(ctx, "P", ids[:1], []int64{t1.Incarnation}, 1); !errors.Is(err, store.ErrTooManyHolders) {
+			t.Fatalf("past the limit: %v %v", got, err)
+		}
+		if got, err := s.AuthzHolders(ctx, "P", ids[:1], []int64{t1.Incarnation}, 2); err != nil || len(got) != 1 {
+			t.Fatalf("at the limit: %v %v", got, err)
 		}
 		// A new user at the tenant's domain: entered for the default role and the tenant.
 		na, err := s.NewUserAuthz(ctx, "P", "U3", "one.io")
