@@ -58,6 +58,20 @@ func TestAuthzOverGRPC(t *testing.T) {
 	if _, err := m.CreateRole(ctx, &otpv1.MgmtRoleRequest{Name: "bad\x00name"}); status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("control character in a role name: %v", err)
 	}
+	// A tenant-scoped role of the same name as the project's.
+	if _, err := m.CreateRole(ctx, &otpv1.MgmtRoleRequest{Name: "viewer", TenantId: ten.GetId()}); err != nil {
+		t.Fatalf("tenant role: %v", err)
+	}
+	found, err := m.SearchRoles(ctx, &otpv1.MgmtRoleSearchRequest{TenantIds: []string{ten.GetId()}})
+	if err != nil || len(found.GetRoles()) != 1 || found.GetRoles()[0].GetTenantId() != ten.GetId() || found.GetRoles()[0].GetDefaultRole() {
+		t.Fatalf("search tenant roles: %v %v", found, err)
+	}
+	if _, err := m.DeleteRole(ctx, &otpv1.MgmtRoleRequest{Name: "viewer", TenantId: ten.GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	if roles, err := m.LoadAllRoles(ctx, &otpv1.MgmtEmpty{}); err != nil || len(roles.GetRoles()) != 1 || roles.GetRoles()[0].GetTenantId() != "" {
+		t.Fatalf("after deleting the tenant role: %v %v", roles, err)
+	}
 }
 
 // TestAuthzProjectIsolation: a management key of one project neither sees
