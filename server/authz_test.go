@@ -121,6 +121,10 @@ func TestAuthzBadInput(t *testing.T) {
 		{"/v1/mgmt/role/create", `{"name":"` + long + `"}`},
 		{"/v1/mgmt/role/create", `{"name":" padded"}`},
 		{"/v1/mgmt/role/create", `{"name":""}`},
+		// the role hash's tenant-role separator cannot be smuggled in a name or tenant id
+		{"/v1/mgmt/role/create", `{"name":"x\u001fy"}`},
+		{"/v1/mgmt/role/create", `{"name":"x","tenantId":"a\u001fb"}`},
+		{"/v1/mgmt/role/delete", `{"name":"x","tenantId":"a\u001fb"}`},
 		{"/v1/mgmt/permission/create", `{"name":"p","description":"` + strings.Repeat("d", 1001) + `"}`},
 		{"/v1/mgmt/tenant/create", `{"name":"T","enforceSSO":true}`},
 		{"/v1/mgmt/tenant/create", `{"name":"T","parent":"x"}`},
