@@ -16,9 +16,9 @@ type Callbacks struct {
 	// Twilio signs the full URL it calls, so this must be exactly what it
 	// calls (scheme, host, port, path prefix).
 	StatusCallbackURL string
-	// StatusCallbackRate is how many callback requests per second the
-	// endpoint takes in all (OTPD_STATUS_CALLBACK_RATE, 200; a burst of
-	// twice that); beyond it answers 429 and the status is lost (Twilio
+	// StatusCallbackRate is how many signed callback requests per second
+	// the endpoint takes in all (OTPD_STATUS_CALLBACK_RATE, 200; a burst of
+	// twice that; unsigned ones are refused before it); beyond it answers 429 and the status is lost (Twilio
 	// does not retry status callbacks), never a code.
 	StatusCallbackRate int
 	// CircuitFailures transient failures of one provider within

@@ -33,6 +33,7 @@ type Engine struct {
 	outbox   store.Outbox
 	guard    Guard
 	authz    Authz
+	limiter  Limiter
 }
 
 // Guard is the pumping guard (package fraud): it judges a start's
@@ -88,13 +89,18 @@ type Deps struct {
 	// Authz, when set, puts the user's roles, permissions and tenants in
 	// the tokens (docs/authorization.md).
 	Authz Authz
+	// Limiter, when set, charges the per-IP send limit for a start the
+	// engine refuses before the start script (loginOptions.tenantId naming
+	// a tenant the user is not in), as the script charges it for its own
+	// refusals.
+	Limiter Limiter
 }
 
 // New returns an Engine.
 func New(d Deps) *Engine {
 	return &Engine{codes: d.Codes, users: d.Users, sessions: d.Sessions, accounts: d.Accounts, gen: d.Gen, hasher: d.Hasher,
 		sender: d.Sender, clock: d.Clock, random: d.Random, log: d.Log, metrics: d.Metrics, jobs: d.Jobs, options: d.Options,
-		indexer: d.Indexer, outbox: d.Outbox, guard: d.Guard, authz: d.Authz}
+		indexer: d.Indexer, outbox: d.Outbox, guard: d.Guard, authz: d.Authz, limiter: d.Limiter}
 }
 
 // StartInput is a sign-up, sign-in or sign-up-or-in request.
@@ -213,6 +219,13 @@ func (e *Engine) Start(ctx context.Context, in StartInput) (StartOutput, error) 
 		// tenant, so the verify alone decides (dct only for a member).
 		if !p.EnumerationProtection || in.Caller != nil {
 			if err := e.checkTenant(ctx, p, in.Caller, id.ID, in.TenantID); err != nil {
+				if in.Caller == nil {
+					// Who is in which tenant is told at most as often as
+					// who exists: at the per-IP send rate.
+					if lerr := e.chargeRefusedStart(ctx, p, in.ClientIP); lerr != nil {
+						return StartOutput{}, lerr
+					}
+				}
 				return StartOutput{}, err
 			}
 		} else if len(in.TenantID) > store.MaxAuthzName {

@@ -229,3 +229,31 @@ func checkPhone(p *Project, ch Channel, e164 string) error {
 	}
 	return nil
 }
+
+// Limiter charges project-wide buckets on their own (store.RedisStore).
+type Limiter interface {
+	ChargeLimits(ctx context.Context, bs []store.Bucket, now time.Time, dry bool) (limited, would string, retry time.Duration, err error)
+}
+
+// chargeRefusedStart charges the per-IP send limit for a start refused
+// before the start script, which charges it first for its own refusals
+// (an unknown user): a refusal that tells something about a user costs a
+// client what asking by a start costs. Nil when within the limit; then
+// the caller answers its own refusal.
+func (e *Engine) chargeRefusedStart(ctx context.Context, p *Project, ip string) error {
+	l := p.Limits
+	if e.limiter == nil || ip == "" || !on(l.SendsPerIP) {
+		return nil
+	}
+	limited, would, retry, err := e.limiter.ChargeLimits(ctx,
+		[]store.Bucket{bucket(LimitSendsPerIP, store.LimitKey(p.ID, "send-ip", ip), l.SendsPerIP)}, e.clock.Now(), l.DryRun)
+	if err != nil {
+		return storeErr(err)
+	}
+	e.refused(ctx, p, would, true)
+	if limited != "" {
+		e.refused(ctx, p, limited, false)
+		return rateLimited(limited, retry)
+	}
+	return nil
+}

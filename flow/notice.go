@@ -14,22 +14,25 @@ const NoticeLifetime = 24 * time.Hour
 
 // notifyContactChanged tells the old address that the user's verified
 // email or phone changed: the new address masked, when, and what to do if
-// it was not them (delivery/render notice.* templates, in the update's
-// locale). It goes through the durable queue like a code. It never fails
+// it was not them (delivery/render notice.* templates, in the project's
+// default locale). It goes through the durable queue like a code. It never fails
 // the change: the change is made and verified already; a failure to queue
 // the notice is logged (without the address) and counted.
 //
-// The request's templateId, templateOptions and providerId are not used:
-// they come from whoever made the change, and the notice must say what
-// the project says, through the channel's default provider.
-func (e *Engine) notifyContactChanged(ctx context.Context, p *Project, ch Channel, old, newAddr, locale string, at time.Time) {
+// The request's locale, templateId, templateOptions and providerId are not
+// used: they come from whoever made the change (perhaps a thief holding
+// the victim's refresh JWT, who would pick a language the victim cannot
+// read), and the notice must say what the project says, in the project's
+// language (otpd keeps no locale per user), through the channel's default
+// provider.
+func (e *Engine) notifyContactChanged(ctx context.Context, p *Project, ch Channel, old, newAddr string, at time.Time) {
 	if old == "" || old == newAddr {
 		return
 	}
 	for _, nc := range e.noticeChannels(p, ch) {
 		msg := delivery.Message{
 			Project: p.ID, Channel: string(nc), To: old, Purpose: delivery.PurposeContactChanged,
-			ExpiresAt: at.Add(NoticeLifetime), Locale: locale,
+			ExpiresAt: at.Add(NoticeLifetime), Locale: "", // the project's default
 			Notice: &delivery.Notice{Contact: string(nc.Contact()), NewMasked: maskAddress(nc, newAddr), ChangedAt: at},
 		}
 		var err error

@@ -100,7 +100,7 @@ func TestNoticeFailureNeverBlocksTheChange(t *testing.T) {
 		t.Fatalf("the change did not go through: %+v %v", u.User, err)
 	}
 	n := jobs.last()
-	if n.Purpose != delivery.PurposeContactChanged || n.To != "old@example.com" || n.Code != "" || n.Locale != "es" ||
+	if n.Purpose != delivery.PurposeContactChanged || n.To != "old@example.com" || n.Code != "" ||
 		n.Notice == nil || n.Notice.NewMasked != "n***@example.com" || !n.Notice.ChangedAt.Equal(clk.Now()) {
 		t.Fatalf("notice: %+v %+v", n, n.Notice)
 	}
@@ -203,5 +203,57 @@ func TestPhoneNoticeGoesBySMSWhateverChannelTheChangeUsed(t *testing.T) {
 				t.Errorf("the old number was told on %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// The notice to the replaced address is in the project's default locale
+// (the message names none), never the requester's: whoever changes the
+// contact (perhaps a thief with the victim's refresh JWT) must not pick a
+// language the victim cannot read. The code to the new address keeps the
+// requester's locale.
+func TestNoticeIgnoresTheRequestersLocale(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, c := testredis.Mini(t)
+	st := store.NewRedisStore(c)
+	h, _ := otpcode.NewHasher([][]byte{[]byte("0123456789abcdef0123456789abcdef")})
+	clk := clock.NewFake(time.Now())
+	key, _ := token.GenerateKey(token.ES256)
+	ks, _ := token.NewKeySet(key)
+	iss, _ := token.NewIssuer(token.Config{ProjectID: "P1"}, ks, clk.Now, rand.Reader)
+	m, _ := flow.NewMetrics(prometheus.NewRegistry())
+	jobs := &captureJobs{}
+	e := flow.New(flow.Deps{Codes: st, Users: st, Sessions: st, Accounts: st, Gen: otpcode.NewGenerator(rand.Reader),
+		Hasher: h, Jobs: jobs, Outbox: recordOutbox{}, Metrics: m, Clock: clk, Random: rand.Reader,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	p := &flow.Project{ID: "P1", CodeLength: 6, CodeTTL: 5 * time.Minute, MaxAttempts: 5, Issuer: iss, Keys: ks,
+		CookiePath: "/", RefreshTTL: time.Hour, SessionTTL: time.Minute}
+	if _, err := e.Start(ctx, flow.StartInput{Project: p, Channel: flow.Email, Op: flow.SignUp, LoginID: "victim@example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	v, err := e.Verify(ctx, flow.VerifyInput{Project: p, Channel: flow.Email, LoginID: "victim@example.com", Code: jobs.last().Code})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caller, err := e.Authenticate(ctx, p, v.Tokens.Refresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.UpdateStart(ctx, flow.UpdateInput{Project: p, Channel: flow.Email, Caller: caller,
+		LoginID: "victim@example.com", Address: "thief@example.com", Locale: "ja"}); err != nil {
+		t.Fatal(err)
+	}
+	if code := jobs.last(); code.Code == "" || code.Locale != "ja" {
+		t.Fatalf("the code to the new address: locale %q, want the requester's", code.Locale)
+	}
+	if _, err := e.Verify(ctx, flow.VerifyInput{Project: p, Channel: flow.Email, LoginID: "victim@example.com", Code: jobs.last().Code}); err != nil {
+		t.Fatal(err)
+	}
+	n := jobs.last()
+	if n.Purpose != delivery.PurposeContactChanged || n.To != "victim@example.com" {
+		t.Fatalf("no notice to the old address: %+v", n)
+	}
+	if n.Locale != "" {
+		t.Fatalf("the notice is in the requester's locale %q; want none (the project's default)", n.Locale)
 	}
 }

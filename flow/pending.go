@@ -43,7 +43,9 @@ type pending struct {
 type pendingUpdate struct {
 	AddLoginID    bool `json:"l,omitempty"`
 	MergeExisting bool `json:"e,omitempty"`
-	// Locale of the security notice to the replaced address.
+	// Locale is what older releases kept for the security notice (the
+	// requester's); ignored: the notice goes out in the project's default
+	// locale (see notifyContactChanged).
 	Locale string `json:"L,omitempty"`
 }
 

@@ -95,7 +95,7 @@ func (e *Engine) UpdateStart(ctx context.Context, in UpdateInput) (StartOutput, 
 		newAddr: addr, owner: in.Caller.UserID,
 		pending: pending{OwnerID: in.Caller.UserID, MFA: in.MFA, AMR: in.Caller.AMR, Nsec: in.Caller.Nsec,
 			AuthTime: in.Caller.SignedInAt.Unix(), Session: family,
-			Update: &pendingUpdate{AddLoginID: in.AddLoginID, MergeExisting: in.MergeExisting, Locale: in.Locale}},
+			Update: &pendingUpdate{AddLoginID: in.AddLoginID, MergeExisting: in.MergeExisting}},
 		msg: delivery.Message{Locale: in.Locale, TemplateID: in.TemplateID,
 			TemplateOptions: in.TemplateOptions, ProviderID: in.ProviderID},
 	})
@@ -168,7 +168,7 @@ func (e *Engine) applyUpdate(ctx context.Context, p *Project, ch Channel, uid, a
 		}
 		user, err := e.merge(ctx, p, contact, uid, owner, addr, before, now)
 		if err == nil {
-			e.notifyContactChanged(ctx, p, ch, old, addr, u.Locale, now)
+			e.notifyContactChanged(ctx, p, ch, old, addr, now)
 		}
 		return user, err
 	}
@@ -191,7 +191,7 @@ func (e *Engine) applyUpdate(ctx context.Context, p *Project, ch Channel, uid, a
 	}
 	// Told now: the change is made, and a retry after a failure below
 	// finds the new address already in place (and would not tell).
-	e.notifyContactChanged(ctx, p, ch, old, addr, u.Locale, now)
+	e.notifyContactChanged(ctx, p, ch, old, addr, now)
 	// Sign-ins by any of the user's login ids now reach the new address:
 	// the copy is set only on login ids that are still the user's (one
 	// unbound meanwhile, by an erasure, stays unbound).

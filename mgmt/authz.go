@@ -67,7 +67,11 @@ func authzErr(kind, name string, err error) error {
 	case errors.Is(err, store.ErrAuthzNotFound):
 		return apierr.ErrInvalidArgument.With("No %s named %q", kind, name)
 	case errors.Is(err, store.ErrAuthzCap):
-		return apierr.ErrValidation.With("The project has reached its limit of %ss (docs/authorization.md)", kind)
+		what := kind + "s"
+		if _, w, ok := strings.Cut(err.Error(), store.ErrAuthzCap.Error()+": "); ok {
+			what = w // the store names the cap: "default roles"
+		}
+		return apierr.ErrValidation.With("The project has reached its limit of %s (docs/authorization.md)", what)
 	case errors.Is(err, store.ErrDomainTaken):
 		return apierr.ErrInvalidArgument.With("A self-provisioning domain of the request belongs to another tenant (%v)", err)
 	case errors.As(err, &miss):
@@ -255,7 +259,7 @@ func (s *Service) CreateTenant(ctx context.Context, p *flow.Project, t TenantInp
 		}
 		t.ID = "T" + hex.EncodeToString(b[:])
 	}
-	if err := t.check(true); err != nil {
+	if err := firstErr(errors.Join(t.check(true), checkTenantID(t.ID))); err != nil {
 		return "", err
 	}
 	err := s.st.CreateTenant(ctx, p.ID, store.Tenant{ID: t.ID, Name: t.Name,

@@ -37,10 +37,13 @@ const (
 	// maxField bounds a name field (bytes); maxPicture a picture URL.
 	maxField   = 256
 	maxPicture = 2048
-	// maxAttributes bounds custom attributes: keys, key length, JSON size.
-	maxAttributes     = 50
-	maxAttributeKey   = 64
-	maxAttributesJSON = 8 << 10
+	// maxAttributes bounds custom attributes: keys, key length, JSON size,
+	// and nesting (objects and arrays within the attributes' object: a
+	// tenant's record is decoded by Redis' cjson, which fails past 1000).
+	maxAttributes      = 50
+	maxAttributeKey    = 64
+	maxAttributesJSON  = 8 << 10
+	maxAttributesDepth = 32
 	// writeRetries bounds read-modify-write retries on a concurrent change.
 	writeRetries = 3
 )
@@ -212,7 +215,29 @@ func checkAttributes(m map[string]any) error {
 	if len(store.UserFields(store.User{CustomAttributes: m})["customAttributes"]) > maxAttributesJSON {
 		return apierr.ErrValidation.With("Custom attributes are limited to %d bytes of JSON", maxAttributesJSON)
 	}
+	if depth(m) > maxAttributesDepth {
+		return apierr.ErrValidation.With("Custom attributes are nested at most %d levels deep", maxAttributesDepth)
+	}
 	return nil
+}
+
+// depth is how deep v nests objects and arrays (a scalar is 0). The
+// JSON size cap above bounds the walk.
+func depth(v any) int {
+	d := 0
+	switch t := v.(type) {
+	case map[string]any:
+		for _, x := range t {
+			d = max(d, depth(x))
+		}
+	case []any:
+		for _, x := range t {
+			d = max(d, depth(x))
+		}
+	default:
+		return 0
+	}
+	return d + 1
 }
 
 // loginFields are the copies every login id of u carries: the addresses

@@ -217,7 +217,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	}
 	engine := flow.New(flow.Deps{Metrics: flowMetrics, Guard: guard,
 		Codes: st, Users: st, Sessions: st, Accounts: st, Gen: otpcode.NewGenerator(cmp.Or(o.CodeRandom, o.Random)), Hasher: hasher,
-		Jobs: dlv.Producer, Outbox: st, Options: dlv, Clock: o.Clock, Random: o.Random, Log: o.Log, Indexer: st, Authz: st,
+		Jobs: dlv.Producer, Outbox: st, Options: dlv, Clock: o.Clock, Random: o.Random, Log: o.Log, Indexer: st, Authz: st, Limiter: st,
 	})
 	mgmtKeys, err := managementKeys(o.Config)
 	if err != nil {

@@ -183,7 +183,8 @@ func TestStolenRefreshJWTOfAFreshSessionCannotStepUpToTheNewAddress(t *testing.T
 }
 
 // A phone change sends the notice to the old phone, on the update's
-// channel; a first phone (none verified before) sends none.
+// channel, in the project's default locale (not the requester's "fr");
+// a first phone (none verified before) sends none.
 func TestPhoneChangeNotifiesTheOldPhone(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, false)
@@ -196,11 +197,11 @@ func TestPhoneChangeNotifiesTheOldPhone(t *testing.T) {
 	}
 	e.post2xx("/v1/auth/otp/verify/sms", fmt.Sprintf(`{"loginId":"+14155550160","code":%q}`, e.code("+14155550161")))
 	old := e.sentTo("+14155550160")
-	if len(old) != 2 || old[1]["code"] != "" || !strings.Contains(fmt.Sprint(old[1]["text"]), "*61") || old[1]["locale"] != "fr" {
+	if len(old) != 2 || old[1]["code"] != "" || !strings.Contains(fmt.Sprint(old[1]["text"]), "*61") || old[1]["locale"] != "en" {
 		t.Fatalf("messages to the old phone: %v", old)
 	}
-	if len(e.sentTo("+14155550161")) != 1 {
-		t.Fatal("the new phone got more than its code")
+	if n := e.sentTo("+14155550161"); len(n) != 1 || n[0]["locale"] != "fr" {
+		t.Fatalf("the new phone: want only its code, in the requester's locale: %v", n)
 	}
 }
 

@@ -188,7 +188,9 @@ func authzKeys(project string) []string {
 	return []string{t + "perm", t + "role", t + "rid", t + "ten", t + "seq", t + "def", t + "dom", t + "ux", t + "uxn"}
 }
 
-var authzCaps = fmt.Sprintf(`{"perms":%d,"roles":%d,"tenants":%d}`, MaxPermissions, MaxRoles, MaxTenants)
+// "defaults" caps the project's default roles: every new user gets them
+// all as project roles, so no more than a user may hold.
+var authzCaps = fmt.Sprintf(`{"perms":%d,"roles":%d,"tenants":%d,"defaults":%d}`, MaxPermissions, MaxRoles, MaxTenants, MaxRolesPerUser)
 
 func (s *RedisStore) model(ctx context.Context, project, op string, args any) error {
 	b, err := json.Marshal(args)
@@ -241,12 +243,14 @@ type roleArgs struct {
 }
 
 type tenantArgs struct {
-	ID               string         `json:"id"`
-	Name             string         `json:"name"`
-	Domains          []string       `json:"domains,omitempty"`
-	CustomAttributes map[string]any `json:"customAttributes,omitempty"`
-	DefaultRoles     []string       `json:"defaultRoles,omitempty"`
-	SetDefaultRoles  bool           `json:"setDefaultRoles,omitempty"`
+	ID      string   `json:"id"`
+	Name    string   `json:"name"`
+	Domains []string `json:"domains,omitempty"`
+	// CustomAttributes is their JSON, kept by the script as a string:
+	// cjson would re-encode an object ([] as {}, numbers cut to 14 digits).
+	CustomAttributes string   `json:"customAttributes,omitempty"`
+	DefaultRoles     []string `json:"defaultRoles,omitempty"`
+	SetDefaultRoles  bool     `json:"setDefaultRoles,omitempty"`
 }
 
 // CreatePermission implements Authorizer.
@@ -289,14 +293,31 @@ func (s *RedisStore) DeleteTenantRole(ctx context.Context, project, tenantID, na
 
 // CreateTenant implements Authorizer.
 func (s *RedisStore) CreateTenant(ctx context.Context, project string, t Tenant) error {
+	ca, err := attributesJSON(t.CustomAttributes)
+	if err != nil {
+		return err
+	}
 	return s.model(ctx, project, "tenant_create", tenantArgs{ID: t.ID, Name: t.Name, Domains: t.SelfProvisioningDomains,
-		CustomAttributes: t.CustomAttributes, DefaultRoles: t.DefaultRoles})
+		CustomAttributes: ca, DefaultRoles: t.DefaultRoles})
+}
+
+// attributesJSON is a tenant's custom attributes as stored ("" for none).
+func attributesJSON(m map[string]any) (string, error) {
+	if len(m) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(m)
+	return string(b), err
 }
 
 // UpdateTenant implements Authorizer.
 func (s *RedisStore) UpdateTenant(ctx context.Context, project string, t Tenant, setDefaultRoles bool) error {
+	ca, err := attributesJSON(t.CustomAttributes)
+	if err != nil {
+		return err
+	}
 	return s.model(ctx, project, "tenant_update", tenantArgs{ID: t.ID, Name: t.Name, Domains: t.SelfProvisioningDomains,
-		CustomAttributes: t.CustomAttributes, DefaultRoles: t.DefaultRoles, SetDefaultRoles: setDefaultRoles})
+		CustomAttributes: ca, DefaultRoles: t.DefaultRoles, SetDefaultRoles: setDefaultRoles})
 }
 
 // DeleteTenant implements Authorizer (gone from every member at once).

@@ -23,11 +23,13 @@ type roleRec struct {
 }
 
 type tenantRec struct {
-	S   int64          `json:"s"`
-	N   string         `json:"n"`
-	Dom []string       `json:"dom"`
-	CA  map[string]any `json:"ca"`
-	DR  []string       `json:"dr"`
+	S   int64    `json:"s"`
+	N   string   `json:"n"`
+	Dom []string `json:"dom"`
+	// CA is the custom attributes' JSON as a string; records written
+	// before that hold the object itself.
+	CA json.RawMessage `json:"ca"`
+	DR []string        `json:"dr"`
 }
 
 func (s *RedisStore) hashAll(ctx context.Context, key string) (map[string]string, error) {
@@ -104,7 +106,21 @@ func parseTenant(id, raw string) (Tenant, error) {
 	if err := json.Unmarshal([]byte(raw), &r); err != nil {
 		return Tenant{}, fmt.Errorf("store: tenant record: %w", err)
 	}
-	return Tenant{ID: id, Incarnation: r.S, Name: r.N, SelfProvisioningDomains: r.Dom, CustomAttributes: r.CA, DefaultRoles: r.DR}, nil
+	var ca map[string]any
+	b := []byte(r.CA)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return Tenant{}, fmt.Errorf("store: tenant record: %w", err)
+		}
+		b = []byte(s)
+	}
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &ca); err != nil {
+			return Tenant{}, fmt.Errorf("store: tenant record: %w", err)
+		}
+	}
+	return Tenant{ID: id, Incarnation: r.S, Name: r.N, SelfProvisioningDomains: r.Dom, CustomAttributes: ca, DefaultRoles: r.DR}, nil
 }
 
 // Tenants implements Authorizer, by id.

@@ -167,3 +167,13 @@ func dryFlag(dry bool) any {
 	}
 	return "0"
 }
+
+// ChargeLimits charges project-wide buckets on their own, as a start
+// does before its own refusals (a refusal the engine makes before the
+// start script, such as a tenant the login id's user is not in, must cost
+// the client what a start costs). It answers the bucket that refused
+// (nothing kept) or, in a dry run, the one that would have.
+func (s *RedisStore) ChargeLimits(ctx context.Context, bs []Bucket, now time.Time, dry bool) (limited, would string, retry time.Duration, err error) {
+	limited, would, retry, _, err = s.applyLimits(ctx, active(bs), now, dry)
+	return limited, would, retry, err
+}

@@ -50,8 +50,8 @@ type Options struct {
 	// BaseURL + Path + "?t=" + token, and Twilio signs exactly that.
 	BaseURL string
 	Clock   clock.Clock
-	// Rate is how many callbacks per second are taken in all (a burst of
-	// twice that); beyond it 429.
+	// Rate is how many signed callbacks per second are taken in all (a
+	// burst of twice that); beyond it 429. Unsigned requests never count.
 	Rate int
 	Log  *slog.Logger
 	// WriteError writes Descope's error body (gateway.WriteError).
@@ -107,17 +107,12 @@ func (h *Handler) refuse(w http.ResponseWriter, reason string, e *apierr.Error) 
 
 // ServeHTTP records one status callback: 204 when recorded (or already
 // known), 401 unsigned, mis-signed or a bad token, 404 an unknown
-// message, 400 a body that is not a status, 413 too large, 429 over the
-// rate, 503 Redis unavailable (safe to retry).
+// message, 400 a body that is not a status, 413 too large, 429 a signed
+// callback over the rate, 503 Redis unavailable (safe to retry).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		h.refuse(w, "method", apierr.ErrMethodNotAllowed.With("Use POST"))
-		return
-	}
-	if !h.allow() {
-		w.Header().Set("Retry-After", "1")
-		h.refuse(w, "rate", apierr.ErrRateLimited.With("Too many status callbacks").WithRetryAfter(1))
 		return
 	}
 	if r.ContentLength > MaxBody {
@@ -152,6 +147,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			h.refuse(w, "body", apierr.ErrBadRequest.With("The callback does not carry a message status otpd reads"))
 		}
+		return
+	}
+	// The rate is taken only now, by signed callbacks: an unsigned or
+	// forged flood (refused above for the price of a read of at most
+	// MaxBody and an HMAC, no Redis call) cannot crowd out the real ones,
+	// which Twilio never retries. What it bounds is the Redis work.
+	if !h.allow() {
+		w.Header().Set("Retry-After", "1")
+		h.refuse(w, "rate", apierr.ErrRateLimited.With("Too many status callbacks").WithRetryAfter(1))
 		return
 	}
 	order := []string{b.Provider} // a job that named its provider stays with it

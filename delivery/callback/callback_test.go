@@ -298,3 +298,34 @@ func hmacHex(secret []byte, ts string, body []byte) string {
 	m.Write(body)
 	return hex.EncodeToString(m.Sum(nil))
 }
+
+// An unauthenticated flood (no token, a forged token, a valid URL without
+// the provider's signature) must not spend the endpoint's rate: Twilio
+// does not retry a status callback, so a crowded-out one is lost.
+func TestUnsignedFloodDoesNotStarveSignedCallbacks(t *testing.T) {
+	r := newRig(t, 2)
+	u, sid := r.send(t, "job-f")
+	tok := strings.TrimPrefix(u, base+callback.Path+"?t=")
+	payload, mac, _ := strings.Cut(tok, ".")
+	forged := base + callback.Path + "?t=" + payload + "." + strings.Repeat("A", len(mac))
+	for i := range 50 {
+		var w *httptest.ResponseRecorder
+		switch i % 3 {
+		case 0:
+			w = r.post(base+callback.Path, twilioForm(sid, "delivered"), token)
+		case 1:
+			w = r.post(forged, twilioForm(sid, "delivered"), token)
+		default:
+			w = r.post(u, twilioForm(sid, "delivered"), "guess")
+		}
+		if w.Code != http.StatusUnauthorized {
+			t.Fatalf("flood request %d: %d %s, want 401", i, w.Code, w.Body)
+		}
+	}
+	if w := r.post(u, twilioForm(sid, "delivered"), token); w.Code != http.StatusNoContent {
+		t.Fatalf("the signed callback after an unsigned flood: %d %s, want 204", w.Code, w.Body)
+	}
+	if got := recorded(t, r, "job-f"); got != "delivered/30003" {
+		t.Fatalf("record = %s", got)
+	}
+}

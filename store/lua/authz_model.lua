@@ -4,19 +4,20 @@
 -- KEYS[1] perm  hash  name -> {"d": description}
 -- KEYS[2] role  hash  name -> {"id": n, "d": description, "p": [permission names], "def": bool}
 -- KEYS[3] rid   hash  role id -> role name
--- KEYS[4] ten   hash  tenant id -> {"s": n, "n": name, "dom": [domains], "ca": {...}, "dr": [role names]}
+-- KEYS[4] ten   hash  tenant id -> {"s": n, "n": name, "dom": [domains], "ca": "<custom attributes' JSON>", "dr": [role names]}
+--               (ca is kept as the string Go encoded: cjson would turn [] into {} and cut numbers to 14 digits)
 -- KEYS[5] seq   string  the project's counter of role ids and tenant incarnations
 -- KEYS[6] def   set   names of the default roles (every new user gets them)
 -- KEYS[7] dom   hash  self-provisioning domain -> tenant id (one tenant per domain)
 -- KEYS[8] ux    zset  the holder index (authz_index.lua): "r<role id>\0<user>\0<n>",
 --                     "t<incarnation>\0<user>\0<n>", score 0
+-- ARGV[1] op, ARGV[2] JSON arguments, ARGV[3] JSON caps {"perms", "roles", "tenants", "defaults"}
 --
 -- A tenant-scoped role (a.tenantId) is stored in the same role hash under
 -- the field "\31<tenant id>\31<name>" (names are printable, so it cannot
 -- clash with a project role's name), its record carrying "t" (tenant id)
 -- and "n" (name); rid maps its id to that field. Deleting the tenant
 -- deletes its roles.
--- ARGV[1] op, ARGV[2] JSON arguments, ARGV[3] JSON caps {"perms", "roles", "tenants"}
 --
 -- A role or tenant gets a fresh number from seq when it is created; users
 -- hold those numbers, so a deleted role or tenant is gone from every user at
@@ -39,11 +40,6 @@ end
 -- array from an empty object); Go reads a missing list as empty.
 local function arr(t)
   if t == nil or #t == 0 then return nil end
-  return t
-end
-
-local function obj(t)
-  if t == nil or next(t) == nil then return nil end
   return t
 end
 
@@ -140,6 +136,7 @@ elseif op == 'role_create' then
   if redis.call('HLEN', KEYS[2]) >= caps.roles then return {'cap', 'roles'} end
   local miss = check_perms(a.permissionNames)
   if miss then return {'missing', 'permission', miss} end
+  if a.default == true and redis.call('SCARD', KEYS[6]) >= caps.defaults then return {'cap', 'default roles'} end
   local id = redis.call('INCR', KEYS[5])
   local rec = {id = id, d = a.description or '', p = arr(a.permissionNames), def = t == '' and a.default == true}
   if t ~= '' then rec.t, rec.n = t, a.name end
@@ -156,6 +153,7 @@ elseif op == 'role_update' then
   if to ~= f and redis.call('HEXISTS', KEYS[2], to) == 1 then return {'exists'} end
   local miss = check_perms(a.permissionNames)
   if miss then return {'missing', 'permission', miss} end
+  if t == '' and a.default == true and rec.def ~= true and redis.call('SCARD', KEYS[6]) >= caps.defaults then return {'cap', 'default roles'} end
   rec.d, rec.p, rec.def = a.description or '', arr(a.permissionNames), t == '' and a.default == true
   if t ~= '' then rec.n = a.newName end
   redis.call('HDEL', KEYS[2], f)
@@ -192,7 +190,7 @@ elseif op == 'tenant_create' then
   if taken then return {'domain', taken} end
   set_domains(a.id, nil, a.domains)
   local s = redis.call('INCR', KEYS[5])
-  redis.call('HSET', KEYS[4], a.id, cjson.encode({s = s, n = a.name, dom = arr(a.domains), ca = obj(a.customAttributes), dr = arr(a.defaultRoles)}))
+  redis.call('HSET', KEYS[4], a.id, cjson.encode({s = s, n = a.name, dom = arr(a.domains), ca = a.customAttributes, dr = arr(a.defaultRoles)}))
   return {'ok'}
 elseif op == 'tenant_update' then
   local rec = get(KEYS[4], a.id)
@@ -205,7 +203,7 @@ elseif op == 'tenant_update' then
   local taken = taken_domain(a.id, a.domains)
   if taken then return {'domain', taken} end
   set_domains(a.id, rec.dom, a.domains)
-  rec.n, rec.dom, rec.ca = a.name, arr(a.domains), obj(a.customAttributes)
+  rec.n, rec.dom, rec.ca = a.name, arr(a.domains), a.customAttributes
   redis.call('HSET', KEYS[4], a.id, cjson.encode(rec))
   return {'ok'}
 elseif op == 'tenant_delete' then
