@@ -15,7 +15,7 @@ import (
 // authorization model (store.Authorizer's Claims).
 type Authz interface {
 	Claims(ctx context.Context, project string, u store.UserAuthz) (store.Claims, error)
-	NewUserAuthz(ctx context.Context, project, emailDomain string) (store.UserAuthz, error)
+	NewUserAuthz(ctx context.Context, project, userID, emailDomain string) (store.UserAuthz, error)
 	SetUserAuthz(ctx context.Context, project, userID string, a store.UserAuthz) (store.User, error)
 }
 
@@ -34,7 +34,7 @@ func (e *Engine) grantNew(ctx context.Context, p *Project, u store.User, res sto
 			domain = strings.ToLower(res.Address[at+1:])
 		}
 	}
-	a, err := e.authz.NewUserAuthz(ctx, p.ID, domain)
+	a, err := e.authz.NewUserAuthz(ctx, p.ID, u.UserID, domain)
 	if err != nil {
 		return u, storeErr(err)
 	}

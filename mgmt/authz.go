@@ -122,15 +122,21 @@ type RoleInput struct {
 	Default                    bool
 }
 
-func noTenantRole(tenantID string) error {
-	if tenantID != "" {
-		return apierr.ErrValidation.With("otpd has no tenant-scoped roles yet: tenantId must be empty")
+// checkRoleTenant checks the tenant of a tenant-scoped role ("" for a
+// project role).
+func checkRoleTenant(tenantID string) error {
+	if tenantID == "" {
+		return nil
 	}
-	return nil
+	return checkName("tenantId", tenantID)
 }
 
 func (r RoleInput) check(update bool) error {
-	errs := []error{checkName("name", r.Name), checkDescription(r.Description), noTenantRole(r.TenantID),
+	var def error
+	if r.TenantID != "" && r.Default {
+		def = apierr.ErrValidation.With("The default field is for project roles: a tenant's default roles are set with tenant/updateDefaultRoles")
+	}
+	errs := []error{checkName("name", r.Name), checkDescription(r.Description), checkRoleTenant(r.TenantID), def,
 		checkNames("permissionNames", r.PermissionNames, store.MaxPermissionsPerRole)}
 	if update {
 		errs = append(errs, checkName("newName", r.NewName))
@@ -138,12 +144,14 @@ func (r RoleInput) check(update bool) error {
 	return firstErr(errors.Join(errs...))
 }
 
-// CreateRole adds a role.
+// CreateRole adds a role: a project role, or with TenantID a role of that
+// tenant only (its name is unique within the tenant, and may be a project
+// role's name).
 func (s *Service) CreateRole(ctx context.Context, p *flow.Project, r RoleInput) error {
 	if err := r.check(false); err != nil {
 		return err
 	}
-	return authzErr("role", r.Name, s.st.CreateRole(ctx, p.ID, store.Role{Name: r.Name, Description: r.Description,
+	return authzErr("role", r.Name, s.st.CreateRole(ctx, p.ID, store.Role{Name: r.Name, TenantID: r.TenantID, Description: r.Description,
 		PermissionNames: dedupe(r.PermissionNames), Default: r.Default}))
 }
 
@@ -152,7 +160,7 @@ func (s *Service) UpdateRole(ctx context.Context, p *flow.Project, r RoleInput) 
 	if err := r.check(true); err != nil {
 		return err
 	}
-	err := s.st.UpdateRole(ctx, p.ID, r.Name, store.Role{Name: r.NewName, Description: r.Description,
+	err := s.st.UpdateRole(ctx, p.ID, r.Name, store.Role{Name: r.NewName, TenantID: r.TenantID, Description: r.Description,
 		PermissionNames: dedupe(r.PermissionNames), Default: r.Default})
 	if errors.Is(err, store.ErrAuthzExists) {
 		return authzErr("role", r.NewName, err)
@@ -160,15 +168,16 @@ func (s *Service) UpdateRole(ctx context.Context, p *flow.Project, r RoleInput) 
 	return authzErr("role", r.Name, err)
 }
 
-// DeleteRole removes a role from the project, every user and every tenant.
+// DeleteRole removes a role (with tenantID, that tenant's role) from the
+// project, every user and every tenant.
 func (s *Service) DeleteRole(ctx context.Context, p *flow.Project, name, tenantID string) error {
-	if err := firstErr(errors.Join(checkName("name", name), noTenantRole(tenantID))); err != nil {
+	if err := firstErr(errors.Join(checkName("name", name), checkRoleTenant(tenantID))); err != nil {
 		return err
 	}
-	return authzErr("role", name, s.st.DeleteRole(ctx, p.ID, name))
+	return authzErr("role", name, s.st.DeleteTenantRole(ctx, p.ID, tenantID, name))
 }
 
-// Roles lists the project's roles by name.
+// Roles lists the project's roles by name, then the tenants' own roles.
 func (s *Service) Roles(ctx context.Context, p *flow.Project) ([]store.Role, error) {
 	rs, err := s.st.Roles(ctx, p.ID)
 	return rs, storeErr(err)
@@ -181,7 +190,9 @@ type RoleQuery struct {
 	IncludeProjectRoles                   bool
 }
 
-// SearchRoles lists the roles matching q.
+// SearchRoles lists the roles matching q. With TenantIDs it lists those
+// tenants' own roles, and the project roles too when IncludeProjectRoles;
+// without, every role.
 func (s *Service) SearchRoles(ctx context.Context, p *flow.Project, q RoleQuery) ([]store.Role, error) {
 	if err := firstErr(errors.Join(checkNames("roleNames", q.RoleNames, MaxBatch),
 		checkNames("permissionNames", q.PermissionNames, MaxBatch), checkNames("tenantIds", q.TenantIDs, MaxBatch))); err != nil {
@@ -194,11 +205,11 @@ func (s *Service) SearchRoles(ctx context.Context, p *flow.Project, q RoleQuery)
 	if err != nil {
 		return nil, err
 	}
-	if len(q.TenantIDs) > 0 && !q.IncludeProjectRoles {
-		return []store.Role{}, nil // every role is a project role
-	}
 	out := []store.Role{}
 	for _, r := range rs {
+		if len(q.TenantIDs) > 0 && !slices.Contains(q.TenantIDs, r.TenantID) && (r.TenantID != "" || !q.IncludeProjectRoles) {
+			continue
+		}
 		if len(q.RoleNames) > 0 && !slices.Contains(q.RoleNames, r.Name) {
 			continue
 		}

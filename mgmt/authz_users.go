@@ -68,7 +68,7 @@ func (s *Service) membership(ctx context.Context, p *flow.Project, tenantID stri
 	if err != nil {
 		return store.Membership{}, authzErr("tenant", tenantID, err)
 	}
-	ids, err := s.st.RoleIDs(ctx, p.ID, roles)
+	ids, err := s.st.TenantRoleIDs(ctx, p.ID, tenantID, roles)
 	if err != nil {
 		return store.Membership{}, authzErr("role", "", err)
 	}
@@ -129,7 +129,8 @@ const (
 
 // UpdateRoles sets, adds or removes roles of the user of loginID: its
 // project roles, or with tenantID its roles in that tenant (set and add
-// make the user a member when it is not).
+// make the user a member when it is not). In a tenant a name is the
+// tenant's own role when it has one of that name, else the project role.
 func (s *Service) UpdateRoles(ctx context.Context, p *flow.Project, loginID, tenantID string, names []string, op RoleOp) (store.User, error) {
 	limit := store.MaxRolesPerUser
 	if tenantID != "" {
@@ -147,7 +148,7 @@ func (s *Service) UpdateRoles(ctx context.Context, p *flow.Project, loginID, ten
 	}
 	var ids []int64
 	if op != RolesRemove {
-		if ids, err = s.st.RoleIDs(ctx, p.ID, names); err != nil {
+		if ids, err = s.st.TenantRoleIDs(ctx, p.ID, tenantID, names); err != nil {
 			return store.User{}, authzErr("role", "", err)
 		}
 	}
@@ -167,7 +168,7 @@ func (s *Service) UpdateRoles(ctx context.Context, p *flow.Project, loginID, ten
 			}
 			ids = ids[:0]
 			for _, r := range rs {
-				if slices.Contains(names, r.Name) {
+				if slices.Contains(names, r.Name) && (r.TenantID == "" || r.TenantID == tenantID) {
 					ids = append(ids, r.ID)
 				}
 			}
@@ -301,10 +302,9 @@ func (s *Service) Resolved(ctx context.Context, p *flow.Project, u store.User) (
 
 // authzFilter is the search's roleNames/tenantIds filter: a user matches
 // when it holds any of the project roles and is a member of any of the
-// tenants named (each filter only when given). Without a user-id, address or
-// login-id filter to start from it is refused: otpd keeps no index of
-// users by role or tenant, and will not scan the project.
-func (s *Service) authzFilter(ctx context.Context, p *flow.Project, q Query, alone bool) (match func(store.User) bool, failed func() error, err error) {
+// tenants named (each filter only when given). Alone, the candidates come
+// from the holder index (authz_index.go), a superset this filter narrows.
+func (s *Service) authzFilter(ctx context.Context, p *flow.Project, q Query) (match func(store.User) bool, failed func() error, err error) {
 	var ferr error
 	failed = func() error { return ferr }
 	if len(q.RoleNames) == 0 && len(q.TenantIDs) == 0 {
@@ -312,9 +312,6 @@ func (s *Service) authzFilter(ctx context.Context, p *flow.Project, q Query, alo
 	}
 	if err := firstErr(errors.Join(checkNames("roleNames", q.RoleNames, MaxBatch), checkNames("tenantIds", q.TenantIDs, MaxBatch))); err != nil {
 		return nil, nil, err
-	}
-	if alone {
-		return nil, nil, apierr.ErrValidation.With("tenantIds and roleNames narrow a search by userIds, emails, phones or loginIds; otpd does not list users by role or tenant alone")
 	}
 	match = func(u store.User) bool {
 		if ferr != nil {

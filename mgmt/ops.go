@@ -266,10 +266,12 @@ func (s *Service) Delete(ctx context.Context, p *flow.Project, r Ref) error {
 //     safely), and ref is unbound last, so that a retry by ref still finds
 //     the user.
 func (s *Service) erase(ctx context.Context, p *flow.Project, uid, ref string) error {
+	held := s.heldAuthz(ctx, p, uid)
 	ids, err := s.st.EraseUser(ctx, p.ID, uid, ref != "")
 	if err != nil {
 		return err
 	}
+	s.unindexErased(ctx, p, uid, held)
 	for _, id := range ids {
 		if id == ref {
 			continue

@@ -34,8 +34,8 @@ type Query struct {
 	// Sort keys, in order; none: created time, oldest first.
 	Sort []SortKey
 	// RoleNames and TenantIDs keep users holding any of those project
-	// roles / a member of any of those tenants (authz_users.go); they
-	// narrow a user-id, address or login-id search.
+	// roles / a member of any of those tenants (authz_users.go); alone,
+	// their holders are the candidates (authz_index.go).
 	RoleNames, TenantIDs []string
 }
 
@@ -101,12 +101,13 @@ func (s *Service) Search(ctx context.Context, p *flow.Project, q Query) ([]store
 	if err != nil {
 		return nil, 0, err
 	}
-	authzMatch, authzFailed, err := s.authzFilter(ctx, p, q, !f.bounded())
+	authzMatch, authzFailed, err := s.authzFilter(ctx, p, q)
 	if err != nil {
 		return nil, 0, err
 	}
+	byAuthz := len(q.RoleNames)+len(q.TenantIDs) > 0
 	rng := store.PageRange{From: msTime(q.FromCreated), To: msTime(q.ToCreated)}
-	if f.indexed() && byCreated(q.Sort) {
+	if f.indexed() && byCreated(q.Sort) && !byAuthz {
 		rng.Offset, rng.Count = q.Page*q.Limit, q.Limit
 		rng.Desc = len(q.Sort) == 1 && q.Sort[0].Desc
 		ids, total, err := s.st.PageRange(ctx, p.ID, sets, rng)
@@ -121,11 +122,17 @@ func (s *Service) Search(ctx context.Context, p *flow.Project, q Query) ([]store
 		return users, total, nil
 	}
 	var cands []string
-	if f.bounded() {
+	switch {
+	case f.bounded():
 		if cands, err = s.candidates(ctx, p, f); err != nil {
 			return nil, 0, err
 		}
-	} else {
+	case byAuthz:
+		// The holders of the roles or tenants asked for (a superset).
+		if cands, err = s.authzCandidates(ctx, p, q); err != nil {
+			return nil, 0, err
+		}
+	default:
 		// No exact-match filter: every user of the created-time range is a
 		// candidate. Read one more than allowed to tell "too many".
 		rng.Count = MaxCandidates + 1

@@ -281,6 +281,9 @@ func (s *Service) Create(ctx context.Context, p *flow.Project, in UserInput) (st
 		return store.User{}, err
 	}
 	u.UserID, u.ModifiedTime = uid, u.CreatedTime
+	if _, err := s.indexAuthz(ctx, p, uid, store.UserAuthz{}, u.Authz); err != nil {
+		return store.User{}, err
+	}
 	bound, err := s.bind(ctx, p, u.LoginIDs, uid, loginFields(u))
 	if err != nil {
 		return store.User{}, err
@@ -359,6 +362,10 @@ func (s *Service) modify(ctx context.Context, p *flow.Project, uid string, fn fu
 				removed = append(removed, id)
 			}
 		}
+		seq, err := s.indexAuthz(ctx, p, uid, old.Authz, nu.Authz)
+		if err != nil {
+			return store.User{}, err
+		}
 		bound, err := s.bind(ctx, p, added, uid, loginFields(nu))
 		if err != nil {
 			return store.User{}, err
@@ -376,6 +383,7 @@ func (s *Service) modify(ctx context.Context, p *flow.Project, uid string, fn fu
 			return store.User{}, storeErr(err)
 		}
 		s.unbind(ctx, p, removed, uid)
+		s.unindexAuthz(ctx, p, uid, old.Authz, out.Authz, seq)
 		if loginFields(out) != loginFields(old) {
 			for _, id := range out.LoginIDs {
 				if slices.Contains(added, id) {

@@ -73,10 +73,12 @@ func runNodeScript(t *testing.T, script string) nodeResult {
 }
 
 // TestDescopeNodeSDKAuthz: the unmodified Node SDK manages permissions,
-// roles and tenants, gives a user roles and a tenant, and its
-// validateRoles/validatePermissions/validateTenantRoles/getMatched* answer
-// from otpd's tokens; a deleted role, a renamed permission and a deleted
-// tenant show in the next refreshed session.
+// roles (project and tenant-scoped) and tenants, gives a user roles and a
+// tenant, finds users by role or tenant, and its validateRoles/
+// validatePermissions/validateTenantRoles/validateTenantPermissions/
+// getMatched* answer from otpd's tokens; selectTenant and myTenants work;
+// a deleted role, a renamed permission, a renamed tenant role and a
+// deleted tenant show in the next refreshed session.
 func TestDescopeNodeSDKAuthz(t *testing.T) {
 	t.Parallel()
 	res := runNodeScript(t, "authz.mjs")
@@ -94,12 +96,42 @@ func TestDescopeNodeSDKAuthz(t *testing.T) {
 		}
 	}
 	for _, n := range []string{"permCreate", "permCreate2", "roleCreate", "roleCreate2", "tenantCreate", "tenantDefaults",
-		"setRoles", "addTenant", "setTenantRoles", "permRename", "roleDelete", "tenantDelete"} {
+		"setRoles", "addTenant", "setTenantRoles", "permRename", "roleDelete", "tenantDelete",
+		"roleTenantScoped", "roleTenantSameName", "addScoped", "roleUpdateScoped"} {
 		check(n, ok(n))
 	}
 	check("permDup", !ok("permDup") && errCode("permDup") == "E011002")
 	check("roleBadPerm", !ok("roleBadPerm") && errCode("roleBadPerm") == "E011002")
-	check("roleTenantScoped", !ok("roleTenantScoped") && errCode("roleTenantScoped") == "E011003")
+	check("roleNoSuchTenant", !ok("roleNoSuchTenant") && errCode("roleNoSuchTenant") == "E011002")
+	check("roleTenantDup", !ok("roleTenantDup") && errCode("roleTenantDup") == "E011002")
+	roleNames := func(name string) string {
+		var out []string
+		rs, _ := res[name]["data"].([]any)
+		for _, r := range rs {
+			m := r.(map[string]any)
+			out = append(out, fmt.Sprintf("%v/%v", m["tenantId"], m["name"]))
+		}
+		return strings.Join(out, " ")
+	}
+	check("roleAllTenant", roleNames("roleAllTenant") == "/editor /viewer acme/editor acme/scoped")
+	check("roleSearchTenant", roleNames("roleSearchTenant") == "acme/editor acme/scoped")
+	check("roleSearchTenantAndProject", roleNames("roleSearchTenantAndProject") == "/editor /viewer acme/editor acme/scoped")
+	check("roleAllAfter", roleNames("roleAllAfter") == "/viewer")
+	emails := func(name string) string {
+		var out []string
+		us, _ := res[name]["data"].([]any)
+		if m, isObj := res[name]["data"].(map[string]any); isObj { // search answers {users, total}
+			us, _ = m["users"].([]any)
+		}
+		for _, u := range us {
+			out = append(out, fmt.Sprint(u.(map[string]any)["email"]))
+		}
+		return fmt.Sprint(out)
+	}
+	check("searchByTenant", emails("searchByTenant") == "[authz.node@example.com]")
+	check("searchByRole", emails("searchByRole") == "[authz.node@example.com]")
+	check("searchByOtherTenant", ok("searchByOtherTenant") && emails("searchByOtherTenant") == "[]")
+	check("searchByRoleAfter", ok("searchByRoleAfter") && emails("searchByRoleAfter") == "[]")
 	check("tenantSSO", !ok("tenantSSO") && errCode("tenantSSO") == "E011003")
 	check("addRoleUnknown", !ok("addRoleUnknown") && errCode("addRoleUnknown") == "E011002")
 	check("wrongKey", !ok("wrongKey") && errCode("wrongKey") == "E011401")
@@ -122,7 +154,13 @@ func TestDescopeNodeSDKAuthz(t *testing.T) {
 	c := res["claims"]
 	check("claims", c["roles"] == true && c["perms"] == true && c["tenantRoles"] == true && c["tenantPerms"] == true &&
 		c["otherTenant"] == false && fmt.Sprint(c["matchedRoles"]) == "[editor]" && fmt.Sprint(c["matchedPerms"]) == "[write]" &&
-		fmt.Sprint(c["matchedTenantRoles"]) == "[viewer]")
+		fmt.Sprint(c["matchedTenantRoles"]) == "[viewer]" && fmt.Sprint(c["matchedTenantPerms"]) == "[read]" &&
+		c["scopedRole"] == false && c["scopedAtProject"] == false)
+	sc := res["claimsScoped"]
+	check("claimsScoped", sc["scopedRole"] == true && sc["scopedAtProject"] == false && fmt.Sprint(sc["matchedTenantRoles"]) == "[viewer scoped]" &&
+		fmt.Sprint(sc["matchedTenantPerms"]) == "[read write]" && sc["roles"] == true)
+	check("claimsScopedRenamed", fmt.Sprint(res["claimsScopedRenamed"]["token"]) ==
+		"map[permissions:[read write] roles:[editor] tenants:map[acme:map[permissions:[read write] roles:[viewer lead]]]]")
 	check("me", fmt.Sprint(data("me")["roleNames"]) == "[editor]" &&
 		fmt.Sprint(data("me")["userTenants"]) == "[map[permissions:[read] roleNames:[viewer] tenantId:acme tenantName:Acme]]")
 	check("myTenantsAll", fmt.Sprint(data("myTenantsAll")["tenants"]) == "[map[customAttributes:map[tier:gold] id:acme name:Acme]]")
@@ -133,7 +171,7 @@ func TestDescopeNodeSDKAuthz(t *testing.T) {
 	check("myTenantsDct", fmt.Sprint(data("myTenantsDct")["tenants"]) == "[map[customAttributes:map[tier:gold] id:acme name:Acme]]")
 	a := res["afterRoleDelete"]
 	check("afterRoleDelete", a["roles"] == false && a["perms"] == false && a["tenantRoles"] == true && a["tenantPerms"] == false &&
-		fmt.Sprint(a["token"]) == "map[permissions:<nil> roles:<nil> tenants:map[acme:map[permissions:[view] roles:[viewer]]]]")
+		fmt.Sprint(a["token"]) == "map[permissions:<nil> roles:<nil> tenants:map[acme:map[permissions:[view write] roles:[viewer lead]]]]")
 	d := res["afterTenantDelete"]
 	check("afterTenantDelete", d["tenantRoles"] == false && fmt.Sprint(d["token"]) == "map[permissions:<nil> roles:<nil> tenants:<nil>]")
 	check("loadAfter", fmt.Sprint(data("loadAfter")["roleNames"]) == "[]" && fmt.Sprint(data("loadAfter")["userTenants"]) == "[]")

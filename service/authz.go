@@ -145,7 +145,8 @@ func rolesOut(rs []store.Role, err error) (*otpv1.MgmtRolesResponse, error) {
 		if perms == nil {
 			perms = []string{}
 		}
-		out.Roles = append(out.Roles, &otpv1.Role{Name: r.Name, Description: r.Description, PermissionNames: perms, DefaultRole: r.Default})
+		out.Roles = append(out.Roles, &otpv1.Role{Name: r.Name, Description: r.Description, PermissionNames: perms,
+			TenantId: r.TenantID, DefaultRole: r.Default})
 	}
 	return out, nil
 }

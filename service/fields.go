@@ -106,11 +106,11 @@ func testCodeOptions(o *otpv1.LoginOptions) (flow.TestCodeOptions, error) {
 func searchQuery(r *otpv1.MgmtSearchRequest) (mgmt.Query, error) {
 	switch {
 	case len(r.GetTenantRoleIds().GetFields()) > 0:
-		return mgmt.Query{}, refuseField("tenantRoleIds", "otpd has no tenants or roles")
+		return mgmt.Query{}, refuseField("tenantRoleIds", "otpd does not search by a role in a given tenant: use roleNames and tenantIds")
 	case len(r.GetTenantRoleNames().GetFields()) > 0:
-		return mgmt.Query{}, refuseField("tenantRoleNames", "otpd has no tenants or roles")
+		return mgmt.Query{}, refuseField("tenantRoleNames", "otpd does not search by a role in a given tenant: use roleNames and tenantIds")
 	case r.GetIncludeSubTenants():
-		return mgmt.Query{}, refuseField("includeSubTenants", "otpd has no tenants")
+		return mgmt.Query{}, refuseField("includeSubTenants", "otpd has no sub-tenants")
 	case len(r.GetSsoAppIds()) > 0:
 		return mgmt.Query{}, refuseField("ssoAppIds", "otpd has no SSO applications")
 	case len(r.GetCustomAttributes().GetFields()) > 0:

@@ -25,6 +25,13 @@ import (
 //	otpd:{P}:az:seq   string  counter of role ids and tenant incarnations
 //	otpd:{P}:az:def   set   names of the default roles
 //	otpd:{P}:az:dom   hash  self-provisioning domain -> tenant id
+//	otpd:{P}:az:ux    zset  holder index: who may hold a role or tenant (authz_index.go)
+//	otpd:{P}:az:uxn   string  the holder index's counter
+//
+// A tenant-scoped role lives in the role hash under "\x1f<tenant>\x1f<name>"
+// (names are printable: no clash with a project role of the same name),
+// its record carrying the tenant id and the name; deleting the tenant
+// deletes its roles.
 //
 // A user's assignments live in its record (field "authz", UserAuthz), by
 // role id and tenant incarnation, never by name: so deleting a role or a
@@ -41,7 +48,11 @@ var (
 	//go:embed lua/authz_defaults.lua
 	authzDefaultsSrc string
 
+	//go:embed lua/authz_index.lua
+	authzIndexSrc string
+
 	authzDefaultsScript = redis.NewScript(authzDefaultsSrc)
+	authzIndexScript    = redis.NewScript(authzIndexSrc)
 
 	authzModelScript  = redis.NewScript(authzModelSrc)
 	authzClaimsScript = redis.NewScript(authzClaimsSrc)
@@ -83,10 +94,12 @@ type Permission struct {
 	Description string
 }
 
-// Role is one named role of a project.
+// Role is one named role of a project, or with TenantID of that tenant
+// only (a tenant-scoped role: its name is unique within the tenant).
 type Role struct {
 	ID              int64
 	Name            string
+	TenantID        string
 	Description     string
 	PermissionNames []string
 	Default         bool
@@ -137,6 +150,9 @@ type Authorizer interface {
 	CreateRole(ctx context.Context, project string, r Role) error
 	UpdateRole(ctx context.Context, project, name string, r Role) error
 	DeleteRole(ctx context.Context, project, name string) error
+	// DeleteTenantRole deletes the role name of tenant tenantID ("": a
+	// project role, as DeleteRole).
+	DeleteTenantRole(ctx context.Context, project, tenantID, name string) error
 	CreateTenant(ctx context.Context, project string, t Tenant) error
 	// UpdateTenant changes name, domains and custom attributes; with
 	// setDefaultRoles also the default roles.
@@ -149,10 +165,18 @@ type Authorizer interface {
 	Tenant(ctx context.Context, project, id string) (Tenant, error)
 	// RoleIDs resolves role names to the ids users hold (ErrAuthzMissing).
 	RoleIDs(ctx context.Context, project string, names []string) ([]int64, error)
+	// TenantRoleIDs resolves role names in a tenant: the tenant's own role
+	// of that name, else the project role (ErrAuthzMissing).
+	TenantRoleIDs(ctx context.Context, project, tenantID string, names []string) ([]int64, error)
 	// Claims resolves a user's assignments against the current model.
 	Claims(ctx context.Context, project string, u UserAuthz) (Claims, error)
-	// NewUserAuthz is what a new user with that email domain gets.
-	NewUserAuthz(ctx context.Context, project, emailDomain string) (UserAuthz, error)
+	// NewUserAuthz is what the new user userID with that email domain
+	// gets; the user enters the holder index of what it gets.
+	NewUserAuthz(ctx context.Context, project, userID, emailDomain string) (UserAuthz, error)
+	// The holder index (authz_index.go).
+	IndexAuthz(ctx context.Context, project, userID string, add UserAuthz) (int64, error)
+	UnindexAuthz(ctx context.Context, project, userID string, drop UserAuthz, upTo int64) error
+	AuthzHolders(ctx context.Context, project string, roleIDs, incarnations []int64, limit int) ([]string, error)
 	// SetUserAuthz writes a user's assignments (ErrNoUser).
 	SetUserAuthz(ctx context.Context, project, userID string, a UserAuthz) (User, error)
 }
@@ -161,7 +185,7 @@ var _ Authorizer = (*RedisStore)(nil)
 
 func authzKeys(project string) []string {
 	t := projectTag(project) + "az:"
-	return []string{t + "perm", t + "role", t + "rid", t + "ten", t + "seq", t + "def", t + "dom"}
+	return []string{t + "perm", t + "role", t + "rid", t + "ten", t + "seq", t + "def", t + "dom", t + "ux", t + "uxn"}
 }
 
 // "defaults" caps the project's default roles: every new user gets them
@@ -173,7 +197,7 @@ func (s *RedisStore) model(ctx context.Context, project, op string, args any) er
 	if err != nil {
 		return err
 	}
-	res, err := s.run(ctx, authzModelScript, authzKeys(project), op, string(b), authzCaps)
+	res, err := s.run(ctx, authzModelScript, authzKeys(project)[:8], op, string(b), authzCaps)
 	if err != nil {
 		return s.runErr(err)
 	}
@@ -210,6 +234,7 @@ type permArgs struct {
 }
 
 type roleArgs struct {
+	TenantID        string   `json:"tenantId,omitempty"`
 	Name            string   `json:"name"`
 	NewName         string   `json:"newName,omitempty"`
 	Description     string   `json:"description,omitempty"`
@@ -245,19 +270,25 @@ func (s *RedisStore) DeletePermission(ctx context.Context, project, name string)
 
 // CreateRole implements Authorizer.
 func (s *RedisStore) CreateRole(ctx context.Context, project string, r Role) error {
-	return s.model(ctx, project, "role_create", roleArgs{Name: r.Name, Description: r.Description,
+	return s.model(ctx, project, "role_create", roleArgs{TenantID: r.TenantID, Name: r.Name, Description: r.Description,
 		PermissionNames: r.PermissionNames, Default: r.Default})
 }
 
-// UpdateRole implements Authorizer: r.Name is the new name.
+// UpdateRole implements Authorizer: r.Name is the new name (r.TenantID
+// names the tenant of a tenant-scoped role).
 func (s *RedisStore) UpdateRole(ctx context.Context, project, name string, r Role) error {
-	return s.model(ctx, project, "role_update", roleArgs{Name: name, NewName: r.Name, Description: r.Description,
+	return s.model(ctx, project, "role_update", roleArgs{TenantID: r.TenantID, Name: name, NewName: r.Name, Description: r.Description,
 		PermissionNames: r.PermissionNames, Default: r.Default})
 }
 
 // DeleteRole implements Authorizer (gone from every user and tenant).
 func (s *RedisStore) DeleteRole(ctx context.Context, project, name string) error {
 	return s.model(ctx, project, "role_delete", roleArgs{Name: name})
+}
+
+// DeleteTenantRole implements Authorizer.
+func (s *RedisStore) DeleteTenantRole(ctx context.Context, project, tenantID, name string) error {
+	return s.model(ctx, project, "role_delete", roleArgs{TenantID: tenantID, Name: name})
 }
 
 // CreateTenant implements Authorizer.

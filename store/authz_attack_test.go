@@ -33,7 +33,7 @@ func TestDefaultRolesCappedAtAUsersRoles(t *testing.T) {
 		}
 		// A default role updated (or renamed) stays within the cap.
 		must(t, s.UpdateRole(ctx, "P", "d0", store.Role{Name: "d0-renamed", Default: true}))
-		a, err := s.NewUserAuthz(ctx, "P", "")
+		a, err := s.NewUserAuthz(ctx, "P", "", "")
 		must(t, err)
 		if len(a.Roles) != store.MaxRolesPerUser {
 			t.Fatalf("a new user gets %d roles, want %d", len(a.Roles), store.MaxRolesPerUser)

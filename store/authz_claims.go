@@ -159,10 +159,12 @@ func (s *RedisStore) Tenant(ctx context.Context, project, id string) (Tenant, er
 
 // NewUserAuthz implements Authorizer in one round trip on the project's
 // slot: the project's default roles, and the membership (with its default
-// roles) of the tenant whose self-provisioning domain is emailDomain.
-func (s *RedisStore) NewUserAuthz(ctx context.Context, project, emailDomain string) (UserAuthz, error) {
+// roles) of the tenant whose self-provisioning domain is emailDomain. The
+// same script enters userID in the holder index of those project roles and
+// that tenant (before its record has them: a superset).
+func (s *RedisStore) NewUserAuthz(ctx context.Context, project, userID, emailDomain string) (UserAuthz, error) {
 	k := authzKeys(project)
-	res, err := s.run(ctx, authzDefaultsScript, []string{k[1], k[3], k[5], k[6]}, emailDomain)
+	res, err := s.run(ctx, authzDefaultsScript, []string{k[1], k[3], k[5], k[6], k[7], k[8]}, emailDomain, userID)
 	if err != nil {
 		return UserAuthz{}, s.runErr(err)
 	}

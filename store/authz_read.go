@@ -15,6 +15,8 @@ type permRec struct {
 
 type roleRec struct {
 	ID  int64    `json:"id"`
+	T   string   `json:"t"` // a tenant-scoped role's tenant, and its name
+	N   string   `json:"n"`
 	D   string   `json:"d"`
 	P   []string `json:"p"`
 	Def bool     `json:"def"`
@@ -69,10 +71,14 @@ func parseRole(name, raw string) (Role, error) {
 	if err := json.Unmarshal([]byte(raw), &r); err != nil {
 		return Role{}, fmt.Errorf("store: role record: %w", err)
 	}
-	return Role{ID: r.ID, Name: name, Description: r.D, PermissionNames: r.P, Default: r.Def}, nil
+	if r.T != "" { // field is "\x1f<tenant>\x1f<name>"
+		name = r.N
+	}
+	return Role{ID: r.ID, Name: name, TenantID: r.T, Description: r.D, PermissionNames: r.P, Default: r.Def}, nil
 }
 
-// Roles implements Authorizer, by name.
+// Roles implements Authorizer: project roles by name, then each tenant's
+// roles by tenant id and name.
 func (s *RedisStore) Roles(ctx context.Context, project string) ([]Role, error) {
 	m, err := s.hashAll(ctx, authzKeys(project)[1])
 	if err != nil {
@@ -86,6 +92,12 @@ func (s *RedisStore) Roles(ctx context.Context, project string) ([]Role, error) 
 		}
 		out = append(out, r)
 	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].TenantID != out[j].TenantID {
+			return out[i].TenantID < out[j].TenantID
+		}
+		return out[i].Name < out[j].Name
+	})
 	return out, nil
 }
 

@@ -29,7 +29,7 @@ out.permAll = brief(await m.permission.loadAll());
 out.roleCreate = brief(await m.role.create('viewer', 'reads', ['read']));
 out.roleCreate2 = brief(await m.role.create('editor', 'edits', ['read', 'write']));
 out.roleBadPerm = brief(await m.role.create('ghost', '', ['nope']));
-out.roleTenantScoped = brief(await m.role.create('scoped', '', [], 'acme'));
+out.roleNoSuchTenant = brief(await m.role.create('scoped', '', [], 'acme'));
 out.roleAll = brief(await m.role.loadAll());
 out.roleSearch = brief(await m.role.search({ roleNames: ['editor'] }));
 out.tenantCreate = brief(await m.tenant.createWithId('acme', 'Acme', ['acme.io'], { tier: 'gold' }));
@@ -39,6 +39,12 @@ out.tenantLoad = brief(await m.tenant.load('acme'));
 out.tenantAll = brief(await m.tenant.loadAll());
 out.tenantSearch = brief(await m.tenant.searchAll(['acme']));
 out.tenantDefaults = brief(await m.tenant.updateDefaultRoles('acme', ['viewer']));
+out.roleTenantScoped = brief(await m.role.create('scoped', 'acme only', ['write'], 'acme'));
+out.roleTenantSameName = brief(await m.role.create('editor', 'acme editor', [], 'acme'));
+out.roleTenantDup = brief(await m.role.create('scoped', '', [], 'acme'));
+out.roleAllTenant = brief(await m.role.loadAll());
+out.roleSearchTenant = brief(await m.role.search({ tenantIds: ['acme'] }));
+out.roleSearchTenantAndProject = brief(await m.role.search({ tenantIds: ['acme'], includeProjectRoles: true }));
 
 const email = 'authz.node@example.com';
 await sdk.otp.signUp.email(email);
@@ -62,11 +68,17 @@ async function claims(name) {
     otherTenant: sdk.validateTenantRoles(info, 'other', []),
     matchedRoles: sdk.getMatchedRoles(info, ['editor', 'viewer']),
     matchedPerms: sdk.getMatchedPermissions(info, ['write', 'admin']),
-    matchedTenantRoles: sdk.getMatchedTenantRoles(info, 'acme', ['viewer', 'editor']),
+    matchedTenantRoles: sdk.getMatchedTenantRoles(info, 'acme', ['viewer', 'editor', 'scoped']),
+    matchedTenantPerms: sdk.getMatchedTenantPermissions(info, 'acme', ['read', 'write']),
+    scopedRole: sdk.validateTenantRoles(info, 'acme', ['scoped']),
+    scopedAtProject: sdk.validateRoles(info, ['scoped']),
     token: { roles: info.token.roles ?? null, permissions: info.token.permissions ?? null, tenants: info.token.tenants ?? null },
   };
 }
 await claims('claims');
+out.searchByTenant = brief(await m.user.searchAll(['acme']));
+out.searchByRole = brief(await m.user.search({ roles: ['editor'] }));
+out.searchByOtherTenant = brief(await m.user.searchAll(['beta-none']));
 out.me = brief(await sdk.me(refreshJwt));
 out.myTenantsAll = brief(await sdk.myTenants(['acme', 'other'], refreshJwt));
 out.myTenantsDctBefore = brief(await sdk.myTenants(true, refreshJwt));
@@ -81,12 +93,18 @@ if (r.ok) {
   out.selectTenant.dctAfterRefresh = again.token.dct ?? null;
   out.myTenantsDct = brief(await sdk.myTenants(true, refreshJwt));
 }
+out.addScoped = brief(await m.user.addTenantRoles(email, 'acme', ['scoped']));
+await claims('claimsScoped');
+out.roleUpdateScoped = brief(await m.role.update('scoped', 'lead', 'renamed in acme', ['read', 'write'], 'acme'));
+await claims('claimsScopedRenamed');
 out.permRename = brief(await m.permission.update('read', 'view', 'renamed'));
 out.roleDelete = brief(await m.role.delete('editor'));
 await claims('afterRoleDelete');
+out.searchByRoleAfter = brief(await m.user.search({ roles: ['editor'] }));
 out.tenantDelete = brief(await m.tenant.delete('acme'));
 await claims('afterTenantDelete');
 out.loadAfter = brief(await m.user.load(email));
+out.roleAllAfter = brief(await m.role.loadAll());
 
 const intruder = DescopeClient({ projectId, baseUrl, managementKey: 'mk-wrong-0123456789abcdef0123456789abcd' });
 out.wrongKey = brief(await intruder.management.role.loadAll());

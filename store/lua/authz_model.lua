@@ -9,7 +9,15 @@
 -- KEYS[5] seq   string  the project's counter of role ids and tenant incarnations
 -- KEYS[6] def   set   names of the default roles (every new user gets them)
 -- KEYS[7] dom   hash  self-provisioning domain -> tenant id (one tenant per domain)
+-- KEYS[8] ux    zset  the holder index (authz_index.lua): "r<role id>\0<user>\0<n>",
+--                     "t<incarnation>\0<user>\0<n>", score 0
 -- ARGV[1] op, ARGV[2] JSON arguments, ARGV[3] JSON caps {"perms", "roles", "tenants", "defaults"}
+--
+-- A tenant-scoped role (a.tenantId) is stored in the same role hash under
+-- the field "\31<tenant id>\31<name>" (names are printable, so it cannot
+-- clash with a project role's name), its record carrying "t" (tenant id)
+-- and "n" (name); rid maps its id to that field. Deleting the tenant
+-- deletes its roles.
 --
 -- A role or tenant gets a fresh number from seq when it is created; users
 -- hold those numbers, so a deleted role or tenant is gone from every user at
@@ -57,6 +65,17 @@ local function rename_in(key, field, from, to)
       redis.call('HSET', key, k, cjson.encode(rec))
     end
   end)
+end
+
+-- the role hash field of a role: its name, or for a tenant's role "\31<tenant>\31<name>"
+local function rkey(t, name)
+  if t and t ~= '' then return '\31' .. t .. '\31' .. name end
+  return name
+end
+
+-- drop every holder entry of a role id ('r') or tenant incarnation ('t')
+local function drop_holders(kind, n)
+  redis.call('ZREMRANGEBYLEX', KEYS[8], '[' .. kind .. tostring(n) .. '\0', '(' .. kind .. tostring(n) .. '\1')
 end
 
 local function check_perms(list)
@@ -110,41 +129,56 @@ elseif op == 'perm_delete' then
   if redis.call('HDEL', KEYS[1], a.name) == 1 then rename_in(KEYS[2], 'p', a.name, nil) end
   return {'ok'}
 elseif op == 'role_create' then
-  if redis.call('HEXISTS', KEYS[2], a.name) == 1 then return {'exists'} end
+  local t = a.tenantId or ''
+  if t ~= '' and redis.call('HEXISTS', KEYS[4], t) == 0 then return {'missing', 'tenant', t} end
+  local f = rkey(t, a.name)
+  if redis.call('HEXISTS', KEYS[2], f) == 1 then return {'exists'} end
   if redis.call('HLEN', KEYS[2]) >= caps.roles then return {'cap', 'roles'} end
   local miss = check_perms(a.permissionNames)
   if miss then return {'missing', 'permission', miss} end
   if a.default == true and redis.call('SCARD', KEYS[6]) >= caps.defaults then return {'cap', 'default roles'} end
   local id = redis.call('INCR', KEYS[5])
-  redis.call('HSET', KEYS[2], a.name, cjson.encode({id = id, d = a.description or '', p = arr(a.permissionNames), def = a.default == true}))
-  redis.call('HSET', KEYS[3], tostring(id), a.name)
-  set_def(a.name, a.default == true)
+  local rec = {id = id, d = a.description or '', p = arr(a.permissionNames), def = t == '' and a.default == true}
+  if t ~= '' then rec.t, rec.n = t, a.name end
+  redis.call('HSET', KEYS[2], f, cjson.encode(rec))
+  redis.call('HSET', KEYS[3], tostring(id), f)
+  if t == '' then set_def(a.name, a.default == true) end
   return {'ok'}
 elseif op == 'role_update' then
-  local rec = get(KEYS[2], a.name)
+  local t = a.tenantId or ''
+  local f = rkey(t, a.name)
+  local rec = get(KEYS[2], f)
   if not rec then return {'notfound'} end
-  local to = a.newName
-  if to ~= a.name and redis.call('HEXISTS', KEYS[2], to) == 1 then return {'exists'} end
+  local to = rkey(t, a.newName)
+  if to ~= f and redis.call('HEXISTS', KEYS[2], to) == 1 then return {'exists'} end
   local miss = check_perms(a.permissionNames)
   if miss then return {'missing', 'permission', miss} end
-  if a.default == true and rec.def ~= true and redis.call('SCARD', KEYS[6]) >= caps.defaults then return {'cap', 'default roles'} end
-  rec.d, rec.p, rec.def = a.description or '', arr(a.permissionNames), a.default == true
-  redis.call('HDEL', KEYS[2], a.name)
+  if t == '' and a.default == true and rec.def ~= true and redis.call('SCARD', KEYS[6]) >= caps.defaults then return {'cap', 'default roles'} end
+  rec.d, rec.p, rec.def = a.description or '', arr(a.permissionNames), t == '' and a.default == true
+  if t ~= '' then rec.n = a.newName end
+  redis.call('HDEL', KEYS[2], f)
   redis.call('HSET', KEYS[2], to, cjson.encode(rec))
-  if to ~= a.name then
+  if to ~= f then
     redis.call('HSET', KEYS[3], tostring(rec.id), to)
-    rename_in(KEYS[4], 'dr', a.name, to)
-    set_def(a.name, false)
+    if t == '' then
+      rename_in(KEYS[4], 'dr', a.name, a.newName)
+      set_def(a.name, false)
+    end
   end
-  set_def(to, rec.def)
+  if t == '' then set_def(a.newName, rec.def) end
   return {'ok'}
 elseif op == 'role_delete' then
-  local rec = get(KEYS[2], a.name)
+  local t = a.tenantId or ''
+  local f = rkey(t, a.name)
+  local rec = get(KEYS[2], f)
   if rec then
-    redis.call('HDEL', KEYS[2], a.name)
+    redis.call('HDEL', KEYS[2], f)
     redis.call('HDEL', KEYS[3], tostring(rec.id))
-    rename_in(KEYS[4], 'dr', a.name, nil)
-    set_def(a.name, false)
+    if t == '' then
+      rename_in(KEYS[4], 'dr', a.name, nil)
+      set_def(a.name, false)
+    end
+    drop_holders('r', rec.id)
   end
   return {'ok'}
 elseif op == 'tenant_create' then
@@ -177,6 +211,18 @@ elseif op == 'tenant_delete' then
   if not rec then return {'notfound'} end
   set_domains(a.id, rec.dom, nil)
   redis.call('HDEL', KEYS[4], a.id)
+  drop_holders('t', rec.s)
+  -- the tenant's own roles go with it (and so from every member)
+  local all = redis.call('HGETALL', KEYS[2])
+  for i = 1, #all, 2 do
+    if string.byte(all[i], 1) == 31 then
+      local r = cjson.decode(all[i + 1])
+      if r.t == a.id then
+        redis.call('HDEL', KEYS[2], all[i])
+        redis.call('HDEL', KEYS[3], tostring(r.id))
+      end
+    end
+  end
   return {'ok'}
 end
 return redis.error_reply('authz_model.lua: unknown op')

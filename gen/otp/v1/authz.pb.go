@@ -206,7 +206,9 @@ type MgmtRoleRequest struct {
 	NewName         string                 `protobuf:"bytes,2,opt,name=new_name,json=newName,proto3" json:"new_name,omitempty"`
 	Description     string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
 	PermissionNames []string               `protobuf:"bytes,4,rep,name=permission_names,json=permissionNames,proto3" json:"permission_names,omitempty"`
-	// Tenant-scoped roles are not served yet: a non-empty tenant_id is refused.
+	// A tenant-scoped role: created in, and addressed by update and delete
+	// within, that tenant only (its name is unique there and may equal a
+	// project role's). default_role is for project roles only.
 	TenantId    string `protobuf:"bytes,5,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
 	DefaultRole bool   `protobuf:"varint,6,opt,name=default_role,json=default,proto3" json:"default_role,omitempty"`
 	// Descope's id-based variants: refused when non-empty.
@@ -301,7 +303,8 @@ type Role struct {
 	Description     string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
 	PermissionNames []string               `protobuf:"bytes,3,rep,name=permission_names,json=permissionNames,proto3" json:"permission_names,omitempty"`
 	// Unix seconds; otpd does not record it (0).
-	CreatedTime   int64  `protobuf:"varint,4,opt,name=created_time,json=createdTime,proto3" json:"created_time,omitempty"`
+	CreatedTime int64 `protobuf:"varint,4,opt,name=created_time,json=createdTime,proto3" json:"created_time,omitempty"`
+	// The tenant of a tenant-scoped role; empty for a project role.
 	TenantId      string `protobuf:"bytes,5,opt,name=tenant_id,json=tenantId,proto3" json:"tenant_id,omitempty"`
 	DefaultRole   bool   `protobuf:"varint,6,opt,name=default_role,json=default,proto3" json:"default_role,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -426,6 +429,8 @@ func (x *MgmtRolesResponse) GetRoles() []*Role {
 }
 
 // MgmtRoleSearchRequest filters roles (AND across fields, OR within one).
+// With tenant_ids: those tenants' own roles, and the project roles too when
+// include_project_roles; without: every role.
 type MgmtRoleSearchRequest struct {
 	state               protoimpl.MessageState `protogen:"open.v1"`
 	TenantIds           []string               `protobuf:"bytes,1,rep,name=tenant_ids,json=tenantIds,proto3" json:"tenant_ids,omitempty"`

@@ -113,9 +113,9 @@ type ManagementClient interface {
 	//
 	// Exact-match filters by login ids, emails, phones and statuses (values of one filter combine
 	// with OR, filters with AND), test users in or only, with paging (limit, page); answers the
-	// page's users and the total. `tenantIds` and `roleNames` narrow a search by user ids, login
-	// ids, emails or phones (alone they are refused); custom-attribute and free-text filters are
-	// refused (400 E011003). Authorization: Bearer <ProjectID>:<ManagementKey>.
+	// page's users and the total. `tenantIds` and `roleNames` narrow a search, or alone list the
+	// holders of those roles or tenants (at most 10,000 holder entries together, else 400 E011003);
+	// custom-attribute and free-text filters are refused (400 E011003). Authorization: Bearer <ProjectID>:<ManagementKey>.
 	SearchUsers(ctx context.Context, in *MgmtSearchRequest, opts ...grpc.CallOption) (*MgmtUsersResponse, error)
 	// Deletes a user.
 	//
@@ -199,29 +199,33 @@ type ManagementClient interface {
 	// Creates a role.
 	//
 	// A name, an optional description, the permission names it grants (each must exist) and an optional
-	// default flag (granted to every new user). Tenant-scoped roles are refused (400 E011003). Authorization: Bearer
+	// default flag (granted to every new user). With `tenantId`, a role of that tenant only (its name
+	// unique within the tenant; no default flag). Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	CreateRole(ctx context.Context, in *MgmtRoleRequest, opts ...grpc.CallOption) (*MgmtEmpty, error)
 	// Renames a role or changes what it grants.
 	//
-	// `name` is the current name, `newName` the new one; its holders keep it under the new name. Authorization: Bearer
+	// `name` is the current name, `newName` the new one; its holders keep it under the new name. With
+	// `tenantId`, that tenant's role. Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	UpdateRole(ctx context.Context, in *MgmtRoleRequest, opts ...grpc.CallOption) (*MgmtEmpty, error)
 	// Deletes a role.
 	//
 	// It is removed from every user and tenant at once (no user record is rewritten: users hold roles by
-	// id); session JWTs already issued keep it until they expire. Authorization: Bearer
+	// id); session JWTs already issued keep it until they expire. With `tenantId`, that tenant's role. Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	DeleteRole(ctx context.Context, in *MgmtRoleRequest, opts ...grpc.CallOption) (*MgmtEmpty, error)
 	// Lists the project's roles.
 	//
-	// Every role with its description, permission names and default flag (at most 1000 per project). Authorization: Bearer
+	// Every role with its description, permission names, default flag and, for a tenant-scoped role,
+	// its tenant id (at most 1000 per project). Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	LoadAllRoles(ctx context.Context, in *MgmtEmpty, opts ...grpc.CallOption) (*MgmtRolesResponse, error)
 	// Searches the project's roles.
 	//
 	// By role names, a name fragment and permission names (values of one filter combine with OR,
-	// filters with AND). Authorization: Bearer
+	// filters with AND); with `tenantIds`, those tenants' roles (and the project's with
+	// `includeProjectRoles`). Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	SearchRoles(ctx context.Context, in *MgmtRoleSearchRequest, opts ...grpc.CallOption) (*MgmtRolesResponse, error)
 	// Creates a tenant.
@@ -843,9 +847,9 @@ type ManagementServer interface {
 	//
 	// Exact-match filters by login ids, emails, phones and statuses (values of one filter combine
 	// with OR, filters with AND), test users in or only, with paging (limit, page); answers the
-	// page's users and the total. `tenantIds` and `roleNames` narrow a search by user ids, login
-	// ids, emails or phones (alone they are refused); custom-attribute and free-text filters are
-	// refused (400 E011003). Authorization: Bearer <ProjectID>:<ManagementKey>.
+	// page's users and the total. `tenantIds` and `roleNames` narrow a search, or alone list the
+	// holders of those roles or tenants (at most 10,000 holder entries together, else 400 E011003);
+	// custom-attribute and free-text filters are refused (400 E011003). Authorization: Bearer <ProjectID>:<ManagementKey>.
 	SearchUsers(context.Context, *MgmtSearchRequest) (*MgmtUsersResponse, error)
 	// Deletes a user.
 	//
@@ -929,29 +933,33 @@ type ManagementServer interface {
 	// Creates a role.
 	//
 	// A name, an optional description, the permission names it grants (each must exist) and an optional
-	// default flag (granted to every new user). Tenant-scoped roles are refused (400 E011003). Authorization: Bearer
+	// default flag (granted to every new user). With `tenantId`, a role of that tenant only (its name
+	// unique within the tenant; no default flag). Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	CreateRole(context.Context, *MgmtRoleRequest) (*MgmtEmpty, error)
 	// Renames a role or changes what it grants.
 	//
-	// `name` is the current name, `newName` the new one; its holders keep it under the new name. Authorization: Bearer
+	// `name` is the current name, `newName` the new one; its holders keep it under the new name. With
+	// `tenantId`, that tenant's role. Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	UpdateRole(context.Context, *MgmtRoleRequest) (*MgmtEmpty, error)
 	// Deletes a role.
 	//
 	// It is removed from every user and tenant at once (no user record is rewritten: users hold roles by
-	// id); session JWTs already issued keep it until they expire. Authorization: Bearer
+	// id); session JWTs already issued keep it until they expire. With `tenantId`, that tenant's role. Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	DeleteRole(context.Context, *MgmtRoleRequest) (*MgmtEmpty, error)
 	// Lists the project's roles.
 	//
-	// Every role with its description, permission names and default flag (at most 1000 per project). Authorization: Bearer
+	// Every role with its description, permission names, default flag and, for a tenant-scoped role,
+	// its tenant id (at most 1000 per project). Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	LoadAllRoles(context.Context, *MgmtEmpty) (*MgmtRolesResponse, error)
 	// Searches the project's roles.
 	//
 	// By role names, a name fragment and permission names (values of one filter combine with OR,
-	// filters with AND). Authorization: Bearer
+	// filters with AND); with `tenantIds`, those tenants' roles (and the project's with
+	// `includeProjectRoles`). Authorization: Bearer
 	// <ProjectID>:<ManagementKey>.
 	SearchRoles(context.Context, *MgmtRoleSearchRequest) (*MgmtRolesResponse, error)
 	// Creates a tenant.
