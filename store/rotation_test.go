@@ -250,3 +250,44 @@ func TestOlderLayoutIsLeftBehind(t *testing.T) {
 		}
 	})
 }
+
+// TestRefreshSetExpiresWithItsLastFamily: a sign-in sets the family keys'
+// expiry to the last family's (never shortening it for a family that
+// expires sooner), and a set recreated after every family expired gets an
+// expiry too (PEXPIREAT GT alone would leave it without one).
+func TestRefreshSetExpiresWithItsLastFamily(t *testing.T) {
+	t.Parallel()
+	forEachMode(t, func(t *testing.T, c *redis.Client, s *store.RedisStore) {
+		ctx := context.Background()
+		rt, rtg := store.RefreshKey("P1", "U1"), "otpd:{P1:U1}:rtg"
+		expiresAt := func(k string, want time.Time) {
+			t.Helper()
+			got := time.Now().Add(c.PTTL(ctx, k).Val())
+			if d := got.Sub(want); d < -2*time.Second || d > 2*time.Second {
+				t.Fatalf("%s expires at %v, want %v", k, got, want)
+			}
+		}
+		loginAt(t, s, "a", t0, 0, false) // expires t0+1h
+		expiresAt(rt, t0.Add(time.Hour))
+		loginAt(t, s, "b", t0.Add(time.Hour), 0, false) // t0+2h: later
+		expiresAt(rt, t0.Add(2*time.Hour))
+		loginAt(t, s, "c", t0.Add(-30*time.Minute), 0, false) // t0+30m: sooner
+		expiresAt(rt, t0.Add(2*time.Hour))
+		if got := session(t, s, store.OpCheck, tok("c", 0), false); got != store.SessionOK {
+			t.Fatalf("family c: %s", got)
+		}
+		// A rotation creates the generations hash; the next sign-in extends it too.
+		if r := sessionAt(t, s, store.OpRefresh, tok("a", 0), t0.Add(time.Minute), true, 0); r.Generation != 1 {
+			t.Fatalf("rotate a: %+v", r)
+		}
+		loginAt(t, s, "d", t0.Add(90*time.Minute), 0, false) // t0+2.5h
+		expiresAt(rt, t0.Add(150*time.Minute))
+		expiresAt(rtg, t0.Add(150*time.Minute))
+		// Every family gone (as when they all expired): the set this
+		// sign-in creates expires with its family.
+		c.Del(ctx, rt, rtg)
+		loginAt(t, s, "e", t0, 0, false)
+		expiresAt(rt, t0.Add(time.Hour))
+		assertTTLs(t, c)
+	})
+}

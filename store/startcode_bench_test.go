@@ -143,6 +143,7 @@ func benchStartCode(b *testing.B, c *redis.Client, variant string) {
 	b.ReportMetric((after.cpu-before.cpu)*1e6/n, "redis-cpu-µs/op")
 	b.ReportMetric(float64(after.calls-before.calls)/n, "cmds/op")
 	b.ReportMetric(float64(after.scriptUsec-before.scriptUsec)/n, "script-µs/op")
+	logCommands(b, before, after, n)
 	if variant == "full" {
 		// Every shard is still at its cap: each XADD trimmed.
 		for _, sh := range layout.Shards() {

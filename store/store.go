@@ -179,7 +179,8 @@ type Codes interface {
 	// of the verify then succeeds. It also unbinds the login id if that
 	// verify bound it to a fresh user id, with the user VerifyLogin created
 	// (even when a newer code has replaced the consumed one meanwhile).
-	// Best effort, within a minute of the verify; it runs with its own
+	// Best effort, right after the verify (the consumed record lasts until
+	// the code's expiry plus the grace); it runs with its own
 	// short deadline.
 	UndoVerify(ctx context.Context, k CodeKey, u Undo) error
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"time"
 )
 
 // LoginDone is the login VerifyLogin completed in the verify's script.
@@ -62,7 +63,7 @@ func (s *RedisStore) VerifyLogin(ctx context.Context, a Attempt, l Login) (Verif
 	res, err := s.run(ctx, s.verifyLogin, keys, args...)
 	if err != nil {
 		if errors.Is(err, ErrNotReplicated) && len(res) >= 9 {
-			loginRan := res[8] == "1" && !(len(res) == 10 && res[9] == "disabled")
+			loginRan := res[8] == "2" || res[8] == "1" && !(len(res) == 10 && res[9] == "disabled")
 			err = s.unreplicatedVerify(ctx, a.Key, res[:8], loginRan, err)
 		}
 		return VerifyResult{}, nil, s.runErr(err)
@@ -71,6 +72,9 @@ func (s *RedisStore) VerifyLogin(ctx context.Context, a Attempt, l Login) (Verif
 		return VerifyResult{}, nil, errShape("verify_login.lua")
 	}
 	r := verifyResult(res[:8], would)
+	if res[8] == "2" && r.Status == VerifyOK {
+		return r, &LoginDone{User: freshUser(r, loginID, a.Now), FirstSeen: true, Indexed: !s.split}, nil
+	}
 	if res[8] != "1" {
 		return r, nil, nil
 	}
@@ -88,4 +92,23 @@ func (s *RedisStore) VerifyLogin(ctx context.Context, a Attempt, l Login) (Verif
 		return VerifyResult{}, nil, err
 	}
 	return r, &LoginDone{User: u, FirstSeen: first, Indexed: r.NewUser && !s.split}, nil
+}
+
+// freshUser is the record verify_login.lua creates for a fresh user id
+// from a code without payload, which it does not send back (its "2"
+// reply): the user id, the login id, the verified address of the code's
+// contact type, enabled, created and modified at now (to the millisecond,
+// as stored). TestVerifyLoginFreshReplyMatchesRecord holds it equal to the
+// stored record read back.
+func freshUser(r VerifyResult, loginID string, now time.Time) User {
+	at := time.UnixMilli(now.UnixMilli())
+	u := User{UserID: r.UserID, LoginIDs: []string{loginID}, Status: "enabled", CreatedTime: at, ModifiedTime: at}
+	if r.Address != "" {
+		if r.Contact == ContactPhone {
+			u.Phone, u.VerifiedPhone = r.Address, true
+		} else {
+			u.Email, u.VerifiedEmail = r.Address, true
+		}
+	}
+	return u
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,6 +100,9 @@ func benchVerifyLogin(b *testing.B, returning bool) {
 		}
 	}
 	before := redisCounters(b, ctx, c)
+	if cgHook != nil {
+		cgHook(true)
+	}
 	b.ResetTimer()
 	for i := range b.N {
 		v, done, err := benchVerify(ctx, s, id(i), now)
@@ -106,23 +111,47 @@ func benchVerifyLogin(b *testing.B, returning bool) {
 		}
 	}
 	b.StopTimer()
+	if cgHook != nil {
+		cgHook(false)
+	}
 	after := redisCounters(b, ctx, c)
 	n := float64(b.N)
 	b.ReportMetric((after.cpu-before.cpu)*1e6/n, "redis-cpu-µs/op")
 	b.ReportMetric(float64(after.calls-before.calls)/n, "cmds/op")
 	b.ReportMetric(float64(after.scriptUsec-before.scriptUsec)/n, "script-µs/op")
+	logCommands(b, before, after, n)
 }
 
 type counters struct {
 	cpu        float64 // seconds
 	calls      int64   // commands other than evalsha and info
 	scriptUsec int64
+	st         testredis.Stats
+}
+
+// logCommands logs, with -v, each command's calls and usec per op over
+// the timed loop (INFO commandstats deltas): which commands a script runs,
+// and what each costs redis-server (usec excludes the call's I/O).
+func logCommands(b *testing.B, before, after counters, n float64) {
+	names := make([]string, 0, len(after.st.Calls))
+	for name := range after.st.Calls {
+		if name != "info" && after.st.Calls[name] != before.st.Calls[name] {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	var sb strings.Builder
+	for _, name := range names {
+		fmt.Fprintf(&sb, " %s=%.2f(%.2fµs)", name, float64(after.st.Calls[name]-before.st.Calls[name])/n,
+			float64(after.st.Usec[name]-before.st.Usec[name])/n)
+	}
+	b.Logf("per op:%s", sb.String())
 }
 
 // redisCounters reads INFO cpu and commandstats.
 func redisCounters(b *testing.B, _ context.Context, c *redis.Client) counters {
 	st := testredis.ReadStats(b, c)
-	out := counters{cpu: st.CPU / 1e6, scriptUsec: st.Usec["evalsha"]}
+	out := counters{cpu: st.CPU / 1e6, scriptUsec: st.Usec["evalsha"], st: st}
 	for name, n := range st.Calls {
 		if name != "evalsha" && name != "info" {
 			out.calls += n

@@ -3,7 +3,9 @@ package store_test
 import (
 	"context"
 	"crypto/rand"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -192,6 +194,58 @@ func TestCodeRecordOfThePreviousRelease(t *testing.T) {
 		a.NewUserID, _ = store.NewUserID(rand.Reader, "P1", "new@x.io")
 		if v, done, err := s.VerifyLogin(ctx, a, oneTripLogin(t0, "r2")); err != nil || v.Address != "new@x.io" || done == nil || done.User.Email != "new@x.io" {
 			t.Fatalf("new record: %+v %+v %v", v, done, err)
+		}
+	})
+}
+
+// TestVerifyLoginFreshReplyMatchesRecord: for a user created from a code
+// without payload, verify_login.lua does not send the new record back
+// (store.freshUser builds it): the User VerifyLogin returns must equal the
+// stored record read back, for an email and a phone login id, on a single
+// node and in split-slot mode; a code with a payload (a sign-up profile)
+// still gets the record from the script.
+func TestVerifyLoginFreshReplyMatchesRecord(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, c *redis.Client) {
+		for _, split := range []bool{false, true} {
+			ctx := context.Background()
+			s := store.NewRedisStoreSplit(c, split)
+			for _, tc := range []struct {
+				login, channel string
+				contact        store.Contact
+				payload        []byte
+			}{
+				{"fresh-" + strconv.FormatBool(split) + "@x.io", "email", store.ContactEmail, nil},
+				{"+1555000" + map[bool]string{false: "0001", true: "0002"}[split], "sms", store.ContactPhone, nil},
+				{"profile-" + strconv.FormatBool(split) + "@x.io", "email", store.ContactEmail,
+					[]byte(`{"p":{"name":"Ann \"Q\"","givenName":"Ann"},"x":"+15550009999"}`)},
+			} {
+				nc := newCode(tc.login, "123456", store.RuleNew)
+				nc.Key.Channel, nc.Contact, nc.Payload = tc.channel, tc.contact, tc.payload
+				if r, err := s.StartCode(ctx, nc); err != nil || r.Status != store.StartOK {
+					t.Fatalf("start %s: %+v %v", tc.login, r, err)
+				}
+				uid, err := store.NewUserID(rand.Reader, "P1", tc.login)
+				if err != nil {
+					t.Fatal(err)
+				}
+				a := attempt(tc.login, "123456", t0.Add(1234*time.Millisecond))
+				a.Key.Channel, a.NewUserID = tc.channel, uid
+				v, done, err := s.VerifyLogin(ctx, a, oneTripLogin(a.Now, "rt-"+tc.login))
+				if err != nil || v.Status != store.VerifyOK || done == nil || !done.FirstSeen {
+					t.Fatalf("split=%v %s: %+v %+v %v", split, tc.login, v, done, err)
+				}
+				stored, err := s.User(ctx, "P1", uid)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(done.User, stored) {
+					t.Fatalf("split=%v %s: VerifyLogin's user\n%+v\nstored record\n%+v", split, tc.login, done.User, stored)
+				}
+				if done.Indexed == split {
+					t.Fatalf("split=%v %s: Indexed %v", split, tc.login, done.Indexed)
+				}
+			}
 		}
 	})
 }

@@ -51,18 +51,30 @@ local function rt_expire(rt, rtg)
 end
 
 -- rt_register adds family fam (expiring at exp, unix ms, a decimal
--- string) to a user's families at now: rt_sweep, ZADD, rt_evict(cap, fam)
--- and rt_expire, except that the top family's score is read only when it
--- is not fam (a new family normally expires last).
+-- string) to a user's families at now: ZADD, then, only when the set is
+-- over cap, rt_sweep and rt_evict(cap, fam) (expired families are the
+-- oldest, evicted first; below the cap they cost nothing, are swept by
+-- session.lua, and are refused by their score and by their token's own
+-- expiry), and the keys' expiry. Both keys expire with their last family:
+-- their TTL is never below any family's expiry (every write since the
+-- first sets it to the top family's, or to at least the new family's), so
+-- the new family's expiry applies only when it is later (PEXPIREAT GT). A
+-- set this ZADD created (one member: the user's families had all expired)
+-- has no TTL, which GT treats as infinite: a plain PEXPIREAT then. Four
+-- commands for a user under the cap (six before: the sweep's
+-- ZRANGEBYSCORE and the top family's ZRANGE).
 local function rt_register(rt, rtg, now, fam, exp, cap)
-  rt_sweep(rt, rtg, now)
   redis.call('ZADD', rt, exp, fam)
-  rt_evict(rt, rtg, cap, fam)
-  local at = exp
-  local top = redis.call('ZRANGE', rt, '-1', '-1')[1]
-  if top ~= fam then
-    at = string.format('%d', tonumber(redis.call('ZSCORE', rt, top)))
+  local n = redis.call('ZCARD', rt)
+  if n > cap then
+    rt_sweep(rt, rtg, now)
+    rt_evict(rt, rtg, cap, fam)
   end
-  redis.call('PEXPIREAT', rt, at)
-  redis.call('PEXPIREAT', rtg, at) -- a no-op when rtg does not exist
+  if n == 1 then
+    redis.call('PEXPIREAT', rt, exp)
+    redis.call('PEXPIREAT', rtg, exp) -- a no-op when rtg does not exist
+    return
+  end
+  redis.call('PEXPIREAT', rt, exp, 'GT')
+  redis.call('PEXPIREAT', rtg, exp, 'GT') -- a no-op when rtg does not exist
 end

@@ -107,17 +107,19 @@ local function verify_code(K, A, ao)
 end
 
 -- consume_code(st, lg) ends an 'ok' of verify_code (st is its second
--- result): the record stays where it is for a minute, marked consumed
--- with the user it signed in ('b'; 'ua' the attempts, this one counted), so
--- that if the login's next step fails undo_verify.lua can give the code
--- back for the SDK's retry. It is not a live code: verify_code answers
--- 'nocode' for it. 'a' is set to the maximum, so that a verify of an
--- earlier release (a rolling upgrade) reads the record as spent ('dead'),
--- never as a live code. fr, f and lg say what the verify did (a fresh
--- binding, its contact field, the login run in the same script), for an
--- operator reading the record. One HSET and one PEXPIRE (the undo restores
--- the record's own expiry, e + the grace). The resend cooldown (K[3+B],
--- optional) is cleared.
+-- result): the record stays where it is, marked consumed with the user it
+-- signed in ('b'; 'ua' the attempts, this one counted), so that if the
+-- login's next step fails undo_verify.lua can give the code back for the
+-- SDK's retry. It is not a live code: verify_code answers 'nocode' for it.
+-- 'a' is set to the maximum, so that a verify of an earlier release (a
+-- rolling upgrade) reads the record as spent ('dead'), never as a live
+-- code. fr, f and lg say what the verify did (a fresh binding, its contact
+-- field, the login run in the same script), for an operator reading the
+-- record. One HSET: the record keeps its own expiry (e + the grace, set by
+-- start.lua; the expiry the undo restores), as long as an unverified code
+-- is kept, so it costs no PEXPIRE (releases before this one shortened it
+-- to a minute; a record they consumed keeps that). The resend cooldown
+-- (K[3+B], optional) is cleared.
 local function consume_code(st, lg)
   local K = st.K
   -- Numbers go to redis.call as strings ('%d' is cheaper than the %.17g
@@ -128,6 +130,5 @@ local function consume_code(st, lg)
   else
     redis.call('HSET', K[1], 'b', st.uid, 'fr', st.fresh, 'ua', a, 'a', st.max, 'f', st.field)
   end
-  redis.call('PEXPIRE', K[1], '60000')
   if K[3 + st.B] then redis.call('DEL', K[3 + st.B]) end
 end

@@ -26,7 +26,12 @@
 --          store.indexKeys), and writes the project's user indexes
 --          (index_lib.lua) for a user this login creates.
 -- Returns verify_lib.lua's 8 fields, then "1" and login_lib.lua's reply
--- when the login ran here, else "0".
+-- when the login ran here, else "0"; or "2" alone when the login ran here
+-- and created a user from the code alone (a fresh id, no payload): that
+-- record holds only what the caller knows (user id, login id, the verified
+-- address, enabled, created and modified now), so it is not sent back
+-- (each reply element costs redis-server a conversion; store.VerifyLogin
+-- builds the same User, TestVerifyLoginFreshReplyMatchesRecord).
 local single = ARGV[1] == '1'
 local VK = KEYS
 if not single then
@@ -112,6 +117,9 @@ if res[6] == '1' and single then
   end
   index_new({ix .. 'rec', ix .. 'email', ix .. 'phone', ix .. 'real:enabled'}, uid, email, phone,
     string.format('%d', now))
+end
+if res[6] == '1' and payload == '' then
+  return {res[1], res[2], res[3], res[4], res[5], res[6], res[7], res[8], '2'}
 end
 -- One table of the final size (appending one by one grows it in steps).
 return {res[1], res[2], res[3], res[4], res[5], res[6], res[7], res[8], '1', unpack(out)}
