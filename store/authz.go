@@ -25,6 +25,7 @@ import (
 //	otpd:{P}:az:seq   string  counter of role ids and tenant incarnations
 //	otpd:{P}:az:def   set   names of the default roles
 //	otpd:{P}:az:dom   hash  self-provisioning domain -> tenant id
+//	otpd:{P}:az:ver   string  the model's version (authz_cache.go)
 //
 // A user's assignments live in its record (field "authz", UserAuthz), by
 // role id and tenant incarnation, never by name: so deleting a role or a
@@ -151,6 +152,9 @@ type Authorizer interface {
 	RoleIDs(ctx context.Context, project string, names []string) ([]int64, error)
 	// Claims resolves a user's assignments against the current model.
 	Claims(ctx context.Context, project string, u UserAuthz) (Claims, error)
+	// AuthzSnapshot is the current model, read once, to resolve many
+	// users' claims with no further round trip.
+	AuthzSnapshot(ctx context.Context, project string) (AuthzSnapshot, error)
 	// NewUserAuthz is what a new user with that email domain gets.
 	NewUserAuthz(ctx context.Context, project, emailDomain string) (UserAuthz, error)
 	// SetUserAuthz writes a user's assignments (ErrNoUser).
@@ -161,7 +165,7 @@ var _ Authorizer = (*RedisStore)(nil)
 
 func authzKeys(project string) []string {
 	t := projectTag(project) + "az:"
-	return []string{t + "perm", t + "role", t + "rid", t + "ten", t + "seq", t + "def", t + "dom"}
+	return []string{t + "perm", t + "role", t + "rid", t + "ten", t + "seq", t + "def", t + "dom", t + "ver"}
 }
 
 var authzCaps = fmt.Sprintf(`{"perms":%d,"roles":%d,"tenants":%d}`, MaxPermissions, MaxRoles, MaxTenants)
@@ -171,7 +175,7 @@ func (s *RedisStore) model(ctx context.Context, project, op string, args any) er
 	if err != nil {
 		return err
 	}
-	res, err := s.run(ctx, authzModelScript, authzKeys(project), op, string(b), authzCaps)
+	res, err := s.run(ctx, authzModelScript, authzKeys(project), op, string(b), authzCaps, newModelVersion())
 	if err != nil {
 		return s.runErr(err)
 	}

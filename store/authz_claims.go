@@ -26,12 +26,26 @@ type TenantClaims struct {
 	CustomAttributes   map[string]any
 }
 
-// Claims implements Authorizer in one round trip on the project's slot
-// (none when u holds nothing).
+// Claims implements Authorizer (none when u holds nothing): one GET of
+// the model's version on the project's slot when the claims cache holds
+// that version (authz_cache.go), else one script more to read the model;
+// for a project whose model is over the cache's bound, one claims script.
 func (s *RedisStore) Claims(ctx context.Context, project string, u UserAuthz) (Claims, error) {
 	if u.Empty() {
 		return Claims{}, nil
 	}
+	m, err := s.currentModel(ctx, project)
+	if err != nil {
+		return Claims{}, err
+	}
+	if m != nil {
+		return m.claims(u), nil
+	}
+	return s.scriptClaims(ctx, project, u)
+}
+
+// scriptClaims is Claims by authz_claims.lua (no cache).
+func (s *RedisStore) scriptClaims(ctx context.Context, project string, u UserAuthz) (Claims, error) {
 	keys := authzKeys(project)
 	res, err := s.run(ctx, authzClaimsScript, keys[1:4], u.Field())
 	if err != nil {
@@ -158,9 +172,23 @@ func (s *RedisStore) Tenant(ctx context.Context, project, id string) (Tenant, er
 }
 
 // NewUserAuthz implements Authorizer in one round trip on the project's
-// slot: the project's default roles, and the membership (with its default
-// roles) of the tenant whose self-provisioning domain is emailDomain.
+// slot (a GET of the model's version when the claims cache holds it, else
+// a script): the project's default roles, and the membership (with its
+// default roles) of the tenant whose self-provisioning domain is
+// emailDomain.
 func (s *RedisStore) NewUserAuthz(ctx context.Context, project, emailDomain string) (UserAuthz, error) {
+	m, err := s.currentModel(ctx, project)
+	if err != nil {
+		return UserAuthz{}, err
+	}
+	if m != nil {
+		return m.newUserAuthz(emailDomain), nil
+	}
+	return s.scriptNewUserAuthz(ctx, project, emailDomain)
+}
+
+// scriptNewUserAuthz is NewUserAuthz by authz_defaults.lua (no cache).
+func (s *RedisStore) scriptNewUserAuthz(ctx context.Context, project, emailDomain string) (UserAuthz, error) {
 	k := authzKeys(project)
 	res, err := s.run(ctx, authzDefaultsScript, []string{k[1], k[3], k[5], k[6]}, emailDomain)
 	if err != nil {

@@ -8,7 +8,8 @@
 -- KEYS[5] seq   string  the project's counter of role ids and tenant incarnations
 -- KEYS[6] def   set   names of the default roles (every new user gets them)
 -- KEYS[7] dom   hash  self-provisioning domain -> tenant id (one tenant per domain)
--- ARGV[1] op, ARGV[2] JSON arguments, ARGV[3] JSON caps {"perms", "roles", "tenants"}
+-- KEYS[8] ver   string  the model's version: a fresh random value at every call (store/authz_cache.go)
+-- ARGV[1] op, ARGV[2] JSON arguments, ARGV[3] JSON caps {"perms", "roles", "tenants"}, ARGV[4] the new version
 --
 -- A role or tenant gets a fresh number from seq when it is created; users
 -- hold those numbers, so a deleted role or tenant is gone from every user at
@@ -20,6 +21,9 @@
 local op = ARGV[1]
 local a = cjson.decode(ARGV[2])
 local caps = cjson.decode(ARGV[3])
+-- Every call moves the version, in the same script as its change (a call
+-- that changes nothing only costs the claims caches a reload).
+redis.call('SET', KEYS[8], ARGV[4])
 
 local function get(key, field)
   local v = redis.call('HGET', key, field)
