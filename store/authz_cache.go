@@ -64,11 +64,15 @@ type authzModel struct {
 	defaults []int64
 	domains  map[string]string // self-provisioning domain -> tenant id
 	size     int               // estimated bytes
+	perms    int               // distinct permissions held by roles (their numbers are 0..perms-1)
 }
 
 type modelRole struct {
 	name  string
 	perms []string // deduplicated, in the role's order
+	// bits: each of perms' number in the model (permission numbers are
+	// dense, so a user's permissions are deduplicated with a bit set).
+	bits []int32
 }
 
 type modelTenant struct {
@@ -112,18 +116,25 @@ func buildModel(reply any) (*authzModel, error) {
 	m := &authzModel{version: ver, roles: make(map[int64]*modelRole, len(roleFlat)/2),
 		tenants: make(map[string]*modelTenant, len(tenFlat)/2), domains: make(map[string]string, len(domFlat)/2)}
 	byName := make(map[string]int64, len(roleFlat)/2)
+	permNo := map[string]int32{}
 	for i := 0; i < len(roleFlat); i += 2 {
 		r, err := parseRole(roleFlat[i], roleFlat[i+1])
 		if err != nil {
 			return nil, err
 		}
-		perms := make([]string, 0, len(r.PermissionNames))
+		mr := &modelRole{name: r.Name, perms: make([]string, 0, len(r.PermissionNames)), bits: make([]int32, 0, len(r.PermissionNames))}
 		for _, p := range r.PermissionNames {
-			if !slices.Contains(perms, p) {
-				perms = append(perms, p)
+			if slices.Contains(mr.perms, p) {
+				continue
 			}
+			n, ok := permNo[p]
+			if !ok {
+				n = int32(len(permNo))
+				permNo[p] = n
+			}
+			mr.perms, mr.bits = append(mr.perms, p), append(mr.bits, n)
 		}
-		m.roles[r.ID] = &modelRole{name: r.Name, perms: perms}
+		m.roles[r.ID] = mr
 		byName[r.Name] = r.ID
 		m.size += modelEntryOverhead + len(roleFlat[i]) + len(roleFlat[i+1])
 	}
@@ -151,6 +162,7 @@ func buildModel(reply any) (*authzModel, error) {
 		m.size += modelEntryOverhead + len(domFlat[i]) + len(domFlat[i+1])
 	}
 	m.size += modelEntryOverhead + len(defNames)*8
+	m.perms = len(permNo)
 	return m, nil
 }
 
@@ -177,9 +189,9 @@ func (m *authzModel) claims(u UserAuthz) Claims {
 	return c
 }
 
-// linearDedup is the number of permissions up to which resolve
-// deduplicates by scanning rather than with a set.
-const linearDedup = 48
+// stackPerms is the number of permissions a resolve deduplicates with a
+// bit set on the stack (MaxPermissions fits); past it, with a heap one.
+const stackPerms = 1024
 
 // resolve is the names and permissions of the live roles among ids (none:
 // roles and perms as given).
@@ -195,9 +207,10 @@ func (m *authzModel) resolve(ids []int64, roles, perms []string) ([]string, []st
 		return roles, perms
 	}
 	roles, perms = make([]string, 0, n), make([]string, 0, np)
-	var seen map[string]struct{}
-	if np > linearDedup {
-		seen = make(map[string]struct{}, np)
+	var stack [stackPerms / 64]uint64
+	seen := stack[:]
+	if m.perms > stackPerms {
+		seen = make([]uint64, (m.perms+63)/64)
 	}
 	for _, id := range ids {
 		r := m.roles[id]
@@ -205,26 +218,13 @@ func (m *authzModel) resolve(ids []int64, roles, perms []string) ([]string, []st
 			continue
 		}
 		roles = append(roles, r.name)
-		if len(roles) == 1 {
-			// A role's own list is deduplicated already.
-			perms = append(perms, r.perms...)
-			if seen != nil {
-				for _, p := range r.perms {
-					seen[p] = struct{}{}
-				}
-			}
-			continue
-		}
-		for _, p := range r.perms {
-			if seen != nil {
-				if _, dup := seen[p]; dup {
-					continue
-				}
-				seen[p] = struct{}{}
-			} else if slices.Contains(perms, p) {
+		for i, b := range r.bits {
+			w, bit := b>>6, uint64(1)<<(b&63)
+			if seen[w]&bit != 0 {
 				continue
 			}
-			perms = append(perms, p)
+			seen[w] |= bit
+			perms = append(perms, r.perms[i])
 		}
 	}
 	return roles, perms
