@@ -33,7 +33,7 @@ const (
 	authzTenantRoles  = 2
 	authzOpSignIn     = "verify-signin"
 	authzOpAuthz      = "verify-authz"
-	defaultSignInSeed = 30000
+	defaultSignInSeed = 40000
 )
 
 func (t *targets) mgmtCtx(ctx context.Context) context.Context {
@@ -101,8 +101,12 @@ func (t *targets) seedSignIns(ctx context.Context, b binaries, addr, prefix stri
 	if err := t.ghzRun(ctx, b, addr, "otp.v1.Management.CreateUser", data, meta, 100, n); err != nil {
 		return fmt.Errorf("creating users: %w", err)
 	}
-	if _, err := t.ghz(ctx, b, addr, "otp.v1.OtpEmail.SignUpOrIn", prefix, false, 100, 0, n); err != nil {
+	res, err := t.ghz(ctx, b, addr, "otp.v1.OtpEmail.SignUpOrIn", prefix, false, 100, 0, n)
+	if err != nil {
 		return fmt.Errorf("starting sign-ins: %w", err)
+	}
+	if res.errors > 0 {
+		return fmt.Errorf("starting sign-ins: %d errors", res.errors)
 	}
 	return nil
 }

@@ -184,6 +184,11 @@ func (t *targets) measure(ctx context.Context, o options, b binaries, single *re
 	if err != nil {
 		return result{}, err
 	}
+	if limit > 0 && res.errors > 0 && res.count+res.errors > limit {
+		// ghz ignores -n when it runs for a duration: past the seeded
+		// codes, every verify is refused.
+		fmt.Fprintf(os.Stderr, "   (this run outlasted its %d seeded codes: raise -seed or -seed-signin)\n", limit)
+	}
 	var own int64 // commands the bench itself sent to Redis
 	if s.target == "otpd" {
 		// Delivery work (the noop provider) belongs to the start's and the
