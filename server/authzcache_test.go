@@ -45,51 +45,67 @@ func TestAuthzChangeInNextRefreshAcrossInstances(t *testing.T) {
 			codes := &syncBuffer{}
 			a := newEnv(t, real, defaultMgmtKeys(), withCodeLog(codes))
 			b := newEnv(t, real, defaultMgmtKeys(), withRedis(a.redis), withCodeLog(codes))
-			a.mustMgmt("POST", "/v1/mgmt/permission/create", `{"name":"read"}`)
-			a.mustMgmt("POST", "/v1/mgmt/permission/create", `{"name":"write"}`)
-			a.mustMgmt("POST", "/v1/mgmt/role/create", `{"name":"editor","permissionNames":["read","write"]}`)
-			a.mustMgmt("POST", "/v1/mgmt/role/create", `{"name":"viewer","permissionNames":["read"]}`)
-			a.mustMgmt("POST", "/v1/mgmt/tenant/create", `{"id":"acme","name":"Acme"}`)
-			a.mustMgmt("POST", "/v1/mgmt/user/create", `{"loginId":"kim@example.com","email":"kim@example.com","verifiedEmail":true,`+
-				`"roleNames":["editor","viewer"],"userTenants":[{"tenantId":"acme","roleNames":["editor"]}]}`)
-			v := b.login("email", "kim@example.com", "kim@example.com")
-			refresh := func(step string) map[string]any {
-				t.Helper()
-				s, r := b.do("POST", "/v1/auth/refresh", "", b.bearer(v["refreshJwt"]))
-				if s != 200 {
-					t.Fatalf("%s: refresh on B: %d %v", step, s, r)
-				}
-				return jwtClaims(t, r["sessionJwt"])
-			}
-			c := jwtClaims(t, v["sessionJwt"])
-			if fmt.Sprint(c["roles"]) != "[editor viewer]" || fmt.Sprint(c["permissions"]) != "[read write]" ||
-				fmt.Sprint(c["tenants"]) != "map[acme:map[permissions:[read write] roles:[editor]]]" {
-				t.Fatalf("sign-in on B: %v", c)
-			}
-			refresh("warm")
-
-			a.mustMgmt("POST", "/v1/mgmt/role/update", `{"name":"editor","newName":"editor","permissionNames":["read"]}`)
-			if c := refresh("permission taken off a role"); fmt.Sprint(c["permissions"]) != "[read]" ||
-				fmt.Sprint(c["tenants"]) != "map[acme:map[permissions:[read] roles:[editor]]]" {
-				t.Fatalf("permission taken off a role, next refresh on B: %v", c)
-			}
-			a.mustMgmt("POST", "/v1/mgmt/user/update/role/remove", `{"loginId":"kim@example.com","roleNames":["viewer"]}`)
-			if c := refresh("role taken off the user"); fmt.Sprint(c["roles"]) != "[editor]" {
-				t.Fatalf("role taken off the user, next refresh on B: %v", c)
-			}
-			a.mustMgmt("POST", "/v1/mgmt/tenant/update", `{"id":"acme","name":"Acme 2"}`)
-			if s, r := b.do("POST", "/v1/auth/me/tenants", `{"dct":false}`, b.bearer(v["refreshJwt"])); s != 200 || !strings.Contains(fmt.Sprint(r), "Acme 2") {
-				t.Fatalf("tenant renamed, me/tenants on B: %d %v", s, r)
-			}
-			a.mustMgmt("POST", "/v1/mgmt/role/delete", `{"name":"editor"}`)
-			if c := refresh("role deleted"); c["roles"] != nil || fmt.Sprint(c["tenants"]) != "map[acme:map[permissions:[] roles:[]]]" {
-				t.Fatalf("role deleted, next refresh on B: %v", c)
-			}
-			a.mustMgmt("POST", "/v1/mgmt/tenant/delete", `{"id":"acme"}`)
-			if c := refresh("tenant deleted"); c["tenants"] != nil {
-				t.Fatalf("tenant deleted, next refresh on B: %v", c)
-			}
+			authzChangeFlow(t, a, b)
 		})
+	}
+}
+
+// TestClusterAuthzChangeInNextRefresh is the same on a real Redis Cluster
+// (the version and the model on the project's slot, the user's keys on
+// others).
+func TestClusterAuthzChangeInNextRefresh(t *testing.T) {
+	t.Parallel()
+	p := newClusterPair(t, defaultMgmtKeys())
+	authzChangeFlow(t, p.a, p.b)
+}
+
+// authzChangeFlow: a user signs in on b, whose claims cache then holds the
+// model; each management change made on a is in the very next refresh on b.
+func authzChangeFlow(t *testing.T, a, b *env) {
+	t.Helper()
+	a.mustMgmt("POST", "/v1/mgmt/permission/create", `{"name":"read"}`)
+	a.mustMgmt("POST", "/v1/mgmt/permission/create", `{"name":"write"}`)
+	a.mustMgmt("POST", "/v1/mgmt/role/create", `{"name":"editor","permissionNames":["read","write"]}`)
+	a.mustMgmt("POST", "/v1/mgmt/role/create", `{"name":"viewer","permissionNames":["read"]}`)
+	a.mustMgmt("POST", "/v1/mgmt/tenant/create", `{"id":"acme","name":"Acme"}`)
+	a.mustMgmt("POST", "/v1/mgmt/user/create", `{"loginId":"kim@example.com","email":"kim@example.com","verifiedEmail":true,`+
+		`"roleNames":["editor","viewer"],"userTenants":[{"tenantId":"acme","roleNames":["editor"]}]}`)
+	v := b.login("email", "kim@example.com", "kim@example.com")
+	refresh := func(step string) map[string]any {
+		t.Helper()
+		s, r := b.do("POST", "/v1/auth/refresh", "", b.bearer(v["refreshJwt"]))
+		if s != 200 {
+			t.Fatalf("%s: refresh on B: %d %v", step, s, r)
+		}
+		return jwtClaims(t, r["sessionJwt"])
+	}
+	c := jwtClaims(t, v["sessionJwt"])
+	if fmt.Sprint(c["roles"]) != "[editor viewer]" || fmt.Sprint(c["permissions"]) != "[read write]" ||
+		fmt.Sprint(c["tenants"]) != "map[acme:map[permissions:[read write] roles:[editor]]]" {
+		t.Fatalf("sign-in on B: %v", c)
+	}
+	refresh("warm")
+
+	a.mustMgmt("POST", "/v1/mgmt/role/update", `{"name":"editor","newName":"editor","permissionNames":["read"]}`)
+	if c := refresh("permission taken off a role"); fmt.Sprint(c["permissions"]) != "[read]" ||
+		fmt.Sprint(c["tenants"]) != "map[acme:map[permissions:[read] roles:[editor]]]" {
+		t.Fatalf("permission taken off a role, next refresh on B: %v", c)
+	}
+	a.mustMgmt("POST", "/v1/mgmt/user/update/role/remove", `{"loginId":"kim@example.com","roleNames":["viewer"]}`)
+	if c := refresh("role taken off the user"); fmt.Sprint(c["roles"]) != "[editor]" {
+		t.Fatalf("role taken off the user, next refresh on B: %v", c)
+	}
+	a.mustMgmt("POST", "/v1/mgmt/tenant/update", `{"id":"acme","name":"Acme 2"}`)
+	if s, r := b.do("POST", "/v1/auth/me/tenants", `{"dct":false}`, b.bearer(v["refreshJwt"])); s != 200 || !strings.Contains(fmt.Sprint(r), "Acme 2") {
+		t.Fatalf("tenant renamed, me/tenants on B: %d %v", s, r)
+	}
+	a.mustMgmt("POST", "/v1/mgmt/role/delete", `{"name":"editor"}`)
+	if c := refresh("role deleted"); c["roles"] != nil || fmt.Sprint(c["tenants"]) != "map[acme:map[permissions:[] roles:[]]]" {
+		t.Fatalf("role deleted, next refresh on B: %v", c)
+	}
+	a.mustMgmt("POST", "/v1/mgmt/tenant/delete", `{"id":"acme"}`)
+	if c := refresh("tenant deleted"); c["tenants"] != nil {
+		t.Fatalf("tenant deleted, next refresh on B: %v", c)
 	}
 }
 
