@@ -392,13 +392,22 @@ func (s *RedisStore) readModel(ctx context.Context, project string) (*authzModel
 // over the cache's byte bound at a version already seen: the caller uses
 // the scripts.
 func (s *RedisStore) currentModel(ctx context.Context, project string) (*authzModel, error) {
-	c := s.authz
-	if c == nil {
+	if s.authz == nil {
 		return nil, nil
 	}
 	ver, err := s.modelVersion(ctx, project)
 	if err != nil {
 		return nil, err
+	}
+	return s.modelAt(ctx, project, ver)
+}
+
+// modelAt is currentModel for a version the caller read (after its
+// request began).
+func (s *RedisStore) modelAt(ctx context.Context, project, ver string) (*authzModel, error) {
+	c := s.authz
+	if c == nil {
+		return nil, nil
 	}
 	e := c.entry(project)
 	if m := e.model.Load(); m != nil && m.version == ver {
@@ -460,4 +469,43 @@ func (s *RedisStore) AuthzSnapshot(ctx context.Context, project string) (AuthzSn
 		}
 	}
 	return AuthzSnapshot{m: m}, nil
+}
+
+// AuthzVersion reads the project's model version, for ClaimsAt and
+// NewUserAuthzAt: a verify reads it alongside its own script (one round
+// trip for both) rather than after it. "" when the cache is off.
+func (s *RedisStore) AuthzVersion(ctx context.Context, project string) (string, error) {
+	if s.authz == nil {
+		return "", nil
+	}
+	return s.modelVersion(ctx, project)
+}
+
+// ClaimsAt is Claims with the model's version already read (AuthzVersion,
+// after the request began): no round trip when the cache holds that
+// version.
+func (s *RedisStore) ClaimsAt(ctx context.Context, project, version string, u UserAuthz) (Claims, error) {
+	if u.Empty() {
+		return Claims{}, nil
+	}
+	m, err := s.modelAt(ctx, project, version)
+	if err != nil {
+		return Claims{}, err
+	}
+	if m != nil {
+		return m.claims(u), nil
+	}
+	return s.scriptClaims(ctx, project, u)
+}
+
+// NewUserAuthzAt is NewUserAuthz with the model's version already read.
+func (s *RedisStore) NewUserAuthzAt(ctx context.Context, project, version, emailDomain string) (UserAuthz, error) {
+	m, err := s.modelAt(ctx, project, version)
+	if err != nil {
+		return UserAuthz{}, err
+	}
+	if m != nil {
+		return m.newUserAuthz(emailDomain), nil
+	}
+	return s.scriptNewUserAuthz(ctx, project, emailDomain)
 }
