@@ -27,8 +27,10 @@ type modelAhead struct {
 }
 
 // readModelAhead starts reading the project's model version (nil when the
-// authorizer has no versions). The read ends on its own if the verify
-// fails and nobody waits for it.
+// authorizer has no versions). The verify waits for it before it answers
+// (wait), whether it used it or not, so that nothing of the request
+// outlives it; the read ran alongside the verify's script, so the wait is
+// short.
 func (e *Engine) readModelAhead(ctx context.Context, p *Project) *modelAhead {
 	va, ok := e.authz.(VersionedAuthz)
 	if !ok {
@@ -64,4 +66,11 @@ func (e *Engine) newUserAuthzAt(ctx context.Context, a *modelAhead, project, dom
 		return store.UserAuthz{}, a.err
 	}
 	return a.va.NewUserAuthzAt(ctx, project, a.ver, domain)
+}
+
+// wait waits for the read to end (nil: nothing to wait for).
+func (a *modelAhead) wait() {
+	if a != nil {
+		<-a.done
+	}
 }

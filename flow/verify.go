@@ -53,6 +53,7 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 	// The model's version is read alongside the verify's script: the
 	// claims and a new user's defaults then need no round trip after it.
 	ahead := e.readModelAhead(ctx, p)
+	defer ahead.wait()
 	res, done, pre, err := e.verifyCode(ctx, p, store.Attempt{
 		Key: store.CodeKey{Project: p.ID, LoginID: loginID, Channel: string(in.Channel)},
 		Candidates: e.hasher.Candidates(otpcode.Input{
