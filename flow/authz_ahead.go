@@ -11,6 +11,9 @@ import (
 // verify's script, so that the verify's claims (and a new user's
 // defaults) need no round trip after it.
 type VersionedAuthz interface {
+	// AuthzInUse: the project (probably) has a model; otherwise a verify
+	// does not read the version ahead.
+	AuthzInUse(project string) bool
 	AuthzVersion(ctx context.Context, project string) (string, error)
 	ClaimsAt(ctx context.Context, project, version string, u store.UserAuthz) (store.Claims, error)
 	NewUserAuthzAt(ctx context.Context, project, version, emailDomain string) (store.UserAuthz, error)
@@ -27,13 +30,14 @@ type modelAhead struct {
 }
 
 // readModelAhead starts reading the project's model version (nil when the
-// authorizer has no versions). The verify waits for it before it answers
+// authorizer has no versions, or the project had no roles or tenants when
+// this process last read its model). The verify waits for it before it answers
 // (wait), whether it used it or not, so that nothing of the request
 // outlives it; the read ran alongside the verify's script, so the wait is
 // short.
 func (e *Engine) readModelAhead(ctx context.Context, p *Project) *modelAhead {
 	va, ok := e.authz.(VersionedAuthz)
-	if !ok {
+	if !ok || !va.AuthzInUse(p.ID) {
 		return nil
 	}
 	a := &modelAhead{va: va, done: make(chan struct{})}

@@ -509,3 +509,24 @@ func (s *RedisStore) NewUserAuthzAt(ctx context.Context, project, version, email
 	}
 	return s.scriptNewUserAuthz(ctx, project, emailDomain)
 }
+
+// AuthzInUse reports whether the project's model, as this process last
+// read it, has any role or tenant (true when it has not read it yet). A
+// verify reads the model's version ahead only then: for a project without
+// a model, a returning user who holds nothing needs no version, and a new
+// user reads it after the script (NewUserAuthz). A hint for speed only:
+// whoever needs the version reads it.
+func (s *RedisStore) AuthzInUse(project string) bool {
+	c := s.authz
+	if c == nil {
+		return false
+	}
+	c.mu.RLock()
+	e := c.entries[project]
+	c.mu.RUnlock()
+	if e == nil {
+		return true
+	}
+	m := e.model.Load()
+	return m == nil || len(m.roles) > 0 || len(m.tenants) > 0
+}
