@@ -253,3 +253,54 @@ func TestAuthzCacheBounds(t *testing.T) {
 		}
 	})
 }
+
+// TestAuthzCacheConcurrentReloads: many requests resolve claims while the
+// model changes under them (run with -race); a claim that starts after a
+// change answered always has it.
+func TestAuthzCacheConcurrentReloads(t *testing.T) {
+	t.Parallel()
+	forEachBackend(t, func(t *testing.T, c *redis.Client) {
+		ctx := context.Background()
+		s := store.NewRedisStore(c)
+		must(t, s.CreatePermission(ctx, "C", store.Permission{Name: "read"}))
+		must(t, s.CreateRole(ctx, "C", store.Role{Name: "r0", PermissionNames: []string{"read"}}))
+		ids, err := s.RoleIDs(ctx, "C", []string{"r0"})
+		must(t, err)
+		u := store.UserAuthz{Roles: ids}
+		stop := make(chan struct{})
+		errs := make(chan error, 8)
+		for range 8 {
+			go func() {
+				for {
+					select {
+					case <-stop:
+						errs <- nil
+						return
+					default:
+					}
+					if _, err := s.Claims(ctx, "C", u); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		for i := 1; i <= 20; i++ {
+			name := fmt.Sprintf("r0-%d", i)
+			prev := "r0"
+			if i > 1 {
+				prev = fmt.Sprintf("r0-%d", i-1)
+			}
+			must(t, s.UpdateRole(ctx, "C", prev, store.Role{Name: name, PermissionNames: []string{"read"}}))
+			got, err := s.Claims(ctx, "C", u)
+			must(t, err)
+			if !slices.Equal(got.Roles, []string{name}) {
+				t.Fatalf("after renaming to %s: %+v", name, got)
+			}
+		}
+		close(stop)
+		for range 8 {
+			must(t, <-errs)
+		}
+	})
+}
