@@ -24,7 +24,7 @@ type Authz interface {
 // self-provisioning domain, that tenant with its default roles. Only a
 // verified email counts (a code went to it): an unverified address of the
 // other contact type never joins a tenant.
-func (e *Engine) grantNew(ctx context.Context, p *Project, u store.User, res store.VerifyResult) (store.User, error) {
+func (e *Engine) grantNew(ctx context.Context, p *Project, u store.User, res store.VerifyResult, ahead *modelAhead) (store.User, error) {
 	if e.authz == nil {
 		return u, nil
 	}
@@ -34,7 +34,7 @@ func (e *Engine) grantNew(ctx context.Context, p *Project, u store.User, res sto
 			domain = strings.ToLower(res.Address[at+1:])
 		}
 	}
-	a, err := e.authz.NewUserAuthz(ctx, p.ID, u.UserID, domain)
+	a, err := e.newUserAuthzAt(ctx, ahead, p.ID, u.UserID, domain)
 	if err != nil {
 		return u, storeErr(err)
 	}
@@ -54,10 +54,16 @@ func (e *Engine) grantNew(ctx context.Context, p *Project, u store.User, res sto
 // when there is nothing to claim; no store round trip for a user who
 // holds nothing.
 func (e *Engine) authzClaims(ctx context.Context, p *Project, u store.User, dct string) (*token.Authz, error) {
+	return e.authzClaimsAt(ctx, p, u, dct, nil)
+}
+
+// authzClaimsAt is authzClaims at the model version read ahead (nil: read
+// now).
+func (e *Engine) authzClaimsAt(ctx context.Context, p *Project, u store.User, dct string, ahead *modelAhead) (*token.Authz, error) {
 	if e.authz == nil || u.Authz.Empty() {
 		return nil, nil
 	}
-	c, err := e.authz.Claims(ctx, p.ID, u.Authz)
+	c, err := e.claimsAt(ctx, ahead, p.ID, u.Authz)
 	if err != nil {
 		return nil, storeErr(err)
 	}
@@ -94,7 +100,7 @@ func dctOf(c *token.Claims) string {
 // script after the mint (split slots): the user record is read first,
 // unless the verify created the user (nothing held yet) or an update
 // already returned it (have).
-func (e *Engine) splitAuthz(ctx context.Context, p *Project, uid string, newUser bool, u store.User, have bool, dct string) (*token.Authz, error) {
+func (e *Engine) splitAuthz(ctx context.Context, p *Project, uid string, newUser bool, u store.User, have bool, dct string, ahead *modelAhead) (*token.Authz, error) {
 	if e.authz == nil || newUser {
 		return nil, nil
 	}
@@ -107,7 +113,7 @@ func (e *Engine) splitAuthz(ctx context.Context, p *Project, uid string, newUser
 			return nil, storeErr(err)
 		}
 	}
-	return e.authzClaims(ctx, p, u, dct)
+	return e.authzClaimsAt(ctx, p, u, dct, ahead)
 }
 
 // checkTenant refuses a start whose loginOptions.tenantId names a tenant

@@ -50,6 +50,10 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		return VerifyOutput{}, err
 	}
 	now := e.clock.Now()
+	// The model's version is read alongside the verify's script: the
+	// claims and a new user's defaults then need no round trip after it.
+	ahead := e.readModelAhead(ctx, p)
+	defer ahead.wait()
 	res, done, pre, err := e.verifyCode(ctx, p, store.Attempt{
 		Key: store.CodeKey{Project: p.ID, LoginID: loginID, Channel: string(in.Channel)},
 		Candidates: e.hasher.Candidates(otpcode.Input{
@@ -107,11 +111,11 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		// The store signed the user in with the verify (one script): mint
 		// the tokens it registered.
 		if res.NewUser && pend.Update == nil {
-			if done.User, err = e.grantNew(ctx, p, done.User, res); err != nil {
+			if done.User, err = e.grantNew(ctx, p, done.User, res, ahead); err != nil {
 				return VerifyOutput{}, e.giveBack(ctx, key, undoOf(res, true), err)
 			}
 		}
-		az, err := e.authzClaims(ctx, p, done.User, pend.DCT)
+		az, err := e.authzClaimsAt(ctx, p, done.User, pend.DCT, ahead)
 		if err != nil {
 			return VerifyOutput{}, e.giveBack(ctx, key, undoOf(res, true), err)
 		}
@@ -137,7 +141,7 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 		}
 		uid = user.UserID
 	}
-	az, err := e.splitAuthz(ctx, p, uid, res.NewUser, user, pend.Update != nil, pend.DCT)
+	az, err := e.splitAuthz(ctx, p, uid, res.NewUser, user, pend.Update != nil, pend.DCT, ahead)
 	if err != nil {
 		return VerifyOutput{}, e.giveBack(ctx, key, undoOf(res, false), err)
 	}
@@ -203,7 +207,7 @@ func (e *Engine) Verify(ctx context.Context, in VerifyInput) (VerifyOutput, erro
 	if res.NewUser && pend.Update == nil {
 		// Split slots (the tokens are minted before the login): the
 		// defaults reach the tokens at the first refresh.
-		if granted, err := e.grantNew(ctx, p, user, res); err != nil {
+		if granted, err := e.grantNew(ctx, p, user, res, ahead); err != nil {
 			e.log.WarnContext(ctx, "default roles not granted to a new user", "project", p.ID, "error", err)
 		} else {
 			user = granted

@@ -300,6 +300,23 @@ func (s *Service) Resolved(ctx context.Context, p *flow.Project, u store.User) (
 	return c, storeErr(err)
 }
 
+// ResolvedAll is Resolved for each of us, against one read of the model
+// (one round trip for the page, none when nobody holds anything).
+func (s *Service) ResolvedAll(ctx context.Context, p *flow.Project, us []store.User) ([]store.Claims, error) {
+	out := make([]store.Claims, len(us))
+	if !slices.ContainsFunc(us, func(u store.User) bool { return !u.Authz.Empty() }) {
+		return out, nil
+	}
+	snap, err := s.st.AuthzSnapshot(ctx, p.ID)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	for i, u := range us {
+		out[i] = snap.Claims(u.Authz)
+	}
+	return out, nil
+}
+
 // authzFilter is the search's roleNames/tenantIds filter: a user matches
 // when it holds any of the project roles and is a member of any of the
 // tenants named (each filter only when given). Alone, the candidates come
@@ -313,15 +330,23 @@ func (s *Service) authzFilter(ctx context.Context, p *flow.Project, q Query) (ma
 	if err := firstErr(errors.Join(checkNames("roleNames", q.RoleNames, MaxBatch), checkNames("tenantIds", q.TenantIDs, MaxBatch))); err != nil {
 		return nil, nil, err
 	}
+	// Every candidate is resolved against one read of the model (one
+	// round trip for the whole search, at its first candidate), not one
+	// Claims call each.
+	var snap *store.AuthzSnapshot
 	match = func(u store.User) bool {
 		if ferr != nil {
 			return false
 		}
-		c, err := s.st.Claims(ctx, p.ID, u.Authz)
-		if err != nil {
-			ferr = storeErr(err)
-			return false
+		if snap == nil {
+			sn, err := s.st.AuthzSnapshot(ctx, p.ID)
+			if err != nil {
+				ferr = storeErr(err)
+				return false
+			}
+			snap = &sn
 		}
+		c := snap.Claims(u.Authz)
 		if len(q.RoleNames) > 0 && !slices.ContainsFunc(c.Roles, func(r string) bool { return slices.Contains(q.RoleNames, r) }) {
 			return false
 		}

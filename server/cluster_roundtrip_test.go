@@ -22,13 +22,16 @@ import (
 type slotCounter struct {
 	mu                         sync.Mutex
 	limits, index, work, check int
+	// model: the authorization model's version GETs and model reads (the
+	// project's slot).
+	model int
 	slots                      []map[int]bool // per work command
 }
 
 func (h *slotCounter) reset() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.limits, h.index, h.work, h.check, h.slots = 0, 0, 0, 0, nil
+	h.limits, h.index, h.work, h.check, h.model, h.slots = 0, 0, 0, 0, 0, nil
 }
 
 func (h *slotCounter) count(cmd redis.Cmder) {
@@ -53,6 +56,8 @@ func (h *slotCounter) count(cmd redis.Cmder) {
 		h.limits++
 	case len(keys) > 0 && strings.Contains(keys[0], "}:ix:"):
 		h.index++
+	case len(keys) > 0 && strings.Contains(keys[0], "}:az:") || cmd.Name() == "get" && len(args) == 2 && strings.Contains(fmt.Sprint(args[1]), "}:az:"):
+		h.model++
 	default:
 		h.work++
 		slots := map[int]bool{}
@@ -82,21 +87,22 @@ func (h *slotCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.
 // TestClusterRoundTripsPerVerify: on a real Redis Cluster, a verify by the
 // login id a user was created from (a sign-up, then a sign-in) is one
 // script whose keys are all on one slot; besides it only the project-wide
-// limits (their own slot) and, for a new user, the search index and the
-// authorization defaults (the project's slot) are touched, followed by one
-// read of the new record (after the index write).
+// limits (their own slot) and, for a new user, the authorization model's
+// version (one GET on the project's slot; the model itself is read only
+// when no cached copy has that version) and the search index, followed by
+// one read of the new record (after the index write).
 func TestClusterRoundTripsPerVerify(t *testing.T) {
 	p := newClusterPair(t)
 	a := p.a
 	h := &slotCounter{}
 	a.redis.(*redis.ClusterClient).AddHook(h)
-	check := func(name string, wantWork, wantIndex int) {
+	check := func(name string, wantWork, wantIndex, wantModel int) {
 		t.Helper()
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		if h.work != wantWork || h.index != wantIndex || h.check != wantIndex {
-			t.Errorf("%s: %d scripts, %d on the index, %d record reads (limits: %d), want %d, %d and %d",
-				name, h.work, h.index, h.check, h.limits, wantWork, wantIndex, wantIndex)
+		if h.work != wantWork || h.index != wantIndex || h.check != wantIndex || h.model != wantModel {
+			t.Errorf("%s: %d scripts, %d on the index, %d record reads, %d model reads (limits: %d), want %d, %d, %d and %d",
+				name, h.work, h.index, h.check, h.model, h.limits, wantWork, wantIndex, wantIndex, wantModel)
 		}
 		for _, s := range h.slots {
 			if len(s) != 1 {
@@ -114,12 +120,14 @@ func TestClusterRoundTripsPerVerify(t *testing.T) {
 			t.Fatalf("verify %d: %d %v", i, s, r)
 		}
 		if i == 0 {
-			// A new user also reads the project's default roles and
-			// self-provisioning domains (authz_defaults.lua, on the
-			// project's slot; docs/authorization.md).
-			check("verify (new user)", 2, 1)
+			// A new user's defaults come from the model: its version,
+			// and (this otpd has not read it yet) the model once
+			// (authz_snapshot.lua; docs/authorization.md).
+			check("verify (new user)", 1, 1, 2)
 		} else {
-			check("verify (returning user)", 1, 0)
+			// Nothing: the project has no roles or tenants (as this
+			// otpd read it at the sign-up) and the user holds nothing.
+			check("verify (returning user)", 1, 0, 0)
 		}
 	}
 }

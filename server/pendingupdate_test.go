@@ -195,8 +195,10 @@ func TestClusterPendingUpdateDiesWithItsSession(t *testing.T) {
 
 // The session check costs an update's verify no round trip: the user read
 // it replaces was one already, and the contact write and the login check
-// inside their own scripts. Counted as TestRedisRoundTripsPerRPC does;
-// the same counts as before the check (8 and 10 on main at a1c79a7).
+// inside their own scripts. Counted as TestRedisRoundTripsPerRPC does (the
+// authorization model's version GET, sent alongside the verify's script,
+// apart); the same counts as before the check (8 and 10 on main at
+// a1c79a7).
 func TestUpdateVerifyRoundTrips(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, false)

@@ -19,8 +19,16 @@ import (
 
 // commandCounter counts what the RPC path sends to Redis: each command or
 // pipeline is one round trip. The delivery workers share the client; their
-// commands (all on the queue's keys) are not counted.
-type commandCounter struct{ n atomic.Int64 }
+// commands (all on the queue's keys) are not counted. The authorization
+// model's version GET is counted apart (version): a verify sends it
+// alongside its script, at the same time, not after it.
+type commandCounter struct{ n, version atomic.Int64 }
+
+// versionGet: a GET of a project's authorization model version.
+func versionGet(cmd redis.Cmder) bool {
+	a := cmd.Args()
+	return cmd.Name() == "get" && len(a) == 2 && strings.HasSuffix(fmt.Sprint(a[1]), ":az:ver")
+}
 
 const debugRT = false
 
@@ -40,6 +48,10 @@ func worker(cmd redis.Cmder) bool {
 func (h *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (h *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
+		if versionGet(cmd) {
+			h.version.Add(1)
+			return next(ctx, cmd)
+		}
 		if !worker(cmd) || cmd.Name() == "evalsha" && strings.Contains(fmt.Sprint(cmd.Args()), ":code:") {
 			h.n.Add(1)
 			if debugRT {
@@ -51,21 +63,33 @@ func (h *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 }
 func (h *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
+		others := false
+		for _, c := range cmds {
+			if versionGet(c) {
+				h.version.Add(1)
+			} else {
+				others = true
+			}
+		}
 		for _, c := range cmds {
 			if worker(c) {
 				return next(ctx, cmds)
 			}
 		}
-		h.n.Add(1)
+		if others {
+			h.n.Add(1)
+		}
 		return next(ctx, cmds)
 	}
 }
 
 // TestRedisRoundTripsPerRPC counts the round trips of the real server with
 // the default limits on and delivery enqueued: start 1, verify 1 (the
-// verify, the login and a new user's search index in one script) plus, for
-// a new user, 1 reading the project's default roles and self-provisioning
-// domains (docs/authorization.md), refresh 1.
+// verify, the login and a new user's search index in one script) plus,
+// the first time this otpd needs the authorization model, 1 reading it
+// (here: the new user's defaults), refresh 1. A new user's verify also
+// reads the model's version (one GET; alongside the script when the
+// project has roles or tenants; docs/authorization.md).
 func TestRedisRoundTripsPerRPC(t *testing.T) {
 	t.Parallel()
 	def := config.DefaultSendsPerIP
@@ -76,11 +100,18 @@ func TestRedisRoundTripsPerRPC(t *testing.T) {
 	count := func(name string, want int64, call func() error) {
 		t.Helper()
 		h.n.Store(0)
+		h.version.Store(0)
 		if err := call(); err != nil {
 			t.Fatalf("%s: %v\n%s", name, err, e.logs.String())
 		}
 		if got := h.n.Load(); got != want {
 			t.Errorf("%s: %d Redis round trips, want %d", name, got, want)
+		}
+		// A new user's defaults need the model's version; a returning
+		// user who holds nothing, in a project without roles or tenants,
+		// does not.
+		if got, want := h.version.Load(), int64(map[bool]int{true: 1}[name == "verify (new user)"]); got != want {
+			t.Errorf("%s: %d model version reads, want %d", name, got, want)
 		}
 	}
 	count("start (SignUpOrIn)", 1, func() error {

@@ -109,19 +109,19 @@ func (s *Management) LoadUser(ctx context.Context, r *otpv1.MgmtUserRef) (*otpv1
 }
 
 // usersOut lists users with their roles and tenants resolved by name
-// (one model read per user who holds any).
+// (one model read for the whole list).
 func (s *Management) usersOut(ctx context.Context, p *flow.Project) func([]store.User, int, error) (*otpv1.MgmtUsersResponse, error) {
 	return func(us []store.User, total int, err error) (*otpv1.MgmtUsersResponse, error) {
 		if err != nil {
 			return nil, err
 		}
 		out := &otpv1.MgmtUsersResponse{Users: make([]*otpv1.UserResponse, 0, len(us)), Total: int32(total)}
-		for _, u := range us {
-			c, err := s.m.Resolved(ctx, p, u)
-			if err != nil {
-				return nil, err
-			}
-			out.Users = append(out.Users, userResponseWith(u, c))
+		cs, err := s.m.ResolvedAll(ctx, p, us)
+		if err != nil {
+			return nil, err
+		}
+		for i, u := range us {
+			out.Users = append(out.Users, userResponseWith(u, cs[i]))
 		}
 		return out, nil
 	}

@@ -32,6 +32,7 @@ import (
 // (names are printable: no clash with a project role of the same name),
 // its record carrying the tenant id and the name; deleting the tenant
 // deletes its roles.
+//	otpd:{P}:az:ver   string  the model's version (authz_cache.go)
 //
 // A user's assignments live in its record (field "authz", UserAuthz), by
 // role id and tenant incarnation, never by name: so deleting a role or a
@@ -170,6 +171,9 @@ type Authorizer interface {
 	TenantRoleIDs(ctx context.Context, project, tenantID string, names []string) ([]int64, error)
 	// Claims resolves a user's assignments against the current model.
 	Claims(ctx context.Context, project string, u UserAuthz) (Claims, error)
+	// AuthzSnapshot is the current model, read once, to resolve many
+	// users' claims with no further round trip.
+	AuthzSnapshot(ctx context.Context, project string) (AuthzSnapshot, error)
 	// NewUserAuthz is what the new user userID with that email domain
 	// gets; the user enters the holder index of what it gets.
 	NewUserAuthz(ctx context.Context, project, userID, emailDomain string) (UserAuthz, error)
@@ -185,7 +189,7 @@ var _ Authorizer = (*RedisStore)(nil)
 
 func authzKeys(project string) []string {
 	t := projectTag(project) + "az:"
-	return []string{t + "perm", t + "role", t + "rid", t + "ten", t + "seq", t + "def", t + "dom", t + "ux", t + "uxn"}
+	return []string{t + "perm", t + "role", t + "rid", t + "ten", t + "seq", t + "def", t + "dom", t + "ux", t + "uxn", t + "ver"}
 }
 
 // "defaults" caps the project's default roles: every new user gets them
@@ -197,7 +201,8 @@ func (s *RedisStore) model(ctx context.Context, project, op string, args any) er
 	if err != nil {
 		return err
 	}
-	res, err := s.run(ctx, authzModelScript, authzKeys(project)[:8], op, string(b), authzCaps)
+	k := authzKeys(project)
+	res, err := s.run(ctx, authzModelScript, append(k[:8:8], k[9]), op, string(b), authzCaps, newModelVersion())
 	if err != nil {
 		return s.runErr(err)
 	}

@@ -26,12 +26,26 @@ type TenantClaims struct {
 	CustomAttributes   map[string]any
 }
 
-// Claims implements Authorizer in one round trip on the project's slot
-// (none when u holds nothing).
+// Claims implements Authorizer (none when u holds nothing): one GET of
+// the model's version on the project's slot when the claims cache holds
+// that version (authz_cache.go), else one script more to read the model;
+// for a project whose model is over the cache's bound, one claims script.
 func (s *RedisStore) Claims(ctx context.Context, project string, u UserAuthz) (Claims, error) {
 	if u.Empty() {
 		return Claims{}, nil
 	}
+	m, err := s.currentModel(ctx, project)
+	if err != nil {
+		return Claims{}, err
+	}
+	if m != nil {
+		return m.claims(u), nil
+	}
+	return s.scriptClaims(ctx, project, u)
+}
+
+// scriptClaims is Claims by authz_claims.lua (no cache).
+func (s *RedisStore) scriptClaims(ctx context.Context, project string, u UserAuthz) (Claims, error) {
 	keys := authzKeys(project)
 	res, err := s.run(ctx, authzClaimsScript, keys[1:4], u.Field())
 	if err != nil {
@@ -158,11 +172,37 @@ func (s *RedisStore) Tenant(ctx context.Context, project, id string) (Tenant, er
 }
 
 // NewUserAuthz implements Authorizer in one round trip on the project's
-// slot: the project's default roles, and the membership (with its default
-// roles) of the tenant whose self-provisioning domain is emailDomain. The
-// same script enters userID in the holder index of those project roles and
-// that tenant (before its record has them: a superset).
+// slot (a GET of the model's version when the claims cache holds it, else
+// a script): the project's default roles, and the membership (with its
+// default roles) of the tenant whose self-provisioning domain is
+// emailDomain. userID enters the holder index of what it gets (before its
+// record has them: a superset).
 func (s *RedisStore) NewUserAuthz(ctx context.Context, project, userID, emailDomain string) (UserAuthz, error) {
+	m, err := s.currentModel(ctx, project)
+	if err != nil {
+		return UserAuthz{}, err
+	}
+	if m != nil {
+		return s.indexNewUser(ctx, project, userID, m.newUserAuthz(emailDomain))
+	}
+	return s.scriptNewUserAuthz(ctx, project, userID, emailDomain)
+}
+
+// indexNewUser enters a new user's defaults, computed from the cache, in
+// the holder index (authz_defaults.lua does it itself): one round trip on
+// the project's slot, only when there is anything to enter.
+func (s *RedisStore) indexNewUser(ctx context.Context, project, userID string, a UserAuthz) (UserAuthz, error) {
+	if a.Empty() || userID == "" {
+		return a, nil
+	}
+	if _, err := s.IndexAuthz(ctx, project, userID, a); err != nil {
+		return UserAuthz{}, err
+	}
+	return a, nil
+}
+
+// scriptNewUserAuthz is NewUserAuthz by authz_defaults.lua (no cache).
+func (s *RedisStore) scriptNewUserAuthz(ctx context.Context, project, userID, emailDomain string) (UserAuthz, error) {
 	k := authzKeys(project)
 	res, err := s.run(ctx, authzDefaultsScript, []string{k[1], k[3], k[5], k[6], k[7], k[8]}, emailDomain, userID)
 	if err != nil {

@@ -135,11 +135,11 @@ func (u *User) setField(k, v string) error {
 			}
 		}
 	case "authz":
-		if v != "" {
-			if err := json.Unmarshal([]byte(v), &u.Authz); err != nil {
-				return fmt.Errorf("store: user authz: %w", err)
-			}
+		a, err := parseUserAuthz(v)
+		if err != nil {
+			return fmt.Errorf("store: user authz: %w", err)
 		}
+		u.Authz = a
 	case "loginIds":
 		if v != "" {
 			if err := json.Unmarshal([]byte(v), &u.LoginIDs); err != nil {

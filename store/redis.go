@@ -72,6 +72,8 @@ type RedisStore struct {
 	// channel), the round-robin counter over its sub-buckets (split-slot
 	// mode, see shard).
 	turns sync.Map
+	// authz is the claims cache (authz_cache.go); nil: off.
+	authz *authzCache
 }
 
 // evalShaArgs is EVALSHA of sc as a command's arguments, for a command
@@ -109,6 +111,7 @@ func NewRedisStoreSplit(c Scripter, split bool) *RedisStore {
 		proc:     c,
 		split:    split,
 		retrying: make(chan struct{}, maxRetryingUndos),
+		authz:    newAuthzCache(DefaultAuthzCacheProjects, DefaultAuthzCacheBytes),
 		start:    redis.NewScript(limitsLib + fraudLib + startSrc),
 		verify:   redis.NewScript(limitsLib + verifyLib + verifySrc),
 		login:    redis.NewScript(refreshLib + loginLib + loginSrc),
@@ -122,7 +125,7 @@ func NewRedisStoreSplit(c Scripter, split bool) *RedisStore {
 func (s *RedisStore) Preload(ctx context.Context) error {
 	for _, sc := range []*redis.Script{s.start, s.verify, s.login, s.verifyLogin, sessionScript, contactScript, sessionUserScript, bindScript, limitsScript,
 		undoScript, undoVerifyScript, fraudScript, mgmtUserScript, mgmtLoginScript, mgmtIndexScript, mgmtSearchScript,
-		authzModelScript, authzClaimsScript, authzDefaultsScript, accessKeyScript} {
+		authzModelScript, authzClaimsScript, authzDefaultsScript, authzSnapshotScript, accessKeyScript} {
 		if err := sc.Load(ctx, s.c).Err(); err != nil {
 			return unavailable(err)
 		}

@@ -1,8 +1,7 @@
 package token
 
 import (
-	"encoding/json"
-	"fmt"
+	"slices"
 )
 
 // Authz is Descope's authorization claims of a token: the user's
@@ -32,34 +31,70 @@ type authzJSON struct {
 }
 
 // encodeAuthz encodes a's claims once for every token of a mint, as JSON
-// members each preceded by a comma ("" when there are none), exactly as
-// encoding/json writes those fields of wireClaims.
+// members each preceded by a comma (nil when there are none), exactly as
+// encoding/json writes those fields of wireClaims (authzJSON; tenants by
+// id in byte order, as encoding/json sorts map keys; strings escaped by
+// appendJSONString). TestEncodeAuthzMatchesEncodingJSON holds it equal.
 func encodeAuthz(a *Authz) ([]byte, error) {
-	if a == nil {
+	if a == nil || len(a.Roles) == 0 && len(a.Permissions) == 0 && len(a.Tenants) == 0 && a.DCT == "" {
 		return nil, nil
 	}
-	w := authzJSON{Roles: a.Roles, Permissions: a.Permissions, DCT: a.DCT}
-	if len(a.Tenants) > 0 {
-		w.Tenants = make(map[string]TenantAuthz, len(a.Tenants))
-		for id, t := range a.Tenants {
-			if t.Roles == nil {
-				t.Roles = []string{}
-			}
-			if t.Permissions == nil {
-				t.Permissions = []string{}
-			}
-			w.Tenants[id] = t
+	n := 64 + len(a.DCT)
+	for _, r := range a.Roles {
+		n += len(r) + 3
+	}
+	for _, p := range a.Permissions {
+		n += len(p) + 3
+	}
+	ids := make([]string, 0, len(a.Tenants))
+	for id, t := range a.Tenants {
+		ids = append(ids, id)
+		n += len(id) + 40
+		for _, r := range t.Roles {
+			n += len(r) + 3
+		}
+		for _, p := range t.Permissions {
+			n += len(p) + 3
 		}
 	}
-	b, err := json.Marshal(w)
-	if err != nil {
-		return nil, fmt.Errorf("token: encoding authorization claims: %w", err)
+	slices.Sort(ids)
+	b := make([]byte, 0, n)
+	list := func(b []byte, name string, l []string) []byte {
+		b = append(b, name...)
+		b = append(b, '[')
+		for i, v := range l {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, v)
+		}
+		return append(b, ']')
 	}
-	if len(b) <= 2 { // {}
-		return nil, nil
+	if len(a.Roles) > 0 {
+		b = list(b, `,"roles":`, a.Roles)
 	}
-	b[0] = ',' // {"roles":...} -> ,"roles":...
-	return b[:len(b)-1], nil
+	if len(a.Permissions) > 0 {
+		b = list(b, `,"permissions":`, a.Permissions)
+	}
+	if len(ids) > 0 {
+		b = append(b, `,"tenants":{`...)
+		for i, id := range ids {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, id)
+			t := a.Tenants[id]
+			b = list(b, `:{"roles":`, t.Roles)
+			b = list(b, `,"permissions":`, t.Permissions)
+			b = append(b, '}')
+		}
+		b = append(b, '}')
+	}
+	if a.DCT != "" {
+		b = append(b, `,"dct":`...)
+		b = appendJSONString(b, a.DCT)
+	}
+	return b, nil
 }
 
 // authzOf reads the authorization claims of a verified token.

@@ -27,7 +27,11 @@ type options struct {
 	reps     int
 	conc     []int
 	seed     int
-	only     []string // scenario name substrings to run (all when empty)
+	// signInSeed is the users (and codes) seeded before each sign-in
+	// verify run (verify sign-in, verify-authz): more than a run can
+	// verify, like seed.
+	signInSeed int
+	only       []string // scenario name substrings to run (all when empty)
 	// serverCPUs, when set, is the taskset CPU list of the servers (otpd,
 	// the baselines, redis-server); this process and the load generators
 	// it starts run on loadCPUs.
@@ -98,6 +102,7 @@ func main() {
 	flag.IntVar(&o.reps, "reps", 5, "repetitions (the table shows medians, the ratios their median and spread)")
 	pin := flag.Bool("pin", machineCPUs() >= 2, "pin the load generators (and this process) to CPU 0 and the servers and redis-server to the other CPUs, with taskset")
 	flag.IntVar(&o.seed, "seed", 150000, "codes pre-seeded before each verify run (more than a verify run can use)")
+	flag.IntVar(&o.signInSeed, "seed-signin", defaultSignInSeed, "users (with a sign-in code each) seeded before each sign-in verify run (verify sign-in, verify-authz; c=50 only): more than a run can verify")
 	flag.BoolVar(&o.cluster, "cluster", false, "also run the gRPC start, verify and login against an otpd on a 3-master Redis Cluster on this machine (ratios to the single node in the same repetition)")
 	conc := flag.String("c", "50,200", "concurrencies, comma-separated (the targets are checked at 50)")
 	only := flag.String("only", "", "run only the scenarios whose names contain one of these comma-separated strings, e.g. \"(b),(d),gRPC\" (for quick comparisons; the target checks need them all)")

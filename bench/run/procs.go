@@ -159,6 +159,7 @@ type targets struct {
 	base               map[string]*proc // echo, redis, sign, sign2
 	baseAddr           map[string]string
 	projectID          string
+	mgmtKey            string   // the project's management key (sign-in scenarios' users and model)
 	env                []string // otpd's config, secrets and keys
 	// otpdCluster (-cluster) is a second otpd on the 3-master Cluster.
 	otpdCluster     *proc
@@ -220,6 +221,7 @@ func startTargets(ctx context.Context, o options, b binaries, r *redisProc) (*ta
 	cfg := fmt.Sprintf(`projects:
   - id: %s
     signingKeyFiles: [%s]
+    managementKeysEnv: %s
     limits:
       sendsPerRecipient: %s
       sendsPerLoginId: %s
@@ -235,7 +237,7 @@ func startTargets(ctx context.Context, o options, b binaries, r *redisProc) (*ta
     delivery:
       providers:
         - {id: noop, type: noop, channels: [email, sms, voice, whatsapp]}
-`, t.projectID, keyFile, off, off, off, off, off, off, off, off, off)
+`, t.projectID, keyFile, benchMgmtKeysEnv, off, off, off, off, off, off, off, off, off)
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		return nil, err
 	}
@@ -243,7 +245,10 @@ func startTargets(ctx context.Context, o options, b binaries, r *redisProc) (*ta
 	seal := make([]byte, 32)
 	_, _ = rand.Read(secret)
 	_, _ = rand.Read(seal)
-	t.env = []string{"OTPD_CONFIG=" + cfgFile, "OTPD_HMAC_SECRETS=" + base64.RawURLEncoding.EncodeToString(secret) + "-hmac-secret",
+	mk := make([]byte, 30)
+	_, _ = rand.Read(mk)
+	t.mgmtKey = base64.RawURLEncoding.EncodeToString(mk)
+	t.env = []string{benchMgmtKeysEnv + "=bench=" + t.mgmtKey, "OTPD_CONFIG=" + cfgFile, "OTPD_HMAC_SECRETS=" + base64.RawURLEncoding.EncodeToString(secret) + "-hmac-secret",
 		"OTPD_SEAL_KEYS=" + base64.StdEncoding.EncodeToString(seal)}
 	t.otpd, err = startOtpd(ctx, o, b, "otpd", t.otpdGRPC, t.otpdHTTP, t.otpdAdmin,
 		append(t.env, "OTPD_REDIS_URL=redis://"+r.addr, "OTPD_PPROF=true"))

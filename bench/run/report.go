@@ -86,7 +86,7 @@ func report(w io.Writer, o options, m map[string]result, all map[string][]result
 				s.name, r.rps, r.p50, r.p99, r.errors, r.cpuPerReq, r.redisPerReq, r.redisCmdsPerReq, r.scriptsPerReq, r.rps/a.rps, base)
 		}
 	}
-	fmt.Fprintf(w, "\n× base: start against (b), verify against (d), login against (b)+(d) login. CPU µs/req = (server + redis-server) utime+stime / requests (a login is one start and one verify); \"of which Redis\" is redis-server's part (0 for the echo baseline, which does not use it); \"Redis cmds\" is the growth of INFO commandstats' calls per request (commands run inside scripts included; the bench's own INFO and queue-depth polls left out); \"scripts\" the EVALSHA/EVAL calls among them. Cluster rows: the otpd on the 3-master Cluster, its CPU plus the three masters'.\n\n")
+	fmt.Fprintf(w, "\n× base: start against (b), verify and verify sign-in against (d), verify-authz against verify sign-in (the same sign-in verify for users who hold nothing), login against (b)+(d) login. CPU µs/req = (server + redis-server) utime+stime / requests (a login is one start and one verify); \"of which Redis\" is redis-server's part (0 for the echo baseline, which does not use it); \"Redis cmds\" is the growth of INFO commandstats' calls per request (commands run inside scripts included; the bench's own INFO and queue-depth polls left out); \"scripts\" the EVALSHA/EVAL calls among them. Cluster rows: the otpd on the 3-master Cluster, its CPU plus the three masters'.\n\n")
 	ratioTable(w, o, all)
 
 	type check struct {
@@ -125,6 +125,7 @@ func report(w io.Writer, o options, m map[string]result, all map[string][]result
 		le("REST start CPU / gRPC", rmed(cpu, "start REST c50", "start gRPC c50"), 1.5),
 		le("REST verify CPU / gRPC", rmed(cpu, "verify REST c50", "verify gRPC c50"), 1.5),
 		{"login CPU / (b)+(d) login CPU", rmed(cpu, "login gRPC c50", "(b)+(d) login c50"), "(info)", true},
+		le("verify-authz CPU / sign-in", rmed(cpu, "verify-authz gRPC c50", "verify sign-in gRPC c50"), 1.1),
 	}
 	// missing: a check that compares scenarios of which one did not run.
 	needs := map[string][]string{
@@ -137,6 +138,7 @@ func report(w io.Writer, o options, m map[string]result, all map[string][]result
 		"REST start CPU / gRPC":         {"start REST c50", "start gRPC c50"},
 		"REST verify CPU / gRPC":        {"verify REST c50", "verify gRPC c50"},
 		"login CPU / (b)+(d) login CPU": {"login gRPC c50", "(b)+(d) login c50"},
+		"verify-authz CPU / sign-in":    {"verify-authz gRPC c50", "verify sign-in gRPC c50"},
 	}
 	missing := func(check string) bool {
 		for _, name := range needs[check] {
@@ -164,7 +166,9 @@ func report(w io.Writer, o options, m map[string]result, all map[string][]result
 
 func baselineOf(m map[string]result, s scenario) result {
 	switch s.op {
-	case "verify":
+	case authzOpAuthz:
+		return m[fmt.Sprintf("verify sign-in gRPC c%d", s.conc)]
+	case "verify", authzOpSignIn:
 		return m[fmt.Sprintf("(d) (b)+2×ES256 c%d", s.conc)]
 	case "login":
 		return m[fmt.Sprintf("(b)+(d) login c%d", s.conc)]
@@ -244,6 +248,15 @@ func ratioTable(w io.Writer, o options, all map[string][]result) {
 			{"REST start CPU / gRPC", rs, st, cpu},
 			{"REST verify CPU / gRPC", rv, ve, cpu},
 		}
+		si, az := fmt.Sprintf("verify sign-in gRPC c%d", c), fmt.Sprintf("verify-authz gRPC c%d", c)
+		ratios = append(ratios,
+			ratio{"verify-authz CPU / verify sign-in", az, si, cpu},
+			ratio{"verify-authz server CPU / sign-in's", az, si, goCPU},
+			ratio{"verify-authz redis-server CPU / sign-in's", az, si, redisCPU},
+			ratio{"verify-authz Redis cmds / sign-in's", az, si, cmds},
+			ratio{"verify-authz p99 / verify sign-in", az, si, p99},
+			ratio{"verify-authz CPU / verify (sign-up)", az, ve, cpu},
+			ratio{"verify sign-in CPU / verify (sign-up)", si, ve, cpu})
 		if o.cluster {
 			scripts := func(r result) float64 { return r.scriptsPerReq }
 			for _, op := range []struct{ name, single string }{{"start", st}, {"verify", ve}, {"login", lo}} {

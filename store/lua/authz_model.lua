@@ -11,7 +11,8 @@
 -- KEYS[7] dom   hash  self-provisioning domain -> tenant id (one tenant per domain)
 -- KEYS[8] ux    zset  the holder index (authz_index.lua): "r<role id>\0<user>\0<n>",
 --                     "t<incarnation>\0<user>\0<n>", score 0
--- ARGV[1] op, ARGV[2] JSON arguments, ARGV[3] JSON caps {"perms", "roles", "tenants", "defaults"}
+-- KEYS[9] ver   string  the model's version: a fresh random value at every call (store/authz_cache.go)
+-- ARGV[1] op, ARGV[2] JSON arguments, ARGV[3] JSON caps {"perms", "roles", "tenants", "defaults"}, ARGV[4] the new version
 --
 -- A tenant-scoped role (a.tenantId) is stored in the same role hash under
 -- the field "\31<tenant id>\31<name>" (names are printable, so it cannot
@@ -29,6 +30,9 @@
 local op = ARGV[1]
 local a = cjson.decode(ARGV[2])
 local caps = cjson.decode(ARGV[3])
+-- Every call moves the version, in the same script as its change (a call
+-- that changes nothing only costs the claims caches a reload).
+redis.call('SET', KEYS[9], ARGV[4])
 
 local function get(key, field)
   local v = redis.call('HGET', key, field)
