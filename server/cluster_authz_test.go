@@ -1,30 +1,10 @@
 package server_test
 
 import (
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 )
-
-// jwtPayload decodes a JWT's claims (no check: the server made it).
-func jwtPayload(t *testing.T, jwt any) map[string]any {
-	t.Helper()
-	parts := strings.Split(fmt.Sprint(jwt), ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWT: %v", jwt)
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var c map[string]any
-	if err := json.Unmarshal(raw, &c); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
 
 // TestClusterTenantFlow: on a real 3-master Redis Cluster, over REST, with
 // two replicas taking turns: the model written on one is what a sign-up on
@@ -54,7 +34,7 @@ func TestClusterTenantFlow(t *testing.T) {
 	if s != 200 {
 		t.Fatalf("verify on A: %d %v", s, v)
 	}
-	c := jwtPayload(t, v["sessionJwt"])
+	c := jwtClaims(t, v["sessionJwt"])
 	if fmt.Sprint(c["roles"]) != "[member]" || fmt.Sprint(c["permissions"]) != "[read]" ||
 		fmt.Sprint(c["tenants"]) != "map[acme:map[permissions:[write] roles:[editor]]]" {
 		t.Fatalf("claims of a new acme.io user: %v", c)
@@ -62,7 +42,7 @@ func TestClusterTenantFlow(t *testing.T) {
 	refresh := v["refreshJwt"]
 
 	s, sel := b.do("POST", "/v1/auth/tenant/select", `{"tenant":"acme"}`, b.bearer(refresh))
-	if s != 200 || jwtPayload(t, sel["sessionJwt"])["dct"] != "acme" {
+	if s != 200 || jwtClaims(t, sel["sessionJwt"])["dct"] != "acme" {
 		t.Fatalf("select on B: %d %v", s, sel)
 	}
 	if r, ok := sel["refreshJwt"]; ok && r != "" {
@@ -81,7 +61,7 @@ func TestClusterTenantFlow(t *testing.T) {
 		if r, ok := ref["refreshJwt"]; ok && r != "" {
 			refresh = r
 		}
-		return jwtPayload(t, ref["sessionJwt"])
+		return jwtClaims(t, ref["sessionJwt"])
 	}
 
 	// The user search by role or tenant alone finds the new user.
