@@ -49,6 +49,9 @@ func (s *Sender) Send(ctx context.Context, j status.Job, o delivery.Outgoing, ch
 	if len(chain) == 0 {
 		return delivery.Permanent(errors.New("failover: no provider for the channel"))
 	}
+	if len(chain) == 1 && s.callback == nil {
+		return s.sendSingle(ctx, j, o, chain[0])
+	}
 	byID := make(map[string]delivery.Provider, len(chain))
 	cands := make([]status.Candidate, len(chain))
 	tried := map[string]bool{}
@@ -118,6 +121,57 @@ func (s *Sender) Send(ctx context.Context, j status.Job, o delivery.Outgoing, ch
 		}
 		s.log.Info("delivery failed; trying the channel's next provider", "job", j.ID, "provider", id, "error", err.Error())
 	}
+}
+
+// sendSingle sends o to p, the only provider of the job's channel, when
+// no status callback is asked for: nothing can fail the job over, so the
+// record is one read before the send (a provider that answered the job
+// already does not get it again) and one write after it, without the
+// sealed job (status.Single); the development log provider has none.
+func (s *Sender) sendSingle(ctx context.Context, j status.Job, o delivery.Outgoing, p Provider) error {
+	key := j.Project + "/" + p.ID
+	if s.breaker.Open(key) {
+		return errors.New("failover: every provider of the channel has an open circuit")
+	}
+	_, dev := p.Provider.(*delivery.LogProvider)
+	if !dev {
+		done, err := s.rec.Answered(ctx, j, p.ID)
+		switch {
+		case errors.Is(err, status.ErrOtherProject):
+			return delivery.Permanent(err)
+		case err != nil:
+			// As in Send: a record out of reach does not hold the code.
+			s.log.Warn("delivery record unavailable; sending without it", "job", j.ID, "provider", p.ID, "error", err)
+		case done:
+			return nil
+		}
+	}
+	mid, err := send(ctx, p.Provider, o)
+	rctx := context.WithoutCancel(ctx)
+	switch {
+	case err == nil:
+		s.breaker.Success(key)
+		if dev {
+			s.rec.Unrecorded(j, p.ID, status.Queued)
+		} else if rerr := s.rec.Single(rctx, j, p.ID, status.Queued, mid, ""); rerr != nil {
+			s.log.Warn("could not record a delivery's acceptance", "job", j.ID, "provider", p.ID, "error", rerr)
+		}
+		return nil
+	case delivery.IsPermanent(err):
+		if dev {
+			s.rec.Unrecorded(j, p.ID, status.Failed)
+		} else if rerr := s.rec.Single(rctx, j, p.ID, status.Failed, "", ""); rerr != nil {
+			s.log.Warn("could not record a delivery's failure", "job", j.ID, "provider", p.ID, "error", rerr)
+		}
+		return err
+	}
+	if s.breaker.Failure(key) {
+		s.log.Warn("provider circuit opened", "project", j.Project, "provider", p.ID)
+		if s.opened != nil {
+			s.opened(j.Project, p.ID)
+		}
+	}
+	return fmt.Errorf("provider %s: %w", p.ID, err)
 }
 
 // sendUnrecorded sends o to the first provider of chain whose circuit is
