@@ -124,43 +124,26 @@ func (s *Sender) Send(ctx context.Context, j status.Job, o delivery.Outgoing, ch
 }
 
 // sendSingle sends o to p, the only provider of the job's channel, when
-// no status callback is asked for: nothing can fail the job over, so the
-// record is one read before the send (a provider that answered the job
-// already does not get it again) and one write after it, without the
-// sealed job (status.Single); the development log provider has none.
+// no status callback is asked for: nothing can fail the job over or hear
+// an undelivered status, so an accepted job has no record in Redis (its
+// status still reaches the metric and the console), and a refused one
+// gets a small one for otpd deadletters (status.Single). The trade-off:
+// a job run again after its provider accepted it (a reclaim, when the
+// worker stopped before its acknowledgement reached Redis: AckDelay) is
+// sent again. See docs/delivery.md.
 func (s *Sender) sendSingle(ctx context.Context, j status.Job, o delivery.Outgoing, p Provider) error {
 	key := j.Project + "/" + p.ID
 	if s.breaker.Open(key) {
 		return errors.New("failover: every provider of the channel has an open circuit")
 	}
-	_, dev := p.Provider.(*delivery.LogProvider)
-	if !dev {
-		done, err := s.rec.Answered(ctx, j, p.ID)
-		switch {
-		case errors.Is(err, status.ErrOtherProject):
-			return delivery.Permanent(err)
-		case err != nil:
-			// As in Send: a record out of reach does not hold the code.
-			s.log.Warn("delivery record unavailable; sending without it", "job", j.ID, "provider", p.ID, "error", err)
-		case done:
-			return nil
-		}
-	}
-	mid, err := send(ctx, p.Provider, o)
-	rctx := context.WithoutCancel(ctx)
+	_, err := send(ctx, p.Provider, o)
 	switch {
 	case err == nil:
 		s.breaker.Success(key)
-		if dev {
-			s.rec.Unrecorded(j, p.ID, status.Queued)
-		} else if rerr := s.rec.Single(rctx, j, p.ID, status.Queued, mid, ""); rerr != nil {
-			s.log.Warn("could not record a delivery's acceptance", "job", j.ID, "provider", p.ID, "error", rerr)
-		}
+		s.rec.Unrecorded(j, p.ID, status.Queued)
 		return nil
 	case delivery.IsPermanent(err):
-		if dev {
-			s.rec.Unrecorded(j, p.ID, status.Failed)
-		} else if rerr := s.rec.Single(rctx, j, p.ID, status.Failed, "", ""); rerr != nil {
+		if rerr := s.rec.Single(context.WithoutCancel(ctx), j, p.ID, status.Failed, "", ""); rerr != nil {
 			s.log.Warn("could not record a delivery's failure", "job", j.ID, "provider", p.ID, "error", rerr)
 		}
 		return err

@@ -10,42 +10,21 @@ import (
 var singleSrc string
 
 // A job whose channel has one provider and no status callback can neither
-// fail over nor hear an undelivered status: its record only has to say
-// whether the provider answered (so a duplicate run of the job, as after a
-// reclaim, sends nothing) and what it answered (otpd deadletters). So it
-// is read with one command before the send (Answered) and written with
-// one script after it (Single), without the copy of the sealed job; the
-// full record (Pick, Accepted, Callback) is for chains and callbacks.
-// See docs/delivery.md and docs/performance.md.
+// fail over nor hear an undelivered status: the full record (Pick,
+// Accepted, Callback, with the copy of the sealed job) is for chains and
+// callbacks. Such a job gets no record when its provider accepts it
+// (Unrecorded), and a small one, written in one script, when it refuses
+// it for good (Single), for otpd deadletters. See docs/delivery.md and
+// docs/performance.md.
 
-// Answered reports whether provider already answered job j (accepted it,
-// or refused it for good): one HMGET. ErrOtherProject when the record
-// belongs to another project.
-func (r *Recorder) Answered(ctx context.Context, j Job, provider string) (bool, error) {
-	v, err := r.rdb.HMGet(ctx, Key(j.ID), "p", "ok:"+provider).Result()
-	if err != nil {
-		return false, fmt.Errorf("status: answered: %w", err)
-	}
-	if p, ok := v[0].(string); ok && p != j.Project {
-		return false, ErrOtherProject
-	}
-	ok, _ := v[1].(string)
-	return ok == "1", nil
-}
-
-// Single records provider's answer to j (Queued with its message id, or
-// Failed with an error code) for a job with one provider and no status
-// callback, and reports the change. The record of an accepted job is
-// kept until the code expires (a duplicate run must find it; nothing
-// reads it after); a failed one Retention longer (otpd deadletters shows
-// it).
+// Single records provider's answer to j (Failed with an error code, or
+// Queued with its message id) for a job with one provider and no status
+// callback, kept Retention past the code's expiry, and reports the
+// change.
 func (r *Recorder) Single(ctx context.Context, j Job, provider, st, messageID, code string) error {
-	until := j.Expires
-	if st != Queued {
-		until = until.Add(Retention)
-	}
 	code = SafeCode(code)
-	err := r.single.Run(ctx, r.rdb, []string{Key(j.ID)}, j.Project, provider, st, Rank(st), messageID, code, until.UnixMilli()).Err()
+	err := r.single.Run(ctx, r.rdb, []string{Key(j.ID)}, j.Project, provider, st, Rank(st), messageID, code,
+		j.Expires.Add(Retention).UnixMilli()).Err()
 	r.changed(Update{Job: j.ID, Project: j.Project, Channel: j.Channel, To: j.To, Provider: provider, Status: st, ErrorCode: code})
 	if err != nil {
 		return fmt.Errorf("status: %s: %w", st, err)
@@ -53,10 +32,9 @@ func (r *Recorder) Single(ctx context.Context, j Job, provider, st, messageID, c
 	return nil
 }
 
-// Unrecorded reports provider's answer to j without a record in Redis:
-// for the development log provider (never production; one provider, no
-// callbacks, never refuses), whose jobs the console and the metric still
-// see.
+// Unrecorded reports provider's answer to j without a record in Redis
+// (an accepted job with one provider and no status callback): the metric,
+// the console and the outcomes still see it.
 func (r *Recorder) Unrecorded(j Job, provider, st string) {
 	r.changed(Update{Job: j.ID, Project: j.Project, Channel: j.Channel, To: j.To, Provider: provider, Status: st})
 }

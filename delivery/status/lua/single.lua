@@ -1,6 +1,7 @@
 -- single.lua: record a provider's answer for a job that has one provider and
--- no status callback (no failover, no callback can come): the record is only
--- written once the provider answered, in one HSET, and kept as long as asked.
+-- no status callback (no failover, no callback can come): it is
+-- written only when the provider refused the job for good, in one HSET (for
+-- otpd deadletters), and kept as long as asked.
 -- KEYS[1] the job's record
 -- ARGV[1] project, [2] provider, [3] status (queued or failed), [4] its rank,
 -- [5] the provider's message id ("" when none), [6] error code, [7] record
