@@ -49,6 +49,9 @@ func (s *Sender) Send(ctx context.Context, j status.Job, o delivery.Outgoing, ch
 	if len(chain) == 0 {
 		return delivery.Permanent(errors.New("failover: no provider for the channel"))
 	}
+	if len(chain) == 1 && s.callback == nil {
+		return s.sendSingle(ctx, j, o, chain[0])
+	}
 	byID := make(map[string]delivery.Provider, len(chain))
 	cands := make([]status.Candidate, len(chain))
 	tried := map[string]bool{}
@@ -118,6 +121,40 @@ func (s *Sender) Send(ctx context.Context, j status.Job, o delivery.Outgoing, ch
 		}
 		s.log.Info("delivery failed; trying the channel's next provider", "job", j.ID, "provider", id, "error", err.Error())
 	}
+}
+
+// sendSingle sends o to p, the only provider of the job's channel, when
+// no status callback is asked for: nothing can fail the job over or hear
+// an undelivered status, so an accepted job has no record in Redis (its
+// status still reaches the metric and the console), and a refused one
+// gets a small one for otpd deadletters (status.Single). The trade-off:
+// a job run again after its provider accepted it (a reclaim, when the
+// worker stopped before its acknowledgement reached Redis: AckDelay) is
+// sent again. See docs/delivery.md.
+func (s *Sender) sendSingle(ctx context.Context, j status.Job, o delivery.Outgoing, p Provider) error {
+	key := j.Project + "/" + p.ID
+	if s.breaker.Open(key) {
+		return errors.New("failover: every provider of the channel has an open circuit")
+	}
+	_, err := send(ctx, p.Provider, o)
+	switch {
+	case err == nil:
+		s.breaker.Success(key)
+		s.rec.Unrecorded(j, p.ID, status.Queued)
+		return nil
+	case delivery.IsPermanent(err):
+		if rerr := s.rec.Single(context.WithoutCancel(ctx), j, p.ID, status.Failed, "", ""); rerr != nil {
+			s.log.Warn("could not record a delivery's failure", "job", j.ID, "provider", p.ID, "error", rerr)
+		}
+		return err
+	}
+	if s.breaker.Failure(key) {
+		s.log.Warn("provider circuit opened", "project", j.Project, "provider", p.ID)
+		if s.opened != nil {
+			s.opened(j.Project, p.ID)
+		}
+	}
+	return fmt.Errorf("provider %s: %w", p.ID, err)
 }
 
 // sendUnrecorded sends o to the first provider of chain whose circuit is

@@ -98,6 +98,7 @@ type Recorder struct {
 	pick     *redis.Script
 	result   *redis.Script
 	callback *redis.Script
+	single   *redis.Script
 	mu       sync.Mutex
 	observe  []func(Update)
 }
@@ -116,7 +117,7 @@ func NewRecorder(rdb redis.UniversalClient, clk clock.Clock, reg prometheus.Regi
 		return nil, err
 	}
 	return &Recorder{rdb: rdb, clock: clk, counter: c, outcomes: outcomes,
-		pick: redis.NewScript(pickSrc), result: redis.NewScript(resultSrc), callback: redis.NewScript(callbackSrc)}, nil
+		pick: redis.NewScript(pickSrc), result: redis.NewScript(resultSrc), callback: redis.NewScript(callbackSrc), single: redis.NewScript(singleSrc)}, nil
 }
 
 // Observe makes the recorder hand every status change to f as well (the
