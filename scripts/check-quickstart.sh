@@ -34,6 +34,10 @@ run_block() {
   set -e
   kill "$watchdog" 2>/dev/null || true
   pkill -s "$sid" 2>/dev/null || true
+  # Wait for them to be gone (otpd drains for up to 10 s and closes its
+  # admin listener, :9090, after :8080): the next run binds the same ports.
+  for _ in $(seq 150); do pgrep -s "$sid" >/dev/null 2>&1 || break; sleep 0.2; done
+  pkill -9 -s "$sid" 2>/dev/null || true
   echo "=== quick start, $label ==="
   cat "$out"
   [ "$rc" = 0 ] || { echo "quick start ($label): the block failed (exit $rc)" >&2; exit 1; }
