@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,7 +77,7 @@ func TestExchangeChargesTheKeyOnlyOnceProven(t *testing.T) {
 	st := &fakeStore{keys: map[string]store.AccessKey{gk.ID: gk, ok.ID: ok, ek.ID: ek, fk.ID: fk}}
 	x := NewExchanger(st, clock.NewFake(now), slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 	addr := netip.MustParseAddr("192.0.2.1")
-	for name, clear := range map[string]string{"malformed": "K123", "wrong secret": gk.ID + "." + good[len(gk.ID)+1:len(good)-1] + "Q",
+	for name, clear := range map[string]string{"malformed": "K123", "wrong secret": wrongSecret(good),
 		"deactivated": off, "expired": old, "outside permittedIps": far} {
 		st.charged = nil
 		_, err := x.Exchange(context.Background(), p, Request{Cleartext: clear, Addr: addr, IPKey: addr.String()})
@@ -96,4 +97,14 @@ func TestExchangeChargesTheKeyOnlyOnceProven(t *testing.T) {
 	if err != nil || c.Subject != gk.ID || c.Authz == nil || !slices.Equal(c.Authz.Roles, []string{"admin"}) || !c.Expiry.Equal(res.Expiry) {
 		t.Fatalf("token: %+v %v", c, err)
 	}
+}
+
+// wrongSecret is clear with its last character changed (to another one a
+// well-formed key may end with: 'Q' unless it already is, then 'A').
+func wrongSecret(clear string) string {
+	last := "Q"
+	if strings.HasSuffix(clear, last) {
+		last = "A"
+	}
+	return clear[:len(clear)-1] + last
 }
