@@ -25,7 +25,7 @@ type slotCounter struct {
 	// model: the authorization model's version GETs and model reads (the
 	// project's slot).
 	model int
-	slots                      []map[int]bool // per work command
+	slots []map[int]bool // per work command
 }
 
 func (h *slotCounter) reset() {
