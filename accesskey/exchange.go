@@ -117,20 +117,18 @@ func (x *Exchanger) Exchange(ctx context.Context, p *flow.Project, r Request) (R
 			return Result{}, err
 		}
 	}
-	var az *token.Authz
+	var c store.Claims // a key that holds nothing has no claims and no tenant
 	if !k.Authz.Empty() {
-		c, err := x.st.Claims(ctx, p.ID, k.Authz)
-		if err != nil {
+		if c, err = x.st.Claims(ctx, p.ID, k.Authz); err != nil {
 			return Result{}, storeErr(err)
 		}
-		if r.SelectedTenant != "" {
-			if _, ok := c.Tenants[r.SelectedTenant]; !ok {
-				return Result{}, apierr.ErrInvalidArgument.With("The access key is not in tenant %q", r.SelectedTenant)
-			}
-		}
-		az = flow.TokenAuthz(c, r.SelectedTenant)
-	} else if r.SelectedTenant != "" {
+	}
+	if _, ok := c.Tenants[r.SelectedTenant]; r.SelectedTenant != "" && !ok {
 		return Result{}, apierr.ErrInvalidArgument.With("The access key is not in tenant %q", r.SelectedTenant)
+	}
+	var az *token.Authz
+	if !k.Authz.Empty() {
+		az = flow.TokenAuthz(c, r.SelectedTenant)
 	}
 	jwt, exp, err := p.Issuer.MintSession(token.Subject{UserID: k.ID, Authz: az})
 	if err != nil {
